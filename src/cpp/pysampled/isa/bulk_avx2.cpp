@@ -1,0 +1,3 @@
+// Bulk-sampling kernels compiled for the avx2 level (flags set in CMake).
+#define PYSAMPLED_ISA_NS isa_avx2
+#include "../kernels/bulk_impl.hpp"

@@ -1,0 +1,3 @@
+// Bulk-sampling kernels compiled for the avx512 level (flags set in CMake).
+#define PYSAMPLED_ISA_NS isa_avx512
+#include "../kernels/bulk_impl.hpp"

@@ -1,0 +1,441 @@
+// Implementation of the TF-exact samplers and the deterministic bulk path.
+#include "samplers.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/bulk.hpp"
+#include "parallel.hpp"
+
+namespace pysampled {
+
+namespace {
+
+inline uint64_t mulhi64(uint64_t a, uint64_t b) {
+  return static_cast<uint64_t>((static_cast<unsigned __int128>(a) * b) >> 64);
+}
+
+uint64_t os_random64() {
+  std::random_device rd;
+  return (static_cast<uint64_t>(rd()) << 32) ^ rd();
+}
+
+// Open-addressing set of non-negative int64 values, for unique sampling.
+class IdSet {
+ public:
+  explicit IdSet(int64_t expected) {
+    uint64_t cap = 16;
+    while (cap < static_cast<uint64_t>(expected) * 2) cap <<= 1;
+    slots_.assign(cap, -1);
+    mask_ = cap - 1;
+  }
+  // Returns true if v was not present (and inserts it).
+  bool insert(int64_t v) {
+    uint64_t h = static_cast<uint64_t>(v) * 0x9E3779B97F4A7C15ull;
+    h ^= h >> 29;
+    for (uint64_t i = h & mask_;; i = (i + 1) & mask_) {
+      if (slots_[i] == v) return false;
+      if (slots_[i] < 0) {
+        slots_[i] = v;
+        return true;
+      }
+    }
+  }
+
+ private:
+  std::vector<int64_t> slots_;
+  uint64_t mask_;
+};
+
+}  // namespace
+
+// ------------------------------------------------------------------- samplers
+
+RangeSampler::RangeSampler(int64_t range) : range_(range) {
+  if (range < 1) throw std::invalid_argument("range_max must be at least 1, got " + std::to_string(range));
+}
+
+void check_true_classes(const int64_t* values, int64_t n, int64_t range) {
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t v = values[i];
+    if (v < 0 || v >= range) {
+      throw std::out_of_range("`true_candidate` out of range [0, " + std::to_string(range) +
+                              "), received " + std::to_string(v));
+    }
+  }
+}
+
+UniformSampler::UniformSampler(int64_t range)
+    : RangeSampler(range), p_(static_cast<float>(1.0 / static_cast<double>(range))) {}
+
+int64_t UniformSampler::sample(WordStream& rng) const {
+  return static_cast<int64_t>(rng.uniform64(static_cast<uint64_t>(range_)));
+}
+
+float UniformSampler::probability(int64_t) const { return p_; }
+
+void UniformSampler::draw_from_words(const uint64_t* words, int64_t n, int64_t* out) const {
+  bulk_kernels().uniform(words, n, static_cast<uint64_t>(range_), out);
+}
+
+std::unique_ptr<RangeSampler> UniformSampler::clone() const {
+  return std::make_unique<UniformSampler>(*this);
+}
+
+LogUniformSampler::LogUniformSampler(int64_t range)
+    : RangeSampler(range), log_range_(std::log1p(static_cast<double>(range))) {}
+
+int64_t LogUniformSampler::sample(WordStream& rng) const {
+  const int64_t v = static_cast<int64_t>(std::exp(rng.rand_double() * log_range_)) - 1;
+  return v < range_ ? v : v % range_;  // TF's "mod range" safety net, without a division
+}
+
+float LogUniformSampler::probability(int64_t value) const {
+  const double k = static_cast<double>(value);
+  return static_cast<float>(std::log((k + 2.0) / (k + 1.0)) / log_range_);
+}
+
+void LogUniformSampler::draw_from_words(const uint64_t* words, int64_t n, int64_t* out) const {
+  bulk_kernels().log_uniform(words, n, log_range_, range_, out);
+}
+
+std::unique_ptr<RangeSampler> LogUniformSampler::clone() const {
+  return std::make_unique<LogUniformSampler>(*this);
+}
+
+AliasTable::AliasTable(const std::vector<float>& weights) {
+  const size_t n = weights.size();
+  if (n == 0) throw std::invalid_argument("alias table needs at least one weight");
+  if (n > static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
+    throw std::invalid_argument("alias table supports at most 2^31-1 entries");
+  }
+  // TF's construction (SPEC §3.4): scaled probabilities in double from float
+  // products, small and large columns paired from the back of two stacks,
+  // leftovers (rounding) kept with probability 1.
+  std::vector<double> pr(n);
+  std::vector<int32_t> alias(n, -1);
+  double sum = 0.0;
+  for (size_t i = 0; i < n; ++i) sum += weights[i];
+  std::vector<int32_t> low, high;
+  low.reserve(n);
+  high.reserve(n);
+  const float nf = static_cast<float>(n);
+  for (size_t i = 0; i < n; ++i) {
+    const float scaled = weights[i] * nf;
+    pr[i] = static_cast<double>(scaled) / sum;
+    (pr[i] < 1.0 ? low : high).push_back(static_cast<int32_t>(i));
+  }
+  while (!low.empty() && !high.empty()) {
+    const int32_t l = low.back();
+    low.pop_back();
+    const int32_t h = high.back();
+    high.pop_back();
+    alias[l] = h;
+    pr[h] -= 1.0 - pr[l];
+    (pr[h] < 1.0 ? low : high).push_back(h);
+  }
+  columns_ = HugeArray<uint64_t>(n);
+  for (size_t i = 0; i < n; ++i) columns_[i] = pack_alias(static_cast<float>(pr[i]), alias[i]);
+  for (const int32_t i : high) columns_[i] = pack_alias(1.0f, i);
+  for (const int32_t i : low) columns_[i] = pack_alias(1.0f, i);
+}
+
+int32_t AliasTable::draw(WordStream& rng) const {
+  // TF: r = RandFloat() (23-bit m / 2^23), then i = Uniform(n); keep i if r < prob[i].
+  const uint64_t m = rng.next32() & 0x7FFFFFu;
+  const int32_t i = static_cast<int32_t>(rng.uniform32(static_cast<uint32_t>(columns_.size())));
+  return 2 * m < alias_threshold(columns_[i]) ? i : alias_index(columns_[i]);
+}
+
+std::vector<float> make_fixed_unigram_weights(const float* unigrams, int64_t n, float distortion,
+                                              int64_t num_reserved_ids, int64_t num_shards,
+                                              int64_t shard, bool fix_reserved_shard_quirk) {
+  if (num_shards < 1) throw std::invalid_argument("num_shards must be at least 1");
+  if (shard < 0 || shard >= num_shards) {
+    throw std::invalid_argument("shard must be in [0, num_shards)");
+  }
+  if (num_reserved_ids < 0) throw std::invalid_argument("num_reserved_ids must be >= 0");
+  std::vector<float> w;
+  for (int64_t id = 0; id < num_reserved_ids; ++id) {
+    if (id % num_shards == shard) w.push_back(0.0f);
+  }
+  // TF numbers the unigrams from len(weights) (the reserved ids kept by this
+  // shard), not from num_reserved_ids.
+  int64_t id = fix_reserved_shard_quirk ? num_reserved_ids : static_cast<int64_t>(w.size());
+  for (int64_t k = 0; k < n; ++k, ++id) {
+    if (id % num_shards == shard) {
+      // C++ std::pow(float, float) computes in double; TF stores it as float.
+      w.push_back(static_cast<float>(
+          std::pow(static_cast<double>(unigrams[k]), static_cast<double>(distortion))));
+    }
+  }
+  return w;
+}
+
+FixedUnigramSampler::FixedUnigramSampler(int64_t range, std::vector<float> weights)
+    : RangeSampler(range), weights_(std::move(weights)) {
+  if (static_cast<int64_t>(weights_.size()) != range) {
+    throw std::invalid_argument("range is " + std::to_string(range) +
+                                " must be equal to weights size  " +
+                                std::to_string(weights_.size()));
+  }
+  for (const float w : weights_) {
+    if (!(w >= 0.0f) || std::isinf(w)) {
+      throw std::invalid_argument("unigram weights must be finite and non-negative");
+    }
+    total_ += w;
+    support_ += (w > 0.0f) ? 1 : 0;
+  }
+  if (support_ == 0) throw std::invalid_argument("unigram weights sum to zero: nothing can be sampled");
+  table_ = AliasTable(weights_);
+}
+
+int64_t FixedUnigramSampler::sample(WordStream& rng) const { return table_.draw(rng); }
+
+float FixedUnigramSampler::probability(int64_t value) const {
+  if (value < 0 || value >= static_cast<int64_t>(weights_.size())) return 0.0f;
+  return weights_[value] / total_;
+}
+
+void FixedUnigramSampler::draw_from_words(const uint64_t* words, int64_t n, int64_t* out) const {
+  bulk_kernels().alias(words, n, table_.columns(), static_cast<uint32_t>(table_.size()), out);
+}
+
+std::unique_ptr<RangeSampler> FixedUnigramSampler::clone() const {
+  return std::make_unique<FixedUnigramSampler>(*this);
+}
+
+LearnedUnigramSampler::LearnedUnigramSampler(int64_t range) : RangeSampler(range) {
+  tree_.assign(static_cast<size_t>(range) + 1, 0);
+  for (int64_t i = 1; i <= range; ++i) {  // all counts 1: node i covers lowbit(i) ones
+    tree_[i] = i & (-i);
+  }
+  total_ = range;
+  while (top_bit_ * 2 <= range) top_bit_ *= 2;
+}
+
+int64_t LearnedUnigramSampler::find(uint64_t target) const {
+  int64_t pos = 0;
+  uint64_t t = target;
+  for (int64_t step = top_bit_; step > 0; step >>= 1) {
+    const int64_t next = pos + step;
+    if (next <= range_ && static_cast<uint64_t>(tree_[next]) <= t) {
+      pos = next;
+      t -= static_cast<uint64_t>(tree_[next]);
+    }
+  }
+  return pos;  // 0-based index of the first element with prefix sum > target
+}
+
+int64_t LearnedUnigramSampler::sample(WordStream& rng) const {
+  const uint64_t total = static_cast<uint64_t>(total_);
+  const uint64_t t = total <= UINT32_MAX ? rng.uniform32(static_cast<uint32_t>(total))
+                                         : rng.uniform64(total);
+  return find(t);
+}
+
+int64_t LearnedUnigramSampler::count(int64_t value) const {
+  // prefix(value + 1) - prefix(value), walking the tree.
+  int64_t c = tree_[value + 1];
+  const int64_t stop = (value + 1) - ((value + 1) & -(value + 1));
+  for (int64_t i = value; i > stop; i -= i & (-i)) c -= tree_[i];
+  return c;
+}
+
+float LearnedUnigramSampler::probability(int64_t value) const {
+  if (value < 0 || value >= range_) return 0.0f;
+  return static_cast<float>(count(value)) / static_cast<float>(total_);
+}
+
+void LearnedUnigramSampler::update(const int64_t* values, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) {
+    if (total_ == std::numeric_limits<int64_t>::max()) return;  // saturated
+    for (int64_t i = values[k] + 1; i <= range_; i += i & (-i)) tree_[i] += 1;
+    ++total_;
+  }
+}
+
+void LearnedUnigramSampler::draw_from_words(const uint64_t* words, int64_t n, int64_t* out) const {
+  const uint64_t total = static_cast<uint64_t>(total_);
+  for (int64_t i = 0; i < n; ++i) out[i] = find(mulhi64(words[i], total));
+}
+
+std::vector<int64_t> LearnedUnigramSampler::counts() const {
+  // Undo the O(n) Fenwick build (see set_counts) in reverse order.
+  std::vector<int64_t> t(tree_);
+  for (int64_t i = range_; i >= 1; --i) {
+    const int64_t parent = i + (i & -i);
+    if (parent <= range_) t[parent] -= t[i];
+  }
+  return std::vector<int64_t>(t.begin() + 1, t.end());
+}
+
+void LearnedUnigramSampler::set_counts(const int64_t* counts, int64_t n) {
+  if (n != range_) throw std::invalid_argument("counts must have range_max entries");
+  int64_t total = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (counts[i] < 0) throw std::invalid_argument("counts must be non-negative");
+    if (counts[i] > std::numeric_limits<int64_t>::max() - total) {
+      throw std::invalid_argument("counts overflow int64");
+    }
+    total += counts[i];
+  }
+  if (total == 0) throw std::invalid_argument("counts sum to zero");
+  for (int64_t i = 1; i <= range_; ++i) tree_[i] = counts[i - 1];
+  for (int64_t i = 1; i <= range_; ++i) {  // O(n) Fenwick build
+    const int64_t parent = i + (i & -i);
+    if (parent <= range_) tree_[parent] += tree_[i];
+  }
+  total_ = total;
+}
+
+std::unique_ptr<RangeSampler> LearnedUnigramSampler::clone() const {
+  return std::make_unique<LearnedUnigramSampler>(*this);
+}
+
+// ------------------------------------------------------------ candidate stream
+
+float expected_count(float p, int64_t num_sampled, int64_t num_tries) {
+  if (num_tries == num_sampled) return p * static_cast<float>(num_sampled);
+  return -expm1f(static_cast<float>(num_tries) * log1pf(-p));
+}
+
+CandidateStream::CandidateStream(std::unique_ptr<RangeSampler> sampler, uint64_t seed, uint64_t seed2)
+    : sampler_(std::move(sampler)) {
+  if (!sampler_) throw std::invalid_argument("sampler must not be null");
+  if (seed == 0 && seed2 == 0) {
+    seed = os_random64();
+    seed2 = os_random64();
+  }
+  gen_ = Philox4x32(seed, seed2);
+}
+
+CandidateStream::CandidateStream(std::unique_ptr<RangeSampler> sampler, const Philox4x32& gen)
+    : sampler_(std::move(sampler)), gen_(gen) {
+  if (!sampler_) throw std::invalid_argument("sampler must not be null");
+}
+
+int64_t CandidateStream::sample(const int64_t* true_classes, int64_t num_true_total,
+                                int64_t num_sampled, bool unique, int64_t* sampled, float* true_ec,
+                                float* sampled_ec) {
+  const RangeSampler& s = *sampler_;
+  if (num_sampled < 1) {
+    throw std::invalid_argument("Value for attr 'num_sampled' of " + std::to_string(num_sampled) +
+                                " must be at least minimum 1");
+  }
+  if (unique && num_sampled > s.range()) throw std::invalid_argument("Sampler's range is too small.");
+  if (unique && num_sampled > s.support_size()) {
+    throw std::invalid_argument(
+        "num_sampled (" + std::to_string(num_sampled) + ") exceeds the number of values the sampler "
+        "can draw (" + std::to_string(s.support_size()) + " with nonzero probability); unique=True "
+        "would never finish");
+  }
+  check_true_classes(true_classes, num_true_total, s.range());
+
+  std::lock_guard<std::mutex> lock(mu_);
+  Philox4x32 local = gen_;
+  gen_.skip(512 * static_cast<uint64_t>(num_sampled));  // TF reserves 2048*S words
+  WordStream rng(local);
+  int64_t num_tries = 0;
+  if (!unique) {
+    for (int64_t i = 0; i < num_sampled; ++i) sampled[i] = s.sample(rng);
+    num_tries = num_sampled;
+  } else {
+    IdSet seen(num_sampled);
+    constexpr int64_t kMaxTries = std::numeric_limits<int32_t>::max();
+    int64_t kept = 0;
+    while (kept < num_sampled) {
+      if (num_tries >= kMaxTries) {
+        throw std::runtime_error("unique sampling made 2^31-1 draws without finding " +
+                                 std::to_string(num_sampled) + " distinct values");
+      }
+      const int64_t v = s.sample(rng);
+      ++num_tries;
+      if (seen.insert(v)) sampled[kept++] = v;
+    }
+  }
+  for (int64_t i = 0; i < num_sampled; ++i) {
+    sampled_ec[i] = expected_count(s.probability(sampled[i]), num_sampled, num_tries);
+  }
+  for (int64_t i = 0; i < num_true_total; ++i) {
+    true_ec[i] = expected_count(s.probability(true_classes[i]), num_sampled, num_tries);
+  }
+  if (s.needs_updates()) sampler_->update(true_classes, num_true_total);
+  return num_tries;
+}
+
+void CandidateStream::sample_bulk(int64_t n, int64_t* out, int num_threads) {
+  if (n < 0) throw std::invalid_argument("the number of draws must be non-negative");
+  std::lock_guard<std::mutex> lock(mu_);
+  if (n == 0) return;
+  const Philox4x32 local = gen_;
+  gen_.skip((static_cast<uint64_t>(n) + 1) / 2);
+  constexpr int64_t kChunk = 1 << 14;  // draws per task; fixed, so results do not depend on threads
+  const int64_t nchunks = (n + kChunk - 1) / kChunk;
+  const RangeSampler& s = *sampler_;
+  const BulkKernels& k = bulk_kernels();
+  parallel_for(nchunks, num_threads, [&](int64_t c) {
+    constexpr int64_t kInner = 512;  // even, so every sub-chunk starts on a block boundary
+    uint64_t words[kInner + 1];
+    const int64_t begin = c * kChunk;
+    const int64_t end = std::min(n, begin + kChunk);
+    for (int64_t i = begin; i < end; i += kInner) {
+      const int64_t m = std::min(kInner, end - i);
+      k.philox_words(local.key, local.counter, static_cast<uint64_t>(i / 2), (m + 1) / 2, words);
+      s.draw_from_words(words, m, out + i);
+    }
+  });
+}
+
+void CandidateStream::probabilities(const int64_t* values, int64_t n, float* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int64_t i = 0; i < n; ++i) out[i] = sampler_->probability(values[i]);
+}
+
+LearnedUnigramSampler& CandidateStream::learned() {
+  auto* l = dynamic_cast<LearnedUnigramSampler*>(sampler_.get());
+  if (l == nullptr) throw std::invalid_argument("only learned-unigram samplers have counts");
+  return *l;
+}
+
+void CandidateStream::update(const int64_t* values, int64_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  check_true_classes(values, n, sampler_->range());
+  if (sampler_->needs_updates()) sampler_->update(values, n);
+}
+
+std::vector<int64_t> CandidateStream::learned_counts() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return learned().counts();
+}
+
+void CandidateStream::set_learned_counts(const int64_t* counts, int64_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  learned().set_counts(counts, n);
+}
+
+GeneratorState CandidateStream::state() {
+  std::lock_guard<std::mutex> lock(mu_);
+  GeneratorState s;
+  std::memcpy(s.key, gen_.key, sizeof s.key);
+  std::memcpy(s.counter, gen_.counter, sizeof s.counter);
+  return s;
+}
+
+void CandidateStream::set_state(const GeneratorState& s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::memcpy(gen_.key, s.key, sizeof s.key);
+  std::memcpy(gen_.counter, s.counter, sizeof s.counter);
+}
+
+std::unique_ptr<CandidateStream> CandidateStream::clone() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::make_unique<CandidateStream>(sampler_->clone(), gen_);
+}
+
+}  // namespace pysampled

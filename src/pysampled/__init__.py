@@ -1,0 +1,46 @@
+"""pysampled: TensorFlow's candidate samplers and sampled losses for NumPy.
+
+Samplers (`pysampled.samplers`) reproduce TF's sample streams bit for bit;
+everything heavy runs in C++ with OpenMP and the GIL released.
+"""
+from ._samplers import has_openmp as _has_openmp
+from .samplers import (
+    CandidateSample,
+    CandidateSampler,
+    FixedUnigramSampler,
+    LearnedUnigramSampler,
+    LogUniformSampler,
+    UniformSampler,
+    all_candidate_sampler,
+    compute_accidental_hits,
+    fixed_unigram_candidate_sampler,
+    learned_unigram_candidate_sampler,
+    log_uniform_candidate_sampler,
+    reset_sampler_cache,
+    uniform_candidate_sampler,
+)
+
+__version__ = "0.1.0"
+
+
+def openmp_enabled() -> bool:
+    """Whether this build of pysampled was compiled with OpenMP threads."""
+    return bool(_has_openmp())
+
+
+__all__ = [
+    "CandidateSample",
+    "CandidateSampler",
+    "FixedUnigramSampler",
+    "LearnedUnigramSampler",
+    "LogUniformSampler",
+    "UniformSampler",
+    "all_candidate_sampler",
+    "compute_accidental_hits",
+    "fixed_unigram_candidate_sampler",
+    "learned_unigram_candidate_sampler",
+    "log_uniform_candidate_sampler",
+    "openmp_enabled",
+    "reset_sampler_cache",
+    "uniform_candidate_sampler",
+]

@@ -1,0 +1,85 @@
+# Declarations of the C++ core (src/cpp/pysampled), one block per header.
+# Every function that can throw is declared `except +`: std::invalid_argument
+# becomes ValueError, std::out_of_range IndexError, std::bad_alloc MemoryError.
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+from libcpp cimport bool
+from libcpp.memory cimport unique_ptr
+from libcpp.vector cimport vector
+
+
+cdef extern from "pysampled/parallel.hpp" namespace "pysampled" nogil:
+    bint openmp_enabled()
+    int default_num_threads()
+    int available_cores()
+
+
+cdef extern from "pysampled/isa.hpp" namespace "pysampled" nogil:
+    cdef enum class Isa(int):
+        kGeneric
+        kAvx2
+        kAvx512
+    Isa detected_isa()
+    Isa active_isa()
+    void set_isa(Isa isa) except +
+    const char* isa_name(Isa isa)
+
+
+cdef extern from "pysampled/samplers.hpp" namespace "pysampled" nogil:
+    cdef cppclass RangeSampler:
+        int64_t range()
+        int64_t support_size()
+        float probability(int64_t value)
+        unique_ptr[RangeSampler] clone() except +
+
+    cdef cppclass FixedUnigramSampler(RangeSampler):
+        FixedUnigramSampler(int64_t range, vector[float] weights) except +
+        const vector[float]& weights()
+        float total_weight()
+
+    cdef cppclass LearnedUnigramSampler(RangeSampler):
+        LearnedUnigramSampler(int64_t range) except +
+        int64_t total()
+        vector[int64_t] counts() except +
+        void set_counts(const int64_t* counts, int64_t n) except +
+        void update(const int64_t* values, int64_t n)
+
+    cdef cppclass UniformSampler(RangeSampler):
+        UniformSampler(int64_t range) except +
+
+    cdef cppclass LogUniformSampler(RangeSampler):
+        LogUniformSampler(int64_t range) except +
+
+    vector[float] make_fixed_unigram_weights(const float* unigrams, int64_t n, float distortion,
+                                             int64_t num_reserved_ids, int64_t num_shards,
+                                             int64_t shard, bool fix_quirk) except +
+    void check_true_classes(const int64_t* values, int64_t n, int64_t range) except +
+    float expected_count(float p, int64_t num_sampled, int64_t num_tries)
+
+    cdef struct GeneratorState:
+        uint32_t key[2]
+        uint32_t counter[4]
+
+    cdef cppclass CandidateStream:
+        CandidateStream(unique_ptr[RangeSampler] sampler, uint64_t seed, uint64_t seed2) except +
+        const RangeSampler& sampler()
+        int64_t sample(const int64_t* true_classes, int64_t num_true_total, int64_t num_sampled,
+                       bool unique, int64_t* sampled, float* true_ec, float* sampled_ec) except +
+        void sample_bulk(int64_t n, int64_t* out, int num_threads) except +
+        void probabilities(const int64_t* values, int64_t n, float* out)
+        void update(const int64_t* values, int64_t n) except +
+        vector[int64_t] learned_counts() except +
+        void set_learned_counts(const int64_t* counts, int64_t n) except +
+        GeneratorState state()
+        void set_state(const GeneratorState& s)
+        unique_ptr[CandidateStream] clone() except +
+
+
+cdef extern from "pysampled/accidental_hits.hpp" namespace "pysampled" nogil:
+    cdef cppclass AccidentalHits:
+        vector[int32_t] indices
+        vector[int64_t] ids
+        vector[float] weights
+
+    AccidentalHits compute_accidental_hits(const int64_t* true_classes, int64_t batch,
+                                           int64_t num_true, const int64_t* sampled,
+                                           int64_t num_sampled, bool all_duplicates) except +
