@@ -4,6 +4,14 @@ Samplers (`pysampled.samplers`) reproduce TF's sample streams bit for bit;
 everything heavy runs in C++ with OpenMP and the GIL released.
 """
 from ._samplers import has_openmp as _has_openmp
+from .losses import (
+    LossGrads,
+    SparseRows,
+    compute_sampled_logits,
+    nce_loss,
+    sampled_softmax_loss,
+    sampled_sparse_softmax_loss,
+)
 from .samplers import (
     CandidateSample,
     CandidateSampler,
@@ -29,6 +37,12 @@ def openmp_enabled() -> bool:
 
 
 __all__ = [
+    "LossGrads",
+    "SparseRows",
+    "compute_sampled_logits",
+    "nce_loss",
+    "sampled_softmax_loss",
+    "sampled_sparse_softmax_loss",
     "CandidateSample",
     "CandidateSampler",
     "FixedUnigramSampler",

@@ -83,3 +83,63 @@ cdef extern from "pysampled/accidental_hits.hpp" namespace "pysampled" nogil:
     AccidentalHits compute_accidental_hits(const int64_t* true_classes, int64_t batch,
                                            int64_t num_true, const int64_t* sampled,
                                            int64_t num_sampled, bool all_duplicates) except +
+
+
+cdef extern from "pysampled/sharded.hpp" namespace "pysampled" nogil:
+    cdef enum class DType(int):
+        kFloat32
+        kFloat64
+
+    cdef enum class Partition(int):
+        kMod
+        kDiv
+
+    cdef cppclass Shard:
+        const void* data
+        int64_t rows
+        int64_t cols
+        int64_t row_stride
+        DType dtype
+
+    cdef cppclass ShardedRows:
+        ShardedRows()
+        ShardedRows(vector[Shard] shards, Partition partition) except +
+        int64_t total_rows()
+        int64_t cols()
+        int64_t num_shards()
+
+
+cdef extern from "pysampled/sampled_loss.hpp" namespace "pysampled" nogil:
+    cdef enum class LossKind(int):
+        kLogits
+        kNce
+        kSoftmax
+
+    cdef cppclass SampledLossInput[T]:
+        LossKind kind
+        int64_t batch, dim, num_true, num_sampled
+        const T* inputs
+        int64_t inputs_stride
+        const int64_t* labels
+        const int64_t* sampled
+        const T* true_expected
+        const T* sampled_expected
+        const ShardedRows* weights
+        const ShardedRows* biases
+        bool subtract_log_q
+        bool remove_accidental_hits
+        bool mask_all_duplicates
+        T nce_true_target
+        const T* upstream
+        bool want_grads
+        int num_threads
+
+    cdef cppclass SampledLossOutput[T]:
+        T* loss
+        T* logits
+        T* d_inputs
+        vector[int64_t] grad_ids
+        vector[T] grad_weights
+        vector[T] grad_biases
+
+    void sampled_loss[T](const SampledLossInput[T]& inp, SampledLossOutput[T]& out) except +

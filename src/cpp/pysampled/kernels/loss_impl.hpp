@@ -1,0 +1,399 @@
+// Loss kernels in portable C++ with GCC vector extensions. Included once per
+// ISA translation unit with PYSAMPLED_ISA_NS (namespace), PYSAMPLED_VBYTES
+// (vector width in bytes) and PYSAMPLED_MR (GEMM micro-tile rows) defined.
+// These units are compiled with -ffp-contract=fast so that `acc += a * b`
+// becomes one fused multiply-add wherever the ISA has FMA.
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "loss.hpp"
+
+namespace pysampled {
+namespace PYSAMPLED_ISA_NS {
+namespace {
+
+constexpr int kVBytes = PYSAMPLED_VBYTES;
+constexpr int kMR = PYSAMPLED_MR;
+
+template <class T, int BYTES>
+struct VecOf {
+  typedef T type __attribute__((vector_size(BYTES)));
+};
+template <class T>
+using Vec = typename VecOf<T, kVBytes>::type;
+
+template <class T>
+struct Traits;
+template <>
+struct Traits<float> {
+  using Int = int32_t;
+  static constexpr int kMantissa = 23;
+  static constexpr int kBias = 127;
+  static constexpr float kMinExp = -87.0f;  // below: exp flushes to 0
+};
+template <>
+struct Traits<double> {
+  using Int = int64_t;
+  static constexpr int kMantissa = 52;
+  static constexpr int kBias = 1023;
+  static constexpr double kMinExp = -708.0;
+};
+
+template <class T>
+constexpr int lanes() {
+  return kVBytes / static_cast<int>(sizeof(T));
+}
+
+template <class T>
+inline Vec<T> load(const T* p) {
+  Vec<T> v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <class T>
+inline void store(T* p, Vec<T> v) {
+  std::memcpy(p, &v, sizeof v);
+}
+template <class T>
+inline Vec<T> splat(T x) {
+  return Vec<T>{} + x;
+}
+
+// exp(x) for x <= 0 (NaN propagates; x below the float range gives 0).
+template <class T>
+inline Vec<T> vexp_nonpos(Vec<T> x) {
+  using V = Vec<T>;
+  using I = typename Traits<T>::Int;
+  using VI = typename VecOf<I, kVBytes>::type;
+  const T lo = Traits<T>::kMinExp;
+  const V xc = x >= lo ? x : splat<T>(lo);  // also maps NaN to lo (no UB in the int conversion)
+  const T magic = sizeof(T) == 4 ? T(12582912.0) : T(6755399441055744.0);  // 1.5 * 2^mantissa
+  const V t = xc * T(1.4426950408889634);
+  const V k = (t + magic) - magic;  // round to nearest
+  const V r = (xc - k * T(0.693145751953125)) - k * T(1.42860682030941723212e-6);
+  V p;
+  if constexpr (sizeof(T) == 4) {
+    p = splat<T>(T(1.0 / 5040));
+    p = p * r + T(1.0 / 720);
+    p = p * r + T(1.0 / 120);
+    p = p * r + T(1.0 / 24);
+    p = p * r + T(1.0 / 6);
+    p = p * r + T(0.5);
+    p = p * r + T(1);
+    p = p * r + T(1);
+  } else {
+    p = splat<T>(T(1.0 / 6227020800.0));
+    p = p * r + T(1.0 / 479001600.0);
+    p = p * r + T(1.0 / 39916800.0);
+    p = p * r + T(1.0 / 3628800.0);
+    p = p * r + T(1.0 / 362880.0);
+    p = p * r + T(1.0 / 40320.0);
+    p = p * r + T(1.0 / 5040.0);
+    p = p * r + T(1.0 / 720.0);
+    p = p * r + T(1.0 / 120.0);
+    p = p * r + T(1.0 / 24.0);
+    p = p * r + T(1.0 / 6.0);
+    p = p * r + T(0.5);
+    p = p * r + T(1);
+    p = p * r + T(1);
+  }
+  const VI ki = __builtin_convertvector(k, VI);
+  const VI bits = (ki + I(Traits<T>::kBias)) << Traits<T>::kMantissa;
+  V scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  const V res = p * scale;
+  return x >= lo ? res : (x != x ? x : V{});
+}
+
+// log1p(e) for 0 <= e <= 1 (NaN propagates).
+template <class T>
+inline Vec<T> vlog1p_unit(Vec<T> e) {
+  using V = Vec<T>;
+  const V u = e + T(1);
+  const V big = u > T(1.4142135623730951) ? splat<T>(T(1)) : V{};
+  const V y = u * (T(1) - T(0.5) * big);
+  const V s = (y - T(1)) / (y + T(1));
+  const V s2 = s * s;
+  V q;
+  if constexpr (sizeof(T) == 4) {
+    q = splat<T>(T(1.0 / 11));
+    q = q * s2 + T(1.0 / 9);
+    q = q * s2 + T(1.0 / 7);
+  } else {
+    q = splat<T>(T(1.0 / 23));
+    q = q * s2 + T(1.0 / 21);
+    q = q * s2 + T(1.0 / 19);
+    q = q * s2 + T(1.0 / 17);
+    q = q * s2 + T(1.0 / 15);
+    q = q * s2 + T(1.0 / 13);
+    q = q * s2 + T(1.0 / 11);
+    q = q * s2 + T(1.0 / 9);
+    q = q * s2 + T(1.0 / 7);
+  }
+  q = q * s2 + T(1.0 / 5);
+  q = q * s2 + T(1.0 / 3);
+  q = q * s2 + T(1);
+  const V log_u = T(2) * s * q + big * T(0.6931471805599453);
+  const V d = u - T(1);  // exact; 0 when e is below half an ulp of 1
+  const V safe_d = d == T(0) ? splat<T>(T(1)) : d;
+  return d == T(0) ? e : log_u * (e / safe_d);
+}
+
+template <class T>
+inline T hsum(Vec<T> v) {
+  T out[lanes<T>()];
+  std::memcpy(out, &v, sizeof v);
+  T s = 0;
+  for (int i = 0; i < lanes<T>(); ++i) s += out[i];
+  return s;
+}
+
+template <class T>
+inline T hmax(Vec<T> v) {
+  T out[lanes<T>()];
+  std::memcpy(out, &v, sizeof v);
+  T m = out[0];
+  for (int i = 1; i < lanes<T>(); ++i) m = out[i] > m ? out[i] : m;
+  return m;
+}
+
+// ------------------------------------------------------------------- GEMM
+
+template <class T, int MR, int NV>
+inline void micro(int64_t k, const T* A, int64_t rsa, int64_t csa, const T* B, int64_t ldb, T* C,
+                  int64_t ldc, int64_t n_valid, bool accumulate) {
+  using V = Vec<T>;
+  constexpr int L = lanes<T>();
+  V acc[MR][NV];
+  const bool full = n_valid == NV * L;
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      if (!accumulate) {
+        acc[r][v] = V{};
+      } else if (full) {
+        acc[r][v] = load<T>(C + r * ldc + v * L);
+      } else {
+        T tmp[L] = {};
+        for (int c = 0; c < L; ++c) {
+          if (v * L + c < n_valid) tmp[c] = C[r * ldc + v * L + c];
+        }
+        acc[r][v] = load<T>(tmp);
+      }
+    }
+  }
+  for (int64_t kk = 0; kk < k; ++kk) {
+    V b[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) b[v] = load<T>(B + kk * ldb + v * L);
+    const T* a = A + kk * csa;
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const T ar = a[r * rsa];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] += ar * b[v];
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    if (full) {
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) store<T>(C + r * ldc + v * L, acc[r][v]);
+    } else {
+      T tmp[NV * L];
+      std::memcpy(tmp, acc[r], sizeof tmp);
+      for (int64_t c = 0; c < n_valid; ++c) C[r * ldc + c] = tmp[c];
+    }
+  }
+}
+
+template <class T, int NV, int M = 1>
+inline void micro_rows(int m, int64_t k, const T* A, int64_t rsa, int64_t csa, const T* B,
+                       int64_t ldb, T* C, int64_t ldc, int64_t n_valid, bool accumulate) {
+  if constexpr (M < kMR) {
+    if (m == M) {
+      micro<T, M, NV>(k, A, rsa, csa, B, ldb, C, ldc, n_valid, accumulate);
+    } else {
+      micro_rows<T, NV, M + 1>(m, k, A, rsa, csa, B, ldb, C, ldc, n_valid, accumulate);
+    }
+  }
+}
+
+template <class T, int NV>
+inline void gemm_panel(int64_t m, int64_t n_valid, int64_t k, const T* A, int64_t rsa, int64_t csa,
+                       const T* B, int64_t ldb, T* C, int64_t ldc, bool accumulate) {
+  int64_t r0 = 0;
+  for (; r0 + kMR <= m; r0 += kMR) {
+    micro<T, kMR, NV>(k, A + r0 * rsa, rsa, csa, B, ldb, C + r0 * ldc, ldc, n_valid, accumulate);
+  }
+  if (r0 < m) {
+    micro_rows<T, NV>(static_cast<int>(m - r0), k, A + r0 * rsa, rsa, csa, B, ldb, C + r0 * ldc,
+                      ldc, n_valid, accumulate);
+  }
+}
+
+template <class T>
+void gemm(int64_t m, int64_t n, int64_t k, const T* A, int64_t rsa, int64_t csa, const T* B,
+          int64_t ldb, int64_t panel_stride, T* C, int64_t ldc, bool accumulate) {
+  constexpr int L = lanes<T>();
+  constexpr int NR = 2 * L;
+  for (int64_t c0 = 0; c0 < n; c0 += NR) {
+    const T* Bp = B + (c0 / NR) * panel_stride;
+    const int64_t nv = n - c0 < NR ? n - c0 : NR;
+    if (nv > L) {
+      gemm_panel<T, 2>(m, nv, k, A, rsa, csa, Bp, ldb, C + c0, ldc, accumulate);
+    } else {
+      gemm_panel<T, 1>(m, nv, k, A, rsa, csa, Bp, ldb, C + c0, ldc, accumulate);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- vectors
+
+template <class T>
+T dot(const T* x, const T* y, int64_t n) {
+  using V = Vec<T>;
+  constexpr int L = lanes<T>();
+  V a0{}, a1{};
+  int64_t i = 0;
+  for (; i + 2 * L <= n; i += 2 * L) {
+    a0 += load<T>(x + i) * load<T>(y + i);
+    a1 += load<T>(x + i + L) * load<T>(y + i + L);
+  }
+  for (; i + L <= n; i += L) a0 += load<T>(x + i) * load<T>(y + i);
+  T s = hsum<T>(a0 + a1);
+  for (; i < n; ++i) s += x[i] * y[i];
+  return s;
+}
+
+template <class T>
+void axpy(T a, const T* x, T* y, int64_t n) {
+  constexpr int L = lanes<T>();
+  int64_t i = 0;
+  for (; i + L <= n; i += L) store<T>(y + i, load<T>(y + i) + a * load<T>(x + i));
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+// ------------------------------------------------------------------- rows
+
+// Loads lanes [i, i+L) of row, padding past n with `fill`.
+template <class T>
+inline Vec<T> load_tail(const T* row, int64_t i, int64_t n, T fill) {
+  T tmp[lanes<T>()];
+  for (int c = 0; c < lanes<T>(); ++c) tmp[c] = i + c < n ? row[i + c] : fill;
+  return load<T>(tmp);
+}
+
+template <class T>
+inline void store_tail(T* row, int64_t i, int64_t n, Vec<T> v) {
+  T tmp[lanes<T>()];
+  std::memcpy(tmp, &v, sizeof v);
+  for (int c = 0; c < lanes<T>() && i + c < n; ++c) row[i + c] = tmp[c];
+}
+
+template <class T>
+inline Vec<T> iota() {
+  T tmp[lanes<T>()];
+  for (int c = 0; c < lanes<T>(); ++c) tmp[c] = T(c);
+  return load<T>(tmp);
+}
+
+template <class T>
+T softmax_row(T* row, int64_t n, int64_t num_true, T upstream) {
+  using V = Vec<T>;
+  constexpr int L = lanes<T>();
+  const T neg_inf = -std::numeric_limits<T>::infinity();
+  T true_sum = 0;
+  for (int64_t k = 0; k < num_true; ++k) true_sum += row[k];
+  V vmax = splat<T>(neg_inf);
+  int64_t i = 0;
+  for (; i + L <= n; i += L) {
+    const V x = load<T>(row + i);
+    vmax = x > vmax ? x : vmax;
+  }
+  if (i < n) {
+    const V x = load_tail<T>(row, i, n, neg_inf);
+    vmax = x > vmax ? x : vmax;
+  }
+  const T m = hmax<T>(vmax);
+  V vsum{};
+  for (i = 0; i + L <= n; i += L) {
+    const V e = vexp_nonpos<T>(load<T>(row + i) - m);
+    store<T>(row + i, e);
+    vsum += e;
+  }
+  if (i < n) {
+    const V e = vexp_nonpos<T>(load_tail<T>(row, i, n, neg_inf) - m);
+    store_tail<T>(row, i, n, e);
+    vsum += e;
+  }
+  const T s = hsum<T>(vsum);
+  const T log_s = std::log(s);
+  const T inv_nt = T(1) / static_cast<T>(num_true);
+  // TF: sum_j z_j (log s - (L_j - m)), z = 1/num_true on the true columns.
+  const T loss = log_s - inv_nt * (true_sum - static_cast<T>(num_true) * m);
+  const T scale = upstream / s;
+  const V vt = splat<T>(upstream * inv_nt);
+  const V nt = splat<T>(static_cast<T>(num_true));
+  for (i = 0; i + L <= n; i += L) {
+    V g = load<T>(row + i) * scale;
+    if (i < num_true) g -= (iota<T>() + static_cast<T>(i)) < nt ? vt : V{};
+    store<T>(row + i, g);
+  }
+  if (i < n) {
+    V g = load_tail<T>(row, i, n, T(0)) * scale;
+    if (i < num_true) g -= (iota<T>() + static_cast<T>(i)) < nt ? vt : V{};
+    store_tail<T>(row, i, n, g);
+  }
+  return loss;
+}
+
+template <class T>
+inline Vec<T> nce_block(Vec<T> x, Vec<T> z, T upstream, Vec<T>& loss) {
+  using V = Vec<T>;
+  const V ax = x < T(0) ? -x : x;  // NaN stays NaN
+  const V e = vexp_nonpos<T>(-ax);
+  const V pos = x > T(0) ? x : V{};
+  loss += pos - x * z + vlog1p_unit<T>(e);
+  const V sig = x >= T(0) ? T(1) / (T(1) + e) : e / (T(1) + e);
+  return upstream * (sig - z);
+}
+
+template <class T>
+T nce_row(T* row, int64_t n, int64_t num_true, T true_target, T upstream) {
+  using V = Vec<T>;
+  constexpr int L = lanes<T>();
+  const V nt = splat<T>(static_cast<T>(num_true));
+  const V zt = splat<T>(true_target);
+  V loss{};
+  int64_t i = 0;
+  for (; i + L <= n; i += L) {
+    const V z = i < num_true ? ((iota<T>() + static_cast<T>(i)) < nt ? zt : V{}) : V{};
+    store<T>(row + i, nce_block<T>(load<T>(row + i), z, upstream, loss));
+  }
+  if (i < n) {
+    const V z = i < num_true ? ((iota<T>() + static_cast<T>(i)) < nt ? zt : V{}) : V{};
+    V tail_loss{};
+    const V g = nce_block<T>(load_tail<T>(row, i, n, T(0)), z, upstream, tail_loss);
+    store_tail<T>(row, i, n, g);
+    const V valid = (iota<T>() + static_cast<T>(i)) < static_cast<T>(n) ? splat<T>(T(1)) : V{};
+    loss += valid == T(1) ? tail_loss : V{};
+  }
+  return hsum<T>(loss);
+}
+
+template <class T>
+constexpr LossKernels<T> make_table() {
+  return LossKernels<T>{lanes<T>(), 2 * lanes<T>(), gemm<T>, dot<T>, axpy<T>, softmax_row<T>,
+                        nce_row<T>};
+}
+
+}  // namespace
+
+extern const LossKernels<float> kLossF32 = make_table<float>();
+extern const LossKernels<double> kLossF64 = make_table<double>();
+
+}  // namespace PYSAMPLED_ISA_NS
+}  // namespace pysampled

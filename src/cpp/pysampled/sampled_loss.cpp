@@ -1,0 +1,281 @@
+#include "sampled_loss.hpp"
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "accidental_hits.hpp"
+#include "kernels/loss.hpp"
+#include "parallel.hpp"
+
+namespace pysampled {
+
+namespace {
+
+inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// Buffers reused across calls made from the same thread (no page faults and
+// no reallocation in a training loop).
+template <class T>
+struct Workspace {
+  std::vector<T> x;       // [B, Dp] inputs, zero-padded
+  std::vector<T> w_true;  // [B*NT, Dp]
+  std::vector<T> w_samp;  // [S, Dp]
+  std::vector<T> w_pack;  // [ceil(S/NR), Dp, NR] panels of Ws^T
+  std::vector<T> b_true, b_samp;
+  std::vector<T> log_tec, log_sec;
+  std::vector<T> lg;      // [B, NT+S]: logits, then dLoss/dlogits
+  std::vector<T> d_samp;  // [S, Dp]
+  std::vector<T> db_samp; // [S]
+  std::vector<T> dx;      // [B, Dp]
+  std::vector<int64_t> hit_start, hit_col;
+  std::vector<std::pair<int64_t, int64_t>> order;  // (class id, source position)
+  std::vector<int64_t> group_start;
+};
+
+template <class T>
+Workspace<T>& workspace() {
+  thread_local Workspace<T> ws;
+  return ws;
+}
+
+template <class T>
+void resize(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+}
+
+template <class T>
+void validate(const SampledLossInput<T>& in) {
+  if (in.batch < 0 || in.num_true < 1 || in.num_sampled < 0 || in.dim < 0) {
+    throw std::invalid_argument("invalid problem sizes");
+  }
+  if (in.weights == nullptr) throw std::invalid_argument("weights are required");
+  if (in.weights->cols() != in.dim) {
+    throw std::invalid_argument("Matrix size-incompatible: inputs have " + std::to_string(in.dim) +
+                                " columns, weights have " + std::to_string(in.weights->cols()));
+  }
+  if (in.biases != nullptr && in.biases->cols() != 1) throw std::invalid_argument("biases must be 1-D");
+  const int64_t nt_total = in.batch * in.num_true;
+  for (int64_t j = 0; j < nt_total; ++j) in.weights->check_id(in.labels[j], "labels", j);
+  for (int64_t j = 0; j < in.num_sampled; ++j) in.weights->check_id(in.sampled[j], "sampled_candidates", j);
+  if (in.biases != nullptr) {
+    for (int64_t j = 0; j < nt_total; ++j) in.biases->check_id(in.labels[j], "labels (biases)", j);
+    for (int64_t j = 0; j < in.num_sampled; ++j) {
+      in.biases->check_id(in.sampled[j], "sampled_candidates (biases)", j);
+    }
+  }
+  if (in.kind == LossKind::kLogits && in.want_grads && in.upstream == nullptr) {
+    throw std::invalid_argument("gradients of the logits need an upstream cotangent");
+  }
+}
+
+}  // namespace
+
+template <class T>
+void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out) {
+  validate(in);
+  const LossKernels<T>& k = loss_kernels<T>(active_isa());
+  Workspace<T>& ws = workspace<T>();
+  const int threads = std::max(1, in.num_threads);
+  const int64_t B = in.batch, D = in.dim, NT = in.num_true, S = in.num_sampled;
+  const int64_t BT = B * NT;
+  const int64_t NR = k.panel_width;
+  const int64_t Dp = round_up(std::max<int64_t>(D, 1), k.lanes);
+  const int64_t Sp = round_up(S, NR);
+  const int64_t ldl = NT + S;
+  const bool grads = in.want_grads;
+
+  // ---- gather rows (padded with zeros beyond D), biases and log-Q terms
+  resize(ws.x, static_cast<size_t>(B * Dp));
+  resize(ws.w_true, static_cast<size_t>(BT * Dp));
+  resize(ws.w_samp, static_cast<size_t>(S * Dp));
+  resize(ws.w_pack, static_cast<size_t>(Sp * Dp));
+  resize(ws.b_true, static_cast<size_t>(BT));
+  resize(ws.b_samp, static_cast<size_t>(S));
+  resize(ws.log_tec, static_cast<size_t>(BT));
+  resize(ws.log_sec, static_cast<size_t>(S));
+  resize(ws.lg, static_cast<size_t>(B * ldl));
+  constexpr int64_t kGatherChunk = 64;
+  const int64_t n_rows = B + BT + S;
+  parallel_for((n_rows + kGatherChunk - 1) / kGatherChunk, threads, [&](int64_t c) {
+    const int64_t end = std::min(n_rows, (c + 1) * kGatherChunk);
+    for (int64_t r = c * kGatherChunk; r < end; ++r) {
+      T* dst;
+      if (r < B) {
+        dst = ws.x.data() + r * Dp;
+        const T* src = in.inputs + r * in.inputs_stride;
+        std::memcpy(dst, src, sizeof(T) * D);
+      } else if (r < B + BT) {
+        const int64_t j = r - B;
+        dst = ws.w_true.data() + j * Dp;
+        in.weights->gather_row(in.labels[j], dst);
+        ws.b_true[j] = in.biases ? in.biases->template value<T>(in.labels[j]) : T(0);
+        ws.log_tec[j] = in.subtract_log_q ? std::log(in.true_expected[j]) : T(0);
+      } else {
+        const int64_t j = r - B - BT;
+        dst = ws.w_samp.data() + j * Dp;
+        in.weights->gather_row(in.sampled[j], dst);
+        ws.b_samp[j] = in.biases ? in.biases->template value<T>(in.sampled[j]) : T(0);
+        ws.log_sec[j] = in.subtract_log_q ? std::log(in.sampled_expected[j]) : T(0);
+      }
+      std::fill(dst + D, dst + Dp, T(0));
+    }
+  });
+  // Panels of Ws^T for the logits GEMM: panel p holds columns p*NR.. as [Dp][NR].
+  parallel_for(Sp / NR, threads, [&](int64_t p) {
+    T* panel = ws.w_pack.data() + p * Dp * NR;
+    for (int64_t c = 0; c < NR; ++c) {
+      const int64_t j = p * NR + c;
+      if (j < S) {
+        const T* row = ws.w_samp.data() + j * Dp;
+        for (int64_t d = 0; d < Dp; ++d) panel[d * NR + c] = row[d];
+      } else {
+        for (int64_t d = 0; d < Dp; ++d) panel[d * NR + c] = T(0);
+      }
+    }
+  });
+
+  // ---- accidental hits as per-row lists of sampled columns
+  const bool mask = in.remove_accidental_hits && S > 0;
+  if (mask) {
+    const AccidentalHits hits = compute_accidental_hits(in.labels, B, NT, in.sampled, S,
+                                                        in.mask_all_duplicates);
+    ws.hit_start.assign(static_cast<size_t>(B + 1), 0);
+    ws.hit_col.assign(hits.ids.begin(), hits.ids.end());
+    for (const int32_t row : hits.indices) ++ws.hit_start[row + 1];
+    for (int64_t i = 0; i < B; ++i) ws.hit_start[i + 1] += ws.hit_start[i];
+  }
+
+  // ---- phase 1: batch-row tiles
+  if (grads) resize(ws.dx, static_cast<size_t>(B * Dp));
+  const int64_t tile = std::max<int64_t>(8, std::min<int64_t>(48, round_up(B / (4 * threads) + 1, 8)));
+  constexpr int64_t kKc = 256;  // k-block of the dX GEMM
+  const T mask_value = static_cast<T>(-FLT_MAX);
+  parallel_for((B + tile - 1) / tile, threads, [&](int64_t t) {
+    const int64_t r0 = t * tile;
+    const int64_t mb = std::min(tile, B - r0);
+    T* L = ws.lg.data() + r0 * ldl;
+    if (S > 0) {
+      k.gemm(mb, S, Dp, ws.x.data() + r0 * Dp, Dp, 1, ws.w_pack.data(), NR, Dp * NR, L + NT, ldl,
+             false);
+    }
+    for (int64_t i = r0; i < r0 + mb; ++i) {
+      T* row = ws.lg.data() + i * ldl;
+      const T* xi = ws.x.data() + i * Dp;
+      for (int64_t c = 0; c < NT; ++c) {
+        const int64_t j = i * NT + c;
+        row[c] = (k.dot(xi, ws.w_true.data() + j * Dp, Dp) + ws.b_true[j]) - ws.log_tec[j];
+      }
+      T* srow = row + NT;
+      for (int64_t j = 0; j < S; ++j) srow[j] += ws.b_samp[j];
+      if (mask) {
+        for (int64_t h = ws.hit_start[i]; h < ws.hit_start[i + 1]; ++h) {
+          // TF assigns (not adds) duplicate indices into the dense mask.
+          const int64_t col = ws.hit_col[h];
+          bool first = true;
+          for (int64_t g = ws.hit_start[i]; g < h; ++g) first = first && ws.hit_col[g] != col;
+          if (first) srow[col] += mask_value;
+        }
+      }
+      if (in.subtract_log_q) {
+        for (int64_t j = 0; j < S; ++j) srow[j] -= ws.log_sec[j];
+      }
+      if (out.logits != nullptr) std::memcpy(out.logits + i * ldl, row, sizeof(T) * ldl);
+      const T u = (in.kind != LossKind::kLogits && in.upstream) ? in.upstream[i] : T(1);
+      if (in.kind == LossKind::kSoftmax) {
+        out.loss[i] = k.softmax_row(row, ldl, NT, u);
+      } else if (in.kind == LossKind::kNce) {
+        const T target = in.nce_true_target > 0 ? in.nce_true_target : T(1) / static_cast<T>(NT);
+        out.loss[i] = k.nce_row(row, ldl, NT, target, u);
+      } else if (grads) {
+        std::memcpy(row, in.upstream + i * ldl, sizeof(T) * ldl);
+      }
+    }
+    if (!grads) return;
+    T* dx = ws.dx.data() + r0 * Dp;
+    if (S == 0) std::fill(dx, dx + mb * Dp, T(0));
+    for (int64_t k0 = 0; k0 < S; k0 += kKc) {
+      const int64_t kc = std::min(kKc, S - k0);
+      k.gemm(mb, Dp, kc, L + NT + k0, ldl, 1, ws.w_samp.data() + k0 * Dp, Dp, NR, dx, Dp, k0 > 0);
+    }
+    for (int64_t i = r0; i < r0 + mb; ++i) {
+      const T* g = ws.lg.data() + i * ldl;
+      for (int64_t c = 0; c < NT; ++c) {
+        k.axpy(g[c], ws.w_true.data() + (i * NT + c) * Dp, ws.dx.data() + i * Dp, Dp);
+      }
+    }
+  });
+  if (!grads) return;
+  for (int64_t i = 0; i < B; ++i) std::memcpy(out.d_inputs + i * D, ws.dx.data() + i * Dp, sizeof(T) * D);
+
+  // ---- phase 2: dWs = G^T X and db for sampled columns, over sampled-row tiles
+  resize(ws.d_samp, static_cast<size_t>(S * Dp));
+  resize(ws.db_samp, static_cast<size_t>(S));
+  constexpr int64_t kStile = 48;
+  constexpr int64_t kKb = 256;
+  parallel_for((S + kStile - 1) / kStile, threads, [&](int64_t t) {
+    const int64_t j0 = t * kStile;
+    const int64_t ms = std::min(kStile, S - j0);
+    T* C = ws.d_samp.data() + j0 * Dp;
+    if (B == 0) std::fill(C, C + ms * Dp, T(0));
+    for (int64_t k0 = 0; k0 < B; k0 += kKb) {
+      const int64_t kb = std::min(kKb, B - k0);
+      k.gemm(ms, Dp, kb, ws.lg.data() + k0 * ldl + NT + j0, 1, ldl, ws.x.data() + k0 * Dp, Dp, NR, C,
+             Dp, k0 > 0);
+    }
+    T* db = ws.db_samp.data() + j0;
+    std::fill(db, db + ms, T(0));
+    for (int64_t i = 0; i < B; ++i) {
+      const T* g = ws.lg.data() + i * ldl + NT + j0;
+      for (int64_t j = 0; j < ms; ++j) db[j] += g[j];
+    }
+  });
+
+  // ---- phase 3: deduplicated sparse rows, summed in (id, source) order
+  ws.order.resize(static_cast<size_t>(BT + S));
+  for (int64_t j = 0; j < BT; ++j) ws.order[j] = {in.labels[j], j};
+  for (int64_t j = 0; j < S; ++j) ws.order[BT + j] = {in.sampled[j], BT + j};
+  std::sort(ws.order.begin(), ws.order.end());
+  ws.group_start.clear();
+  for (size_t e = 0; e < ws.order.size(); ++e) {
+    if (e == 0 || ws.order[e].first != ws.order[e - 1].first) ws.group_start.push_back(static_cast<int64_t>(e));
+  }
+  const int64_t U = static_cast<int64_t>(ws.group_start.size());
+  ws.group_start.push_back(static_cast<int64_t>(ws.order.size()));
+  out.grad_ids.resize(static_cast<size_t>(U));
+  out.grad_weights.assign(static_cast<size_t>(U * D), T(0));
+  if (in.biases) out.grad_biases.assign(static_cast<size_t>(U), T(0));
+  constexpr int64_t kGroupChunk = 64;
+  parallel_for((U + kGroupChunk - 1) / kGroupChunk, threads, [&](int64_t c) {
+    std::vector<T> acc(static_cast<size_t>(Dp));
+    const int64_t end = std::min(U, (c + 1) * kGroupChunk);
+    for (int64_t u = c * kGroupChunk; u < end; ++u) {
+      std::fill(acc.begin(), acc.end(), T(0));
+      T db = 0;
+      for (int64_t e = ws.group_start[u]; e < ws.group_start[u + 1]; ++e) {
+        const int64_t src = ws.order[e].second;
+        if (src < BT) {
+          const T g = ws.lg[(src / NT) * ldl + src % NT];
+          k.axpy(g, ws.x.data() + (src / NT) * Dp, acc.data(), Dp);
+          db += g;
+        } else {
+          const int64_t j = src - BT;
+          k.axpy(T(1), ws.d_samp.data() + j * Dp, acc.data(), Dp);
+          db += ws.db_samp[j];
+        }
+      }
+      out.grad_ids[u] = ws.order[ws.group_start[u]].first;
+      std::memcpy(out.grad_weights.data() + u * D, acc.data(), sizeof(T) * D);
+      if (in.biases) out.grad_biases[u] = db;
+    }
+  });
+}
+
+template void sampled_loss<float>(const SampledLossInput<float>&, SampledLossOutput<float>&);
+template void sampled_loss<double>(const SampledLossInput<double>&, SampledLossOutput<double>&);
+
+}  // namespace pysampled

@@ -1,0 +1,121 @@
+# distutils: language = c++
+"""Cython bindings of the C++ sampled-loss kernel.
+
+Design: no policy here. `pysampled.losses` validates shapes, dtypes and ids'
+types, resolves defaults and the sampler, and passes C-contiguous int64 ids,
+inputs/expected counts in the computing dtype and lists of weight/bias
+shards. This module wraps the shards zero-copy (keeping the arrays alive),
+releases the GIL for the whole C++ call and returns NumPy arrays.
+"""
+import numpy as np
+
+from libc.stdint cimport int64_t
+from libc.string cimport memcpy
+from libcpp.vector cimport vector
+
+from pysampled._core cimport (
+    DType, LossKind, Partition, SampledLossInput, SampledLossOutput, Shard, ShardedRows,
+    sampled_loss,
+)
+
+ctypedef fused floating:
+    float
+    double
+
+
+cdef class Shards:
+    """A zero-copy view of a list of 1-D or 2-D float arrays as C++ ShardedRows."""
+    cdef ShardedRows rows
+    cdef object arrays  # keeps the buffers alive
+    cdef readonly int64_t total_rows
+    cdef readonly int64_t cols
+
+    def __cinit__(self, list arrays, bint div):
+        cdef vector[Shard] shards
+        cdef Shard s
+        cdef Py_ssize_t itemsize
+        self.arrays = arrays
+        for a in arrays:
+            itemsize = a.itemsize
+            s.data = <const void*><size_t>a.__array_interface__["data"][0]
+            s.rows = a.shape[0]
+            s.cols = a.shape[1] if a.ndim == 2 else 1
+            s.row_stride = a.strides[0] // itemsize
+            s.dtype = DType.kFloat32 if itemsize == 4 else DType.kFloat64
+            shards.push_back(s)
+        self.rows = ShardedRows(shards, Partition.kDiv if div else Partition.kMod)
+        self.total_rows = self.rows.total_rows()
+        self.cols = self.rows.cols()
+
+
+cdef inline const floating* _ptr(const floating[::1] a) noexcept nogil:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+def _run(int kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int64_t num_true,
+         const int64_t[::1] sampled, const floating[::1] tec, const floating[::1] sec,
+         Shards weights, Shards biases, bint subtract_log_q, bint remove_accidental_hits,
+         bint mask_all_duplicates, double nce_true_target, const floating[::1] upstream,
+         bint want_grads, bint want_logits, int num_threads):
+    cdef SampledLossInput[floating] inp
+    cdef SampledLossOutput[floating] out
+    cdef int64_t B = inputs.shape[0], D = inputs.shape[1], S = sampled.shape[0]
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[::1] loss_v
+    cdef floating[:, ::1] logits_v
+    cdef floating[:, ::1] dx_v
+    inp.kind = <LossKind>kind
+    inp.batch = B
+    inp.dim = D
+    inp.num_true = num_true
+    inp.num_sampled = S
+    inp.inputs = &inputs[0, 0] if B > 0 and D > 0 else NULL
+    inp.inputs_stride = D
+    inp.labels = &labels[0] if labels.shape[0] > 0 else NULL
+    inp.sampled = &sampled[0] if S > 0 else NULL
+    inp.true_expected = _ptr(tec) if tec is not None else NULL
+    inp.sampled_expected = _ptr(sec) if sec is not None else NULL
+    inp.weights = &weights.rows
+    inp.biases = &biases.rows if biases is not None else NULL
+    inp.subtract_log_q = subtract_log_q
+    inp.remove_accidental_hits = remove_accidental_hits
+    inp.mask_all_duplicates = mask_all_duplicates
+    inp.nce_true_target = <floating>nce_true_target
+    inp.upstream = _ptr(upstream) if upstream is not None else NULL
+    inp.want_grads = want_grads
+    inp.num_threads = num_threads
+
+    loss = logits = dx = None
+    if kind != 0:
+        loss = np.empty(B, dtype=dtype)
+        loss_v = loss
+        out.loss = &loss_v[0] if B > 0 else NULL
+    if want_logits:
+        logits = np.empty((B, num_true + S), dtype=dtype)
+        logits_v = logits
+        out.logits = &logits_v[0, 0] if logits.size > 0 else NULL
+    if want_grads:
+        dx = np.empty((B, D), dtype=dtype)
+        dx_v = dx
+        out.d_inputs = &dx_v[0, 0] if dx.size > 0 else NULL
+    with nogil:
+        sampled_loss(inp, out)
+    if not want_grads:
+        return loss, logits, None, None, None, None
+    cdef Py_ssize_t U = out.grad_ids.size()
+    ids = np.empty(U, dtype=np.int64)
+    gw = np.empty((U, D), dtype=dtype)
+    cdef int64_t[::1] ids_v = ids
+    cdef floating[:, ::1] gw_v = gw
+    if U > 0:
+        memcpy(&ids_v[0], out.grad_ids.data(), U * sizeof(int64_t))
+        if D > 0:
+            memcpy(&gw_v[0, 0], out.grad_weights.data(), U * D * sizeof(floating))
+    gb = None
+    cdef floating[::1] gb_v
+    if biases is not None:
+        gb = np.empty(U, dtype=dtype)
+        gb_v = gb
+        if U > 0:
+            memcpy(&gb_v[0], out.grad_biases.data(), U * sizeof(floating))
+    return loss, logits, dx, ids, gw, gb

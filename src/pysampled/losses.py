@@ -1,0 +1,421 @@
+"""TensorFlow's candidate-sampling losses with gradients: NCE, sampled softmax.
+
+Design: this module holds the TF-shaped public API: argument validation,
+dtype rules, the default sampler and the packaging of results. The work is
+one call into the fused C++ kernel (`pysampled._losses`), made zero-copy on
+the caller's weight shards and with the GIL released.
+
+Conventions shared by every function here:
+
+* ``weights`` is one ``[num_classes, dim]`` array or a list (or tuple) of
+  row shards; ``biases`` one ``[num_classes]`` array or a list of shards
+  (sharded or not independently of the weights), or None for no bias.
+  With more than one shard, class ids are routed exactly as
+  ``tf.nn.embedding_lookup`` routes them for ``partition_strategy`` "mod"
+  (id -> shard ``id % P``, row ``id // P``) or "div" (contiguous blocks, the
+  first ``N % P`` shards one row longer). Shard sizes must be the canonical
+  layout of that strategy; TF would silently read wrong rows otherwise.
+* Shards are read in place: they must be float32 or float64, native byte
+  order, aligned, with contiguous rows (any row stride). They are never
+  written to (except by :class:`SampledLossModel` updates, which say so).
+* ``inputs`` decide the computing dtype (float32 or float64); weights and
+  biases of the other float dtype are converted row by row as TF casts them,
+  and their gradients are returned in their own dtype. ``inputs`` that are
+  not C-contiguous are copied (``batch * dim`` elements).
+* Sampled values: ``sampled_values=(sampled_candidates, true_expected_count,
+  sampled_expected_count)`` as returned by the samplers, or None for TF's
+  default: :func:`pysampled.log_uniform_candidate_sampler` with
+  ``unique=True``, ``range_max=num_classes`` and ``seed``.
+* ``num_threads``: None uses what OpenMP allows (``OMP_NUM_THREADS``,
+  threadpoolctl), -1 all cores. Results are bit-identical for any value.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _losses
+from ._validation import as_ids, check_attr_min, resolve_num_threads
+from .samplers import log_uniform_candidate_sampler
+
+__all__ = [
+    "SparseRows",
+    "LossGrads",
+    "compute_sampled_logits",
+    "nce_loss",
+    "sampled_softmax_loss",
+    "sampled_sparse_softmax_loss",
+]
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_KIND_LOGITS, _KIND_NCE, _KIND_SOFTMAX = 0, 1, 2
+
+
+class SparseRows:
+    """Gradient rows for a set of classes: ``values[i]`` belongs to ``ids[i]``.
+
+    ``ids`` are sorted, unique, global class ids (int64). Contributions of a
+    class that appears several times (as a label of several examples, as a
+    duplicated sampled id, ...) are already summed.
+    """
+
+    __slots__ = ("ids", "values", "num_rows", "_shard_rows", "_div")
+
+    def __init__(self, ids, values, num_rows, shard_rows=None, div=False):
+        self.ids = ids
+        self.values = values
+        self.num_rows = int(num_rows)
+        self._shard_rows = list(shard_rows) if shard_rows is not None else [self.num_rows]
+        self._div = bool(div)
+
+    def to_dense(self, num_rows=None) -> np.ndarray:
+        """The dense gradient ``[num_rows, ...]`` (zeros for untouched rows)."""
+        n = self.num_rows if num_rows is None else int(num_rows)
+        if self.ids.size and self.ids[-1] >= n:
+            raise ValueError(f"num_rows={n} is smaller than the largest id {self.ids[-1]} + 1")
+        out = np.zeros((n,) + self.values.shape[1:], dtype=self.values.dtype)
+        out[self.ids] = self.values
+        return out
+
+    def per_shard(self) -> list:
+        """The same rows split by shard, with *local* row ids, one
+        :class:`SparseRows` per shard (what a parameter server applies)."""
+        shard, row = _route(self.ids, self._shard_rows, self._div)
+        out = []
+        for p, rows in enumerate(self._shard_rows):
+            sel = shard == p
+            out.append(SparseRows(row[sel], self.values[sel], rows))
+        return out
+
+    def __repr__(self):
+        return (f"SparseRows(ids={self.ids!r}, values=<{self.values.dtype} "
+                f"{self.values.shape}>, num_rows={self.num_rows})")
+
+
+class LossGrads(NamedTuple):
+    """Gradients of ``sum(upstream * loss)`` (or of ``sum(upstream * logits)``)."""
+
+    inputs: np.ndarray  #: dense ``[batch, dim]``
+    weights: SparseRows  #: deduplicated rows of the weights
+    biases: SparseRows | None  #: deduplicated entries of the biases (None without biases)
+
+
+def _route(ids, shard_rows, div):
+    p = len(shard_rows)
+    ids = np.asarray(ids, dtype=np.int64)
+    if p == 1:
+        return np.zeros_like(ids), ids.copy()
+    if not div:
+        return ids % p, ids // p
+    total = int(sum(shard_rows))
+    q, r = divmod(total, p)
+    split = r * (q + 1)
+    low = ids < split
+    shard = np.where(low, ids // (q + 1), (ids - r) // max(q, 1))
+    row = np.where(low, ids % (q + 1), (ids - r) % max(q, 1))
+    return shard, row
+
+
+def _shard_list(value, name, ndim):
+    """The shards of `value` as a list of validated arrays (never copied)."""
+    parts = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not parts:
+        raise ValueError(f"{name}: the list of shards is empty")
+    out = []
+    for i, a in enumerate(parts):
+        if not isinstance(a, np.ndarray):
+            a = np.asarray(a)
+            if a.dtype not in _FLOATS:  # plain lists of numbers become float64 arrays
+                a = a.astype(np.float64)
+        where = f"{name}" if len(parts) == 1 else f"{name}[{i}]"
+        if a.dtype not in _FLOATS:
+            raise TypeError(f"{where} must be float32 or float64, got {a.dtype}")
+        if a.ndim != ndim:
+            raise ValueError(f"{where} must be {ndim}-D, got shape {a.shape}")
+        if not (a.dtype.isnative and a.flags.aligned):
+            raise ValueError(f"{where} must be aligned and in native byte order")
+        if ndim == 2 and a.shape[1] > 1 and a.strides[1] != a.itemsize:
+            raise ValueError(f"{where} must have contiguous rows (unit stride within a row); "
+                             "pass np.ascontiguousarray(...) once, outside the training loop")
+        if a.strides and a.strides[0] % a.itemsize:
+            raise ValueError(f"{where} has a row stride that is not a multiple of its item size")
+        out.append(a)
+    if len({a.dtype for a in out}) > 1:
+        raise TypeError(f"all {name} shards must have the same dtype")
+    return out
+
+
+def _strategy(partition_strategy, num_shards) -> bool:
+    """True for "div". With one shard the strategy is ignored, as in TF."""
+    if num_shards == 1:
+        return False
+    if partition_strategy not in ("mod", "div"):
+        raise ValueError(f"Unrecognized partition strategy: {partition_strategy}."
+                         "Must be one of either `mod` or `div`.")
+    return partition_strategy == "div"
+
+
+def _floats(value, name, shape, dtype):
+    a = np.asarray(value)
+    if a.dtype.kind not in "fiu" or a.dtype == np.bool_:
+        raise TypeError(f"{name} must hold numbers, got dtype {a.dtype}")
+    if a.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def _labels_matrix(labels, num_true):
+    a = as_ids(labels, "labels")
+    if a.ndim == 1 and num_true == 1:
+        a = a.reshape(-1, 1)
+    if a.ndim != 2 or a.shape[1] != num_true:
+        raise ValueError(f"labels must have shape [batch_size, num_true={num_true}], got {a.shape}")
+    return a
+
+
+def _compute(kind, weights, biases, labels, inputs, num_sampled, num_classes, num_true,
+             sampled_values, subtract_log_q, remove_accidental_hits, partition_strategy, seed,
+             want_grads, upstream, num_threads, mask_all_duplicates, true_target, want_logits):
+    x = inputs if isinstance(inputs, np.ndarray) else np.asarray(inputs)
+    if x.dtype not in _FLOATS:
+        raise TypeError(f"inputs must be float32 or float64, got {x.dtype}")
+    if x.ndim != 2:
+        raise ValueError(f"inputs must be 2-D [batch_size, dim], got shape {x.shape}")
+    dtype = x.dtype
+    x = np.ascontiguousarray(x)
+    batch, dim = x.shape
+    num_true = check_attr_min(num_true, "num_true")
+    num_sampled = check_attr_min(num_sampled, "num_sampled", minimum=0 if sampled_values is not None else 1)
+    w_shards = _shard_list(weights, "weights", 2)
+    b_shards = None if biases is None else _shard_list(biases, "biases", 1)
+    w_div = _strategy(partition_strategy, len(w_shards))
+    b_div = False if b_shards is None else _strategy(partition_strategy, len(b_shards))
+    if w_shards[0].shape[1] != dim:
+        raise ValueError(f"Matrix size-incompatible: inputs are [{batch},{dim}] but weights have "
+                         f"{w_shards[0].shape[1]} columns")
+    labels = _labels_matrix(labels, num_true)
+    if labels.shape[0] != batch:
+        raise ValueError(f"labels have {labels.shape[0]} rows but inputs have {batch}")
+
+    if sampled_values is None:
+        num_classes = check_attr_min(num_classes, "num_classes")
+        sampled, tec, sec = log_uniform_candidate_sampler(labels, num_true, num_sampled, True,
+                                                          num_classes, seed)
+    else:
+        try:
+            sampled, tec, sec = sampled_values
+        except (TypeError, ValueError):
+            raise ValueError("sampled_values must be a triple (sampled_candidates, "
+                             "true_expected_count, sampled_expected_count)") from None
+        sampled = as_ids(sampled, "sampled_candidates", ndim=1)
+        if sampled.shape[0] != num_sampled:
+            raise ValueError(f"sampled_candidates has {sampled.shape[0]} entries but "
+                             f"num_sampled={num_sampled}")
+    tec = _floats(tec, "true_expected_count", (batch, num_true), dtype).reshape(-1) if subtract_log_q else None
+    sec = _floats(sec, "sampled_expected_count", (sampled.shape[0],), dtype) if subtract_log_q else None
+
+    if upstream is not None:
+        shape = (batch, num_true + sampled.shape[0]) if kind == _KIND_LOGITS else (batch,)
+        upstream = _floats(upstream, "upstream", shape, dtype).reshape(-1)
+    elif kind == _KIND_LOGITS and want_grads:
+        upstream = np.ones(batch * (num_true + sampled.shape[0]), dtype=dtype)
+    if true_target is None:
+        true_target = 0.0
+    elif not (np.isfinite(true_target) and true_target > 0):
+        raise ValueError("true_target must be a positive number")
+
+    w_view = _losses.Shards(w_shards, w_div)
+    b_view = None if b_shards is None else _losses.Shards(b_shards, b_div)
+    threads = resolve_num_threads(num_threads)
+    loss, logits, dx, ids, gw, gb = _losses._run(
+        kind, x, labels.reshape(-1), num_true, sampled, tec, sec, w_view, b_view,
+        bool(subtract_log_q), bool(remove_accidental_hits), bool(mask_all_duplicates),
+        float(true_target), upstream, bool(want_grads), bool(want_logits), threads)
+    grads = None
+    if want_grads:
+        w_dtype = w_shards[0].dtype
+        gw = gw if gw.dtype == w_dtype else gw.astype(w_dtype)
+        w_rows = SparseRows(ids, gw, w_view.total_rows, [a.shape[0] for a in w_shards], w_div)
+        b_rows = None
+        if b_shards is not None:
+            b_dtype = b_shards[0].dtype
+            gb = gb if gb.dtype == b_dtype else gb.astype(b_dtype)
+            b_rows = SparseRows(ids, gb, b_view.total_rows, [a.shape[0] for a in b_shards], b_div)
+        grads = LossGrads(dx, w_rows, b_rows)
+    return loss, logits, grads
+
+
+_COMMON_PARAMS = """
+    Parameters
+    ----------
+    weights : ndarray or list of ndarray
+        ``[num_classes, dim]`` class embeddings, or a list of row shards.
+    biases : ndarray or list of ndarray or None
+        ``[num_classes]`` class biases, or a list of shards, or None.
+    labels : array_like of int
+        ``[batch_size, num_true]`` target classes (``[batch_size]`` allowed
+        when ``num_true == 1``).
+    inputs : ndarray
+        ``[batch_size, dim]`` forward activations (float32 or float64).
+    num_sampled : int
+        Number of classes to sample per batch (shared by all examples).
+    num_classes : int
+        Number of possible classes; only used by the default sampler.
+    num_true : int
+        Number of target classes per example.
+    sampled_values : tuple, optional
+        ``(sampled_candidates, true_expected_count, sampled_expected_count)``;
+        None samples with the log-uniform sampler (``unique=True``).
+    remove_accidental_hits : bool
+        Mask sampled classes equal to one of the example's labels by adding
+        ``-FLT_MAX`` to their logits (TF's rule: for a duplicated sampled id
+        only its last position is masked, see ``mask_all_duplicates``).
+    partition_strategy : {"mod", "div"}
+        How ids map to shards when there is more than one.
+    seed : None, int or (int, int)
+        Seed of the default sampler (see :mod:`pysampled.samplers`).
+    name : ignored (TF compatibility).
+    return_grads : bool
+        Also return a :class:`LossGrads` with the gradients of
+        ``sum(upstream * loss)``.
+    upstream : array_like, optional
+        ``[batch_size]`` per-example weights of the loss for the gradients
+        (default ones).
+    num_threads : int, optional
+        None: what OpenMP allows; -1: all cores.
+    mask_all_duplicates : bool
+        With ``remove_accidental_hits``, mask every position of a duplicated
+        sampled id (TF masks only the last one).
+"""
+
+
+def _doc(extra=""):
+    def deco(fn):
+        fn.__doc__ = fn.__doc__.replace("    %(params)s\n", _COMMON_PARAMS.strip("\n") + "\n" + extra)
+        return fn
+    return deco
+
+
+@_doc("""    true_target : float, optional
+        Target of each true column. None (TF) uses ``1 / num_true``, which
+        also pushes the true logits *down* when ``num_true > 1``
+        (tensorflow/tensorflow#10267); 1.0 gives plain multi-label NCE.
+""")
+def nce_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1,
+             sampled_values=None, remove_accidental_hits=False, partition_strategy="mod",
+             seed=None, name=None, *, return_grads=False, upstream=None, num_threads=None,
+             mask_all_duplicates=False, true_target=None):
+    """Noise-contrastive estimation loss, per example (``tf.nn.nce_loss``).
+
+    %(params)s
+    Returns
+    -------
+    loss : ndarray ``[batch_size]``
+        ``sum_j max(x_j, 0) - x_j z_j + log1p(exp(-|x_j|))`` over the logits
+        ``x`` of :func:`compute_sampled_logits` (log-Q corrected) and targets
+        ``z`` (``1/num_true`` on the true columns, 0 on the sampled ones).
+    grads : LossGrads
+        Only with ``return_grads=True``.
+
+    Notes
+    -----
+    ``partition_strategy`` defaults to TF 1's "mod"; ``tf.nn.nce_loss`` in
+    TF 2 always uses "div". TF's NCE has no ``seed`` argument.
+    """
+    loss, _, grads = _compute(_KIND_NCE, weights, biases, labels, inputs, num_sampled,
+                              num_classes, num_true, sampled_values, True, remove_accidental_hits,
+                              partition_strategy, seed, return_grads, upstream, num_threads,
+                              mask_all_duplicates, true_target, False)
+    return (loss, grads) if return_grads else loss
+
+
+@_doc()
+def sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1,
+                         sampled_values=None, remove_accidental_hits=True,
+                         partition_strategy="mod", seed=None, name=None, *, return_grads=False,
+                         upstream=None, num_threads=None, mask_all_duplicates=False):
+    """Sampled softmax cross-entropy, per example (``tf.nn.sampled_softmax_loss``).
+
+    %(params)s
+    Returns
+    -------
+    loss : ndarray ``[batch_size]``
+        ``logsumexp(x) - mean(x_true)`` over the logits of
+        :func:`compute_sampled_logits` (log-Q corrected, accidental hits
+        masked by default).
+    grads : LossGrads
+        Only with ``return_grads=True``.
+
+    Notes
+    -----
+    ``partition_strategy`` defaults to TF 1's "mod"; TF 2 always uses "div".
+    """
+    loss, _, grads = _compute(_KIND_SOFTMAX, weights, biases, labels, inputs, num_sampled,
+                              num_classes, num_true, sampled_values, True, remove_accidental_hits,
+                              partition_strategy, seed, return_grads, upstream, num_threads,
+                              mask_all_duplicates, None, False)
+    return (loss, grads) if return_grads else loss
+
+
+def sampled_sparse_softmax_loss(weights, biases, labels, inputs, num_sampled, num_classes,
+                                sampled_values=None, remove_accidental_hits=True,
+                                partition_strategy="mod", name=None, *, seed=None,
+                                return_grads=False, upstream=None, num_threads=None,
+                                mask_all_duplicates=False):
+    """Sampled softmax with one label per example (TF contrib's
+    ``sampled_sparse_softmax_loss``).
+
+    ``labels`` is ``[batch_size]`` or ``[batch_size, 1]``; numerically this
+    is :func:`sampled_softmax_loss` with ``num_true=1``. Unlike TF, a batch
+    of one example works. Other arguments as :func:`sampled_softmax_loss`.
+    """
+    lab = as_ids(labels, "labels")
+    if lab.ndim == 2 and lab.shape[1] == 1:
+        lab = lab.reshape(-1)
+    if lab.ndim != 1:
+        raise ValueError(f"labels must have shape [batch_size] or [batch_size, 1], got {lab.shape}")
+    return sampled_softmax_loss(weights, biases, lab.reshape(-1, 1), inputs, num_sampled,
+                                num_classes, 1, sampled_values, remove_accidental_hits,
+                                partition_strategy, seed, name, return_grads=return_grads,
+                                upstream=upstream, num_threads=num_threads,
+                                mask_all_duplicates=mask_all_duplicates)
+
+
+@_doc()
+def compute_sampled_logits(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1,
+                           sampled_values=None, subtract_log_q=True, remove_accidental_hits=False,
+                           partition_strategy="mod", seed=None, name=None, *, return_grads=False,
+                           upstream=None, num_threads=None, mask_all_duplicates=False):
+    """Logits and labels for a sampled loss (TF's ``_compute_sampled_logits``).
+
+    %(params)s
+    subtract_log_q : bool
+        Subtract ``log(expected_count)`` from every logit (TF's correction
+        for the sampling distribution). False gives the logits of
+        "negative sampling".
+
+    With ``return_grads=True``, ``upstream`` is the cotangent of the logits,
+    ``[batch_size, num_true + num_sampled]`` (default ones), and the
+    gradients are those of ``sum(upstream * logits)``; the accidental-hit
+    mask is a constant, so masked columns still pass gradient (as in TF).
+
+    Returns
+    -------
+    logits : ndarray ``[batch_size, num_true + num_sampled]``
+        True columns first (in label order), then one column per sampled
+        class: ``x . w_c + b_c - log(expected_count_c)``, masked hits at
+        ``-FLT_MAX`` (exactly, in float32 and float64).
+    labels : ndarray ``[batch_size, num_true + num_sampled]``
+        ``1 / num_true`` on the true columns, 0 elsewhere.
+    grads : LossGrads
+        Only with ``return_grads=True``.
+    """
+    _, logits, grads = _compute(_KIND_LOGITS, weights, biases, labels, inputs, num_sampled,
+                                num_classes, num_true, sampled_values, subtract_log_q,
+                                remove_accidental_hits, partition_strategy, seed, return_grads,
+                                upstream, num_threads, mask_all_duplicates, None, True)
+    nt = check_attr_min(num_true, "num_true")
+    out_labels = np.zeros(logits.shape, dtype=logits.dtype)
+    out_labels[:, :nt] = 1.0 / nt
+    return (logits, out_labels, grads) if return_grads else (logits, out_labels)
