@@ -254,7 +254,7 @@ def _forward(weights, biases, labels, inputs, sampled, tec, sec,
         raise ValueError("weights must be [rows, dim] with dim == inputs.shape[1]")
     if b_all.ndim != 1:
         raise ValueError("biases must be 1-D")
-    W_true = W_all[: batch * num_true].reshape(batch, num_true, -1)
+    W_true = W_all[: batch * num_true].reshape(batch, num_true, X.shape[1])
     b_true = b_all[: batch * num_true].reshape(batch, num_true)
     W_samp = W_all[batch * num_true:]
     b_samp = b_all[batch * num_true:]
@@ -317,7 +317,7 @@ def _backward(f, G):
     dW_true_rows = G_true[:, :, None] * f.X[:, None, :]          # [B, NT, D]
     dW_samp_rows = G_samp.T @ f.X                                # [S, D]
     dW_rows = np.concatenate(
-        [dW_true_rows.reshape(batch * nt, -1), dW_samp_rows], axis=0)
+        [dW_true_rows.reshape(batch * nt, f.X.shape[1]), dW_samp_rows], axis=0)
     db_rows = np.concatenate([G_true.reshape(-1), G_samp.sum(axis=0)])
 
     return {
