@@ -1,7 +1,8 @@
 """Proof of the NumPy test oracle ``pysampled/_reference.py``.
 
 1. Golden vectors: every case of ``tests/data/tf_losses.npz`` (made by TF 2.21)
-   is recomputed and compared element by element (loss, logits, out_labels,
+   and of ``tests/data/tf_losses_extra.npz`` (made by TF 2.21 with
+   ``tests/data/make_golden.py``) is recomputed and compared element by element (loss, logits, out_labels,
    dX, every dW shard, db), tolerance float32 ``2e-4 * max(1, |ref|)``,
    float64 ``1e-9 * max(1, |ref|)``; masked logits must be exactly -FLT_MAX
    and dtypes must match TF's.
@@ -37,6 +38,7 @@ ref = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ref)
 
 GOLDEN = HERE / "data" / "tf_losses.npz"
+GOLDEN_EXTRA = HERE / "data" / "tf_losses_extra.npz"
 FLT_MAX = float(np.finfo(np.float32).max)
 TOL = {"float32": 2e-4, "float64": 1e-9, "mixed": 2e-4}
 
@@ -44,8 +46,8 @@ TOL = {"float32": 2e-4, "float64": 1e-9, "mixed": 2e-4}
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
-def _load_golden():
-    data = np.load(GOLDEN)
+def _load_golden(path):
+    data = np.load(path)
     index = json.loads(str(data["index"]))
     cases = {}
     for name in index:
@@ -56,7 +58,10 @@ def _load_golden():
     return str(data["tf_version"]), index, cases
 
 
-TF_VERSION, INDEX, CASES = _load_golden()
+TF_VERSION, INDEX, CASES = _load_golden(GOLDEN)
+# Extra cases written by tests/data/make_golden.py (TF 2.21; larger problems,
+# 4 uneven shards, num_true 2/3 with duplicate labels and hits).
+EXTRA_TF_VERSION, EXTRA_INDEX, EXTRA_CASES = _load_golden(GOLDEN_EXTRA)
 
 
 def max_scaled_error(actual, expected):
@@ -161,9 +166,23 @@ def test_golden_file_is_the_expected_one():
     assert kinds == {"nce", "ssm", "logits", "sparse_ssm", "rank_ssm"}
 
 
-@pytest.mark.parametrize("name", INDEX)
+def test_extra_golden_file():
+    assert EXTRA_TF_VERSION == "2.21.0"
+    assert len(EXTRA_INDEX) == 10 and not set(EXTRA_INDEX) & set(INDEX)
+    metas = [EXTRA_CASES[n]["meta"] for n in EXTRA_INDEX]
+    assert {m["kind"] for m in metas} == {"nce", "ssm", "logits"}
+    assert {m["dtype"] for m in metas} == {"float32", "float64", "mixed"}
+    assert any(m["batch"] == 64 and m["num_sampled"] == 50 and m["dim"] == 16 for m in metas)
+    assert any(m["shard_rows"] == [51, 51, 50, 50] and m["partition_strategy"] == "div"
+               for m in metas)
+
+
+ALL_CASES = dict(CASES, **EXTRA_CASES)
+
+
+@pytest.mark.parametrize("name", INDEX + EXTRA_INDEX)
 def test_golden_case(name):
-    case = CASES[name]
+    case = ALL_CASES[name]
     meta = case["meta"]
     if meta["kind"] == "rank_ssm":
         # The golden logits/gradients are those of the final sampled softmax
@@ -198,8 +217,8 @@ def test_golden_case(name):
 
 def test_masked_logits_are_exactly_minus_flt_max():
     seen = 0
-    for name in INDEX:
-        case = CASES[name]
+    for name in INDEX + EXTRA_INDEX:
+        case = ALL_CASES[name]
         if not case["meta"]["remove_accidental_hits"] or case["meta"]["kind"] == "rank_ssm":
             continue
         out = run_case(case)
