@@ -6,7 +6,9 @@ everything heavy runs in C++ with OpenMP and the GIL released.
 from ._samplers import has_openmp as _has_openmp
 from .losses import (
     LossGrads,
+    SampledLoss,
     SparseRows,
+    StepResult,
     compute_sampled_logits,
     nce_loss,
     sampled_softmax_loss,
@@ -38,7 +40,9 @@ def openmp_enabled() -> bool:
 
 __all__ = [
     "LossGrads",
+    "SampledLoss",
     "SparseRows",
+    "StepResult",
     "compute_sampled_logits",
     "nce_loss",
     "sampled_softmax_loss",

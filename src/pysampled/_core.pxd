@@ -138,8 +138,24 @@ cdef extern from "pysampled/sampled_loss.hpp" namespace "pysampled" nogil:
         T* loss
         T* logits
         T* d_inputs
-        vector[int64_t] grad_ids
-        vector[T] grad_weights
-        vector[T] grad_biases
+        int64_t* grad_ids
+        T* grad_weights
+        T* grad_biases
+        int64_t grad_rows
 
-    void sampled_loss[T](const SampledLossInput[T]& inp, SampledLossOutput[T]& out) except +
+    cdef enum class Optimizer(int):
+        kSgd
+        kAdagrad
+
+    cdef cppclass SparseUpdate[T]:
+        Optimizer optimizer
+        T learning_rate
+        T epsilon
+        const ShardedRows* weights
+        const ShardedRows* biases
+        const ShardedRows* weight_accum
+        const ShardedRows* bias_accum
+        bool hogwild
+
+    void sampled_loss[T](const SampledLossInput[T]& inp, SampledLossOutput[T]& out,
+                         const SparseUpdate[T]* update) except +

@@ -14,8 +14,8 @@ from libc.string cimport memcpy
 from libcpp.vector cimport vector
 
 from pysampled._core cimport (
-    DType, LossKind, Partition, SampledLossInput, SampledLossOutput, Shard, ShardedRows,
-    sampled_loss,
+    DType, LossKind, Optimizer, Partition, SampledLossInput, SampledLossOutput, Shard, ShardedRows,
+    SparseUpdate, sampled_loss,
 )
 
 ctypedef fused floating:
@@ -56,9 +56,16 @@ def _run(int kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int
          const int64_t[::1] sampled, const floating[::1] tec, const floating[::1] sec,
          Shards weights, Shards biases, bint subtract_log_q, bint remove_accidental_hits,
          bint mask_all_duplicates, double nce_true_target, const floating[::1] upstream,
-         bint want_grads, bint want_logits, int num_threads):
+         bint want_grads, bint want_logits, int num_threads, int optimizer=-1,
+         double learning_rate=0.0, double epsilon=0.0, Shards weight_accum=None,
+         Shards bias_accum=None, bint hogwild=False):
+    """One kernel call. With optimizer >= 0 (0 SGD, 1 Adagrad) the gradient
+    is applied in place to the weights/biases (which the caller checked are
+    writable arrays of the computing dtype) and only (loss, None, dx) come back."""
     cdef SampledLossInput[floating] inp
     cdef SampledLossOutput[floating] out
+    cdef SparseUpdate[floating] up
+    cdef SparseUpdate[floating]* up_ptr = NULL
     cdef int64_t B = inputs.shape[0], D = inputs.shape[1], S = sampled.shape[0]
     dtype = np.float32 if floating is float else np.float64
     cdef floating[::1] loss_v
@@ -85,7 +92,11 @@ def _run(int kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int
     inp.want_grads = want_grads
     inp.num_threads = num_threads
 
-    loss = logits = dx = None
+    loss = logits = dx = ids = gw = gb = None
+    cdef int64_t cap = labels.shape[0] + S
+    cdef int64_t[::1] ids_v
+    cdef floating[:, ::1] gw_v
+    cdef floating[::1] gb_v
     if kind != 0:
         loss = np.empty(B, dtype=dtype)
         loss_v = loss
@@ -94,28 +105,36 @@ def _run(int kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int
         logits = np.empty((B, num_true + S), dtype=dtype)
         logits_v = logits
         out.logits = &logits_v[0, 0] if logits.size > 0 else NULL
+    if optimizer >= 0:
+        up.optimizer = <Optimizer>optimizer
+        up.learning_rate = <floating>learning_rate
+        up.epsilon = <floating>epsilon
+        up.weights = &weights.rows
+        up.biases = &biases.rows if biases is not None else NULL
+        up.weight_accum = &weight_accum.rows if weight_accum is not None else NULL
+        up.bias_accum = &bias_accum.rows if bias_accum is not None else NULL
+        up.hogwild = hogwild
+        up_ptr = &up
     if want_grads:
         dx = np.empty((B, D), dtype=dtype)
         dx_v = dx
         out.d_inputs = &dx_v[0, 0] if dx.size > 0 else NULL
+    if want_grads and optimizer < 0:
+        # Room for every row a batch can touch; the result is a view of the used part.
+        ids = np.empty(cap, dtype=np.int64)
+        gw = np.empty((cap, D), dtype=dtype)
+        ids_v = ids
+        gw_v = gw
+        if cap > 0:
+            out.grad_ids = &ids_v[0]
+            out.grad_weights = &gw_v[0, 0] if D > 0 else NULL
+        if biases is not None:
+            gb = np.empty(cap, dtype=dtype)
+            gb_v = gb
+            out.grad_biases = &gb_v[0] if cap > 0 else NULL
     with nogil:
-        sampled_loss(inp, out)
-    if not want_grads:
-        return loss, logits, None, None, None, None
-    cdef Py_ssize_t U = out.grad_ids.size()
-    ids = np.empty(U, dtype=np.int64)
-    gw = np.empty((U, D), dtype=dtype)
-    cdef int64_t[::1] ids_v = ids
-    cdef floating[:, ::1] gw_v = gw
-    if U > 0:
-        memcpy(&ids_v[0], out.grad_ids.data(), U * sizeof(int64_t))
-        if D > 0:
-            memcpy(&gw_v[0, 0], out.grad_weights.data(), U * D * sizeof(floating))
-    gb = None
-    cdef floating[::1] gb_v
-    if biases is not None:
-        gb = np.empty(U, dtype=dtype)
-        gb_v = gb
-        if U > 0:
-            memcpy(&gb_v[0], out.grad_biases.data(), U * sizeof(floating))
-    return loss, logits, dx, ids, gw, gb
+        sampled_loss(inp, out, up_ptr)
+    if not want_grads or optimizer >= 0:
+        return loss, logits, dx, None, None, None
+    cdef int64_t U = out.grad_rows
+    return loss, logits, dx, ids[:U], gw[:U], (gb[:U] if gb is not None else None)

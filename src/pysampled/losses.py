@@ -17,7 +17,7 @@ Conventions shared by every function here:
   layout of that strategy; TF would silently read wrong rows otherwise.
 * Shards are read in place: they must be float32 or float64, native byte
   order, aligned, with contiguous rows (any row stride). They are never
-  written to (except by :class:`SampledLossModel` updates, which say so).
+  written to (except by :meth:`SampledLoss.step`, which says so).
 * ``inputs`` decide the computing dtype (float32 or float64); weights and
   biases of the other float dtype are converted row by row as TF casts them,
   and their gradients are returned in their own dtype. ``inputs`` that are
@@ -42,6 +42,8 @@ from .samplers import log_uniform_candidate_sampler
 __all__ = [
     "SparseRows",
     "LossGrads",
+    "SampledLoss",
+    "StepResult",
     "compute_sampled_logits",
     "nce_loss",
     "sampled_softmax_loss",
@@ -419,3 +421,193 @@ def compute_sampled_logits(weights, biases, labels, inputs, num_sampled, num_cla
     out_labels = np.zeros(logits.shape, dtype=logits.dtype)
     out_labels[:, :nt] = 1.0 / nt
     return (logits, out_labels, grads) if return_grads else (logits, out_labels)
+
+
+class StepResult(NamedTuple):
+    """What :meth:`SampledLoss.step` returns."""
+
+    loss: np.ndarray  #: ``[batch_size]`` per-example loss before the update
+    inputs_grad: np.ndarray  #: ``[batch_size, dim]`` gradient for the layers below
+
+
+class SampledLoss:
+    """A sampled loss over fixed class weights, for training loops.
+
+    Holds the (possibly sharded) weights and biases, a sampler and the loss
+    settings once; each call samples ``num_sampled`` classes for the batch
+    and computes the loss, and :meth:`step` also updates the weights and
+    biases **in place** with SGD or Adagrad in the same fused pass.
+
+    Parameters
+    ----------
+    weights, biases : ndarray or list of ndarray
+        As for :func:`sampled_softmax_loss` (biases may be None). For
+        :meth:`step` they must be writable and of the inputs' dtype; they
+        are updated in place, never copied.
+    num_sampled : int
+        Classes sampled per batch (shared by its examples).
+    loss : {"sampled_softmax", "nce"}
+    num_true : int
+        Labels per example.
+    sampler : CandidateSampler, optional
+        Default: :class:`~pysampled.LogUniformSampler` over all rows of the
+        weights with ``seed`` (TF's default sampler). Any pysampled sampler
+        works; its stream advances with every call.
+    unique : bool
+        Sample without replacement within a batch (TF's default).
+    remove_accidental_hits : bool, optional
+        Default: True for sampled softmax, False for NCE (TF's defaults).
+    subtract_log_q : bool
+        TF's correction of the logits by the sampling probability.
+    partition_strategy : {"mod", "div"}
+    optimizer : {"sgd", "adagrad"}
+        Adagrad keeps one accumulator per weight, starting at
+        ``initial_accumulator_value``, and updates
+        ``w -= lr * g / (sqrt(acc) + epsilon)`` after ``acc += g * g``.
+    learning_rate : float
+    hogwild : bool
+        False (default): each class's contributions are summed first and
+        every row is updated by one thread, so the same seed gives the same
+        bits for any thread count. True: contributions are applied as they
+        come, from all threads without locks; a little faster, but racing
+        updates to the same row may be lost and results depend on timing.
+    num_threads : int, optional
+        None: what OpenMP allows; -1: all cores.
+    seed : None, int or (int, int)
+        Seed of the default sampler.
+    mask_all_duplicates, true_target :
+        As for :func:`nce_loss` / :func:`sampled_softmax_loss`.
+    """
+
+    def __init__(self, weights, biases=None, *, num_sampled, loss="sampled_softmax", num_true=1,
+                 sampler=None, unique=True, remove_accidental_hits=None, subtract_log_q=True,
+                 partition_strategy="mod", optimizer="sgd", learning_rate=0.1,
+                 initial_accumulator_value=0.1, epsilon=1e-7, hogwild=False, num_threads=None,
+                 seed=None, mask_all_duplicates=False, true_target=None):
+        from .samplers import CandidateSampler, LogUniformSampler
+
+        if loss not in ("sampled_softmax", "nce"):
+            raise ValueError(f"loss must be 'sampled_softmax' or 'nce', got {loss!r}")
+        if optimizer not in ("sgd", "adagrad"):
+            raise ValueError(f"optimizer must be 'sgd' or 'adagrad', got {optimizer!r}")
+        self._w = _shard_list(weights, "weights", 2)
+        self._b = None if biases is None else _shard_list(biases, "biases", 1)
+        self._w_div = _strategy(partition_strategy, len(self._w))
+        self._b_div = False if self._b is None else _strategy(partition_strategy, len(self._b))
+        self._w_view = _losses.Shards(self._w, self._w_div)
+        self._b_view = None if self._b is None else _losses.Shards(self._b, self._b_div)
+        self.loss = loss
+        self.num_sampled = check_attr_min(num_sampled, "num_sampled")
+        self.num_true = check_attr_min(num_true, "num_true")
+        self.unique = bool(unique)
+        self.remove_accidental_hits = (loss == "sampled_softmax" if remove_accidental_hits is None
+                                       else bool(remove_accidental_hits))
+        self.subtract_log_q = bool(subtract_log_q)
+        self.partition_strategy = partition_strategy
+        self.optimizer = optimizer
+        self.learning_rate = float(learning_rate)
+        self.epsilon = float(epsilon)
+        self.hogwild = bool(hogwild)
+        self.num_threads = num_threads
+        self.mask_all_duplicates = bool(mask_all_duplicates)
+        self.true_target = true_target
+        if sampler is None:
+            sampler = LogUniformSampler(self._w_view.total_rows, seed=seed)
+        elif not isinstance(sampler, CandidateSampler):
+            raise TypeError("sampler must be a pysampled CandidateSampler")
+        if sampler.range_max > self._w_view.total_rows:
+            raise ValueError(f"the sampler draws from {sampler.range_max} classes but the weights "
+                             f"have {self._w_view.total_rows} rows")
+        self.sampler = sampler
+        self._accum_w = self._accum_b = None
+        if optimizer == "adagrad":
+            init = float(initial_accumulator_value)
+            if not init > 0:
+                raise ValueError("initial_accumulator_value must be positive")
+            self._accum_w = [np.full(a.shape, init, dtype=a.dtype) for a in self._w]
+            self._accum_b = None if self._b is None else [np.full(a.shape, init, dtype=a.dtype)
+                                                          for a in self._b]
+
+    @property
+    def weights(self) -> list:
+        """The weight shards (the caller's arrays, updated in place by :meth:`step`)."""
+        return list(self._w)
+
+    @property
+    def biases(self) -> list | None:
+        """The bias shards (the caller's arrays), or None."""
+        return None if self._b is None else list(self._b)
+
+    @property
+    def accumulators(self):
+        """Adagrad accumulators ``(weights, biases)`` as lists of arrays, or None for SGD."""
+        return None if self._accum_w is None else (self._accum_w, self._accum_b)
+
+    def sample(self, labels):
+        """Draw this batch's sampled values from the sampler."""
+        lab = _labels_matrix(labels, self.num_true)
+        return self.sampler.sample(lab, self.num_sampled, self.unique)
+
+    def _kind(self):
+        return _KIND_SOFTMAX if self.loss == "sampled_softmax" else _KIND_NCE
+
+    def __call__(self, labels, inputs, *, sampled_values=None, return_grads=False, upstream=None):
+        """The per-example loss (and gradients), without updating anything."""
+        lab = _labels_matrix(labels, self.num_true)
+        sv = self.sample(lab) if sampled_values is None else sampled_values
+        loss, _, grads = _compute(self._kind(), self._w, self._b, lab, inputs, self.num_sampled,
+                                  None, self.num_true, sv, self.subtract_log_q,
+                                  self.remove_accidental_hits, self.partition_strategy, None,
+                                  return_grads, upstream, self.num_threads,
+                                  self.mask_all_duplicates, self.true_target, False)
+        return (loss, grads) if return_grads else loss
+
+    def step(self, labels, inputs, *, learning_rate=None, upstream=None, sampled_values=None):
+        """Sample, compute the loss and its gradients, and update the weights
+        and biases in place, in one pass.
+
+        Returns
+        -------
+        StepResult
+            ``(loss, inputs_grad)``: the loss before the update and the
+            gradient of ``sum(upstream * loss)`` w.r.t. ``inputs``.
+        """
+        x = inputs if isinstance(inputs, np.ndarray) else np.asarray(inputs)
+        if x.dtype not in _FLOATS or x.ndim != 2:
+            raise TypeError("inputs must be a 2-D float32 or float64 array")
+        for a in self._w + (self._b or []):
+            if a.dtype != x.dtype:
+                raise TypeError(f"step() updates in place: weights and biases must be {x.dtype} "
+                                f"like the inputs, got {a.dtype}")
+            if not a.flags.writeable:
+                raise ValueError("step() updates in place: weights and biases must be writable")
+        x = np.ascontiguousarray(x)
+        lab = _labels_matrix(labels, self.num_true)
+        if lab.shape[0] != x.shape[0]:
+            raise ValueError(f"labels have {lab.shape[0]} rows but inputs have {x.shape[0]}")
+        if x.shape[1] != self._w_view.cols:
+            raise ValueError(f"Matrix size-incompatible: inputs are {list(x.shape)} but weights "
+                             f"have {self._w_view.cols} columns")
+        lr = self.learning_rate if learning_rate is None else float(learning_rate)
+        if sampled_values is None:
+            sampled, tec, sec = self.sample(lab)
+        else:
+            sampled, tec, sec = sampled_values
+            sampled = as_ids(sampled, "sampled_candidates", ndim=1)
+        batch = x.shape[0]
+        tec = _floats(tec, "true_expected_count", (batch, self.num_true), x.dtype).reshape(-1)
+        sec = _floats(sec, "sampled_expected_count", (sampled.shape[0],), x.dtype)
+        if upstream is not None:
+            upstream = _floats(upstream, "upstream", (batch,), x.dtype)
+        target = 0.0 if self.true_target is None else float(self.true_target)
+        accw = accb = None
+        if self._accum_w is not None:
+            accw = _losses.Shards(self._accum_w, self._w_div)
+            accb = None if self._accum_b is None else _losses.Shards(self._accum_b, self._b_div)
+        loss, _, dx, _, _, _ = _losses._run(
+            self._kind(), x, lab.reshape(-1), self.num_true, sampled, tec, sec, self._w_view,
+            self._b_view, self.subtract_log_q, self.remove_accidental_hits,
+            self.mask_all_duplicates, target, upstream, True, False,
+            resolve_num_threads(self.num_threads), 0 if self.optimizer == "sgd" else 1, lr,
+            self.epsilon, accw, accb, self.hogwild)
+        return StepResult(loss, dx)

@@ -75,9 +75,34 @@ void validate(const SampledLossInput<T>& in) {
 
 }  // namespace
 
+// Applies one class's summed gradient row to its weights (and bias).
 template <class T>
-void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out) {
+inline void update_row(const SparseUpdate<T>& up, int64_t id, const T* g, T gb, int64_t D, bool has_gb) {
+  T* w = const_cast<T*>(reinterpret_cast<const T*>(up.weights->row_bytes(id)));
+  const T lr = up.learning_rate;
+  if (up.optimizer == Optimizer::kSgd) {
+    for (int64_t d = 0; d < D; ++d) w[d] -= lr * g[d];
+    if (has_gb) *const_cast<T*>(reinterpret_cast<const T*>(up.biases->row_bytes(id))) -= lr * gb;
+    return;
+  }
+  T* a = const_cast<T*>(reinterpret_cast<const T*>(up.weight_accum->row_bytes(id)));
+  for (int64_t d = 0; d < D; ++d) {
+    a[d] += g[d] * g[d];
+    w[d] -= lr * g[d] / (std::sqrt(a[d]) + up.epsilon);
+  }
+  if (has_gb) {
+    T* ab = const_cast<T*>(reinterpret_cast<const T*>(up.bias_accum->row_bytes(id)));
+    T* b = const_cast<T*>(reinterpret_cast<const T*>(up.biases->row_bytes(id)));
+    *ab += gb * gb;
+    *b -= lr * gb / (std::sqrt(*ab) + up.epsilon);
+  }
+}
+
+template <class T>
+void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out,
+                  const SparseUpdate<T>* update) {
   validate(in);
+  if (update != nullptr && !in.want_grads) throw std::invalid_argument("an update needs gradients");
   const LossKernels<T>& k = loss_kernels<T>(active_isa());
   Workspace<T>& ws = workspace<T>();
   const int threads = std::max(1, in.num_threads);
@@ -210,7 +235,9 @@ void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out) {
     }
   });
   if (!grads) return;
-  for (int64_t i = 0; i < B; ++i) std::memcpy(out.d_inputs + i * D, ws.dx.data() + i * Dp, sizeof(T) * D);
+  if (out.d_inputs != nullptr) {
+    for (int64_t i = 0; i < B; ++i) std::memcpy(out.d_inputs + i * D, ws.dx.data() + i * Dp, sizeof(T) * D);
+  }
 
   // ---- phase 2: dWs = G^T X and db for sampled columns, over sampled-row tiles
   resize(ws.d_samp, static_cast<size_t>(S * Dp));
@@ -235,6 +262,39 @@ void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out) {
     }
   });
 
+  const bool has_bias_grad = in.biases != nullptr && (out.grad_biases != nullptr || update != nullptr) &&
+                            (update == nullptr || update->biases != nullptr);
+  std::vector<T>& x = ws.x;
+  std::vector<T>& lg = ws.lg;
+
+  // ---- phase 3 (Hogwild): apply every contribution at once, no grouping
+  if (update != nullptr && update->hogwild) {
+    constexpr int64_t kChunk = 64;
+    const int64_t n_src = BT + S;
+    parallel_for((n_src + kChunk - 1) / kChunk, threads, [&](int64_t c) {
+      std::vector<T> g(static_cast<size_t>(Dp));
+      const int64_t end = std::min(n_src, (c + 1) * kChunk);
+      for (int64_t src = c * kChunk; src < end; ++src) {
+        T gb;
+        int64_t id;
+        if (src < BT) {
+          const T gl = lg[(src / NT) * ldl + src % NT];
+          const T* xi = x.data() + (src / NT) * Dp;
+          for (int64_t d = 0; d < D; ++d) g[d] = gl * xi[d];
+          gb = gl;
+          id = in.labels[src];
+        } else {
+          const int64_t j = src - BT;
+          std::memcpy(g.data(), ws.d_samp.data() + j * Dp, sizeof(T) * D);
+          gb = ws.db_samp[j];
+          id = in.sampled[j];
+        }
+        update_row(*update, id, g.data(), gb, D, has_bias_grad);
+      }
+    });
+    return;
+  }
+
   // ---- phase 3: deduplicated sparse rows, summed in (id, source) order
   ws.order.resize(static_cast<size_t>(BT + S));
   for (int64_t j = 0; j < BT; ++j) ws.order[j] = {in.labels[j], j};
@@ -246,9 +306,7 @@ void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out) {
   }
   const int64_t U = static_cast<int64_t>(ws.group_start.size());
   ws.group_start.push_back(static_cast<int64_t>(ws.order.size()));
-  out.grad_ids.resize(static_cast<size_t>(U));
-  out.grad_weights.assign(static_cast<size_t>(U * D), T(0));
-  if (in.biases) out.grad_biases.assign(static_cast<size_t>(U), T(0));
+  out.grad_rows = U;
   constexpr int64_t kGroupChunk = 64;
   parallel_for((U + kGroupChunk - 1) / kGroupChunk, threads, [&](int64_t c) {
     std::vector<T> acc(static_cast<size_t>(Dp));
@@ -259,8 +317,8 @@ void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out) {
       for (int64_t e = ws.group_start[u]; e < ws.group_start[u + 1]; ++e) {
         const int64_t src = ws.order[e].second;
         if (src < BT) {
-          const T g = ws.lg[(src / NT) * ldl + src % NT];
-          k.axpy(g, ws.x.data() + (src / NT) * Dp, acc.data(), Dp);
+          const T g = lg[(src / NT) * ldl + src % NT];
+          k.axpy(g, x.data() + (src / NT) * Dp, acc.data(), Dp);
           db += g;
         } else {
           const int64_t j = src - BT;
@@ -268,14 +326,18 @@ void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out) {
           db += ws.db_samp[j];
         }
       }
-      out.grad_ids[u] = ws.order[ws.group_start[u]].first;
-      std::memcpy(out.grad_weights.data() + u * D, acc.data(), sizeof(T) * D);
-      if (in.biases) out.grad_biases[u] = db;
+      const int64_t id = ws.order[ws.group_start[u]].first;
+      if (out.grad_ids != nullptr) out.grad_ids[u] = id;
+      if (out.grad_weights != nullptr) std::memcpy(out.grad_weights + u * D, acc.data(), sizeof(T) * D);
+      if (out.grad_biases != nullptr) out.grad_biases[u] = db;
+      if (update != nullptr) update_row(*update, id, acc.data(), db, D, has_bias_grad);
     }
   });
 }
 
-template void sampled_loss<float>(const SampledLossInput<float>&, SampledLossOutput<float>&);
-template void sampled_loss<double>(const SampledLossInput<double>&, SampledLossOutput<double>&);
+template void sampled_loss<float>(const SampledLossInput<float>&, SampledLossOutput<float>&,
+                                  const SparseUpdate<float>*);
+template void sampled_loss<double>(const SampledLossInput<double>&, SampledLossOutput<double>&,
+                                   const SparseUpdate<double>*);
 
 }  // namespace pysampled

@@ -45,20 +45,50 @@ struct SampledLossInput {
   int num_threads = 1;
 };
 
+// Output buffers, all provided by the caller. The sparse gradient buffers
+// need room for batch * num_true + num_sampled rows (the most distinct
+// classes a batch can touch); grad_rows tells how many were used.
 template <class T>
 struct SampledLossOutput {
   T* loss = nullptr;      // [batch]; losses only
   T* logits = nullptr;    // [batch, num_true + num_sampled]; optional
   T* d_inputs = nullptr;  // [batch, dim]; with want_grads
-  std::vector<int64_t> grad_ids;  // sorted unique class ids that received gradient
-  std::vector<T> grad_weights;    // [grad_ids.size(), dim]
-  std::vector<T> grad_biases;     // [grad_ids.size()] when biases are given
+  int64_t* grad_ids = nullptr;  // sorted unique class ids that received gradient
+  T* grad_weights = nullptr;    // [rows, dim]
+  T* grad_biases = nullptr;     // [rows]; optional
+  int64_t grad_rows = 0;        // set by sampled_loss
 };
 
-template <class T>
-void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out);
+enum class Optimizer : int { kSgd = 0, kAdagrad = 1 };
 
-extern template void sampled_loss<float>(const SampledLossInput<float>&, SampledLossOutput<float>&);
-extern template void sampled_loss<double>(const SampledLossInput<double>&, SampledLossOutput<double>&);
+// An in-place update of the weights and biases by the batch's gradient.
+// The views must be writable arrays of dtype T (checked by the caller).
+template <class T>
+struct SparseUpdate {
+  Optimizer optimizer = Optimizer::kSgd;
+  T learning_rate = T(0.1);
+  T epsilon = T(1e-7);                     // Adagrad: lr * g / (sqrt(acc) + epsilon)
+  const ShardedRows* weights = nullptr;
+  const ShardedRows* biases = nullptr;     // optional
+  const ShardedRows* weight_accum = nullptr;  // Adagrad accumulators, same layout
+  const ShardedRows* bias_accum = nullptr;
+  // false: sum each class's contributions first (deterministic); true: every
+  // contribution is applied as soon as it is computed, from many threads at
+  // once, without locks ("Hogwild"): faster, but racing updates to the same
+  // row can be lost and results depend on timing.
+  bool hogwild = false;
+};
+
+// Computes the loss (and, with in.want_grads, the gradients). With an
+// update, the sparse gradient is applied to the weights and biases in
+// place (out.grad_* may then be null).
+template <class T>
+void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out,
+                  const SparseUpdate<T>* update = nullptr);
+
+extern template void sampled_loss<float>(const SampledLossInput<float>&, SampledLossOutput<float>&,
+                                         const SparseUpdate<float>*);
+extern template void sampled_loss<double>(const SampledLossInput<double>&, SampledLossOutput<double>&,
+                                          const SparseUpdate<double>*);
 
 }  // namespace pysampled
