@@ -347,6 +347,37 @@ def test_bulk_bad_num_threads(threads, exc):
         make_sampler("uniform").sample_bulk(10, num_threads=threads)
 
 
+@pytest.mark.parametrize("path", ["bulk", "tf"])
+def test_concurrent_calls_on_one_sampler_are_atomic(path):
+    """Calls from several Python threads are serialised: each thread gets whole
+    calls of the sequential stream, every call exactly once."""
+    import threading
+
+    s = make_sampler("log_uniform")
+    per_thread, threads, n = 25, 4, 1000
+    outputs = [[] for _ in range(threads)]
+    tc = np.zeros((1, 1), np.int64)
+
+    def work(k):
+        for _ in range(per_thread):
+            if path == "bulk":
+                outputs[k].append(s.sample_bulk(n, num_threads=1).tobytes())
+            else:
+                outputs[k].append(s.sample(tc, 50, unique=True)[0].tobytes())
+
+    ts = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    ref = make_sampler("log_uniform")
+    if path == "bulk":
+        expected = [ref.sample_bulk(n).tobytes() for _ in range(per_thread * threads)]
+    else:
+        expected = [ref.sample(tc, 50, unique=True)[0].tobytes() for _ in range(per_thread * threads)]
+    assert sorted(sum(outputs, [])) == sorted(expected)
+
+
 def test_openmp_enabled_on_linux():
     if sys.platform.startswith("linux"):
         assert pysampled.openmp_enabled() is True

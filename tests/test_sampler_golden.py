@@ -15,6 +15,7 @@ Two independent sources of truth:
   does not cover (other ranges, seeds, unigram set-ups, generator positions).
 """
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ import pytest
 import pysampled
 import sampler_oracle as O
 
-GOLDEN_PATH = __file__.rsplit("/", 1)[0] + "/data/tf_sampler_stats.npz"
+GOLDEN_PATH = pathlib.Path(__file__).parent / "data" / "tf_sampler_stats.npz"
 _NPZ = np.load(GOLDEN_PATH)
 CONFIGS = json.loads(str(_NPZ["index"]))
 NON_LEARNED = [c for c in CONFIGS if not c.startswith("learned")]
@@ -268,6 +269,7 @@ UNIFORM_CASES = [
     (2**32 + 5, 8, False, 99),  # 64-bit exact-uniform rejection threshold
     (3 * 2**40 + 1, 6, True, 100),
     (2**62, 6, False, 101),  # power of two: a mask
+    (2**63 - 1, 6, True, 102),  # the largest int64 range
 ]
 
 
@@ -287,6 +289,7 @@ LOG_UNIFORM_CASES = [
     (10**6, 64, True, (7, 8)),
     (2**40, 16, False, 5),
     (2**40, 16, True, 6),
+    (2**63 - 1, 8, True, 7),
 ]
 
 

@@ -260,6 +260,20 @@ def test_learned_unigram_frequencies_after_updates(path):
     assert fit_pvalue(draws, counts / counts.sum()) > P_MIN
 
 
+@pytest.mark.parametrize("path", ["tf", "bulk"])
+def test_learned_unigram_counts_beyond_32_bits(path):
+    """pysampled keeps 64-bit counts (TF stops learning at 2^31-1): with a total
+    above 2^32 the draws still follow counts / total."""
+    s = pysampled.LearnedUnigramSampler(3, seed=12)
+    counts = np.array([2**40, 3 * 2**40, 2**33 + 1], dtype=np.int64)
+    state = s.get_state()
+    state["counts"] = counts
+    s.set_state(state)
+    np.testing.assert_array_equal(bits(s.probability([0, 1, 2])), bits(O.learned_probs(counts)))
+    draws = draw_tf(s, 100000) if path == "tf" else s.sample_bulk(200000)
+    assert fit_pvalue(draws, counts / counts.sum()) > P_MIN
+
+
 @pytest.mark.parametrize("make", [
     lambda: pysampled.UniformSampler(1000, seed=21),
     lambda: pysampled.LogUniformSampler(1000, seed=22),
