@@ -157,10 +157,6 @@ def test_vocab_file_bad_line(tmp_path, line):
         pysampled.FixedUnigramSampler(3, vocab_file=p)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: read_vocab_file parses counts with Python float() "
-                   "(double) and then rounds to float32; TF parses straight to float32 "
-                   "(safe_strtof). Double rounding: '18014399583223809' (2^54+2^30+1) gives "
-                   "2^54 instead of the correctly rounded 2^54+2^31")
 def test_vocab_file_counts_are_correctly_rounded_to_float32(tmp_path):
     text = "18014399583223809"
     p = _write(tmp_path, f"a,{text}\nb,1\n")
@@ -579,9 +575,6 @@ def test_bad_seeds(seed, exc, fresh_cache):
         pysampled.all_candidate_sampler([[0]], 1, 1, True, seed=seed)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the function stream cache's fast path looks the key up "
-                   "before validating `seed`, so seed=1.0 or seed=True is accepted (and shares "
-                   "seed=1's stream) once seed=1 was used, while a fresh cache raises TypeError")
 @pytest.mark.parametrize("bad", [1.0, True])
 def test_bad_seed_rejected_even_after_cache_hit(bad, fresh_cache):
     pysampled.uniform_candidate_sampler([[0]], 1, 2, True, 10, seed=1)
@@ -782,10 +775,6 @@ def test_unique_with_small_support_fails_fast_fixed_unigram():
     assert lines[2] == "True"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: LearnedUnigramSampler.support_size() is always "
-                   "range_max, so after set_state() with zero counts a unique call with "
-                   "num_sampled > (number of nonzero counts) makes 2^31-1 draws (~20 s) and then "
-                   "raises RuntimeError instead of failing fast with ValueError")
 def test_unique_with_small_support_fails_fast_learned_unigram():
     proc = _run_isolated("""
         import numpy as np, pysampled

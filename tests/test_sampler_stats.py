@@ -117,9 +117,6 @@ def test_learned_unigram_probability_after_updates():
     np.testing.assert_array_equal(s.probability([-1, R]), np.zeros(2, np.float32))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: UniformSampler/LogUniformSampler.probability() do not "
-                   "return 0 outside [0, range_max) as documented (uniform: 1/R, log-uniform: "
-                   "log((k+2)/(k+1))/log(R+1), i.e. inf for -1, -inf for -2)")
 @pytest.mark.parametrize("cls", [pysampled.UniformSampler, pysampled.LogUniformSampler])
 def test_probability_is_zero_outside_range(cls):
     p = cls(10, seed=1).probability([-2, -1, 10, 11])

@@ -22,6 +22,7 @@ explicitly and can be copied, pickled, saved and reset.
 """
 from __future__ import annotations
 
+import fractions
 import os
 import threading
 from typing import NamedTuple
@@ -329,18 +330,38 @@ class LearnedUnigramSampler(CandidateSampler):
         super().reset()
 
 
+def _parse_float32(field: str) -> np.float32:
+    """A decimal string rounded once, correctly, to float32 (as TF's
+    safe_strtof does); surrounding whitespace allowed, underscores not."""
+    text = field.strip()
+    if not text or "_" in text:
+        raise ValueError(field)
+    d = float(text)
+    f = np.float32(d)
+    if not np.isfinite(d) or float(f) == d:
+        return f
+    # Rounding to double first can only mislead when the double lands exactly
+    # on the midpoint of two floats; then decide with the exact decimal value.
+    g = np.nextafter(f, np.float32(np.inf if d > float(f) else -np.inf))
+    if (float(f) + float(g)) / 2 != d:
+        return f
+    exact = fractions.Fraction(text)
+    if exact == fractions.Fraction(d):
+        return f  # a true tie: the cast already rounded half to even
+    return max(f, g) if exact > fractions.Fraction(d) else min(f, g)
+
+
 def read_vocab_file(path) -> np.ndarray:
     """Unigram counts from a TF vocabulary file: the last comma-separated field
-    of every non-empty line, as float32."""
+    of every non-empty line, correctly rounded to float32."""
     values = []
     with open(os.fspath(path), encoding="utf-8") as f:
         for raw in f:
             line = raw.rstrip("\r\n")
             if not line:
                 continue
-            field = line.rsplit(",", 1)[-1]
             try:
-                values.append(float(field))
+                values.append(_parse_float32(line.rsplit(",", 1)[-1]))
             except ValueError:
                 raise ValueError(f"Wrong vocabulary format at line: {line}") from None
     return np.asarray(values, dtype=np.float32)
@@ -459,10 +480,13 @@ def _sample_fn(kind, true_classes, num_true, num_sampled, unique, range_max, see
                factory=None) -> CandidateSample:
     # Fast path: a stream made earlier for exactly these (already validated)
     # attributes. The exact-int checks keep 2.0 or True from matching 2 or 1.
-    if type(num_true) is int and type(num_sampled) is int and type(range_max) is int:
+    if (type(num_true) is int and type(num_sampled) is int and type(range_max) is int
+            and (seed is None or type(seed) is int
+                 or (type(seed) is tuple and len(seed) == 2
+                     and type(seed[0]) is int and type(seed[1]) is int))):
         try:
             sampler = _cache.get((kind, num_true, num_sampled, unique, range_max, seed, extra))
-        except TypeError:  # unhashable seed (a list): take the slow path
+        except TypeError:  # unhashable extra attributes: take the slow path
             sampler = None
         if sampler is not None:
             return sampler._sample(_true_matrix_fast(true_classes, num_true), num_sampled, unique)

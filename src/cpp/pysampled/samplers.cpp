@@ -77,7 +77,9 @@ int64_t UniformSampler::sample(WordStream& rng) const {
   return static_cast<int64_t>(rng.uniform64(static_cast<uint64_t>(range_)));
 }
 
-float UniformSampler::probability(int64_t) const { return p_; }
+float UniformSampler::probability(int64_t value) const {
+  return value >= 0 && value < range_ ? p_ : 0.0f;
+}
 
 void UniformSampler::draw_from_words(const uint64_t* words, int64_t n, int64_t* out) const {
   bulk_kernels().uniform(words, n, static_cast<uint64_t>(range_), out);
@@ -96,6 +98,7 @@ int64_t LogUniformSampler::sample(WordStream& rng) const {
 }
 
 float LogUniformSampler::probability(int64_t value) const {
+  if (value < 0 || value >= range_) return 0.0f;
   const double k = static_cast<double>(value);
   return static_cast<float>(std::log((k + 2.0) / (k + 1.0)) / log_range_);
 }
@@ -216,6 +219,7 @@ LearnedUnigramSampler::LearnedUnigramSampler(int64_t range) : RangeSampler(range
     tree_[i] = i & (-i);
   }
   total_ = range;
+  support_ = range;
   while (top_bit_ * 2 <= range) top_bit_ *= 2;
 }
 
@@ -255,6 +259,7 @@ float LearnedUnigramSampler::probability(int64_t value) const {
 void LearnedUnigramSampler::update(const int64_t* values, int64_t n) {
   for (int64_t k = 0; k < n; ++k) {
     if (total_ == std::numeric_limits<int64_t>::max()) return;  // saturated
+    if (support_ < range_ && count(values[k]) == 0) ++support_;
     for (int64_t i = values[k] + 1; i <= range_; i += i & (-i)) tree_[i] += 1;
     ++total_;
   }
@@ -286,6 +291,9 @@ void LearnedUnigramSampler::set_counts(const int64_t* counts, int64_t n) {
     total += counts[i];
   }
   if (total == 0) throw std::invalid_argument("counts sum to zero");
+  int64_t support = 0;
+  for (int64_t i = 0; i < n; ++i) support += counts[i] > 0 ? 1 : 0;
+  support_ = support;
   for (int64_t i = 1; i <= range_; ++i) tree_[i] = counts[i - 1];
   for (int64_t i = 1; i <= range_; ++i) {  // O(n) Fenwick build
     const int64_t parent = i + (i & -i);

@@ -123,6 +123,7 @@ class LearnedUnigramSampler final : public RangeSampler {
   int64_t sample(WordStream& rng) const override;
   float probability(int64_t value) const override;
   bool needs_updates() const override { return true; }
+  int64_t support_size() const override { return support_; }
   void update(const int64_t* values, int64_t n) override;
   void draw_from_words(const uint64_t* words, int64_t n, int64_t* out) const override;
   std::unique_ptr<RangeSampler> clone() const override;
@@ -136,6 +137,7 @@ class LearnedUnigramSampler final : public RangeSampler {
   int64_t find(uint64_t target) const;  // first index with prefix sum > target
   std::vector<int64_t> tree_;           // 1-based Fenwick tree, tree_[0] unused
   int64_t total_ = 0;
+  int64_t support_ = 0;  // classes with a nonzero count
   int64_t top_bit_ = 1;
 };
 
