@@ -159,3 +159,51 @@ cdef extern from "pysampled/sampled_loss.hpp" namespace "pysampled" nogil:
 
     void sampled_loss[T](const SampledLossInput[T]& inp, SampledLossOutput[T]& out,
                          const SparseUpdate[T]* update) except +
+
+
+cdef extern from "pysampled/samplers.hpp" namespace "pysampled" nogil:
+    cdef cppclass AliasTable:
+        AliasTable()
+        AliasTable(const vector[float]& weights) except +
+        int32_t size()
+        const uint64_t* columns()
+
+
+cdef extern from "pysampled/word2vec.hpp" namespace "pysampled" nogil:
+    cdef cppclass Word2VecConfig:
+        int64_t dim
+        int window
+        int negative
+        bool cbow
+        bool cbow_mean
+        bool hogwild
+        int64_t group_size
+
+    cdef cppclass Word2VecModel:
+        float* syn0
+        float* syn1
+        int64_t vocab
+        int64_t stride
+        const float* keep_prob
+        const uint64_t* neg_table
+        uint32_t neg_size
+
+    cdef cppclass Word2VecChunk:
+        const int32_t* tokens
+        int64_t num_tokens
+        const int64_t* sentence_ends
+        int64_t num_sentences
+        int64_t position
+        uint64_t seed
+        uint64_t epoch
+        float alpha
+
+    cdef cppclass Word2VecStats:
+        int64_t words
+        int64_t kept
+        int64_t pairs
+        double loss
+
+    Word2VecStats train_chunk(const Word2VecModel& model, const Word2VecConfig& config,
+                              const Word2VecChunk& chunk, int num_threads) except +
+    uint64_t w2v_random(uint64_t seed, uint64_t epoch, uint64_t tag, uint64_t pos)

@@ -21,6 +21,18 @@ inline uint64_t pack_alias(float prob, int32_t alias) {
 inline uint64_t alias_threshold(uint64_t packed) { return packed & 0xFFFFFFFFu; }
 inline int32_t alias_index(uint64_t packed) { return static_cast<int32_t>(packed >> 32); }
 
+// One alias draw from a uniform 64-bit word (the bulk path's rule): column
+// floor(w * size / 2^64), kept when bits 40..63 of (w * size mod 2^64) fall
+// below its threshold. Uses only 32x32->64 products (r < 2^32).
+inline int64_t alias_pick(uint64_t w, const uint64_t* table, uint32_t size) {
+  const uint64_t a = (w >> 32) * size;
+  const uint64_t b = (w & 0xFFFFFFFFu) * size;
+  const uint64_t hi = (a + (b >> 32)) >> 32;
+  const uint64_t lo = (a << 32) + b;
+  const uint64_t e = table[hi];
+  return (lo >> 40) < alias_threshold(e) ? static_cast<int64_t>(hi) : alias_index(e);
+}
+
 struct BulkKernels {
   // words[2*b + h] = lo | hi << 32 from words (2h, 2h+1) of block (counter + first_block + b).
   void (*philox_words)(const uint32_t key[2], const uint32_t counter[4], uint64_t first_block,

@@ -1,0 +1,451 @@
+// The word2vec chunk trainer, compiled once per ISA level (see word2vec.hpp
+// for the algorithm). Included with PYSAMPLED_ISA_NS and PYSAMPLED_VBYTES
+// defined; built with -ffp-contract=fast.
+//
+// Rows of syn0/syn1 are `stride` floats apart, stride a multiple of 16 (so of
+// every vector width) with zero padding past `dim` (kept zero by every update:
+// every update of a row is a combination of other rows).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "../parallel.hpp"
+#include "../word2vec.hpp"
+#include "bulk.hpp"
+
+namespace pysampled {
+namespace PYSAMPLED_ISA_NS {
+namespace {
+
+constexpr int kVBytes = PYSAMPLED_VBYTES;
+typedef float VF __attribute__((vector_size(kVBytes)));
+typedef int32_t VI __attribute__((vector_size(kVBytes)));
+constexpr int kL = kVBytes / 4;
+
+inline VF vload(const float* p) {
+  VF v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void vstore(float* p, VF v) { std::memcpy(p, &v, sizeof v); }
+inline float vsum(VF v) {
+  float t[kL];
+  std::memcpy(t, &v, sizeof v);
+  float s = 0;
+  for (int i = 0; i < kL; ++i) s += t[i];
+  return s;
+}
+
+inline float dot(const float* a, const float* b, int64_t n) {
+  VF acc0{}, acc1{};
+  int64_t i = 0;
+  for (; i + 2 * kL <= n; i += 2 * kL) {
+    acc0 += vload(a + i) * vload(b + i);
+    acc1 += vload(a + i + kL) * vload(b + i + kL);
+  }
+  for (; i < n; i += kL) acc0 += vload(a + i) * vload(b + i);
+  return vsum(acc0 + acc1);
+}
+
+// dst += sum_j coef[j] * rows[j], register-blocked over columns.
+inline void accumulate(float* dst, const float* const* rows, const float* coef, int nrows, int64_t n) {
+  constexpr int kBlock = 8;  // vectors per column block
+  for (int64_t c0 = 0; c0 < n; c0 += kBlock * kL) {
+    const int nv = static_cast<int>(std::min<int64_t>(kBlock, (n - c0) / kL));
+    VF acc[kBlock];
+    for (int v = 0; v < nv; ++v) acc[v] = vload(dst + c0 + v * kL);
+    for (int j = 0; j < nrows; ++j) {
+      const float g = coef[j];
+      if (g == 0.0f) continue;
+      const float* r = rows[j] + c0;
+      for (int v = 0; v < nv; ++v) acc[v] += g * vload(r + v * kL);
+    }
+    for (int v = 0; v < nv; ++v) vstore(dst + c0 + v * kL, acc[v]);
+  }
+}
+
+inline void axpy(float g, const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; i += kL) vstore(y + i, vload(y + i) + g * vload(x + i));
+}
+
+// g_j = alpha * (label_j - sigmoid(z_j)) in place (label 1 for j == 0), and
+// the summed logistic loss. Entries marked dead (a negative equal to the
+// positive word) give g = 0 and no loss.
+inline double grads_from_logits(float* z, const bool* live, int k, float alpha) {
+  double loss = 0.0;
+  for (int j = 0; j < k; ++j) {
+    if (!live[j]) {
+      z[j] = 0.0f;
+      continue;
+    }
+    const float x = z[j];
+    const float e = std::exp(-std::fabs(x));
+    const float sig = x >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
+    const float label = j == 0 ? 1.0f : 0.0f;
+    loss += static_cast<double>((x > 0 ? x : 0.0f) - x * label + std::log1p(e));
+    z[j] = alpha * (label - sig);
+  }
+  return loss;
+}
+
+struct Records {
+  int64_t count = 0;
+  int max_ctx = 0;                  // 2 * window
+  int outs = 0;                     // 1 + negative
+  std::vector<int32_t> ctx;         // [count, max_ctx]
+  std::vector<int32_t> nctx;        // [count]
+  std::vector<int32_t> out;         // [count, outs]; -1 = dropped negative
+};
+
+void build_records(const Word2VecModel& m, const Word2VecConfig& cfg, const Word2VecChunk& ch,
+                   int threads, Records& rec) {
+  const int64_t n = ch.num_tokens;
+  std::vector<uint8_t> keep(static_cast<size_t>(n));
+  constexpr int64_t kBlock = 4096;
+  parallel_for((n + kBlock - 1) / kBlock, threads, [&](int64_t b) {
+    const int64_t end = std::min(n, (b + 1) * kBlock);
+    for (int64_t p = b * kBlock; p < end; ++p) {
+      const int32_t id = ch.tokens[p];
+      const double u = static_cast<double>(w2v_random(ch.seed, ch.epoch, 0, ch.position + p) >> 11) *
+                       (1.0 / 9007199254740992.0);
+      keep[p] = u < static_cast<double>(m.keep_prob[id]) ? 1 : 0;
+    }
+  });
+  // Kept tokens per sentence -> record offsets.
+  std::vector<int64_t> first_record(static_cast<size_t>(ch.num_sentences) + 1, 0);
+  std::vector<int64_t> sentence_start(static_cast<size_t>(ch.num_sentences));
+  int64_t start = 0;
+  for (int64_t s = 0; s < ch.num_sentences; ++s) {
+    sentence_start[s] = start;
+    int64_t kept = 0;
+    for (int64_t p = start; p < ch.sentence_ends[s]; ++p) kept += keep[p];
+    first_record[s + 1] = first_record[s] + kept;
+    start = ch.sentence_ends[s];
+  }
+  rec.count = first_record[ch.num_sentences];
+  rec.max_ctx = 2 * cfg.window;
+  rec.outs = 1 + cfg.negative;
+  rec.ctx.resize(static_cast<size_t>(rec.count * rec.max_ctx));
+  rec.nctx.resize(static_cast<size_t>(rec.count));
+  rec.out.resize(static_cast<size_t>(rec.count * rec.outs));
+  parallel_for(ch.num_sentences, threads, [&](int64_t s) {
+    std::vector<int32_t> ids;
+    std::vector<int64_t> pos;
+    for (int64_t p = sentence_start[s]; p < ch.sentence_ends[s]; ++p) {
+      if (keep[p]) {
+        ids.push_back(ch.tokens[p]);
+        pos.push_back(ch.position + p);
+      }
+    }
+    const int64_t len = static_cast<int64_t>(ids.size());
+    for (int64_t t = 0; t < len; ++t) {
+      const int64_t r = first_record[s] + t;
+      const uint64_t rw = w2v_random(ch.seed, ch.epoch, 1, static_cast<uint64_t>(pos[t]));
+      const int64_t shrink = static_cast<int64_t>(((rw & 0xFFFFFFFFu) * static_cast<uint64_t>(cfg.window)) >> 32);
+      const int64_t radius = cfg.window - shrink;
+      int32_t* c = rec.ctx.data() + r * rec.max_ctx;
+      int nc = 0;
+      for (int64_t u = std::max<int64_t>(0, t - radius); u <= std::min(len - 1, t + radius); ++u) {
+        if (u != t) c[nc++] = ids[u];
+      }
+      rec.nctx[r] = nc;
+      int32_t* o = rec.out.data() + r * rec.outs;
+      o[0] = ids[t];
+      for (int j = 0; j < cfg.negative; ++j) {
+        const uint64_t w = w2v_random(ch.seed, ch.epoch, 2 + static_cast<uint64_t>(j), static_cast<uint64_t>(pos[t]));
+        const int64_t neg = alias_pick(w, m.neg_table, m.neg_size);
+        o[1 + j] = neg == ids[t] ? -1 : static_cast<int32_t>(neg);
+      }
+    }
+  });
+}
+
+// ------------------------------------------------------------- Hogwild mode
+
+double hogwild(const Word2VecModel& m, const Word2VecConfig& cfg, const Records& rec, float alpha,
+               int64_t stride, int threads, int64_t& pairs) {
+  const int K = rec.outs;
+  const int64_t R = rec.count;
+  constexpr int64_t kBlock = 64;
+  const int64_t nblocks = (R + kBlock - 1) / kBlock;
+  std::vector<double> block_loss(static_cast<size_t>(nblocks), 0.0);
+  std::vector<int64_t> block_pairs(static_cast<size_t>(nblocks), 0);
+  parallel_for(nblocks, threads, [&](int64_t b) {
+    std::vector<float> h(static_cast<size_t>(stride)), e(static_cast<size_t>(stride));
+    std::vector<float> z(static_cast<size_t>(K));
+    std::vector<const float*> orow(static_cast<size_t>(K));
+    bool live[64];
+    double loss = 0.0;
+    int64_t np = 0;
+    for (int64_t r = b * kBlock; r < std::min(R, (b + 1) * kBlock); ++r) {
+      const int nc = rec.nctx[r];
+      if (nc == 0) continue;
+      const int32_t* ctx = rec.ctx.data() + r * rec.max_ctx;
+      const int32_t* out = rec.out.data() + r * K;
+      for (int j = 0; j < K; ++j) {
+        live[j] = out[j] >= 0;
+        orow[j] = live[j] ? m.syn1 + static_cast<int64_t>(out[j]) * stride : m.syn1;
+      }
+      if (cfg.cbow) {
+        std::fill(h.begin(), h.end(), 0.0f);
+        for (int c = 0; c < nc; ++c) axpy(1.0f, m.syn0 + static_cast<int64_t>(ctx[c]) * stride, h.data(), stride);
+        if (cfg.cbow_mean) {
+          const float inv = 1.0f / static_cast<float>(nc);
+          for (int64_t d = 0; d < stride; ++d) h[d] *= inv;
+        }
+        for (int j = 0; j < K; ++j) z[j] = live[j] ? dot(h.data(), orow[j], stride) : 0.0f;
+        loss += grads_from_logits(z.data(), live, K, alpha);
+        np += K;
+        std::fill(e.begin(), e.end(), 0.0f);
+        accumulate(e.data(), orow.data(), z.data(), K, stride);
+        for (int j = 0; j < K; ++j) {
+          if (live[j]) axpy(z[j], h.data(), const_cast<float*>(orow[j]), stride);
+        }
+        for (int c = 0; c < nc; ++c) axpy(1.0f, e.data(), m.syn0 + static_cast<int64_t>(ctx[c]) * stride, stride);
+      } else {
+        for (int c = 0; c < nc; ++c) {
+          float* in = m.syn0 + static_cast<int64_t>(ctx[c]) * stride;
+          for (int j = 0; j < K; ++j) z[j] = live[j] ? dot(in, orow[j], stride) : 0.0f;
+          loss += grads_from_logits(z.data(), live, K, alpha);
+          np += K;
+          std::fill(e.begin(), e.end(), 0.0f);
+          accumulate(e.data(), orow.data(), z.data(), K, stride);
+          for (int j = 0; j < K; ++j) {
+            if (live[j]) axpy(z[j], in, const_cast<float*>(orow[j]), stride);
+          }
+          axpy(1.0f, e.data(), in, stride);
+        }
+      }
+    }
+    block_loss[b] = loss;
+    block_pairs[b] = np;
+  });
+  double loss = 0.0;
+  for (int64_t b = 0; b < nblocks; ++b) {
+    loss += block_loss[b];
+    pairs += block_pairs[b];
+  }
+  return loss;
+}
+
+// -------------------------------------------------------- deterministic mode
+
+struct SlotMap {
+  std::vector<int32_t> slot;  // [vocab], -1 when untouched
+  std::vector<int32_t> rows;  // slot -> word id
+  std::vector<int64_t> count, start;
+  std::vector<int64_t> entries;  // (record * width + index), grouped by slot, in record order
+
+  void init(int64_t vocab) {
+    if (static_cast<int64_t>(slot.size()) != vocab) slot.assign(static_cast<size_t>(vocab), -1);
+  }
+  int32_t touch(int32_t id) {
+    int32_t& s = slot[id];
+    if (s < 0) {
+      s = static_cast<int32_t>(rows.size());
+      rows.push_back(id);
+      count.push_back(0);
+    }
+    ++count[s];
+    return s;
+  }
+  void clear() {
+    for (const int32_t id : rows) slot[id] = -1;
+    rows.clear();
+    count.clear();
+  }
+};
+
+struct GroupScratch {
+  SlotMap in, out;
+  std::vector<float> g;          // SG: [records, max_ctx, K]; CBOW: [records, K]
+  std::vector<float> h, e;       // CBOW: [records, stride]
+  std::vector<double> loss;      // [records]
+  std::vector<float> delta_in, delta_out;
+};
+
+template <bool kCbow>
+double deterministic_group(const Word2VecModel& m, const Word2VecConfig& cfg, const Records& rec,
+                           int64_t r0, int64_t r1, float alpha, int64_t stride, int threads,
+                           GroupScratch& s, int64_t& pairs) {
+  const int K = rec.outs, W = rec.max_ctx;
+  const int64_t n = r1 - r0;
+  // Phase 0: slots of the touched rows, and per-slot lists of contributions
+  // in corpus order.
+  s.in.init(m.vocab);
+  s.out.init(m.vocab);
+  for (int64_t r = r0; r < r1; ++r) {
+    const int32_t* ctx = rec.ctx.data() + r * W;
+    const int32_t* out = rec.out.data() + r * K;
+    if (rec.nctx[r] == 0) continue;
+    for (int c = 0; c < rec.nctx[r]; ++c) s.in.touch(ctx[c]);
+    for (int j = 0; j < K; ++j) {
+      if (out[j] >= 0) s.out.touch(out[j]);
+    }
+  }
+  for (SlotMap* map : {&s.in, &s.out}) {
+    map->start.assign(map->rows.size() + 1, 0);
+    for (size_t i = 0; i < map->rows.size(); ++i) map->start[i + 1] = map->start[i] + map->count[i];
+    map->entries.resize(static_cast<size_t>(map->start.back()));
+    std::fill(map->count.begin(), map->count.end(), 0);
+  }
+  for (int64_t r = r0; r < r1; ++r) {
+    const int32_t* ctx = rec.ctx.data() + r * W;
+    const int32_t* out = rec.out.data() + r * K;
+    if (rec.nctx[r] == 0) continue;
+    for (int c = 0; c < rec.nctx[r]; ++c) {
+      const int32_t sl = s.in.slot[ctx[c]];
+      s.in.entries[s.in.start[sl] + s.in.count[sl]++] = (r - r0) * W + c;
+    }
+    for (int j = 0; j < K; ++j) {
+      if (out[j] < 0) continue;
+      const int32_t sl = s.out.slot[out[j]];
+      s.out.entries[s.out.start[sl] + s.out.count[sl]++] = (r - r0) * K + j;
+    }
+  }
+
+  // Phase 1: gradients of every prediction from the frozen weights.
+  const int64_t gw = kCbow ? K : static_cast<int64_t>(W) * K;
+  s.g.resize(static_cast<size_t>(n * gw));
+  s.loss.assign(static_cast<size_t>(n), 0.0);
+  if (kCbow) {
+    s.h.resize(static_cast<size_t>(n * stride));
+    s.e.resize(static_cast<size_t>(n * stride));
+  }
+  parallel_for((n + 15) / 16, threads, [&](int64_t b) {
+    std::vector<const float*> orow(static_cast<size_t>(K));
+    bool live[64];
+    for (int64_t i = b * 16; i < std::min(n, (b + 1) * 16); ++i) {
+      const int64_t r = r0 + i;
+      const int nc = rec.nctx[r];
+      if (nc == 0) continue;
+      const int32_t* ctx = rec.ctx.data() + r * W;
+      const int32_t* out = rec.out.data() + r * K;
+      for (int j = 0; j < K; ++j) {
+        live[j] = out[j] >= 0;
+        orow[j] = live[j] ? m.syn1 + static_cast<int64_t>(out[j]) * stride : m.syn1;
+      }
+      if (kCbow) {
+        float* h = s.h.data() + i * stride;
+        std::fill(h, h + stride, 0.0f);
+        for (int c = 0; c < nc; ++c) axpy(1.0f, m.syn0 + static_cast<int64_t>(ctx[c]) * stride, h, stride);
+        if (cfg.cbow_mean) {
+          const float inv = 1.0f / static_cast<float>(nc);
+          for (int64_t d = 0; d < stride; ++d) h[d] *= inv;
+        }
+        float* g = s.g.data() + i * K;
+        for (int j = 0; j < K; ++j) g[j] = live[j] ? dot(h, orow[j], stride) : 0.0f;
+        s.loss[i] = grads_from_logits(g, live, K, alpha);
+        float* e = s.e.data() + i * stride;
+        std::fill(e, e + stride, 0.0f);
+        accumulate(e, orow.data(), g, K, stride);
+      } else {
+        double loss = 0.0;
+        for (int c = 0; c < nc; ++c) {
+          const float* in = m.syn0 + static_cast<int64_t>(ctx[c]) * stride;
+          float* g = s.g.data() + i * gw + static_cast<int64_t>(c) * K;
+          for (int j = 0; j < K; ++j) g[j] = live[j] ? dot(in, orow[j], stride) : 0.0f;
+          loss += grads_from_logits(g, live, K, alpha);
+        }
+        s.loss[i] = loss;
+      }
+    }
+  });
+
+  // Phase 2: each touched row's summed update, from the frozen weights.
+  const int64_t u_in = static_cast<int64_t>(s.in.rows.size());
+  const int64_t u_out = static_cast<int64_t>(s.out.rows.size());
+  s.delta_in.assign(static_cast<size_t>(u_in * stride), 0.0f);
+  s.delta_out.assign(static_cast<size_t>(u_out * stride), 0.0f);
+  constexpr int64_t kSlots = 8;
+  const int64_t tasks_in = (u_in + kSlots - 1) / kSlots;
+  const int64_t tasks = tasks_in + (u_out + kSlots - 1) / kSlots;
+  parallel_for(tasks, threads, [&](int64_t t) {
+    std::vector<const float*> rows(static_cast<size_t>(std::max(K, W)));
+    const bool is_in = t < tasks_in;
+    const SlotMap& map = is_in ? s.in : s.out;
+    const int64_t first = (is_in ? t : t - tasks_in) * kSlots;
+    const int64_t last = std::min<int64_t>(static_cast<int64_t>(map.rows.size()), first + kSlots);
+    for (int64_t sl = first; sl < last; ++sl) {
+      float* delta = (is_in ? s.delta_in.data() : s.delta_out.data()) + sl * stride;
+      for (int64_t q = map.start[sl]; q < map.start[sl + 1]; ++q) {
+        const int64_t code = map.entries[q];
+        if (is_in) {
+          const int64_t i = code / W, c = code % W;
+          const int64_t r = r0 + i;
+          if (kCbow) {
+            axpy(1.0f, s.e.data() + i * stride, delta, stride);
+          } else {
+            const int32_t* out = rec.out.data() + r * K;
+            for (int j = 0; j < K; ++j) rows[j] = out[j] >= 0 ? m.syn1 + static_cast<int64_t>(out[j]) * stride : m.syn1;
+            accumulate(delta, rows.data(), s.g.data() + i * gw + c * K, K, stride);
+          }
+        } else {
+          const int64_t i = code / K, j = code % K;
+          const int64_t r = r0 + i;
+          if (kCbow) {
+            axpy(s.g[i * K + j], s.h.data() + i * stride, delta, stride);
+          } else {
+            const int32_t* ctx = rec.ctx.data() + r * W;
+            const int nc = rec.nctx[r];
+            float coef[64];
+            for (int c = 0; c < nc; ++c) {
+              rows[c] = m.syn0 + static_cast<int64_t>(ctx[c]) * stride;
+              coef[c] = s.g[i * gw + c * K + j];
+            }
+            accumulate(delta, rows.data(), coef, nc, stride);
+          }
+        }
+      }
+    }
+  });
+
+  // Phase 3: apply.
+  parallel_for((u_in + u_out + 63) / 64, threads, [&](int64_t t) {
+    for (int64_t q = t * 64; q < std::min(u_in + u_out, (t + 1) * 64); ++q) {
+      if (q < u_in) {
+        axpy(1.0f, s.delta_in.data() + q * stride, m.syn0 + static_cast<int64_t>(s.in.rows[q]) * stride, stride);
+      } else {
+        const int64_t sl = q - u_in;
+        axpy(1.0f, s.delta_out.data() + sl * stride, m.syn1 + static_cast<int64_t>(s.out.rows[sl]) * stride, stride);
+      }
+    }
+  });
+  s.in.clear();
+  s.out.clear();
+  double loss = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    loss += s.loss[i];
+    const int nc = rec.nctx[r0 + i];
+    if (nc > 0) pairs += (kCbow ? 1 : nc) * static_cast<int64_t>(K);
+  }
+  return loss;
+}
+
+}  // namespace
+
+Word2VecStats train_chunk(const Word2VecModel& m, const Word2VecConfig& cfg, const Word2VecChunk& ch,
+                          int threads) {
+  const int64_t stride = m.stride;
+  thread_local Records rec;
+  thread_local GroupScratch scratch;
+  build_records(m, cfg, ch, threads, rec);
+  Word2VecStats st;
+  st.words = ch.num_tokens;
+  st.kept = rec.count;
+  if (cfg.hogwild) {
+    st.loss = hogwild(m, cfg, rec, ch.alpha, stride, threads, st.pairs);
+    return st;
+  }
+  const int64_t group = std::max<int64_t>(1, cfg.group_size);
+  for (int64_t r0 = 0; r0 < rec.count; r0 += group) {
+    const int64_t r1 = std::min(rec.count, r0 + group);
+    st.loss += cfg.cbow ? deterministic_group<true>(m, cfg, rec, r0, r1, ch.alpha, stride, threads, scratch, st.pairs)
+                        : deterministic_group<false>(m, cfg, rec, r0, r1, ch.alpha, stride, threads, scratch, st.pairs);
+  }
+  return st;
+}
+
+}  // namespace PYSAMPLED_ISA_NS
+}  // namespace pysampled

@@ -1,0 +1,71 @@
+// The word2vec trainer's kernel: skip-gram and CBOW with negative sampling
+// over a chunk of an encoded corpus.
+//
+// Design: the Python trainer streams the corpus as chunks of whole
+// sentences (int32 word ids) and calls train_chunk once per chunk with the
+// learning rate for that chunk. Every random choice (subsampling, window
+// shrink, negatives) is a hash of (seed, epoch, corpus position), never of
+// the thread, so the work done is the same for any thread count.
+//
+// Deterministic mode processes the chunk's training windows in groups of
+// `group_size`: (1) all gradients of the group are computed from the weights
+// as they were at the start of the group, (2) each touched row's update is
+// the sum of its contributions in corpus order, (3) the sums are added to the
+// rows. Which thread does which part never changes a result, so the same seed
+// gives bit-identical vectors for any thread count (and resuming from a
+// checkpoint equals an uninterrupted run). Hogwild mode updates rows as soon
+// as each window is done, from all threads at once, like word2vec.c.
+#pragma once
+
+#include <cstdint>
+
+namespace pysampled {
+
+struct Word2VecConfig {
+  int64_t dim = 100;
+  int window = 5;
+  int negative = 5;
+  bool cbow = false;
+  bool cbow_mean = true;
+  bool hogwild = false;
+  int64_t group_size = 256;  // windows per synchronous update (deterministic mode)
+};
+
+struct Word2VecModel {
+  float* syn0 = nullptr;  // [vocab, dim] input vectors (updated in place)
+  float* syn1 = nullptr;  // [vocab, dim] output vectors (updated in place)
+  int64_t vocab = 0;
+  // Row stride of syn0/syn1 in floats: a multiple of 16 with zeros past dim
+  // (so every SIMD level works on whole vectors; the zeros stay zero).
+  int64_t stride = 0;
+  const float* keep_prob = nullptr;        // [vocab] frequent-word subsampling: P(keep)
+  const uint64_t* neg_table = nullptr;     // alias columns of the noise distribution
+  uint32_t neg_size = 0;                   // == vocab
+};
+
+struct Word2VecChunk {
+  const int32_t* tokens = nullptr;          // word ids in [0, vocab)
+  int64_t num_tokens = 0;
+  const int64_t* sentence_ends = nullptr;   // exclusive end of each sentence, increasing
+  int64_t num_sentences = 0;
+  int64_t position = 0;                     // corpus position of tokens[0] in this epoch
+  uint64_t seed = 0;
+  uint64_t epoch = 0;
+  float alpha = 0.025f;                     // learning rate for this chunk
+};
+
+struct Word2VecStats {
+  int64_t words = 0;    // tokens read
+  int64_t kept = 0;     // tokens kept after subsampling (= training windows)
+  int64_t pairs = 0;    // (input, output) predictions made
+  double loss = 0.0;    // sum of the negative-sampling loss over the predictions
+};
+
+Word2VecStats train_chunk(const Word2VecModel& model, const Word2VecConfig& config,
+                          const Word2VecChunk& chunk, int num_threads);
+
+// The random words behind every choice (exposed for tests): 64 bits for
+// stream `tag` at corpus position `pos`.
+uint64_t w2v_random(uint64_t seed, uint64_t epoch, uint64_t tag, uint64_t pos);
+
+}  // namespace pysampled

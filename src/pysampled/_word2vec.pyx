@@ -1,0 +1,74 @@
+# distutils: language = c++
+"""Cython bindings of the C++ word2vec chunk trainer.
+
+Design: `pysampled.word2vec` owns the model arrays, the vocabulary, the
+corpus stream and the schedule; it calls `train_chunk` once per chunk of
+whole sentences. Here we only wrap the arrays (zero-copy; syn0/syn1 are
+updated in place, as the trainer intends) and release the GIL.
+"""
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+from libcpp.vector cimport vector
+
+from pysampled._core cimport (
+    AliasTable, Word2VecChunk, Word2VecConfig, Word2VecModel, Word2VecStats, train_chunk as
+    cpp_train_chunk, w2v_random,
+)
+
+
+cdef class NoiseTable:
+    """Alias table of the negative-sampling distribution (float32 weights)."""
+    cdef AliasTable table
+    cdef readonly int64_t size
+
+    def __cinit__(self, const float[::1] weights):
+        cdef vector[float] w
+        cdef Py_ssize_t i
+        w.resize(weights.shape[0])
+        for i in range(weights.shape[0]):
+            w[i] = weights[i]
+        self.table = AliasTable(w)
+        self.size = self.table.size()
+
+
+def random_word(uint64_t seed, uint64_t epoch, uint64_t tag, uint64_t pos):
+    """The 64-bit random word behind a choice (for tests)."""
+    return w2v_random(seed, epoch, tag, pos)
+
+
+def train_chunk(float[:, ::1] syn0, float[:, ::1] syn1, const float[::1] keep_prob,
+                NoiseTable noise, const int32_t[::1] tokens, const int64_t[::1] sentence_ends,
+                int64_t position, uint64_t seed, uint64_t epoch, float alpha, int64_t dim,
+                int window, int negative, bint cbow, bint cbow_mean, bint hogwild,
+                int64_t group_size, int num_threads):
+    """Train on one chunk; returns (words, kept, pairs, loss)."""
+    cdef Word2VecModel m
+    cdef Word2VecConfig cfg
+    cdef Word2VecChunk ch
+    cdef Word2VecStats st
+    m.syn0 = &syn0[0, 0]
+    m.syn1 = &syn1[0, 0]
+    m.vocab = syn0.shape[0]
+    m.stride = syn0.shape[1]
+    if syn1.shape[0] != syn0.shape[0] or syn1.shape[1] != syn0.shape[1] or keep_prob.shape[0] != syn0.shape[0]:
+        raise ValueError("syn0, syn1 and keep_prob must agree in shape")
+    m.keep_prob = &keep_prob[0]
+    m.neg_table = noise.table.columns()
+    m.neg_size = <uint32_t>noise.size
+    cfg.dim = dim
+    cfg.window = window
+    cfg.negative = negative
+    cfg.cbow = cbow
+    cfg.cbow_mean = cbow_mean
+    cfg.hogwild = hogwild
+    cfg.group_size = group_size
+    ch.tokens = &tokens[0] if tokens.shape[0] > 0 else NULL
+    ch.num_tokens = tokens.shape[0]
+    ch.sentence_ends = &sentence_ends[0] if sentence_ends.shape[0] > 0 else NULL
+    ch.num_sentences = sentence_ends.shape[0]
+    ch.position = position
+    ch.seed = seed
+    ch.epoch = epoch
+    ch.alpha = alpha
+    with nogil:
+        st = cpp_train_chunk(m, cfg, ch, num_threads)
+    return st.words, st.kept, st.pairs, st.loss
