@@ -147,3 +147,73 @@ def shard_dense(sparse_rows, shards):
     shards = as_list(shards)
     assert len(parts) == len(shards)
     return [p.to_dense(s.shape[0]) for p, s in zip(parts, shards)]
+
+
+# ------------------------------------------------------------ random problems
+#: Kernel vs oracle tolerance (same dtype on both sides).
+TOL = {np.dtype(np.float32): 5e-5, np.dtype(np.float64): 1e-11}
+
+
+class Problem:
+    """A random problem: full tables plus the sharded views given to both sides."""
+
+    def __init__(self, seed, *, B, D, C, S, NT, xdt=np.float32, wdt=None, bdt=None,
+                 shards=1, strategy="mod", bias="full", bias_shards=None, hits=True,
+                 dups=True, scale=0.5):
+        rng = np.random.default_rng(seed)
+        wdt = xdt if wdt is None else wdt
+        bdt = wdt if bdt is None else bdt
+        self.B, self.D, self.C, self.S, self.NT = B, D, C, S, NT
+        self.strategy = strategy
+        self.W = (rng.normal(size=(C, D)) * scale).astype(wdt)
+        self.b = rng.normal(size=C).astype(bdt)
+        self.X = rng.normal(size=(B, D)).astype(xdt)
+        self.labels = rng.integers(0, C, size=(B, NT))
+        if S <= C:
+            self.sampled = rng.choice(C, size=S, replace=False)
+        else:
+            self.sampled = rng.integers(0, C, size=S)
+        if dups and S >= 3:
+            # duplicated sampled ids: positions (0, last) and (1, middle)
+            self.sampled[-1] = self.sampled[0]
+            self.sampled[S // 2] = self.sampled[1]
+        if hits and S >= 1 and B >= 1:
+            # planted accidental hits, including the duplicated ids
+            for _ in range(max(2, B // 3)):
+                i, k, j = rng.integers(B), rng.integers(NT), rng.integers(S)
+                self.labels[i, k] = self.sampled[j]
+            self.labels[0, 0] = self.sampled[0]
+            self.labels[B - 1, NT - 1] = self.sampled[1 % S]
+            if NT > 1:
+                self.labels[B // 2, 1] = self.labels[B // 2, 0]  # duplicate label in a row
+        self.tec = rng.uniform(0.05, 2.0, size=(B, NT)).astype(xdt)
+        self.sec = rng.uniform(0.05, 2.0, size=S).astype(xdt)
+        self.upstream = rng.uniform(0.25, 2.0, size=B).astype(xdt)
+        self.R = rng.normal(size=(B, NT + S)).astype(xdt)
+
+        self.weights = split(self.W, shards, strategy)
+        bias_shards = shards if bias_shards is None else bias_shards
+        if bias == "none":
+            self.biases = None
+        elif bias == "sharded":
+            self.biases = split(self.b, bias_shards, strategy) if bias_shards > 1 else [self.b]
+        else:
+            self.biases = self.b
+        # The oracle has no "no bias": zero biases of the weights' dtype.
+        self.ref_biases = np.zeros(C, wdt) if bias == "none" else self.biases
+
+    @property
+    def sv(self):
+        return (self.sampled, self.tec, self.sec)
+
+    def api_args(self):
+        return (self.weights, self.biases, self.labels, self.X, self.S, self.C, self.NT)
+
+    def ref_args(self):
+        return (self.weights, self.ref_biases, self.labels, self.X, self.sampled, self.tec,
+                self.sec)
+
+    @property
+    def tol(self):
+        dts = {self.X.dtype, self.W.dtype, self.b.dtype}
+        return max(TOL[np.dtype(d)] for d in dts)
