@@ -114,6 +114,30 @@ def test_simd_levels_agree(dt, restore_simd):  # noqa: F811
                 assert_norm(x, y, TOL[x.dtype], f"{level} output {k}")
 
 
+@pytest.mark.skipif("avx512" not in SIMD_LEVELS, reason="needs an AVX-512 CPU")
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: pysampled._samplers.set_simd_level() does not reach the loss kernel: "
+    "pysampled_core is a STATIC library linked into both _samplers.so and _losses.so, "
+    "each with its own copy of the active-ISA atomic, so the losses always run at "
+    "the detected level"))
+def test_simd_level_hook_switches_the_loss_kernel(restore_simd):  # noqa: F811
+    """A true logit whose float32 dot product depends on the kernel's lane count:
+    terms (2**24, 1, 0 x 6, -2**24, 0 x 7). 4- and 8-lane partial sums (generic,
+    avx2) keep the 1; one 16-lane accumulator (avx512) sums 2**24 + 1 first and
+    loses it."""
+    W = np.zeros((3, 16), np.float32)
+    W[0, 0], W[0, 1], W[0, 8] = 2.0**24, 1.0, -(2.0**24)
+    X = np.ones((1, 16), np.float32)
+    sv = (np.array([2]), np.ones((1, 1), np.float32), np.ones(1, np.float32))
+    got = {}
+    for level in SIMD_LEVELS:
+        _samplers.set_simd_level(level)
+        logits, _ = ps.compute_sampled_logits(W, None, [[0]], X, 1, 3, sampled_values=sv)
+        got[level] = float(logits[0, 0])
+    assert got["avx512"] == 0.0
+    assert got["generic"] == 1.0 and got["avx2"] == 1.0, got
+
+
 def test_workspace_reuse_and_other_threads():
     """Per-thread buffers: results do not depend on earlier, bigger calls."""
     small = Problem(3, B=5, D=7, C=40, S=9, NT=3, xdt=np.float64, shards=2, strategy="div")

@@ -86,7 +86,8 @@ def _check(case, loss, logits, out_labels, grads):
 
     def check(what, actual, expected):
         actual = np.asarray(actual)
-        assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != TF's {expected.dtype}"
+        assert actual.dtype == expected.dtype, \
+            f"{what}: dtype {actual.dtype} != TF's {expected.dtype}"
         err = max_scaled_error(actual, expected)
         assert err <= tol, f"{what}: scaled error {err:.3g} > {tol:g}"
 

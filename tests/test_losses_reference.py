@@ -27,7 +27,6 @@ import pysampled as ps
 from _loss_common import (
     FLT_MAX,
     SIMD_LEVELS,
-    TOL,
     Problem,
     as_list,
     assert_norm,
@@ -36,7 +35,6 @@ from _loss_common import (
     restore_simd,  # noqa: F401  (fixture)
     shard_dense,
     simd_level,
-    split,
 )
 
 def check_grads(p, grads, expected, tol, what=""):
@@ -227,7 +225,8 @@ def test_large_logits(scale):
     assert np.abs(logits).max() > 10 * scale
     compare_all(p, rah=True)
     p32 = Problem(3, B=30, D=16, C=80, S=40, NT=2, xdt=np.float32, scale=scale)
-    for fn, rfn in ((ps.nce_loss, ref.nce_loss), (ps.sampled_softmax_loss, ref.sampled_softmax_loss)):
+    for fn, rfn in ((ps.nce_loss, ref.nce_loss),
+                    (ps.sampled_softmax_loss, ref.sampled_softmax_loss)):
         got = fn(*p32.api_args(), sampled_values=p32.sv, remove_accidental_hits=True)
         # against the float64 oracle on the same float32 data: scaled error of float32 math
         args64 = [a.astype(np.float64) if isinstance(a, np.ndarray) and a.dtype.kind == "f"
