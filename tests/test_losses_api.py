@@ -3,8 +3,8 @@
 1. Determinism: bit-identical losses and gradients for any num_threads
    (1, 2, 3, -1, None) at each SIMD level, repeated calls, calls from other
    Python threads (fresh per-thread workspaces) and concurrent calls; SIMD
-   levels agree within float tolerance. (The SIMD hook does not reach the
-   loss kernel yet: xfail test_simd_level_hook_switches_the_loss_kernel.)
+   levels agree within float tolerance, and the SIMD hook really switches the
+   loss kernel (test_simd_level_hook_switches_the_loss_kernel).
 2. Caller's memory: nothing the caller passes is written; read-only arrays,
    non-contiguous inputs/labels/sampled values, weights whose rows are a
    column slice of a wider array (read in place, no copy), reversed or
@@ -116,11 +116,6 @@ def test_simd_levels_agree(dt, restore_simd):  # noqa: F811
 
 
 @pytest.mark.skipif("avx512" not in SIMD_LEVELS, reason="needs an AVX-512 CPU")
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: pysampled._samplers.set_simd_level() does not reach the loss kernel: "
-    "pysampled_core is a STATIC library linked into both _samplers.so and _losses.so, "
-    "each with its own copy of the active-ISA atomic, so the losses always run at "
-    "the detected level"))
 def test_simd_level_hook_switches_the_loss_kernel(restore_simd):  # noqa: F811
     """A true logit whose float32 dot product depends on the kernel's lane count:
     terms (2**24, 1, 0 x 6, -2**24, 0 x 7). 4- and 8-lane partial sums (generic,
@@ -559,9 +554,6 @@ def test_empty_batch_loss(dt):
     assert loss.shape == (0,)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: compute_sampled_logits(return_grads=True) with an "
-                   "empty batch raises 'gradients of the logits need an upstream cotangent' "
-                   "(the empty default/explicit upstream becomes a NULL pointer)")
 @pytest.mark.parametrize("explicit_upstream", [False, True])
 def test_empty_batch_logits_gradients(explicit_upstream):
     p = Problem(16, B=0, D=5, C=10, S=4, NT=2, xdt=np.float32)

@@ -14,10 +14,6 @@ Kinds: ``nce``, ``ssm``, ``sparse_ssm``, ``logits`` (cotangent R stored under
 ``upstream``) and ``rank_ssm`` (pysampled has no rank variant: the golden
 outputs are those of the final sampled softmax over TF's resampled ids,
 ``resampled``/``resampled_sec``, which is what is checked here).
-(Until the loss kernel honours ``set_simd_level`` -- see the xfail
-``test_simd_level_hook_switches_the_loss_kernel`` in test_losses_api.py --
-every level actually runs the detected one; with that fixed in a scratch
-build these tests pass at generic, avx2 and avx512.)
 Case 27 (default in-loss sampler, TF global seed 4321, op seed 77) is also
 run *without* explicit sampled values, with ``seed=(4321, 77)``.
 """

@@ -424,11 +424,6 @@ def test_mod_layout_with_an_empty_shard():
 
 
 # ------------------------------------------------------------- precision
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: sampled_softmax_loss with num_true > 1 loses precision for large logits: "
-    "the kernel computes log(s) - (sum_k T_k - NT*m)/NT, summing the true logits "
-    "before subtracting the row max m, while TF (and the oracle) subtract m per "
-    "element (L_j - m is exact when L_j is close to m)"))
 @pytest.mark.parametrize("NT", [2, 3])
 def test_softmax_large_logits_num_true_above_one(NT):
     """Exactly representable float32 logits near 1e5 (D=1, X=1, no bias, Q=1):

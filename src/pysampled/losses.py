@@ -131,12 +131,15 @@ def _shard_list(value, name, ndim):
             if a.dtype not in _FLOATS:  # plain lists of numbers become float64 arrays
                 a = a.astype(np.float64)
         where = f"{name}" if len(parts) == 1 else f"{name}[{i}]"
+        if not a.dtype.isnative and a.dtype.newbyteorder("=") in _FLOATS:
+            raise ValueError(f"{where} must be in native byte order, got {a.dtype}; "
+                             "convert it once with a.astype(a.dtype.newbyteorder('='))")
         if a.dtype not in _FLOATS:
             raise TypeError(f"{where} must be float32 or float64, got {a.dtype}")
         if a.ndim != ndim:
             raise ValueError(f"{where} must be {ndim}-D, got shape {a.shape}")
-        if not (a.dtype.isnative and a.flags.aligned):
-            raise ValueError(f"{where} must be aligned and in native byte order")
+        if not a.flags.aligned:
+            raise ValueError(f"{where} must be aligned")
         if ndim == 2 and a.shape[1] > 1 and a.strides[1] != a.itemsize:
             raise ValueError(f"{where} must have contiguous rows (unit stride within a row); "
                              "pass np.ascontiguousarray(...) once, outside the training loop")

@@ -68,7 +68,8 @@ void validate(const SampledLossInput<T>& in) {
       in.biases->check_id(in.sampled[j], "sampled_candidates (biases)", j);
     }
   }
-  if (in.kind == LossKind::kLogits && in.want_grads && in.upstream == nullptr) {
+  if (in.kind == LossKind::kLogits && in.want_grads && in.upstream == nullptr &&
+      in.batch * (in.num_true + in.num_sampled) > 0) {
     throw std::invalid_argument("gradients of the logits need an upstream cotangent");
   }
 }

@@ -4,9 +4,9 @@
 // gradient reduction) lives in sampled_loss.cpp and calls these kernels on
 // blocks small enough for the caches. Every kernel computes each output
 // element with the same sequence of operations whatever the blocking, so
-// results do not depend on the thread count; AVX2 and AVX-512 use the same
-// FMA chains and agree bit for bit, the generic level (no FMA) agrees to
-// rounding.
+// results do not depend on the thread count. Different SIMD levels sum in
+// different lane groupings (and only AVX2/AVX-512 fuse multiply-adds), so
+// they agree to rounding, not bit for bit.
 #pragma once
 
 #include <cstdint>

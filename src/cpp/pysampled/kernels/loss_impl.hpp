@@ -305,8 +305,6 @@ T softmax_row(T* row, int64_t n, int64_t num_true, T upstream) {
   using V = Vec<T>;
   constexpr int L = lanes<T>();
   const T neg_inf = -std::numeric_limits<T>::infinity();
-  T true_sum = 0;
-  for (int64_t k = 0; k < num_true; ++k) true_sum += row[k];
   V vmax = splat<T>(neg_inf);
   int64_t i = 0;
   for (; i + L <= n; i += L) {
@@ -318,6 +316,8 @@ T softmax_row(T* row, int64_t n, int64_t num_true, T upstream) {
     vmax = x > vmax ? x : vmax;
   }
   const T m = hmax<T>(vmax);
+  T true_shifted = 0;  // sum of (L_k - m) over the true columns, as TF shifts first
+  for (int64_t k = 0; k < num_true; ++k) true_shifted += row[k] - m;
   V vsum{};
   for (i = 0; i + L <= n; i += L) {
     const V e = vexp_nonpos<T>(load<T>(row + i) - m);
@@ -333,7 +333,7 @@ T softmax_row(T* row, int64_t n, int64_t num_true, T upstream) {
   const T log_s = std::log(s);
   const T inv_nt = T(1) / static_cast<T>(num_true);
   // TF: sum_j z_j (log s - (L_j - m)), z = 1/num_true on the true columns.
-  const T loss = log_s - inv_nt * (true_sum - static_cast<T>(num_true) * m);
+  const T loss = log_s - inv_nt * true_shifted;
   const T scale = upstream / s;
   const V vt = splat<T>(upstream * inv_nt);
   const V nt = splat<T>(static_cast<T>(num_true));
