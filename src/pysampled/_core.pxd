@@ -206,4 +206,12 @@ cdef extern from "pysampled/word2vec.hpp" namespace "pysampled" nogil:
 
     Word2VecStats train_chunk(const Word2VecModel& model, const Word2VecConfig& config,
                               const Word2VecChunk& chunk, int num_threads) except +
+
+    cdef cppclass Word2VecWindows:
+        vector[int32_t] inputs
+        vector[int32_t] targets
+        vector[int64_t] offsets
+
+    void chunk_windows(const float* keep_prob, int64_t vocab, int window, bool cbow,
+                       const Word2VecChunk& chunk, int num_threads, Word2VecWindows& out) except +
     uint64_t w2v_random(uint64_t seed, uint64_t epoch, uint64_t tag, uint64_t pos)

@@ -10,9 +10,10 @@ from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libcpp.vector cimport vector
 
 from pysampled._core cimport (
-    AliasTable, Word2VecChunk, Word2VecConfig, Word2VecModel, Word2VecStats, train_chunk as
-    cpp_train_chunk, w2v_random,
+    AliasTable, Word2VecChunk, Word2VecConfig, Word2VecModel, Word2VecStats, Word2VecWindows,
+    chunk_windows, train_chunk as cpp_train_chunk, w2v_random,
 )
+import numpy as np
 
 
 cdef class NoiseTable:
@@ -72,3 +73,24 @@ def train_chunk(float[:, ::1] syn0, float[:, ::1] syn1, const float[::1] keep_pr
     with nogil:
         st = cpp_train_chunk(m, cfg, ch, num_threads)
     return st.words, st.kept, st.pairs, st.loss
+
+
+def windows(const float[::1] keep_prob, const int32_t[::1] tokens,
+            const int64_t[::1] sentence_ends, int64_t position, uint64_t seed, uint64_t epoch,
+            int window, bint cbow, int num_threads):
+    """The chunk's predictions (inputs, targets, offsets); see chunk_windows in C++."""
+    cdef Word2VecChunk ch
+    cdef Word2VecWindows w
+    ch.tokens = &tokens[0] if tokens.shape[0] > 0 else NULL
+    ch.num_tokens = tokens.shape[0]
+    ch.sentence_ends = &sentence_ends[0] if sentence_ends.shape[0] > 0 else NULL
+    ch.num_sentences = sentence_ends.shape[0]
+    ch.position = position
+    ch.seed = seed
+    ch.epoch = epoch
+    with nogil:
+        chunk_windows(&keep_prob[0], keep_prob.shape[0], window, cbow, ch, num_threads, w)
+    inputs = np.asarray(<int32_t[:w.inputs.size()]>w.inputs.data()).copy() if w.inputs.size() else np.zeros(0, np.int32)
+    targets = np.asarray(<int32_t[:w.targets.size()]>w.targets.data()).copy() if w.targets.size() else np.zeros(0, np.int32)
+    offsets = np.asarray(<int64_t[:w.offsets.size()]>w.offsets.data()).copy() if w.offsets.size() else np.zeros(0, np.int64)
+    return inputs, targets, offsets

@@ -1,8 +1,12 @@
 #include "word2vec.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "isa.hpp"
+#include "kernels/bulk.hpp"
+#include "parallel.hpp"
+#include "word2vec_records.hpp"
 
 namespace pysampled {
 
@@ -28,6 +32,118 @@ uint64_t w2v_random(uint64_t seed, uint64_t epoch, uint64_t tag, uint64_t pos) {
   return mix(stream + (pos + 1) * 0x9E3779B97F4A7C15ull);
 }
 
+void build_records(const float* keep_prob, const uint64_t* neg_table, uint32_t neg_size, int window,
+                   int negative, const Word2VecChunk& ch, int threads, W2VRecords& rec) {
+  const int64_t n = ch.num_tokens;
+  std::vector<uint8_t> keep(static_cast<size_t>(n));
+  constexpr int64_t kBlock = 4096;
+  parallel_for((n + kBlock - 1) / kBlock, threads, [&](int64_t b) {
+    const int64_t end = std::min(n, (b + 1) * kBlock);
+    for (int64_t p = b * kBlock; p < end; ++p) {
+      const int32_t id = ch.tokens[p];
+      const double u = static_cast<double>(w2v_random(ch.seed, ch.epoch, 0, ch.position + p) >> 11) *
+                       (1.0 / 9007199254740992.0);
+      keep[p] = u < static_cast<double>(keep_prob[id]) ? 1 : 0;
+    }
+  });
+  // Kept tokens per sentence -> record offsets.
+  std::vector<int64_t> first_record(static_cast<size_t>(ch.num_sentences) + 1, 0);
+  std::vector<int64_t> sentence_start(static_cast<size_t>(ch.num_sentences));
+  int64_t start = 0;
+  for (int64_t s = 0; s < ch.num_sentences; ++s) {
+    sentence_start[s] = start;
+    int64_t kept = 0;
+    for (int64_t p = start; p < ch.sentence_ends[s]; ++p) kept += keep[p];
+    first_record[s + 1] = first_record[s] + kept;
+    start = ch.sentence_ends[s];
+  }
+  rec.count = first_record[ch.num_sentences];
+  rec.max_ctx = 2 * window;
+  rec.outs = 1 + negative;
+  rec.ctx.resize(static_cast<size_t>(rec.count * rec.max_ctx));
+  rec.nctx.resize(static_cast<size_t>(rec.count));
+  rec.out.resize(static_cast<size_t>(rec.count * rec.outs));
+  parallel_for(ch.num_sentences, threads, [&](int64_t s) {
+    std::vector<int32_t> ids;
+    std::vector<int64_t> pos;
+    for (int64_t p = sentence_start[s]; p < ch.sentence_ends[s]; ++p) {
+      if (keep[p]) {
+        ids.push_back(ch.tokens[p]);
+        pos.push_back(ch.position + p);
+      }
+    }
+    const int64_t len = static_cast<int64_t>(ids.size());
+    for (int64_t t = 0; t < len; ++t) {
+      const int64_t r = first_record[s] + t;
+      const uint64_t rw = w2v_random(ch.seed, ch.epoch, 1, static_cast<uint64_t>(pos[t]));
+      const int64_t shrink = static_cast<int64_t>(((rw & 0xFFFFFFFFu) * static_cast<uint64_t>(window)) >> 32);
+      const int64_t radius = window - shrink;
+      int32_t* c = rec.ctx.data() + r * rec.max_ctx;
+      int nc = 0;
+      for (int64_t u = std::max<int64_t>(0, t - radius); u <= std::min(len - 1, t + radius); ++u) {
+        if (u != t) c[nc++] = ids[u];
+      }
+      rec.nctx[r] = nc;
+      int32_t* o = rec.out.data() + r * rec.outs;
+      o[0] = ids[t];
+      for (int j = 0; j < negative; ++j) {
+        const uint64_t w = w2v_random(ch.seed, ch.epoch, 2 + static_cast<uint64_t>(j), static_cast<uint64_t>(pos[t]));
+        const int64_t neg = alias_pick(w, neg_table, neg_size);
+        o[1 + j] = neg == ids[t] ? -1 : static_cast<int32_t>(neg);
+      }
+    }
+  });
+}
+
+
+namespace {
+
+void check_chunk(const Word2VecChunk& chunk, int64_t vocab) {
+  int64_t prev = 0;
+  for (int64_t s = 0; s < chunk.num_sentences; ++s) {
+    if (chunk.sentence_ends[s] < prev || chunk.sentence_ends[s] > chunk.num_tokens) {
+      throw std::invalid_argument("sentence ends must be increasing and within the chunk");
+    }
+    prev = chunk.sentence_ends[s];
+  }
+  if (prev != chunk.num_tokens) throw std::invalid_argument("sentences must cover the chunk");
+  for (int64_t p = 0; p < chunk.num_tokens; ++p) {
+    if (chunk.tokens[p] < 0 || chunk.tokens[p] >= vocab) {
+      throw std::out_of_range("token id out of the vocabulary range");
+    }
+  }
+}
+
+}  // namespace
+
+void chunk_windows(const float* keep_prob, int64_t vocab, int window, bool cbow,
+                   const Word2VecChunk& chunk, int num_threads, Word2VecWindows& out) {
+  if (window < 1) throw std::invalid_argument("window must be at least 1");
+  check_chunk(chunk, vocab);
+  W2VRecords rec;
+  build_records(keep_prob, nullptr, 0, window, 0, chunk, num_threads, rec);
+  out.inputs.clear();
+  out.targets.clear();
+  out.offsets.assign(1, 0);
+  for (int64_t r = 0; r < rec.count; ++r) {
+    const int nc = rec.nctx[r];
+    if (nc == 0) continue;
+    const int32_t* c = rec.ctx.data() + r * rec.max_ctx;
+    const int32_t centre = rec.out[r * rec.outs];
+    if (cbow) {
+      out.inputs.insert(out.inputs.end(), c, c + nc);
+      out.targets.push_back(centre);
+      out.offsets.push_back(static_cast<int64_t>(out.inputs.size()));
+    } else {
+      for (int j = 0; j < nc; ++j) {
+        out.inputs.push_back(c[j]);
+        out.targets.push_back(centre);
+      }
+    }
+  }
+  if (!cbow) out.offsets.clear();
+}
+
 Word2VecStats train_chunk(const Word2VecModel& model, const Word2VecConfig& config,
                           const Word2VecChunk& chunk, int num_threads) {
   if (config.dim < 1 || config.window < 1 || config.negative < 0 || config.negative > 62) {
@@ -40,19 +156,7 @@ Word2VecStats train_chunk(const Word2VecModel& model, const Word2VecConfig& conf
   if (model.stride < config.dim || model.stride % 16 != 0) {
     throw std::invalid_argument("word2vec rows must be padded to a multiple of 16 floats");
   }
-  int64_t prev = 0;
-  for (int64_t s = 0; s < chunk.num_sentences; ++s) {
-    if (chunk.sentence_ends[s] < prev || chunk.sentence_ends[s] > chunk.num_tokens) {
-      throw std::invalid_argument("sentence ends must be increasing and within the chunk");
-    }
-    prev = chunk.sentence_ends[s];
-  }
-  if (prev != chunk.num_tokens) throw std::invalid_argument("sentences must cover the chunk");
-  for (int64_t p = 0; p < chunk.num_tokens; ++p) {
-    if (chunk.tokens[p] < 0 || chunk.tokens[p] >= model.vocab) {
-      throw std::out_of_range("token id out of the vocabulary range");
-    }
-  }
+  check_chunk(chunk, model.vocab);
   switch (active_isa()) {
     case Isa::kAvx512: return isa_avx512::train_chunk(model, config, chunk, num_threads);
     case Isa::kAvx2: return isa_avx2::train_chunk(model, config, chunk, num_threads);

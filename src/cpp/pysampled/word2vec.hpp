@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace pysampled {
 
@@ -63,6 +64,20 @@ struct Word2VecStats {
 
 Word2VecStats train_chunk(const Word2VecModel& model, const Word2VecConfig& config,
                           const Word2VecChunk& chunk, int num_threads);
+
+// The training windows of a chunk without negatives (for losses computed
+// elsewhere). Skip-gram: one prediction per (context word -> centre) pair,
+// inputs[i] predicting targets[i]. CBOW: one prediction per window, whose
+// context words are inputs[offsets[i]:offsets[i+1]]. Same subsampling and
+// window shrink as train_chunk.
+struct Word2VecWindows {
+  std::vector<int32_t> inputs;
+  std::vector<int32_t> targets;
+  std::vector<int64_t> offsets;  // CBOW only: size targets + 1
+};
+
+void chunk_windows(const float* keep_prob, int64_t vocab, int window, bool cbow,
+                   const Word2VecChunk& chunk, int num_threads, Word2VecWindows& out);
 
 // The random words behind every choice (exposed for tests): 64 bits for
 // stream `tag` at corpus position `pos`.

@@ -12,6 +12,7 @@
 
 #include "../parallel.hpp"
 #include "../word2vec.hpp"
+#include "../word2vec_records.hpp"
 #include "bulk.hpp"
 
 namespace pysampled {
@@ -89,81 +90,9 @@ inline double grads_from_logits(float* z, const bool* live, int k, float alpha) 
   return loss;
 }
 
-struct Records {
-  int64_t count = 0;
-  int max_ctx = 0;                  // 2 * window
-  int outs = 0;                     // 1 + negative
-  std::vector<int32_t> ctx;         // [count, max_ctx]
-  std::vector<int32_t> nctx;        // [count]
-  std::vector<int32_t> out;         // [count, outs]; -1 = dropped negative
-};
-
-void build_records(const Word2VecModel& m, const Word2VecConfig& cfg, const Word2VecChunk& ch,
-                   int threads, Records& rec) {
-  const int64_t n = ch.num_tokens;
-  std::vector<uint8_t> keep(static_cast<size_t>(n));
-  constexpr int64_t kBlock = 4096;
-  parallel_for((n + kBlock - 1) / kBlock, threads, [&](int64_t b) {
-    const int64_t end = std::min(n, (b + 1) * kBlock);
-    for (int64_t p = b * kBlock; p < end; ++p) {
-      const int32_t id = ch.tokens[p];
-      const double u = static_cast<double>(w2v_random(ch.seed, ch.epoch, 0, ch.position + p) >> 11) *
-                       (1.0 / 9007199254740992.0);
-      keep[p] = u < static_cast<double>(m.keep_prob[id]) ? 1 : 0;
-    }
-  });
-  // Kept tokens per sentence -> record offsets.
-  std::vector<int64_t> first_record(static_cast<size_t>(ch.num_sentences) + 1, 0);
-  std::vector<int64_t> sentence_start(static_cast<size_t>(ch.num_sentences));
-  int64_t start = 0;
-  for (int64_t s = 0; s < ch.num_sentences; ++s) {
-    sentence_start[s] = start;
-    int64_t kept = 0;
-    for (int64_t p = start; p < ch.sentence_ends[s]; ++p) kept += keep[p];
-    first_record[s + 1] = first_record[s] + kept;
-    start = ch.sentence_ends[s];
-  }
-  rec.count = first_record[ch.num_sentences];
-  rec.max_ctx = 2 * cfg.window;
-  rec.outs = 1 + cfg.negative;
-  rec.ctx.resize(static_cast<size_t>(rec.count * rec.max_ctx));
-  rec.nctx.resize(static_cast<size_t>(rec.count));
-  rec.out.resize(static_cast<size_t>(rec.count * rec.outs));
-  parallel_for(ch.num_sentences, threads, [&](int64_t s) {
-    std::vector<int32_t> ids;
-    std::vector<int64_t> pos;
-    for (int64_t p = sentence_start[s]; p < ch.sentence_ends[s]; ++p) {
-      if (keep[p]) {
-        ids.push_back(ch.tokens[p]);
-        pos.push_back(ch.position + p);
-      }
-    }
-    const int64_t len = static_cast<int64_t>(ids.size());
-    for (int64_t t = 0; t < len; ++t) {
-      const int64_t r = first_record[s] + t;
-      const uint64_t rw = w2v_random(ch.seed, ch.epoch, 1, static_cast<uint64_t>(pos[t]));
-      const int64_t shrink = static_cast<int64_t>(((rw & 0xFFFFFFFFu) * static_cast<uint64_t>(cfg.window)) >> 32);
-      const int64_t radius = cfg.window - shrink;
-      int32_t* c = rec.ctx.data() + r * rec.max_ctx;
-      int nc = 0;
-      for (int64_t u = std::max<int64_t>(0, t - radius); u <= std::min(len - 1, t + radius); ++u) {
-        if (u != t) c[nc++] = ids[u];
-      }
-      rec.nctx[r] = nc;
-      int32_t* o = rec.out.data() + r * rec.outs;
-      o[0] = ids[t];
-      for (int j = 0; j < cfg.negative; ++j) {
-        const uint64_t w = w2v_random(ch.seed, ch.epoch, 2 + static_cast<uint64_t>(j), static_cast<uint64_t>(pos[t]));
-        const int64_t neg = alias_pick(w, m.neg_table, m.neg_size);
-        o[1 + j] = neg == ids[t] ? -1 : static_cast<int32_t>(neg);
-      }
-    }
-  });
-}
-
 // ------------------------------------------------------------- Hogwild mode
 
-double hogwild(const Word2VecModel& m, const Word2VecConfig& cfg, const Records& rec, float alpha,
+double hogwild(const Word2VecModel& m, const Word2VecConfig& cfg, const W2VRecords& rec, float alpha,
                int64_t stride, int threads, int64_t& pairs) {
   const int K = rec.outs;
   const int64_t R = rec.count;
@@ -266,7 +195,7 @@ struct GroupScratch {
 };
 
 template <bool kCbow>
-double deterministic_group(const Word2VecModel& m, const Word2VecConfig& cfg, const Records& rec,
+double deterministic_group(const Word2VecModel& m, const Word2VecConfig& cfg, const W2VRecords& rec,
                            int64_t r0, int64_t r1, float alpha, int64_t stride, int threads,
                            GroupScratch& s, int64_t& pairs) {
   const int K = rec.outs, W = rec.max_ctx;
@@ -428,9 +357,9 @@ double deterministic_group(const Word2VecModel& m, const Word2VecConfig& cfg, co
 Word2VecStats train_chunk(const Word2VecModel& m, const Word2VecConfig& cfg, const Word2VecChunk& ch,
                           int threads) {
   const int64_t stride = m.stride;
-  thread_local Records rec;
+  thread_local W2VRecords rec;
   thread_local GroupScratch scratch;
-  build_records(m, cfg, ch, threads, rec);
+  build_records(m.keep_prob, m.neg_table, m.neg_size, cfg.window, cfg.negative, ch, threads, rec);
   Word2VecStats st;
   st.words = ch.num_tokens;
   st.kept = rec.count;

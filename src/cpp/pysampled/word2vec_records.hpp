@@ -1,0 +1,28 @@
+// Training windows of a corpus chunk for the word2vec trainer: which tokens
+// survive subsampling, each window's (shrunk) context and its negatives.
+// Shared by every SIMD level of the kernel and by the nce/sampled-softmax
+// variants of the trainer.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "word2vec.hpp"
+
+namespace pysampled {
+
+// One record per kept token (the window's centre), in corpus order.
+struct W2VRecords {
+  int64_t count = 0;
+  int max_ctx = 0;              // 2 * window
+  int outs = 0;                 // 1 + negative
+  std::vector<int32_t> ctx;     // [count, max_ctx] context word ids
+  std::vector<int32_t> nctx;    // [count] contexts used
+  std::vector<int32_t> out;     // [count, outs]: the centre, then negatives (-1: dropped)
+};
+
+// Random tags of w2v_random: 0 subsampling, 1 window shrink, 2.. negatives.
+void build_records(const float* keep_prob, const uint64_t* neg_table, uint32_t neg_size, int window,
+                   int negative, const Word2VecChunk& chunk, int threads, W2VRecords& rec);
+
+}  // namespace pysampled
