@@ -271,14 +271,17 @@ class Worker:
                 return lambda: draw(S)
 
             def draw_unique():  # rejection of repeats, first occurrences in draw order
-                out = draw(S)
+                out, prev, k = draw(S), 0, S
                 while True:
                     _, first = np.unique(out, return_index=True)
-                    if first.size >= S:
-                        first.sort()
-                        return out[first[:S]]
                     first.sort()
-                    out = np.concatenate([out[first], draw(2 * (S - first.size) + 16)])
+                    got = first.size
+                    if got >= S:
+                        return out[first[:S]]
+                    # next batch sized from the last batch's rate of new values
+                    rate = max((got - prev) / k, 1e-4)
+                    prev, k = got, min(int((S - got) / rate * 1.25) + 16, 16 * S + 1024)
+                    out = np.concatenate([out[first], draw(k)])
             return draw_unique
         p = self.cached(("p", R), lambda: distorted_probs(R))
         return lambda: rng.choice(R, S, replace=not unique, p=p)
@@ -392,7 +395,7 @@ def report(results, args):
                                   ["l", "r", "l"] + ["r"] * len(apis)))
         bulk = [S for S in args.sizes if S != PER_CALL_S]
         if bulk:
-            unit = "M draws/s" if t == 1 else "M draws/s (per core)"
+            unit = "M draws/s" if t == 1 else "M draws/s in total (per core)"
             out.append(f"\n### Bulk: {unit} (median), {t} thread(s)\n")
             rows = []
             bulk_apis = [a for a in apis if a != "ps fn"]
