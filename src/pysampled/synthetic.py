@@ -303,7 +303,22 @@ class SyntheticCorpus:
     # scoring
     # ------------------------------------------------------------------
     def score(self, words: Sequence[str], vectors, k: int = 10) -> float:
-        """:func:`planted_score` against this corpus's :attr:`groups`."""
+        """:func:`planted_score` against this corpus's :attr:`groups`.
+
+        Parameters
+        ----------
+        words : sequence of str
+            Vocabulary aligned with the rows of ``vectors``.
+        vectors : array_like of float, shape (len(words), D)
+            Embeddings.
+        k : int, default 10
+            Neighbours per planted word.
+
+        Returns
+        -------
+        float
+            Mean precision@k; compare with :meth:`chance_level`.
+        """
         return planted_score(words, vectors, self.groups, k=k)
 
     def chance_level(self, words: Optional[Sequence[str]] = None) -> float:
