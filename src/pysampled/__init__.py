@@ -1,9 +1,12 @@
 """pysampled: TensorFlow's candidate samplers and sampled losses for NumPy.
 
 Samplers (`pysampled.samplers`) reproduce TF's sample streams bit for bit;
-everything heavy runs in C++ with OpenMP and the GIL released.
+losses (`pysampled.losses`) are TF's NCE and sampled softmax with gradients;
+`pysampled.word2vec` trains word embeddings with them. Everything heavy runs
+in C++ with OpenMP and the GIL released.
 """
 from ._samplers import has_openmp as _has_openmp
+from .evaluation import evaluate_analogies, evaluate_similarity
 from .losses import (
     LossGrads,
     SampledLoss,
@@ -30,6 +33,10 @@ from .samplers import (
     uniform_candidate_sampler,
 )
 
+from .synthetic import SyntheticCorpus, planted_score
+from .w2v_format import load_word2vec_format, save_word2vec_format
+from .word2vec import TextCorpus, Word2Vec
+
 __version__ = "0.1.0"
 
 
@@ -39,6 +46,14 @@ def openmp_enabled() -> bool:
 
 
 __all__ = [
+    "SyntheticCorpus",
+    "TextCorpus",
+    "Word2Vec",
+    "evaluate_analogies",
+    "evaluate_similarity",
+    "load_word2vec_format",
+    "planted_score",
+    "save_word2vec_format",
     "LossGrads",
     "SampledLoss",
     "SparseRows",

@@ -157,7 +157,7 @@ class Word2Vec:
 
     def __init__(self, *, model="skipgram", loss="negative", dim=100, window=5, negative=5,
                  min_count=5, sample=1e-3, alpha=None, min_alpha=1e-4, epochs=5, cbow_mean=True,
-                 max_vocab_size=None, threads=None, seed=1, deterministic=True, group_size=256,
+                 max_vocab_size=None, threads=None, seed=1, deterministic=True, group_size=64,
                  num_sampled=64, batch_size=128, chunk_words=100_000):
         if model not in ("skipgram", "cbow"):
             raise ValueError(f"model must be 'skipgram' or 'cbow', got {model!r}")
@@ -298,9 +298,9 @@ class Word2Vec:
     def _init_vectors(self):
         v, d, stride = len(self.words), self.dim, self.stride
         rng = np.random.default_rng(self.seed)
-        self.syn0 = np.zeros((v, stride), dtype=np.float32)
+        self.syn0 = _aligned_zeros((v, stride))
         self.syn0[:, :d] = (rng.random((v, d), dtype=np.float32) - 0.5) / d
-        self.syn1 = np.zeros((v, stride), dtype=np.float32)
+        self.syn1 = _aligned_zeros((v, stride))
         self.bias = np.zeros(v, dtype=np.float32)
 
     def keep_probabilities(self) -> np.ndarray:
@@ -373,7 +373,7 @@ class Word2Vec:
                     break
                 frac = self.progress["words_done"] / max(1, total_words)
                 alpha = max(self.min_alpha, self.alpha - (self.alpha - self.min_alpha) * frac)
-                tokens = np.ascontiguousarray(enc.tokens[start:stop])
+                tokens = enc.tokens[start:stop]  # a view of the memory-mapped corpus
                 if self.loss == "negative":
                     words, kept, pairs, loss = _word2vec.train_chunk(
                         self.syn0, self.syn1, keep, noise, tokens, np.ascontiguousarray(ends),
@@ -561,8 +561,10 @@ class Word2Vec:
                 if meta.get("version") != _CHECKPOINT_VERSION:
                     raise ValueError(f"unsupported checkpoint version {meta.get('version')}")
                 obj = cls(**meta["config"], threads=threads)
-                obj.syn0 = np.array(z["syn0"], dtype=np.float32, order="C")
-                obj.syn1 = np.array(z["syn1"], dtype=np.float32, order="C")
+                obj.syn0 = _aligned_zeros(z["syn0"].shape)
+                obj.syn0[...] = z["syn0"]
+                obj.syn1 = _aligned_zeros(z["syn1"].shape)
+                obj.syn1[...] = z["syn1"]
                 obj.bias = np.array(z["bias"], dtype=np.float32)
                 obj.counts = np.array(z["counts"], dtype=np.int64)
                 obj.words = [str(w) for w in z["words"]]
@@ -580,6 +582,15 @@ class Word2Vec:
         if obj.syn0.shape != (v, obj.stride) or obj.syn1.shape != (v, obj.stride):
             raise ValueError(f"checkpoint {os.fspath(path)!r} is inconsistent")
         return obj
+
+
+def _aligned_zeros(shape, align=64) -> np.ndarray:
+    """float32 zeros whose data starts on an `align`-byte boundary (rows of a
+    multiple of 16 floats then never straddle cache lines)."""
+    n = int(np.prod(shape))
+    raw = np.zeros(n + align // 4, dtype=np.float32)
+    offset = (-raw.ctypes.data % align) // 4
+    return raw[offset:offset + n].reshape(shape)
 
 
 def _positive(value, name) -> int:

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <new>
 #include <type_traits>
+#include <vector>
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -63,5 +64,29 @@ class HugeArray {
   T* data_ = nullptr;
   size_t size_ = 0;
 };
+
+// A std::vector allocator whose blocks start on 64-byte boundaries, so rows of
+// a multiple of 16 floats never straddle cache lines.
+template <class T>
+struct CacheAlignedAllocator {
+  using value_type = T;
+  CacheAlignedAllocator() = default;
+  template <class U>
+  CacheAlignedAllocator(const CacheAlignedAllocator<U>&) noexcept {}
+  T* allocate(size_t n) {
+    void* p = nullptr;
+    const size_t bytes = (n * sizeof(T) + 63) / 64 * 64;
+    if (posix_memalign(&p, 64, bytes == 0 ? 64 : bytes) != 0) throw std::bad_alloc();
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, size_t) noexcept { std::free(p); }
+  template <class U>
+  bool operator==(const CacheAlignedAllocator<U>&) const noexcept { return true; }
+  template <class U>
+  bool operator!=(const CacheAlignedAllocator<U>&) const noexcept { return false; }
+};
+
+template <class T>
+using AlignedVector = std::vector<T, CacheAlignedAllocator<T>>;
 
 }  // namespace pysampled

@@ -29,7 +29,7 @@ struct Word2VecConfig {
   bool cbow = false;
   bool cbow_mean = true;
   bool hogwild = false;
-  int64_t group_size = 256;  // windows per synchronous update (deterministic mode)
+  int64_t group_size = 64;  // windows per synchronous update (deterministic mode)
 };
 
 struct Word2VecModel {

@@ -8,8 +8,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
+#include "../aligned_buffer.hpp"
 #include "../parallel.hpp"
 #include "../word2vec.hpp"
 #include "../word2vec_records.hpp"
@@ -19,24 +21,14 @@ namespace pysampled {
 namespace PYSAMPLED_ISA_NS {
 namespace {
 
-constexpr int kVBytes = PYSAMPLED_VBYTES;
-typedef float VF __attribute__((vector_size(kVBytes)));
-typedef int32_t VI __attribute__((vector_size(kVBytes)));
-constexpr int kL = kVBytes / 4;
+#include "vmath.hpp"
 
-inline VF vload(const float* p) {
-  VF v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void vstore(float* p, VF v) { std::memcpy(p, &v, sizeof v); }
-inline float vsum(VF v) {
-  float t[kL];
-  std::memcpy(t, &v, sizeof v);
-  float s = 0;
-  for (int i = 0; i < kL; ++i) s += t[i];
-  return s;
-}
+using VF = Vec<float>;
+constexpr int kL = lanes<float>();
+
+inline VF vload(const float* p) { return load<float>(p); }
+inline void vstore(float* p, VF v) { store<float>(p, v); }
+inline float vsum(VF v) { return hsum<float>(v); }
 
 inline float dot(const float* a, const float* b, int64_t n) {
   VF acc0{}, acc1{};
@@ -49,20 +41,37 @@ inline float dot(const float* a, const float* b, int64_t n) {
   return vsum(acc0 + acc1);
 }
 
-// dst += sum_j coef[j] * rows[j], register-blocked over columns.
+// dst[0 : NV*kL) += sum_j coef[j] * rows[j][0 : NV*kL), in registers.
+template <int NV>
+inline void accumulate_block(float* dst, const float* const* rows, const float* coef, int nrows,
+                             int64_t offset) {
+  VF acc[NV];
+  for (int v = 0; v < NV; ++v) acc[v] = vload(dst + v * kL);
+  for (int j = 0; j < nrows; ++j) {
+    const float g = coef[j];
+    if (g == 0.0f) continue;
+    const float* r = rows[j] + offset;
+    for (int v = 0; v < NV; ++v) acc[v] += g * vload(r + v * kL);
+  }
+  for (int v = 0; v < NV; ++v) vstore(dst + v * kL, acc[v]);
+}
+
+// dst += sum_j coef[j] * rows[j] over n floats (n a multiple of kL).
 inline void accumulate(float* dst, const float* const* rows, const float* coef, int nrows, int64_t n) {
-  constexpr int kBlock = 8;  // vectors per column block
-  for (int64_t c0 = 0; c0 < n; c0 += kBlock * kL) {
-    const int nv = static_cast<int>(std::min<int64_t>(kBlock, (n - c0) / kL));
-    VF acc[kBlock];
-    for (int v = 0; v < nv; ++v) acc[v] = vload(dst + c0 + v * kL);
-    for (int j = 0; j < nrows; ++j) {
-      const float g = coef[j];
-      if (g == 0.0f) continue;
-      const float* r = rows[j] + c0;
-      for (int v = 0; v < nv; ++v) acc[v] += g * vload(r + v * kL);
-    }
-    for (int v = 0; v < nv; ++v) vstore(dst + c0 + v * kL, acc[v]);
+  constexpr int kBlock = 8;  // vectors per column block (register budget)
+  int64_t c0 = 0;
+  for (; c0 + kBlock * kL <= n; c0 += kBlock * kL) {
+    accumulate_block<kBlock>(dst + c0, rows, coef, nrows, c0);
+  }
+  switch ((n - c0) / kL) {
+    case 1: accumulate_block<1>(dst + c0, rows, coef, nrows, c0); break;
+    case 2: accumulate_block<2>(dst + c0, rows, coef, nrows, c0); break;
+    case 3: accumulate_block<3>(dst + c0, rows, coef, nrows, c0); break;
+    case 4: accumulate_block<4>(dst + c0, rows, coef, nrows, c0); break;
+    case 5: accumulate_block<5>(dst + c0, rows, coef, nrows, c0); break;
+    case 6: accumulate_block<6>(dst + c0, rows, coef, nrows, c0); break;
+    case 7: accumulate_block<7>(dst + c0, rows, coef, nrows, c0); break;
+    default: break;
   }
 }
 
@@ -72,22 +81,29 @@ inline void axpy(float g, const float* x, float* y, int64_t n) {
 
 // g_j = alpha * (label_j - sigmoid(z_j)) in place (label 1 for j == 0), and
 // the summed logistic loss. Entries marked dead (a negative equal to the
-// positive word) give g = 0 and no loss.
+// positive word) give g = 0 and no loss. z must have room for k rounded up
+// to the vector width.
 inline double grads_from_logits(float* z, const bool* live, int k, float alpha) {
-  double loss = 0.0;
-  for (int j = 0; j < k; ++j) {
-    if (!live[j]) {
-      z[j] = 0.0f;
-      continue;
+  VF loss{};
+  for (int j0 = 0; j0 < k; j0 += kL) {
+    float lab[kL], msk[kL];
+    for (int l = 0; l < kL; ++l) {
+      const int j = j0 + l;
+      const bool on = j < k && live[j];
+      msk[l] = on ? 1.0f : 0.0f;
+      lab[l] = (j == 0) ? 1.0f : 0.0f;
+      if (!on) z[j] = 0.0f;
     }
-    const float x = z[j];
-    const float e = std::exp(-std::fabs(x));
-    const float sig = x >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
-    const float label = j == 0 ? 1.0f : 0.0f;
-    loss += static_cast<double>((x > 0 ? x : 0.0f) - x * label + std::log1p(e));
-    z[j] = alpha * (label - sig);
+    const VF x = vload(z + j0);
+    const VF label = vload(lab), mask = vload(msk);
+    const VF ax = x < 0.0f ? -x : x;
+    const VF e = vexp_nonpos<float>(-ax);
+    const VF pos = x > 0.0f ? x : VF{};
+    loss += mask * (pos - x * label + vlog1p_unit<float>(e));
+    const VF sig = x >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+    vstore(z + j0, mask * (alpha * (label - sig)));
   }
-  return loss;
+  return static_cast<double>(vsum(loss));
 }
 
 // ------------------------------------------------------------- Hogwild mode
@@ -101,8 +117,8 @@ double hogwild(const Word2VecModel& m, const Word2VecConfig& cfg, const W2VRecor
   std::vector<double> block_loss(static_cast<size_t>(nblocks), 0.0);
   std::vector<int64_t> block_pairs(static_cast<size_t>(nblocks), 0);
   parallel_for(nblocks, threads, [&](int64_t b) {
-    std::vector<float> h(static_cast<size_t>(stride)), e(static_cast<size_t>(stride));
-    std::vector<float> z(static_cast<size_t>(K));
+    AlignedVector<float> h(static_cast<size_t>(stride)), e(static_cast<size_t>(stride));
+    std::vector<float> z(static_cast<size_t>((K + kL - 1) / kL * kL));
     std::vector<const float*> orow(static_cast<size_t>(K));
     bool live[64];
     double loss = 0.0;
@@ -189,9 +205,9 @@ struct SlotMap {
 struct GroupScratch {
   SlotMap in, out;
   std::vector<float> g;          // SG: [records, max_ctx, K]; CBOW: [records, K]
-  std::vector<float> h, e;       // CBOW: [records, stride]
+  AlignedVector<float> h, e;     // CBOW: [records, stride]
   std::vector<double> loss;      // [records]
-  std::vector<float> delta_in, delta_out;
+  AlignedVector<float> delta_in, delta_out;
 };
 
 template <bool kCbow>
@@ -264,8 +280,10 @@ double deterministic_group(const Word2VecModel& m, const Word2VecConfig& cfg, co
           for (int64_t d = 0; d < stride; ++d) h[d] *= inv;
         }
         float* g = s.g.data() + i * K;
-        for (int j = 0; j < K; ++j) g[j] = live[j] ? dot(h, orow[j], stride) : 0.0f;
-        s.loss[i] = grads_from_logits(g, live, K, alpha);
+        float zbuf[64];
+        for (int j = 0; j < K; ++j) zbuf[j] = live[j] ? dot(h, orow[j], stride) : 0.0f;
+        s.loss[i] = grads_from_logits(zbuf, live, K, alpha);
+        std::memcpy(g, zbuf, sizeof(float) * K);
         float* e = s.e.data() + i * stride;
         std::fill(e, e + stride, 0.0f);
         accumulate(e, orow.data(), g, K, stride);
@@ -274,8 +292,10 @@ double deterministic_group(const Word2VecModel& m, const Word2VecConfig& cfg, co
         for (int c = 0; c < nc; ++c) {
           const float* in = m.syn0 + static_cast<int64_t>(ctx[c]) * stride;
           float* g = s.g.data() + i * gw + static_cast<int64_t>(c) * K;
-          for (int j = 0; j < K; ++j) g[j] = live[j] ? dot(in, orow[j], stride) : 0.0f;
-          loss += grads_from_logits(g, live, K, alpha);
+          float zbuf[64];
+          for (int j = 0; j < K; ++j) zbuf[j] = live[j] ? dot(in, orow[j], stride) : 0.0f;
+          loss += grads_from_logits(zbuf, live, K, alpha);
+          std::memcpy(g, zbuf, sizeof(float) * K);
         }
         s.loss[i] = loss;
       }

@@ -1,0 +1,171 @@
+// Vector math shared by the per-ISA kernels: GCC vector types of the unit's
+// width, loads/stores, exp and log1p on the ranges the kernels need, and
+// horizontal reductions. Included inside `namespace pysampled::<isa> {
+// namespace {` by the *_impl.hpp files, with PYSAMPLED_VBYTES defined.
+// (No include guard: each including unit defines its own copy.)
+
+constexpr int kVBytes = PYSAMPLED_VBYTES;
+
+template <class T, int BYTES>
+struct VecOf {
+  typedef T type __attribute__((vector_size(BYTES)));
+};
+template <class T>
+using Vec = typename VecOf<T, kVBytes>::type;
+
+template <class T>
+struct Traits;
+template <>
+struct Traits<float> {
+  using Int = int32_t;
+  static constexpr int kMantissa = 23;
+  static constexpr int kBias = 127;
+  static constexpr float kMinExp = -87.0f;  // below: exp flushes to 0
+};
+template <>
+struct Traits<double> {
+  using Int = int64_t;
+  static constexpr int kMantissa = 52;
+  static constexpr int kBias = 1023;
+  static constexpr double kMinExp = -708.0;
+};
+
+template <class T>
+constexpr int lanes() {
+  return kVBytes / static_cast<int>(sizeof(T));
+}
+
+template <class T>
+inline Vec<T> load(const T* p) {
+  Vec<T> v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <class T>
+inline void store(T* p, Vec<T> v) {
+  std::memcpy(p, &v, sizeof v);
+}
+template <class T>
+inline Vec<T> splat(T x) {
+  return Vec<T>{} + x;
+}
+
+// exp(x) for x <= 0 (NaN propagates; x below the float range gives 0).
+template <class T>
+inline Vec<T> vexp_nonpos(Vec<T> x) {
+  using V = Vec<T>;
+  using I = typename Traits<T>::Int;
+  using VI = typename VecOf<I, kVBytes>::type;
+  const T lo = Traits<T>::kMinExp;
+  const V xc = x >= lo ? x : splat<T>(lo);  // also maps NaN to lo (no UB in the int conversion)
+  const T magic = sizeof(T) == 4 ? T(12582912.0) : T(6755399441055744.0);  // 1.5 * 2^mantissa
+  const V t = xc * T(1.4426950408889634);
+  const V k = (t + magic) - magic;  // round to nearest
+  const V r = (xc - k * T(0.693145751953125)) - k * T(1.42860682030941723212e-6);
+  V p;
+  if constexpr (sizeof(T) == 4) {
+    p = splat<T>(T(1.0 / 5040));
+    p = p * r + T(1.0 / 720);
+    p = p * r + T(1.0 / 120);
+    p = p * r + T(1.0 / 24);
+    p = p * r + T(1.0 / 6);
+    p = p * r + T(0.5);
+    p = p * r + T(1);
+    p = p * r + T(1);
+  } else {
+    p = splat<T>(T(1.0 / 6227020800.0));
+    p = p * r + T(1.0 / 479001600.0);
+    p = p * r + T(1.0 / 39916800.0);
+    p = p * r + T(1.0 / 3628800.0);
+    p = p * r + T(1.0 / 362880.0);
+    p = p * r + T(1.0 / 40320.0);
+    p = p * r + T(1.0 / 5040.0);
+    p = p * r + T(1.0 / 720.0);
+    p = p * r + T(1.0 / 120.0);
+    p = p * r + T(1.0 / 24.0);
+    p = p * r + T(1.0 / 6.0);
+    p = p * r + T(0.5);
+    p = p * r + T(1);
+    p = p * r + T(1);
+  }
+  const VI ki = __builtin_convertvector(k, VI);
+  const VI bits = (ki + I(Traits<T>::kBias)) << Traits<T>::kMantissa;
+  V scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  const V res = p * scale;
+  return x >= lo ? res : (x != x ? x : V{});
+}
+
+// log1p(e) for 0 <= e <= 1 (NaN propagates).
+template <class T>
+inline Vec<T> vlog1p_unit(Vec<T> e) {
+  using V = Vec<T>;
+  const V u = e + T(1);
+  const V big = u > T(1.4142135623730951) ? splat<T>(T(1)) : V{};
+  const V y = u * (T(1) - T(0.5) * big);
+  const V s = (y - T(1)) / (y + T(1));
+  const V s2 = s * s;
+  V q;
+  if constexpr (sizeof(T) == 4) {
+    q = splat<T>(T(1.0 / 11));
+    q = q * s2 + T(1.0 / 9);
+    q = q * s2 + T(1.0 / 7);
+  } else {
+    q = splat<T>(T(1.0 / 23));
+    q = q * s2 + T(1.0 / 21);
+    q = q * s2 + T(1.0 / 19);
+    q = q * s2 + T(1.0 / 17);
+    q = q * s2 + T(1.0 / 15);
+    q = q * s2 + T(1.0 / 13);
+    q = q * s2 + T(1.0 / 11);
+    q = q * s2 + T(1.0 / 9);
+    q = q * s2 + T(1.0 / 7);
+  }
+  q = q * s2 + T(1.0 / 5);
+  q = q * s2 + T(1.0 / 3);
+  q = q * s2 + T(1);
+  const V log_u = T(2) * s * q + big * T(0.6931471805599453);
+  const V d = u - T(1);  // exact; 0 when e is below half an ulp of 1
+  const V safe_d = d == T(0) ? splat<T>(T(1)) : d;
+  return d == T(0) ? e : log_u * (e / safe_d);
+}
+
+// Sum of the lanes by halving (log2(lanes) shuffles), a fixed order per ISA.
+template <class T>
+inline T hsum(Vec<T> v) {
+  using I = typename Traits<T>::Int;
+  using VI = typename VecOf<I, kVBytes>::type;
+  constexpr int L = lanes<T>();
+  if constexpr (L >= 16) {
+    v += __builtin_shuffle(v, VI{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7});
+  }
+  if constexpr (L >= 8) {
+    if constexpr (L == 8) {
+      v += __builtin_shuffle(v, VI{4, 5, 6, 7, 0, 1, 2, 3});
+    } else {
+      v += __builtin_shuffle(v, VI{4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11});
+    }
+  }
+  if constexpr (L >= 4) {
+    if constexpr (L == 4) {
+      v += __builtin_shuffle(v, VI{2, 3, 0, 1});
+    } else if constexpr (L == 8) {
+      v += __builtin_shuffle(v, VI{2, 3, 0, 1, 6, 7, 4, 5});
+    } else {
+      v += __builtin_shuffle(v, VI{2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13});
+    }
+  }
+  T out[L];
+  std::memcpy(out, &v, sizeof v);
+  return L >= 2 ? out[0] + out[1] : out[0];
+}
+
+template <class T>
+inline T hmax(Vec<T> v) {
+  T out[lanes<T>()];
+  std::memcpy(out, &v, sizeof v);
+  T m = out[0];
+  for (int i = 1; i < lanes<T>(); ++i) m = out[i] > m ? out[i] : m;
+  return m;
+}
+
