@@ -5,8 +5,18 @@ losses (`pysampled.losses`) are TF's NCE and sampled softmax with gradients;
 `pysampled.word2vec` trains word embeddings with them. Everything heavy runs
 in C++ with OpenMP and the GIL released.
 """
-from ._samplers import has_openmp as _has_openmp
-from .evaluation import evaluate_analogies, evaluate_similarity
+import os as _os
+
+# OpenMP threads that wait at the end of a parallel region spin for a while
+# (GNU OpenMP: 300,000 spins by default) before sleeping. On a busy machine
+# that spinning steals the cores the other threads need, and short kernels
+# can run 10x slower. Unless the user chose a policy, spin briefly. This only
+# takes effect if pysampled is the first library to load GNU OpenMP.
+if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
+    _os.environ["GOMP_SPINCOUNT"] = "10000"
+
+from ._samplers import has_openmp as _has_openmp  # noqa: E402
+from .evaluation import evaluate_analogies, evaluate_similarity  # noqa: E402
 from .losses import (
     LossGrads,
     SampledLoss,

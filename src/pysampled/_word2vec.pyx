@@ -31,6 +31,18 @@ cdef class NoiseTable:
         self.size = self.table.size()
 
 
+cdef void _set_chunk(Word2VecChunk& ch, const int32_t[::1] tokens,
+                     const int64_t[::1] sentence_ends, int64_t position, uint64_t seed,
+                     uint64_t epoch) noexcept:
+    ch.tokens = &tokens[0] if tokens.shape[0] > 0 else NULL
+    ch.num_tokens = tokens.shape[0]
+    ch.sentence_ends = &sentence_ends[0] if sentence_ends.shape[0] > 0 else NULL
+    ch.num_sentences = sentence_ends.shape[0]
+    ch.position = position
+    ch.seed = seed
+    ch.epoch = epoch
+
+
 def random_word(uint64_t seed, uint64_t epoch, uint64_t tag, uint64_t pos):
     """The 64-bit random word behind a choice (for tests)."""
     return w2v_random(seed, epoch, tag, pos)
@@ -62,13 +74,7 @@ def train_chunk(float[:, ::1] syn0, float[:, ::1] syn1, const float[::1] keep_pr
     cfg.cbow_mean = cbow_mean
     cfg.hogwild = hogwild
     cfg.group_size = group_size
-    ch.tokens = &tokens[0] if tokens.shape[0] > 0 else NULL
-    ch.num_tokens = tokens.shape[0]
-    ch.sentence_ends = &sentence_ends[0] if sentence_ends.shape[0] > 0 else NULL
-    ch.num_sentences = sentence_ends.shape[0]
-    ch.position = position
-    ch.seed = seed
-    ch.epoch = epoch
+    _set_chunk(ch, tokens, sentence_ends, position, seed, epoch)
     ch.alpha = alpha
     with nogil:
         st = cpp_train_chunk(m, cfg, ch, num_threads)
@@ -81,16 +87,15 @@ def windows(const float[::1] keep_prob, const int32_t[::1] tokens,
     """The chunk's predictions (inputs, targets, offsets); see chunk_windows in C++."""
     cdef Word2VecChunk ch
     cdef Word2VecWindows w
-    ch.tokens = &tokens[0] if tokens.shape[0] > 0 else NULL
-    ch.num_tokens = tokens.shape[0]
-    ch.sentence_ends = &sentence_ends[0] if sentence_ends.shape[0] > 0 else NULL
-    ch.num_sentences = sentence_ends.shape[0]
-    ch.position = position
-    ch.seed = seed
-    ch.epoch = epoch
+    _set_chunk(ch, tokens, sentence_ends, position, seed, epoch)
     with nogil:
         chunk_windows(&keep_prob[0], keep_prob.shape[0], window, cbow, ch, num_threads, w)
-    inputs = np.asarray(<int32_t[:w.inputs.size()]>w.inputs.data()).copy() if w.inputs.size() else np.zeros(0, np.int32)
-    targets = np.asarray(<int32_t[:w.targets.size()]>w.targets.data()).copy() if w.targets.size() else np.zeros(0, np.int32)
-    offsets = np.asarray(<int64_t[:w.offsets.size()]>w.offsets.data()).copy() if w.offsets.size() else np.zeros(0, np.int64)
-    return inputs, targets, offsets
+    return _copy32(w.inputs), _copy32(w.targets), _copy64(w.offsets)
+
+
+cdef _copy32(vector[int32_t]& v):
+    return np.asarray(<int32_t[:v.size()]>v.data()).copy() if v.size() else np.zeros(0, np.int32)
+
+
+cdef _copy64(vector[int64_t]& v):
+    return np.asarray(<int64_t[:v.size()]>v.data()).copy() if v.size() else np.zeros(0, np.int64)

@@ -33,6 +33,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from . import _word2vec
+from ._atomic import atomic_write
 from ._validation import as_int, resolve_num_threads
 
 __all__ = ["Word2Vec", "TextCorpus", "MAX_SENTENCE_LENGTH"]
@@ -526,30 +527,18 @@ class Word2Vec:
 
     def save(self, path) -> None:
         """Write a checkpoint (atomically: a temporary file, fsync, rename)."""
-        path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(path))
         if self._sampler is not None:
             self.sampler_state = [int(x) for x in self._sampler.get_state()["generator"]]
         meta = {"version": _CHECKPOINT_VERSION, "config": self.config(),
                 "progress": self.progress, "history": self.history,
                 "sampler_state": self.sampler_state}
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                extra = {}
-                if self.accum0 is not None:
-                    extra = dict(accum0=self.accum0, accum1=self.accum1, accum_bias=self.accum_bias)
-                np.savez(f, syn0=self.syn0, syn1=self.syn1, bias=self.bias, counts=self.counts,
-                         words=np.array(self.words, dtype=str), meta=np.array(json.dumps(meta)),
-                         **extra)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-            _fsync_dir(directory)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        extra = {}
+        if self.accum0 is not None:
+            extra = dict(accum0=self.accum0, accum1=self.accum1, accum_bias=self.accum_bias)
+        with atomic_write(path, "wb") as f:
+            np.savez(f, syn0=self.syn0, syn1=self.syn1, bias=self.bias, counts=self.counts,
+                     words=np.array(self.words, dtype=str), meta=np.array(json.dumps(meta)),
+                     **extra)
 
     @classmethod
     def load(cls, path, *, threads=None) -> "Word2Vec":
@@ -598,19 +587,6 @@ def _positive(value, name) -> int:
     if v < 1:
         raise ValueError(f"{name} must be at least 1, got {v}")
     return v
-
-
-def _fsync_dir(directory: str) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class _Progress:
