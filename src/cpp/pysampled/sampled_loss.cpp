@@ -243,11 +243,13 @@ void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out,
   // ---- phase 2: dWs = G^T X and db for sampled columns, over sampled-row tiles
   resize(ws.d_samp, static_cast<size_t>(S * Dp));
   resize(ws.db_samp, static_cast<size_t>(S));
-  constexpr int64_t kStile = 48;
+  // Tile sizes only balance the work: every element is computed the same way
+  // whatever the tiling, so they may depend on the thread count.
+  const int64_t stile = std::max<int64_t>(12, std::min<int64_t>(48, round_up(S / (4 * threads) + 1, 12)));
   constexpr int64_t kKb = 256;
-  parallel_for((S + kStile - 1) / kStile, threads, [&](int64_t t) {
-    const int64_t j0 = t * kStile;
-    const int64_t ms = std::min(kStile, S - j0);
+  parallel_for((S + stile - 1) / stile, threads, [&](int64_t t) {
+    const int64_t j0 = t * stile;
+    const int64_t ms = std::min(stile, S - j0);
     T* C = ws.d_samp.data() + j0 * Dp;
     if (B == 0) std::fill(C, C + ms * Dp, T(0));
     for (int64_t k0 = 0; k0 < B; k0 += kKb) {
