@@ -170,11 +170,16 @@ std::vector<float> make_fixed_unigram_weights(const float* unigrams, int64_t n, 
   // TF numbers the unigrams from len(weights) (the reserved ids kept by this
   // shard), not from num_reserved_ids.
   int64_t id = fix_reserved_shard_quirk ? num_reserved_ids : static_cast<int64_t>(w.size());
+  w.reserve(w.size() + static_cast<size_t>((n + num_shards - 1) / num_shards));
   for (int64_t k = 0; k < n; ++k, ++id) {
     if (id % num_shards == shard) {
       // C++ std::pow(float, float) computes in double; TF stores it as float.
-      w.push_back(static_cast<float>(
-          std::pow(static_cast<double>(unigrams[k]), static_cast<double>(distortion))));
+      // pow(u, 1) == u and pow(u, 0) == 1 exactly (NaN included), so skip the call.
+      const float u = unigrams[k];
+      w.push_back(distortion == 1.0f   ? u
+                  : distortion == 0.0f ? 1.0f
+                                       : static_cast<float>(std::pow(static_cast<double>(u),
+                                                                     static_cast<double>(distortion))));
     }
   }
   return w;
