@@ -106,6 +106,7 @@ def _train(args) -> int:
         if path:
             _check_writable(path, what)
     synthetic = None
+    corpus: object
     if args.input:
         try:
             corpus = TextCorpus(args.input)

@@ -217,8 +217,11 @@ def _compute(kind, weights, biases, labels, inputs, num_sampled, num_classes, nu
         if sampled.shape[0] != num_sampled:
             raise ValueError(f"sampled_candidates has {sampled.shape[0]} entries but "
                              f"num_sampled={num_sampled}")
-    tec = _floats(tec, "true_expected_count", (batch, num_true), dtype).reshape(-1) if subtract_log_q else None
-    sec = _floats(sec, "sampled_expected_count", (sampled.shape[0],), dtype) if subtract_log_q else None
+    if subtract_log_q:
+        tec = _floats(tec, "true_expected_count", (batch, num_true), dtype).reshape(-1)
+        sec = _floats(sec, "sampled_expected_count", (sampled.shape[0],), dtype)
+    else:
+        tec = sec = None
 
     if upstream is not None:
         shape = (batch, num_true + sampled.shape[0]) if kind == _KIND_LOGITS else (batch,)

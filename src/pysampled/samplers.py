@@ -578,6 +578,7 @@ def fixed_unigram_candidate_sampler(true_classes, num_true, num_sampled, unique,
     ``correct_reserved_ids``. The table is built once per distinct set of
     attributes and cached with its stream.
     """
+    source: tuple
     if unigrams is not None and np.size(unigrams) > 0:
         u = np.ascontiguousarray(unigrams, dtype=np.float32)
         source = ("unigrams", u.tobytes())

@@ -21,14 +21,13 @@ resuming from a checkpoint gives the vectors of an uninterrupted run.
 """
 from __future__ import annotations
 
-import collections
 import json
 import math
 import os
 import sys
 import tempfile
 import time
-from typing import Iterable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 

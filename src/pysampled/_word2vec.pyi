@@ -1,0 +1,21 @@
+"""Type stubs of the compiled word2vec bindings (see _word2vec.pyx)."""
+from typing import Tuple
+
+import numpy as np
+import numpy.typing as npt
+
+class NoiseTable:
+    size: int
+    def __init__(self, weights: npt.NDArray[np.float32]) -> None: ...
+
+def random_word(seed: int, epoch: int, tag: int, pos: int) -> int: ...
+def train_chunk(syn0: npt.NDArray[np.float32], syn1: npt.NDArray[np.float32],
+                keep_prob: npt.NDArray[np.float32], noise: NoiseTable,
+                tokens: npt.NDArray[np.int32], sentence_ends: npt.NDArray[np.int64],
+                position: int, seed: int, epoch: int, alpha: float, dim: int, window: int,
+                negative: int, cbow: bool, cbow_mean: bool, hogwild: bool, group_size: int,
+                num_threads: int) -> Tuple[int, int, int, float]: ...
+def windows(keep_prob: npt.NDArray[np.float32], tokens: npt.NDArray[np.int32],
+            sentence_ends: npt.NDArray[np.int64], position: int, seed: int, epoch: int,
+            window: int, cbow: bool, num_threads: int
+            ) -> Tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.int64]]: ...
