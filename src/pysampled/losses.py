@@ -140,7 +140,9 @@ def _shard_list(value, name, ndim):
             raise ValueError(f"{where} must be {ndim}-D, got shape {a.shape}")
         if not a.flags.aligned:
             raise ValueError(f"{where} must be aligned")
-        if ndim == 2 and a.shape[1] > 1 and a.strides[1] != a.itemsize:
+        # A shard without rows is never read: NumPy gives fresh empty arrays
+        # zero strides, which must not count as non-contiguous rows.
+        if ndim == 2 and a.shape[0] > 0 and a.shape[1] > 1 and a.strides[1] != a.itemsize:
             raise ValueError(f"{where} must have contiguous rows (unit stride within a row); "
                              "pass np.ascontiguousarray(...) once, outside the training loop")
         if a.strides and a.strides[0] % a.itemsize:
