@@ -597,8 +597,15 @@ class SampledLoss:
         if sampled_values is None:
             sampled, tec, sec = self.sample(lab)
         else:
-            sampled, tec, sec = sampled_values
+            try:
+                sampled, tec, sec = sampled_values
+            except (TypeError, ValueError):
+                raise ValueError("sampled_values must be a triple (sampled_candidates, "
+                                 "true_expected_count, sampled_expected_count)") from None
             sampled = as_ids(sampled, "sampled_candidates", ndim=1)
+            if sampled.shape[0] != self.num_sampled:  # as __call__ (and the functions) check
+                raise ValueError(f"sampled_candidates has {sampled.shape[0]} entries but "
+                                 f"num_sampled={self.num_sampled}")
         batch = x.shape[0]
         tec = _floats(tec, "true_expected_count", (batch, self.num_true), x.dtype).reshape(-1)
         sec = _floats(sec, "sampled_expected_count", (sampled.shape[0],), x.dtype)
