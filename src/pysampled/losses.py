@@ -140,7 +140,9 @@ def _shard_list(value, name, ndim):
             raise ValueError(f"{where} must be {ndim}-D, got shape {a.shape}")
         if not a.flags.aligned:
             raise ValueError(f"{where} must be aligned")
-        if ndim == 2 and a.shape[1] > 1 and a.strides[1] != a.itemsize:
+        # A shard without rows is never read: NumPy gives fresh empty arrays
+        # zero strides, which must not count as non-contiguous rows.
+        if ndim == 2 and a.shape[0] > 0 and a.shape[1] > 1 and a.strides[1] != a.itemsize:
             raise ValueError(f"{where} must have contiguous rows (unit stride within a row); "
                              "pass np.ascontiguousarray(...) once, outside the training loop")
         if a.strides and a.strides[0] % a.itemsize:
@@ -598,8 +600,15 @@ class SampledLoss:
         if sampled_values is None:
             sampled, tec, sec = self.sample(lab)
         else:
-            sampled, tec, sec = sampled_values
+            try:
+                sampled, tec, sec = sampled_values
+            except (TypeError, ValueError):
+                raise ValueError("sampled_values must be a triple (sampled_candidates, "
+                                 "true_expected_count, sampled_expected_count)") from None
             sampled = as_ids(sampled, "sampled_candidates", ndim=1)
+            if sampled.shape[0] != self.num_sampled:  # as __call__ (and the functions) check
+                raise ValueError(f"sampled_candidates has {sampled.shape[0]} entries but "
+                                 f"num_sampled={self.num_sampled}")
         batch = x.shape[0]
         tec = _floats(tec, "true_expected_count", (batch, self.num_true), x.dtype).reshape(-1)
         sec = _floats(sec, "sampled_expected_count", (sampled.shape[0],), x.dtype)

@@ -167,6 +167,10 @@ class CandidateSampler:
         return self._sample(tc, num_sampled, unique is True or bool(unique))
 
     def _sample(self, tc, num_sampled, unique) -> CandidateSample:
+        if unique and num_sampled > self._range_max:
+            # Checked before the outputs are allocated: a huge num_sampled must
+            # give TF's error, not a MemoryError.
+            raise ValueError("Sampler's range is too small.")
         sampled, tec, sec, _ = self._stream.sample(tc, num_sampled, unique)
         return CandidateSample(sampled, tec, sec)
 
