@@ -117,21 +117,24 @@ def test_simd_levels_agree(dt, restore_simd):  # noqa: F811
 
 @pytest.mark.skipif("avx512" not in SIMD_LEVELS, reason="needs an AVX-512 CPU")
 def test_simd_level_hook_switches_the_loss_kernel(restore_simd):  # noqa: F811
-    """A true logit whose float32 dot product depends on the kernel's lane count:
-    terms (2**24, 1, 0 x 6, -2**24, 0 x 7). 4- and 8-lane partial sums (generic,
-    avx2) keep the 1; one 16-lane accumulator (avx512) sums 2**24 + 1 first and
-    loses it."""
-    W = np.zeros((3, 16), np.float32)
-    W[0, 0], W[0, 1], W[0, 8] = 2.0**24, 1.0, -(2.0**24)
-    X = np.ones((1, 16), np.float32)
+    """A true logit whose float32 dot product depends on the kernel's summation
+    order: terms x_0 = 2**24, x_16 = 1, x_32 = -2**24 (D = 48, others 0). The
+    dot product keeps two vector accumulators over 2*lanes columns, then one
+    for a last vector, then adds the lanes by halving. With 16 lanes (avx512)
+    lane 0 sums (x_0 + x_32) + x_16 = 1; with 8 lanes (avx2) it sums
+    (x_0 + x_16) + x_32, and 2**24 + 1 rounds to 2**24, giving 0; the 4-lane
+    generic level accumulates x_0, x_8, ..., x_40 in order, also 0."""
+    W = np.zeros((3, 48), np.float32)
+    W[0, 0], W[0, 16], W[0, 32] = 2.0**24, 1.0, -(2.0**24)
+    X = np.ones((1, 48), np.float32)
     sv = (np.array([2]), np.ones((1, 1), np.float32), np.ones(1, np.float32))
     got = {}
     for level in SIMD_LEVELS:
         _samplers.set_simd_level(level)
         logits, _ = ps.compute_sampled_logits(W, None, [[0]], X, 1, 3, sampled_values=sv)
         got[level] = float(logits[0, 0])
-    assert got["avx512"] == 0.0
-    assert got["generic"] == 1.0 and got["avx2"] == 1.0, got
+    assert got["avx512"] == 1.0
+    assert got["generic"] == 0.0 and got["avx2"] == 0.0, got
 
 
 def test_workspace_reuse_and_other_threads():
