@@ -178,11 +178,12 @@ RESULTS-TABLE-START
     -inf-sampled-bias-nce                                               returns: every example NaN (TF: 0 * inf in the cross-entropy sum)
     inf-sec-nce                                                         returns: every example NaN (TF: 0 * inf in the cross-entropy sum)
     inf-element-in-sampled-weight-ssm                                   returns: every example NaN (TF)
-    -inf-sampled-bias-ssm                                               returns: every example NaN (TF: 0 * inf in the cross-entropy sum)  [xfail: BUG: sampled softmax gives a finite loss where a sampled logit is -inf; TF's kernel sums 0 * (log s - (-inf)) = NaN]
-    inf-sec-ssm                                                         returns: every example NaN (TF: 0 * inf in the cross-entropy sum)  [xfail: BUG: sampled softmax gives a finite loss where a sampled logit is -inf; TF's kernel sums 0 * (log s - (-inf)) = NaN]
+    -inf-sampled-bias-ssm                                               returns: every example NaN (TF: 0 * inf in the cross-entropy sum)
+    inf-sec-ssm                                                         returns: every example NaN (TF: 0 * inf in the cross-entropy sum)
     inf-element-in-sampled-weight-sparse                                returns: every example NaN (TF)
-    -inf-sampled-bias-sparse                                            returns: every example NaN (TF: 0 * inf in the cross-entropy sum)  [xfail: BUG: sampled softmax gives a finite loss where a sampled logit is -inf; TF's kernel sums 0 * (log s - (-inf)) = NaN]
-    inf-sec-sparse                                                      returns: every example NaN (TF: 0 * inf in the cross-entropy sum)  [xfail: BUG: sampled softmax gives a finite loss where a sampled logit is -inf; TF's kernel sums 0 * (log s - (-inf)) = NaN]
+    -inf-sampled-bias-sparse                                            returns: every example NaN (TF: 0 * inf in the cross-entropy sum)
+    inf-sec-sparse                                                      returns: every example NaN (TF: 0 * inf in the cross-entropy sum)
+    -inf-sampled-bias-ssm-gradients                                     returns: loss NaN (TF) but gradients finite, 0 for the -inf class (TF)
     nan-in-masked-hit-weight-row-ssm                                    returns: every example NaN, the masked row too
     nan-in-input-float64-ssm-rah                                        returns: row 0 NaN only
     nan-input-row-gradients                                             returns: loss and dX NaN in that row only; dW NaN on its label and every sampled class
@@ -865,8 +866,6 @@ for _name in LOSSES:
             call_loss(_name, sampled_values=lambda p: sv_replace(
                 p, tec=set_item(p["sampled_values"][1], (0, 0), -1.0))),
             poisoned_rows_only(_name, [0]), "NaN in that example only (log of a negative)")
-_BUG_NEG_INF = ("BUG: sampled softmax gives a finite loss where a sampled logit is -inf; "
-                "TF's kernel sums 0 * (log s - (-inf)) = NaN")
 for _name in ("nce", "ssm", "sparse"):
     # An infinite sampled weight element: the logit is +inf or -inf depending
     # on the sign of x.w. TF's kernels turn both into NaN for every example
@@ -874,14 +873,31 @@ for _name in ("nce", "ssm", "sparse"):
     returns(f"inf-element-in-sampled-weight-{_name}",
             call_loss(_name, weights=lambda p: set_item(p["weights"], (7, 0), np.inf)),
             all_rows_nan, "every example NaN (TF)")
-    _bug = None if _name == "nce" else _BUG_NEG_INF
     returns(f"-inf-sampled-bias-{_name}",
             call_loss(_name, biases=lambda p: set_item(p["biases"], 9, -np.inf)),
-            all_rows_nan, "every example NaN (TF: 0 * inf in the cross-entropy sum)", xfail=_bug)
+            all_rows_nan, "every example NaN (TF: 0 * inf in the cross-entropy sum)")
     returns(f"inf-sec-{_name}",  # log inf = inf -> sampled logit -inf
             call_loss(_name, sampled_values=lambda p: sv_replace(
                 p, sec=set_item(p["sampled_values"][2], 3, np.inf))),
-            all_rows_nan, "every example NaN (TF: 0 * inf in the cross-entropy sum)", xfail=_bug)
+            all_rows_nan, "every example NaN (TF: 0 * inf in the cross-entropy sum)")
+
+
+def _neg_inf_grads():
+    p = problem()
+    p["biases"] = set_item(p["biases"], 9, -np.inf)
+    return ps.sampled_softmax_loss(**p, return_grads=True)
+
+
+def _check_neg_inf_grads(r):
+    loss, g = r
+    assert np.isnan(loss).all()
+    # TF's gradient exp(L - m) / s - z stays finite: 0 on the -inf column
+    assert np.isfinite(g.inputs).all() and np.isfinite(g.weights.values).all()
+    assert g.biases.values[g.biases.ids.tolist().index(9)] == 0.0
+
+
+returns("-inf-sampled-bias-ssm-gradients", _neg_inf_grads, _check_neg_inf_grads,
+        "loss NaN (TF) but gradients finite, 0 for the -inf class (TF)")
 returns("nan-in-masked-hit-weight-row-ssm",  # -FLT_MAX + NaN = NaN: still poisons all rows
         call_loss("ssm", labels=np.array([[0], [1], [7], [3]]),
                   weights=lambda p: set_row(p["weights"], 7, np.nan)),
