@@ -30,379 +30,527 @@ Results (``raises``: exception and message pattern; ``returns``: the
 documented result, no exception)::
 
 RESULTS-TABLE-START
-    case                                                                expected outcome
-    spec11-label-12-default-sampler-nce                                 raises IndexError: /^`true_candidate` out of range \[0, 12\), received 12$/
-    spec11-label--1-default-sampler-nce                                 raises IndexError: /^`true_candidate` out of range \[0, 12\), received -1$/
-    spec11-label-1099511627776-default-sampler-nce                      raises IndexError: /^`true_candidate` out of range \[0, 12\), received 1099511627776$/
-    spec11-label-out-of-range-explicit-nce                              raises IndexError: /^labels\[2\] = 12 is not in \[0, 12\)$/
-    ids-2**40-label-explicit-nce                                        raises IndexError: /^labels\[3\] = 1099511627776 is not in \[0, 12\)$/
-    ids-negative-label-explicit-nce                                     raises IndexError: /^labels\[1\] = -1 is not in \[0, 12\)$/
-    spec11-label-out-of-range-explicit-ssm                              raises IndexError: /^labels\[2\] = 12 is not in \[0, 12\)$/
-    ids-2**40-label-explicit-ssm                                        raises IndexError: /^labels\[3\] = 1099511627776 is not in \[0, 12\)$/
-    ids-negative-label-explicit-ssm                                     raises IndexError: /^labels\[1\] = -1 is not in \[0, 12\)$/
-    spec11-label-out-of-range-explicit-sparse                           raises IndexError: /^labels\[2\] = 12 is not in \[0, 12\)$/
-    ids-2**40-label-explicit-sparse                                     raises IndexError: /^labels\[3\] = 1099511627776 is not in \[0, 12\)$/
-    ids-negative-label-explicit-sparse                                  raises IndexError: /^labels\[1\] = -1 is not in \[0, 12\)$/
-    spec11-label-out-of-range-explicit-logits                           raises IndexError: /^labels\[2\] = 12 is not in \[0, 12\)$/
-    ids-2**40-label-explicit-logits                                     raises IndexError: /^labels\[3\] = 1099511627776 is not in \[0, 12\)$/
-    ids-negative-label-explicit-logits                                  raises IndexError: /^labels\[1\] = -1 is not in \[0, 12\)$/
-    spec11-label-beyond-num_classes-in-table                            returns: finite loss [B] (num_classes only feeds the default sampler)
-    spec11-unique-S>R-function                                          raises ValueError: /^Sampler's range is too small\.$/
-    spec11-unique-S>R-default-sampler                                   raises ValueError: /^Sampler's range is too small\.$/
-    spec11-unique-S>R-huge-S-no-allocation                              raises ValueError: /^Sampler's range is too small\.$/
-    spec11-unique-support<S-fixed-unigram                               raises ValueError: /num_sampled \(3\) exceeds the number of values the sampler can draw \(2 with nonzero probability\)/
-    spec11-unique-support<S-fixed-unigram-function                      raises ValueError: /exceeds the number of values the sampler can draw/
-    spec11-unique-support<S-learned-unigram                             raises ValueError: /exceeds the number of values the sampler can draw/
-    spec11-num_sampled-0-default-nce                                    raises ValueError: /^Value for attr 'num_sampled' of 0 must be at least minimum 1$/
-    spec11-num_sampled-0-default-ssm                                    raises ValueError: /^Value for attr 'num_sampled' of 0 must be at least minimum 1$/
-    spec11-num_sampled-0-default-logits                                 raises ValueError: /^Value for attr 'num_sampled' of 0 must be at least minimum 1$/
-    spec11-num_sampled-0-default-sparse                                 raises ValueError: /^Value for attr 'num_sampled' of 0 must be at least minimum 1$/
-    spec11-num_classes-0-default                                        raises ValueError: /^Value for attr 'num_classes' of 0 must be at least minimum 1$/
-    spec11-range_max-0-function                                         raises ValueError: /^Value for attr 'range_max' of 0 must be at least minimum 1$/
-    spec11-num_sampled-0-function                                       raises ValueError: /^Value for attr 'num_sampled' of 0 must be at least minimum 1$/
-    spec11-true_classes-rank1-function                                  raises ValueError: /^true_classes must be a matrix$/
-    spec11-true_classes-rank3-function                                  raises ValueError: /^true_classes must be a matrix$/
-    spec11-true_classes-rank0-function                                  raises ValueError: /^true_classes must be a matrix$/
-    spec11-true_classes-columns-function                                raises ValueError: /^true_classes must have num_true columns, expected: 2 was: 3$/
-    spec11-labels-columns-default-sampler-nce                           raises ValueError: /labels must have shape \[batch_size, num_true=2\], got \(4, 3\)/
-    spec11-labels-1d-nce                                                returns: same result as labels [B, 1]
-    spec11-labels-1d-ssm                                                returns: same result as labels [B, 1]
-    spec11-labels-1d-sparse                                             returns: same result as labels [B, 1]
-    spec11-labels-1d-logits                                             returns: same result as labels [B, 1]
-    spec11-labels-1d-ssm-rah                                            returns: same result as labels [B, 1]
-    spec11-len-sampled-gt-num_sampled-nce                               raises ValueError: /^sampled_candidates has 4 entries but num_sampled=3$/
-    spec11-len-sampled-gt-num_sampled-ssm                               raises ValueError: /^sampled_candidates has 4 entries but num_sampled=3$/
-    spec11-len-sampled-gt-num_sampled-sparse                            raises ValueError: /^sampled_candidates has 4 entries but num_sampled=3$/
-    spec11-len-sampled-gt-num_sampled-logits                            raises ValueError: /^sampled_candidates has 4 entries but num_sampled=3$/
-    spec11-len-sampled-lt-num_sampled-nce-rah-false                     raises ValueError: /^sampled_candidates has 4 entries but num_sampled=5$/
-    spec11-tec-shape-[B]-nce                                            raises ValueError: /^true_expected_count must have shape \(4, 1\), got \(4,\)$/
-    spec11-tec-shape-[B]-ssm                                            raises ValueError: /^true_expected_count must have shape \(4, 1\), got \(4,\)$/
-    spec11-tec-shape-[B]-sparse                                         raises ValueError: /^true_expected_count must have shape \(4, 1\), got \(4,\)$/
-    spec11-tec-shape-[B]-logits                                         raises ValueError: /^true_expected_count must have shape \(4, 1\), got \(4,\)$/
-    spec11-sec-shape-[S,1]                                              raises ValueError: /^sampled_expected_count must have shape \(4,\), got \(4, 1\)$/
-    spec11-tec-shape-[B,NT]-vs-NT2                                      raises ValueError: /^true_expected_count must have shape \(4, 2\), got \(4, 1\)$/
-    spec11-labels-[B,1]-with-NT2-nce                                    raises ValueError: /labels must have shape \[batch_size, num_true=2\], got \(4, 1\)/
-    spec11-labels-[1,2]-with-NT2-nce-no-silent-broadcast                raises ValueError: /labels have 1 rows but inputs have 4/
-    labels-rows-mismatch-ssm                                            raises ValueError: /^labels have 5 rows but inputs have 4$/
-    labels-3d-logits                                                    raises ValueError: /labels must have shape \[batch_size, num_true=1\], got \(4, 1, 1\)/
-    labels-scalar-nce                                                   raises ValueError: /labels must have shape \[batch_size, num_true=1\], got \(\)/
-    labels-2-columns-sparse                                             raises ValueError: /^labels must have shape \[batch_size\] or \[batch_size, 1\], got \(4, 2\)$/
-    spec11-sampled-id-out-of-range-nce                                  raises IndexError: /^sampled_candidates\[2\] = 12 is not in \[0, 12\)$/
-    ids-2**40-sampled-nce                                               raises IndexError: /^sampled_candidates\[0\] = 1099511627776 is not in \[0, 12\)$/
-    ids-negative-sampled-nce                                            raises IndexError: /^sampled_candidates\[3\] = -3 is not in \[0, 12\)$/
-    spec11-sampled-id-out-of-range-ssm                                  raises IndexError: /^sampled_candidates\[2\] = 12 is not in \[0, 12\)$/
-    ids-2**40-sampled-ssm                                               raises IndexError: /^sampled_candidates\[0\] = 1099511627776 is not in \[0, 12\)$/
-    ids-negative-sampled-ssm                                            raises IndexError: /^sampled_candidates\[3\] = -3 is not in \[0, 12\)$/
-    spec11-sampled-id-out-of-range-sparse                               raises IndexError: /^sampled_candidates\[2\] = 12 is not in \[0, 12\)$/
-    ids-2**40-sampled-sparse                                            raises IndexError: /^sampled_candidates\[0\] = 1099511627776 is not in \[0, 12\)$/
-    ids-negative-sampled-sparse                                         raises IndexError: /^sampled_candidates\[3\] = -3 is not in \[0, 12\)$/
-    spec11-sampled-id-out-of-range-logits                               raises IndexError: /^sampled_candidates\[2\] = 12 is not in \[0, 12\)$/
-    ids-2**40-sampled-logits                                            raises IndexError: /^sampled_candidates\[0\] = 1099511627776 is not in \[0, 12\)$/
-    ids-negative-sampled-logits                                         raises IndexError: /^sampled_candidates\[3\] = -3 is not in \[0, 12\)$/
-    ids-2**63-1-label                                                   raises IndexError: /^labels\[3\] = 9223372036854775807 is not in \[0, 12\)$/
-    ids-uint64-beyond-int64-label                                       raises ValueError: /^labels holds values beyond the int64 range$/
-    ids-2**40-default-sampler-num_classes-beyond-weights                raises IndexError: /^sampled_candidates\[\d\] = \d+ is not in \[0, 12\)$/
-    spec11-dim-mismatch-nce                                             raises ValueError: /^Matrix size-incompatible: inputs are \[4,4\] but weights have 3 columns$/
-    spec11-dim-mismatch-ssm                                             raises ValueError: /^Matrix size-incompatible: inputs are \[4,4\] but weights have 3 columns$/
-    spec11-dim-mismatch-sparse                                          raises ValueError: /^Matrix size-incompatible: inputs are \[4,4\] but weights have 3 columns$/
-    spec11-dim-mismatch-logits                                          raises ValueError: /^Matrix size-incompatible: inputs are \[4,4\] but weights have 3 columns$/
-    spec11-bias-shorter-than-needed                                     raises IndexError: /^sampled_candidates \(biases\)\[2\] = 9 is not in \[0, 8\)$/
-    bias-shorter-label                                                  raises IndexError: /^labels \(biases\)\[2\] = 2 is not in \[0, 2\)$/
-    spec11-div-fewer-rows-than-shards                                   raises ValueError: /partition_strategy='div' needs at least one row per shard: 1 rows over 3 shards \(TF fails with 'Integer division by zero'\)/
-    spec11-unknown-strategy                                             raises ValueError: /^Unrecognized partition strategy: foo\.Must be one of either `mod` or `div`\.$/
-    unknown-strategy-one-shard-ignored                                  returns: strategy ignored with one shard (as TF)
-    spec11-fixed-unigram-size-mismatch                                  raises ValueError: /^range is 4 must be equal to weights size  3$/
-    spec11-fixed-unigram-neither-source                                 raises ValueError: /^Must provide either vocab_file or unigrams\.$/
-    spec11-fixed-unigram-both-sources                                   raises ValueError: /^Must only provide one of vocab_file and unigrams\.$/
-    spec11-vocab-line-unparsable                                        raises ValueError: /^Wrong vocabulary format at line: b,x2$/
-    vocab-file-missing                                                  raises FileNotFoundError: /vocab\.csv/
-    spec11-learned-unigram-range-too-large                              raises ValueError: /^Value of range_max:2147483648 is too large to handle$/
-    spec11-hits-non-matrix-ndim1                                        raises ValueError: /^true_candidates must be a batch_size \* num_true matrix$/
-    spec11-hits-non-matrix-ndim3                                        raises ValueError: /^true_candidates must be a batch_size \* num_true matrix$/
-    hits-num_true-mismatch                                              raises ValueError: /^true_candidates must be a batch_size \* num_true matrix$/
-    hits-sampled-2d                                                     raises ValueError: /^sampled_candidates must have 1 dimension\(s\), got shape \(1, 1\)$/
-    hits-float-true                                                     raises TypeError: /^true_classes must hold integers, got dtype float64$/
-    hits-bool-sampled                                                   raises TypeError: /^sampled_candidates must hold integers, got dtype bool$/
-    hits-object-true                                                    raises TypeError: /^true_classes must hold integers, got dtype object$/
-    hits-num_true-0                                                     raises ValueError: /^Value for attr 'num_true' of 0 must be at least minimum 1$/
-    hits-ids-2**40-no-range-check                                       returns: hit (row 0, position 1): ids are compared, never range-checked
-    hits-negative-ids                                                   returns: hit (row 0, position 0): negative ids compared like others
-    hits-empty-batch                                                    returns: no hits, typed empty arrays
-    hits-empty-sampled                                                  returns: no hits, typed empty arrays
-    hits-int32-uint8-fortran-readonly                                   returns: same hits as int64 C-contiguous input
-    nan-in-input-row-nce                                                returns: row 2 not finite; other rows bit-identical to the clean call
-    inf-in-input-row-nce                                                returns: row 2 not finite; other rows bit-identical to the clean call
-    -inf-in-input-row-nce                                               returns: row 2 not finite; other rows bit-identical to the clean call
-    nan-in-sampled-weight-row-nce                                       returns: every example NaN (logits: the column of that class)
-    inf-in-sampled-weight-row-nce                                       returns: every example NaN (logits: the column of that class)
-    nan-in-true-weight-row-nce                                          returns: only the example whose label is that class
-    nan-in-sampled-bias-nce                                             returns: every example NaN (logits: the column of that class)
-    nan-in-tec-row-nce                                                  returns: only that example
-    nan-in-sec-nce                                                      returns: every example
-    zero-sec-nce                                                        returns: every example NaN (logits: +inf column)
-    negative-tec-nce                                                    returns: NaN in that example only (log of a negative)
-    nan-in-input-row-ssm                                                returns: row 2 not finite; other rows bit-identical to the clean call
-    inf-in-input-row-ssm                                                returns: row 2 not finite; other rows bit-identical to the clean call
-    -inf-in-input-row-ssm                                               returns: row 2 not finite; other rows bit-identical to the clean call
-    nan-in-sampled-weight-row-ssm                                       returns: every example NaN (logits: the column of that class)
-    inf-in-sampled-weight-row-ssm                                       returns: every example NaN (logits: the column of that class)
-    nan-in-true-weight-row-ssm                                          returns: only the example whose label is that class
-    nan-in-sampled-bias-ssm                                             returns: every example NaN (logits: the column of that class)
-    nan-in-tec-row-ssm                                                  returns: only that example
-    nan-in-sec-ssm                                                      returns: every example
-    zero-sec-ssm                                                        returns: every example NaN (logits: +inf column)
-    negative-tec-ssm                                                    returns: NaN in that example only (log of a negative)
-    nan-in-input-row-sparse                                             returns: row 2 not finite; other rows bit-identical to the clean call
-    inf-in-input-row-sparse                                             returns: row 2 not finite; other rows bit-identical to the clean call
-    -inf-in-input-row-sparse                                            returns: row 2 not finite; other rows bit-identical to the clean call
-    nan-in-sampled-weight-row-sparse                                    returns: every example NaN (logits: the column of that class)
-    inf-in-sampled-weight-row-sparse                                    returns: every example NaN (logits: the column of that class)
-    nan-in-true-weight-row-sparse                                       returns: only the example whose label is that class
-    nan-in-sampled-bias-sparse                                          returns: every example NaN (logits: the column of that class)
-    nan-in-tec-row-sparse                                               returns: only that example
-    nan-in-sec-sparse                                                   returns: every example
-    zero-sec-sparse                                                     returns: every example NaN (logits: +inf column)
-    negative-tec-sparse                                                 returns: NaN in that example only (log of a negative)
-    nan-in-input-row-logits                                             returns: row 2 not finite; other rows bit-identical to the clean call
-    inf-in-input-row-logits                                             returns: row 2 not finite; other rows bit-identical to the clean call
-    -inf-in-input-row-logits                                            returns: row 2 not finite; other rows bit-identical to the clean call
-    nan-in-sampled-weight-row-logits                                    returns: every example NaN (logits: the column of that class)
-    inf-in-sampled-weight-row-logits                                    returns: every example NaN (logits: the column of that class)
-    nan-in-true-weight-row-logits                                       returns: only the example whose label is that class
-    nan-in-sampled-bias-logits                                          returns: every example NaN (logits: the column of that class)
-    nan-in-tec-row-logits                                               returns: only that example
-    nan-in-sec-logits                                                   returns: every example
-    zero-sec-logits                                                     returns: every example NaN (logits: +inf column)
-    negative-tec-logits                                                 returns: NaN in that example only (log of a negative)
-    inf-element-in-sampled-weight-nce                                   returns: every example NaN (TF)
-    -inf-sampled-bias-nce                                               returns: every example NaN (TF: 0 * inf in the cross-entropy sum)
-    inf-sec-nce                                                         returns: every example NaN (TF: 0 * inf in the cross-entropy sum)
-    inf-element-in-sampled-weight-ssm                                   returns: every example NaN (TF)
-    -inf-sampled-bias-ssm                                               returns: every example NaN (TF: 0 * inf in the cross-entropy sum)
-    inf-sec-ssm                                                         returns: every example NaN (TF: 0 * inf in the cross-entropy sum)
-    inf-element-in-sampled-weight-sparse                                returns: every example NaN (TF)
-    -inf-sampled-bias-sparse                                            returns: every example NaN (TF: 0 * inf in the cross-entropy sum)
-    inf-sec-sparse                                                      returns: every example NaN (TF: 0 * inf in the cross-entropy sum)
-    -inf-sampled-bias-ssm-gradients                                     returns: loss NaN (TF) but gradients finite, 0 for the -inf class (TF)
-    nan-in-masked-hit-weight-row-ssm                                    returns: every example NaN, the masked row too
-    nan-in-input-float64-ssm-rah                                        returns: row 0 NaN only
-    nan-input-row-gradients                                             returns: loss and dX NaN in that row only; dW NaN on its label and every sampled class
-    empty-batch-explicit-nce-float32                                    returns: empty result
-    empty-batch-explicit-nce-float64                                    returns: empty result
-    empty-batch-default-sampler-nce                                     returns: empty result
-    empty-batch-explicit-ssm-float32                                    returns: empty result
-    empty-batch-explicit-ssm-float64                                    returns: empty result
-    empty-batch-default-sampler-ssm                                     returns: empty result
-    empty-batch-explicit-sparse-float32                                 returns: empty result
-    empty-batch-explicit-sparse-float64                                 returns: empty result
-    empty-batch-default-sampler-sparse                                  returns: empty result
-    empty-batch-explicit-logits-float32                                 returns: empty result
-    empty-batch-explicit-logits-float64                                 returns: empty result
-    empty-batch-default-sampler-logits                                  returns: empty result
-    empty-batch-gradients                                               returns: zero-size dX, zero dW/db
-    zero-dim-embeddings                                                 returns: finite loss (all logits are bias - log q)
-    num_sampled-0-explicit-empty-sampled                                returns: loss over the true classes alone
-    empty-batch-sampler-uniform                                         returns: S candidates, tec of shape [0, NT]
-    empty-batch-sampler-log_uniform                                     returns: S candidates, tec of shape [0, NT]
-    empty-batch-sampler-learned_unigram                                 returns: S candidates, tec of shape [0, NT]
-    size-num_true-0-function                                            raises ValueError: /^Value for attr 'num_true' of 0 must be at least minimum 1$/
-    size-num_sampled--1-function                                        raises ValueError: /^Value for attr 'num_sampled' of -1 must be at least minimum 1$/
-    size-range_max--5-function                                          raises ValueError: /^Value for attr 'range_max' of -5 must be at least minimum 1$/
-    size-range_max-0-UniformSampler                                     raises ValueError: /^Value for attr 'range_max' of 0 must be at least minimum 1$/
-    size-range_max-0-LogUniformSampler                                  raises ValueError: /^Value for attr 'range_max' of 0 must be at least minimum 1$/
-    size-range_max-0-LearnedUnigramSampler                              raises ValueError: /^Value for attr 'range_max' of 0 must be at least minimum 1$/
-    size-num_sampled-0-sample-method                                    raises ValueError: /^Value for attr 'num_sampled' of 0 must be at least minimum 1$/
-    size-num_true-0-loss                                                raises ValueError: /^Value for attr 'num_true' of 0 must be at least minimum 1$/
-    size-num_sampled-negative-explicit                                  raises ValueError: /^Value for attr 'num_sampled' of -1 must be at least minimum 0$/
-    size-range_max-float                                                raises TypeError: /^range_max must be an integer, got float$/
-    size-num_sampled-bool                                               raises TypeError: /^num_sampled must be an integer, got bool$/
-    size-range_max-beyond-int64                                         raises OverflowError: /too large to convert/
-    size-num_threads-0                                                  raises ValueError: /^num_threads must be a positive integer, -1 \(all cores\) or None$/
-    size-num_threads-beyond-int                                         raises OverflowError: /too large to convert/
-    size-num_threads-more-than-work                                     returns: same bits as one thread (threads capped by the work)
-    size-bulk-negative                                                  raises ValueError: /^size must be non-negative, got \(2, -1\)$/
-    size-bulk-beyond-memory                                             raises ValueError: /array is too big/
-    size-bulk-beyond-address-space                                      raises MemoryError: /Unable to allocate/
-    size-bulk-zero                                                      returns: empty array
-    size-nonunique-S-beyond-memory                                      raises MemoryError: /Unable to allocate/
-    size-nonunique-S>R                                                  returns: 10 draws with replacement from 3 classes
-    size-range_max-2**62-log-uniform                                    returns: draws in [0, 2**62); expected count of class 2**62-1 is 0 (TF's formula cancels)
-    size-learned-class-range-beyond-memory                              raises MemoryError: //
-    size-all-candidate-S-0                                              raises ValueError: /^Value for attr 'num_sampled' of 0 must be at least minimum 1$/
-    all-candidate-true-out-of-range                                     raises IndexError: /^`true_candidate` out of range \[0, 3\), received 3$/
-    sampler-true-class-10-uniform                                       raises IndexError: /^`true_candidate` out of range \[0, 10\), received 10$/
-    sampler-true-class--1-uniform                                       raises IndexError: /^`true_candidate` out of range \[0, 10\), received -1$/
-    sampler-true-class-1099511627776-uniform                            raises IndexError: /^`true_candidate` out of range \[0, 10\), received 1099511627776$/
-    sampler-true-classes-float64-uniform                                raises TypeError: /^true_classes must hold integers, got dtype float64$/
-    sampler-true-classes-float16-uniform                                raises TypeError: /^true_classes must hold integers, got dtype float16$/
-    sampler-true-classes-bool-uniform                                   raises TypeError: /^true_classes must hold integers, got dtype bool$/
-    sampler-true-classes-complex128-uniform                             raises TypeError: /^true_classes must hold integers, got dtype complex128$/
-    sampler-true-classes-object-uniform                                 raises TypeError: /^true_classes must hold integers, got dtype object$/
-    sampler-true-classes-layouts-uniform                                returns: int32/uint16, Fortran, read-only, strided, list: same draws as int64 C order
-    sampler-true-class-10-log_uniform                                   raises IndexError: /^`true_candidate` out of range \[0, 10\), received 10$/
-    sampler-true-class--1-log_uniform                                   raises IndexError: /^`true_candidate` out of range \[0, 10\), received -1$/
-    sampler-true-class-1099511627776-log_uniform                        raises IndexError: /^`true_candidate` out of range \[0, 10\), received 1099511627776$/
-    sampler-true-classes-float64-log_uniform                            raises TypeError: /^true_classes must hold integers, got dtype float64$/
-    sampler-true-classes-float16-log_uniform                            raises TypeError: /^true_classes must hold integers, got dtype float16$/
-    sampler-true-classes-bool-log_uniform                               raises TypeError: /^true_classes must hold integers, got dtype bool$/
-    sampler-true-classes-complex128-log_uniform                         raises TypeError: /^true_classes must hold integers, got dtype complex128$/
-    sampler-true-classes-object-log_uniform                             raises TypeError: /^true_classes must hold integers, got dtype object$/
-    sampler-true-classes-layouts-log_uniform                            returns: int32/uint16, Fortran, read-only, strided, list: same draws as int64 C order
-    sampler-true-class-10-learned_unigram                               raises IndexError: /^`true_candidate` out of range \[0, 10\), received 10$/
-    sampler-true-class--1-learned_unigram                               raises IndexError: /^`true_candidate` out of range \[0, 10\), received -1$/
-    sampler-true-class-1099511627776-learned_unigram                    raises IndexError: /^`true_candidate` out of range \[0, 10\), received 1099511627776$/
-    sampler-true-classes-float64-learned_unigram                        raises TypeError: /^true_classes must hold integers, got dtype float64$/
-    sampler-true-classes-float16-learned_unigram                        raises TypeError: /^true_classes must hold integers, got dtype float16$/
-    sampler-true-classes-bool-learned_unigram                           raises TypeError: /^true_classes must hold integers, got dtype bool$/
-    sampler-true-classes-complex128-learned_unigram                     raises TypeError: /^true_classes must hold integers, got dtype complex128$/
-    sampler-true-classes-object-learned_unigram                         raises TypeError: /^true_classes must hold integers, got dtype object$/
-    sampler-true-classes-layouts-learned_unigram                        returns: int32/uint16, Fortran, read-only, strided, list: same draws as int64 C order
-    sampler-true-class-10-fixed_unigram                                 raises IndexError: /^`true_candidate` out of range \[0, 10\), received 10$/
-    sampler-true-class--1-fixed_unigram                                 raises IndexError: /^`true_candidate` out of range \[0, 10\), received -1$/
-    sampler-true-class-1099511627776-fixed_unigram                      raises IndexError: /^`true_candidate` out of range \[0, 10\), received 1099511627776$/
-    sampler-true-classes-float64-fixed_unigram                          raises TypeError: /^true_classes must hold integers, got dtype float64$/
-    sampler-true-classes-float16-fixed_unigram                          raises TypeError: /^true_classes must hold integers, got dtype float16$/
-    sampler-true-classes-bool-fixed_unigram                             raises TypeError: /^true_classes must hold integers, got dtype bool$/
-    sampler-true-classes-complex128-fixed_unigram                       raises TypeError: /^true_classes must hold integers, got dtype complex128$/
-    sampler-true-classes-object-fixed_unigram                           raises TypeError: /^true_classes must hold integers, got dtype object$/
-    sampler-true-classes-layouts-fixed_unigram                          returns: int32/uint16, Fortran, read-only, strided, list: same draws as int64 C order
-    sampler-true-classes-uint64-beyond-int64                            raises ValueError: /^true_classes holds values beyond the int64 range$/
-    sampler-true-classes-num_true-arg-mismatch                          raises ValueError: /^true_classes must have num_true columns, expected: 1 was: 2$/
-    sampler-true-class-2**40-function                                   raises IndexError: /^`true_candidate` out of range \[0, 5\), received 1099511627776$/
-    sampler-seed-float                                                  raises TypeError: /^seed must be an integer, got float$/
-    sampler-seed-triple                                                 raises ValueError: /^seed must be None, an int, or a pair \(global_seed, op_seed\)$/
-    bulk-out-readonly                                                   raises TypeError: /^out must be a writable, C-contiguous int64 numpy array$/
-    bulk-out-int32                                                      raises TypeError: /^out must be a writable, C-contiguous int64 numpy array$/
-    bulk-out-strided                                                    raises TypeError: /^out must be a writable, C-contiguous int64 numpy array$/
-    set_state-bad-generator                                             raises ValueError: /^generator state must be six 32-bit words$/
-    set_state-counts-negative                                           raises ValueError: /^counts must be non-negative$/
-    set_state-counts-all-zero                                           raises ValueError: /^counts sum to zero$/
-    set_state-counts-float                                              raises TypeError: /^counts must hold integers, got dtype float64$/
-    set_state-counts-overflow                                           raises ValueError: /^counts overflow int64$/
-    fixed-unigram-weights-nan                                           raises ValueError: /^unigram weights (must be finite and non-negative|sum to zero: nothing can be sampled)$/
-    fixed-unigram-weights-inf                                           raises ValueError: /^unigram weights (must be finite and non-negative|sum to zero: nothing can be sampled)$/
-    fixed-unigram-weights-negative                                      raises ValueError: /^unigram weights (must be finite and non-negative|sum to zero: nothing can be sampled)$/
-    fixed-unigram-weights-all-zero                                      raises ValueError: /^unigram weights (must be finite and non-negative|sum to zero: nothing can be sampled)$/
-    fixed-unigram-dtype-complex128                                      raises TypeError: /^unigrams must be a 1-D sequence of numbers$/
-    fixed-unigram-dtype-object                                          raises TypeError: /^unigrams must be a 1-D sequence of numbers$/
-    fixed-unigram-dtype-bool                                            raises TypeError: /^unigrams must be a 1-D sequence of numbers$/
-    fixed-unigram-2d                                                    raises TypeError: /^unigrams must be a 1-D sequence of numbers$/
-    fixed-unigram-distortion-nan                                        raises ValueError: /^unigram weights must be finite and non-negative$/
-    fixed-unigram-distortion-nan-on-ones                                returns: weights [1, 1, 1]
-    fixed-unigram-reserved-negative                                     raises ValueError: /^num_reserved_ids must be >= 0$/
-    fixed-unigram-shard-out-of-range                                    raises ValueError: /^shard must be in \[0, num_shards\)$/
-    fixed-unigram-num_shards-0                                          raises ValueError: /^Value for attr 'num_shards' of 0 must be at least minimum 1$/
-    fixed-unigram-reserved-2**40                                        raises ValueError: /^range is 3 must be equal to weights size  1099511627779$/
-    fixed-unigram-reserved-2**40-shards-2**40                           raises ValueError: /^range is 3 must be equal to weights size  2$/
-    fixed-unigram-reserved-2**40-shards-2**20                           raises ValueError: /^range is 3 must be equal to weights size  1048577$/
-    fixed-unigram-reserved-2**40-shards-2**20-right-size-correct-False  returns: built quickly: 2**20 reserved zeros then one unigram, always drawn
-    fixed-unigram-reserved-2**40-shards-2**20-right-size-correct-True   returns: built quickly: 2**20 reserved zeros then one unigram, always drawn
-    fixed-unigram-range-beyond-alias-table                              raises ValueError: /at most 2\^31-1 entries/
-    dtype-inputs-float16                                                raises TypeError: /^inputs must be float32 or float64, got /
-    dtype-inputs-object                                                 raises TypeError: /^inputs must be float32 or float64, got /
-    dtype-inputs-bool                                                   raises TypeError: /^inputs must be float32 or float64, got /
-    dtype-inputs-complex128                                             raises TypeError: /^inputs must be float32 or float64, got /
-    dtype-inputs-int64                                                  raises TypeError: /^inputs must be float32 or float64, got /
-    dtype-inputs-int32                                                  raises TypeError: /^inputs must be float32 or float64, got /
-    dtype-inputs->f4                                                    raises TypeError: /^inputs must be float32 or float64, got /
-    dtype-weights-float16                                               raises TypeError: /^weights must be float32 or float64, got float16$/
-    dtype-biases-float16                                                raises TypeError: /^biases must be float32 or float64, got float16$/
-    dtype-weights-object                                                raises TypeError: /^weights must be float32 or float64, got object$/
-    dtype-biases-object                                                 raises TypeError: /^biases must be float32 or float64, got object$/
-    dtype-weights-bool                                                  raises TypeError: /^weights must be float32 or float64, got bool$/
-    dtype-biases-bool                                                   raises TypeError: /^biases must be float32 or float64, got bool$/
-    dtype-weights-complex128                                            raises TypeError: /^weights must be float32 or float64, got complex128$/
-    dtype-biases-complex128                                             raises TypeError: /^biases must be float32 or float64, got complex128$/
-    dtype-weights-int64                                                 raises TypeError: /^weights must be float32 or float64, got int64$/
-    dtype-biases-int64                                                  raises TypeError: /^biases must be float32 or float64, got int64$/
-    dtype-weights-big-endian                                            raises ValueError: /^weights must be in native byte order, got >f4/
-    dtype-labels-float64                                                raises TypeError: /^labels must hold integers, got dtype float64$/
-    dtype-sampled-float64                                               raises TypeError: /^sampled_candidates must hold integers, got dtype float64$/
-    dtype-labels-float16                                                raises TypeError: /^labels must hold integers, got dtype float16$/
-    dtype-sampled-float16                                               raises TypeError: /^sampled_candidates must hold integers, got dtype float16$/
-    dtype-labels-bool                                                   raises TypeError: /^labels must hold integers, got dtype bool$/
-    dtype-sampled-bool                                                  raises TypeError: /^sampled_candidates must hold integers, got dtype bool$/
-    dtype-labels-object                                                 raises TypeError: /^labels must hold integers, got dtype object$/
-    dtype-sampled-object                                                raises TypeError: /^sampled_candidates must hold integers, got dtype object$/
-    dtype-labels-complex128                                             raises TypeError: /^labels must hold integers, got dtype complex128$/
-    dtype-sampled-complex128                                            raises TypeError: /^sampled_candidates must hold integers, got dtype complex128$/
-    dtype-tec-bool                                                      raises TypeError: /^true_expected_count must hold numbers, got dtype bool$/
-    dtype-upstream-bool                                                 raises TypeError: /^upstream must hold numbers, got dtype bool$/
-    dtype-tec-object                                                    raises TypeError: /^true_expected_count must hold numbers, got dtype object$/
-    dtype-upstream-object                                               raises TypeError: /^upstream must hold numbers, got dtype object$/
-    dtype-tec-complex128                                                raises TypeError: /^true_expected_count must hold numbers, got dtype complex128$/
-    dtype-upstream-complex128                                           raises TypeError: /^upstream must hold numbers, got dtype complex128$/
-    dtype-labels-int32-accepted                                         returns: same result as int64 labels
-    dtype-labels-uint8-accepted                                         returns: same result as int64 labels
-    dtype-labels-int16-accepted                                         returns: same result as int64 labels
-    dtype-labels-uint64-accepted                                        returns: same result as int64 labels
-    dtype-tec-float16-and-int-accepted                                  returns: expected counts converted to the inputs' dtype
-    dtype-float64-inputs-float32-weights                                returns: float64 loss (weights converted row by row, as TF casts)
-    dtype-mixed-weight-shards                                           raises TypeError: /^all weights shards must have the same dtype$/
-    dtype-mixed-bias-shards                                             raises TypeError: /^all biases shards must have the same dtype$/
-    shards-empty-list-weights                                           raises ValueError: /^weights: the list of shards is empty$/
-    shards-empty-list-biases                                            raises ValueError: /^biases: the list of shards is empty$/
-    shards-columns-differ                                               raises ValueError: /^all shards must have the same number of columns: shard 0 has 3, shard 1 has 2$/
-    shards-1d-weight-shard                                              raises ValueError: /^weights must be 2-D, got shape \(3,\)$/
-    shards-2d-bias                                                      raises ValueError: /^biases must be 1-D, got shape \(12, 1\)$/
-    shards-non-canonical-div-3-9                                        raises ValueError: /^shard sizes \[3, 9\] are not the 'div' layout of 12 rows/
-    shards-non-canonical-div-7-5                                        raises ValueError: /^shard sizes \[7, 5\] are not the 'div' layout of 12 rows/
-    shards-non-canonical-mod-7-5                                        raises ValueError: /^shard sizes \[7, 5\] are not the 'mod' layout of 12 rows/
-    shards-non-canonical-mod-4-4-4-0                                    raises ValueError: /^shard sizes \[4, 4, 4, 0\] are not the 'mod' layout of 12 rows/
-    shards-non-canonical-div-6-6-0                                      raises ValueError: /^shard sizes \[6, 6, 0\] are not the 'div' layout of 12 rows/
-    shards-biases-non-canonical                                         raises ValueError: /^shard sizes \[4, 8\] are not the 'div'/
-    shards-empty-shard-canonical-mod                                    returns: finite loss
-    layout-fortran-weights                                              raises ValueError: /^weights must have contiguous rows \(unit stride within a row\)/
-    layout-column-strided-weights                                       raises ValueError: /^weights must have contiguous rows/
-    layout-unaligned-weights                                            raises ValueError: /^weights must be aligned$/
-    layout-fortran-readonly-strided-nce                                 returns: same bits as C-contiguous writable arrays
-    layout-fortran-readonly-strided-ssm                                 returns: same bits as C-contiguous writable arrays
-    layout-fortran-readonly-strided-sparse                              returns: same bits as C-contiguous writable arrays
-    layout-fortran-readonly-strided-logits                              returns: same bits as C-contiguous writable arrays
-    layout-reversed-weight-rows                                         returns: same bits
-    layout-list-inputs-and-weights                                      returns: nested lists become float64 arrays
-    layout-biases-as-flat-list                                          raises ValueError: /^biases\[0\] must be 1-D, got shape \(\)$/
-    inputs-1d                                                           raises ValueError: /^inputs must be 2-D \[batch_size, dim\], got shape \(3,\)$/
-    upstream-wrong-shape                                                raises ValueError: /^upstream must have shape \(4,\), got \(5,\)$/
-    upstream-logits-wrong-shape                                         raises ValueError: /^upstream must have shape \(4, 5\), got \(4,\)$/
-    sampled_values-not-a-triple                                         raises ValueError: /^sampled_values must be a triple/
-    nce-true_target-zero                                                raises ValueError: /^true_target must be a positive number$/
-    nce-true_target-nan                                                 raises ValueError: /^true_target must be a positive number$/
-    SampledLoss-bad-loss                                                raises ValueError: /^loss must be 'sampled_softmax' or 'nce', got 'hinge'$/
-    SampledLoss-bad-optimizer                                           raises ValueError: /^optimizer must be 'sgd' or 'adagrad', got 'adam'$/
-    SampledLoss-num_sampled-0                                           raises ValueError: /^Value for attr 'num_sampled' of 0 must be at least minimum 1$/
-    SampledLoss-num_true-0                                              raises ValueError: /^Value for attr 'num_true' of 0 must be at least minimum 1$/
-    SampledLoss-sampler-not-a-sampler                                   raises TypeError: /^sampler must be a pysampled CandidateSampler$/
-    SampledLoss-sampler-range-beyond-rows                               raises ValueError: /^the sampler draws from 13 classes but the weights have 12 rows$/
-    SampledLoss-adagrad-init-0                                          raises ValueError: /^initial_accumulator_value must be positive$/
-    SampledLoss-empty-shards                                            raises ValueError: /^weights: the list of shards is empty$/
-    SampledLoss-mixed-shards                                            raises TypeError: /^all weights shards must have the same dtype$/
-    SampledLoss-non-canonical-shards                                    raises ValueError: /^shard sizes \[1, 3\] are not the 'mod' layout/
-    SampledLoss-fortran-weights                                         raises ValueError: /^weights must have contiguous rows/
-    SampledLoss-unique-S>R                                              raises ValueError: /^Sampler's range is too small\.$/
-    step-readonly-weights                                               raises ValueError: /^step\(\) updates in place: weights and biases must be writable$/
-    call-readonly-weights                                               returns: __call__ only reads: works
-    step-float64-inputs-float32-weights                                 raises TypeError: /^step\(\) updates in place: weights and biases must be float64 like the inputs/
-    step-inputs-float16                                                 raises TypeError: /^inputs must be a 2-D float32 or float64 array$/
-    step-inputs-int64                                                   raises TypeError: /^inputs must be a 2-D float32 or float64 array$/
-    step-inputs-bool                                                    raises TypeError: /^inputs must be a 2-D float32 or float64 array$/
-    step-inputs-object                                                  raises TypeError: /^inputs must be a 2-D float32 or float64 array$/
-    step-inputs-1d                                                      raises TypeError: /^inputs must be a 2-D float32 or float64 array$/
-    step-labels-rows-mismatch                                           raises ValueError: /^labels have 3 rows but inputs have 4$/
-    step-labels-columns                                                 raises ValueError: /^labels must have shape \[batch_size, num_true=1\], got \(4, 2\)$/
-    step-labels-float                                                   raises TypeError: /^labels must hold integers, got dtype float64$/
-    step-dim-mismatch                                                   raises ValueError: /^Matrix size-incompatible: inputs are \[4, 5\] but weights have 3 columns$/
-    step-label-2**40                                                    raises IndexError: /out of range \[0, 12\), received 1099511627776$/
-    step-label-2**40-explicit-sv                                        raises IndexError: /^labels\[2\] = 1099511627776 is not in \[0, 12\)$/
-    step-sampled-out-of-range-explicit-sv                               raises IndexError: /^sampled_candidates\[3\] = 12 is not in \[0, 12\)$/
-    step-sampled-wrong-length                                           raises ValueError: /^sampled_candidates has 2 entries but num_sampled=4$/
-    step-tec-wrong-shape                                                raises ValueError: /^true_expected_count must have shape \(4, 1\), got \(4,\)$/
-    step-upstream-wrong-shape                                           raises ValueError: /^upstream must have shape \(4,\), got \(4, 1\)$/
-    step-sampled_values-not-a-triple                                    raises ValueError: /^sampled_values must be a triple/
-    step-empty-batch                                                    returns: empty loss; weights and biases unchanged
-    step-nan-input-row                                                  returns: loss/dx NaN in that row; NaN written to its label row and the sampled rows only (garbage in, garbage out)
-    step-int32-labels-readonly-fortran-inputs                           returns: works (labels [B] accepted when num_true = 1)
-    step-float64-model                                                  returns: float64 loss, finite
+    spec11-label-12-default-sampler-nce  raises IndexError: /^`true_candidate` out of range \[0, 12\),
+        received 12$/
+    spec11-label--1-default-sampler-nce  raises IndexError: /^`true_candidate` out of range \[0, 12\),
+        received -1$/
+    spec11-label-1099511627776-default-sampler-nce  raises IndexError: /^`true_candidate` out of range
+        \[0, 12\), received 1099511627776$/
+    spec11-label-out-of-range-explicit-nce  raises IndexError: /^labels\[2\] = 12 is not in \[0, 12\)$/
+    ids-2**40-label-explicit-nce  raises IndexError: /^labels\[3\] = 1099511627776 is not in \[0, 12\)$/
+    ids-negative-label-explicit-nce  raises IndexError: /^labels\[1\] = -1 is not in \[0, 12\)$/
+    spec11-label-out-of-range-explicit-ssm  raises IndexError: /^labels\[2\] = 12 is not in \[0, 12\)$/
+    ids-2**40-label-explicit-ssm  raises IndexError: /^labels\[3\] = 1099511627776 is not in \[0, 12\)$/
+    ids-negative-label-explicit-ssm  raises IndexError: /^labels\[1\] = -1 is not in \[0, 12\)$/
+    spec11-label-out-of-range-explicit-sparse  raises IndexError: /^labels\[2\] = 12 is not in \[0,
+        12\)$/
+    ids-2**40-label-explicit-sparse  raises IndexError: /^labels\[3\] = 1099511627776 is not in \[0,
+        12\)$/
+    ids-negative-label-explicit-sparse  raises IndexError: /^labels\[1\] = -1 is not in \[0, 12\)$/
+    spec11-label-out-of-range-explicit-logits  raises IndexError: /^labels\[2\] = 12 is not in \[0,
+        12\)$/
+    ids-2**40-label-explicit-logits  raises IndexError: /^labels\[3\] = 1099511627776 is not in \[0,
+        12\)$/
+    ids-negative-label-explicit-logits  raises IndexError: /^labels\[1\] = -1 is not in \[0, 12\)$/
+    spec11-label-beyond-num_classes-in-table  returns: finite loss [B] (num_classes only feeds the
+        default sampler)
+    spec11-unique-S>R-function  raises ValueError: /^Sampler's range is too small\.$/
+    spec11-unique-S>R-default-sampler  raises ValueError: /^Sampler's range is too small\.$/
+    spec11-unique-S>R-huge-S-no-allocation  raises ValueError: /^Sampler's range is too small\.$/
+    spec11-unique-support<S-fixed-unigram  raises ValueError: /num_sampled \(3\) exceeds the number of
+        values the sampler can draw \(2 with nonzero probability\)/
+    spec11-unique-support<S-fixed-unigram-function  raises ValueError: /exceeds the number of values the
+        sampler can draw/
+    spec11-unique-support<S-learned-unigram  raises ValueError: /exceeds the number of values the
+        sampler can draw/
+    spec11-num_sampled-0-default-nce  raises ValueError: /^Value for attr 'num_sampled' of 0 must be at
+        least minimum 1$/
+    spec11-num_sampled-0-default-ssm  raises ValueError: /^Value for attr 'num_sampled' of 0 must be at
+        least minimum 1$/
+    spec11-num_sampled-0-default-logits  raises ValueError: /^Value for attr 'num_sampled' of 0 must be
+        at least minimum 1$/
+    spec11-num_sampled-0-default-sparse  raises ValueError: /^Value for attr 'num_sampled' of 0 must be
+        at least minimum 1$/
+    spec11-num_classes-0-default  raises ValueError: /^Value for attr 'num_classes' of 0 must be at
+        least minimum 1$/
+    spec11-range_max-0-function  raises ValueError: /^Value for attr 'range_max' of 0 must be at least
+        minimum 1$/
+    spec11-num_sampled-0-function  raises ValueError: /^Value for attr 'num_sampled' of 0 must be at
+        least minimum 1$/
+    spec11-true_classes-rank1-function  raises ValueError: /^true_classes must be a matrix$/
+    spec11-true_classes-rank3-function  raises ValueError: /^true_classes must be a matrix$/
+    spec11-true_classes-rank0-function  raises ValueError: /^true_classes must be a matrix$/
+    spec11-true_classes-columns-function  raises ValueError: /^true_classes must have num_true columns,
+        expected: 2 was: 3$/
+    spec11-labels-columns-default-sampler-nce  raises ValueError: /labels must have shape \[batch_size,
+        num_true=2\], got \(4, 3\)/
+    spec11-labels-1d-nce  returns: same result as labels [B, 1]
+    spec11-labels-1d-ssm  returns: same result as labels [B, 1]
+    spec11-labels-1d-sparse  returns: same result as labels [B, 1]
+    spec11-labels-1d-logits  returns: same result as labels [B, 1]
+    spec11-labels-1d-ssm-rah  returns: same result as labels [B, 1]
+    spec11-len-sampled-gt-num_sampled-nce  raises ValueError: /^sampled_candidates has 4 entries but
+        num_sampled=3$/
+    spec11-len-sampled-gt-num_sampled-ssm  raises ValueError: /^sampled_candidates has 4 entries but
+        num_sampled=3$/
+    spec11-len-sampled-gt-num_sampled-sparse  raises ValueError: /^sampled_candidates has 4 entries but
+        num_sampled=3$/
+    spec11-len-sampled-gt-num_sampled-logits  raises ValueError: /^sampled_candidates has 4 entries but
+        num_sampled=3$/
+    spec11-len-sampled-lt-num_sampled-nce-rah-false  raises ValueError: /^sampled_candidates has 4
+        entries but num_sampled=5$/
+    spec11-tec-shape-[B]-nce  raises ValueError: /^true_expected_count must have shape \(4, 1\), got
+        \(4,\)$/
+    spec11-tec-shape-[B]-ssm  raises ValueError: /^true_expected_count must have shape \(4, 1\), got
+        \(4,\)$/
+    spec11-tec-shape-[B]-sparse  raises ValueError: /^true_expected_count must have shape \(4, 1\), got
+        \(4,\)$/
+    spec11-tec-shape-[B]-logits  raises ValueError: /^true_expected_count must have shape \(4, 1\), got
+        \(4,\)$/
+    spec11-sec-shape-[S,1]  raises ValueError: /^sampled_expected_count must have shape \(4,\), got \(4,
+        1\)$/
+    spec11-tec-shape-[B,NT]-vs-NT2  raises ValueError: /^true_expected_count must have shape \(4, 2\),
+        got \(4, 1\)$/
+    spec11-labels-[B,1]-with-NT2-nce  raises ValueError: /labels must have shape \[batch_size,
+        num_true=2\], got \(4, 1\)/
+    spec11-labels-[1,2]-with-NT2-nce-no-silent-broadcast  raises ValueError: /labels have 1 rows but
+        inputs have 4/
+    labels-rows-mismatch-ssm  raises ValueError: /^labels have 5 rows but inputs have 4$/
+    labels-3d-logits  raises ValueError: /labels must have shape \[batch_size, num_true=1\], got \(4, 1,
+        1\)/
+    labels-scalar-nce  raises ValueError: /labels must have shape \[batch_size, num_true=1\], got \(\)/
+    labels-2-columns-sparse  raises ValueError: /^labels must have shape \[batch_size\] or \[batch_size,
+        1\], got \(4, 2\)$/
+    spec11-sampled-id-out-of-range-nce  raises IndexError: /^sampled_candidates\[2\] = 12 is not in \[0,
+        12\)$/
+    ids-2**40-sampled-nce  raises IndexError: /^sampled_candidates\[0\] = 1099511627776 is not in \[0,
+        12\)$/
+    ids-negative-sampled-nce  raises IndexError: /^sampled_candidates\[3\] = -3 is not in \[0, 12\)$/
+    spec11-sampled-id-out-of-range-ssm  raises IndexError: /^sampled_candidates\[2\] = 12 is not in \[0,
+        12\)$/
+    ids-2**40-sampled-ssm  raises IndexError: /^sampled_candidates\[0\] = 1099511627776 is not in \[0,
+        12\)$/
+    ids-negative-sampled-ssm  raises IndexError: /^sampled_candidates\[3\] = -3 is not in \[0, 12\)$/
+    spec11-sampled-id-out-of-range-sparse  raises IndexError: /^sampled_candidates\[2\] = 12 is not in
+        \[0, 12\)$/
+    ids-2**40-sampled-sparse  raises IndexError: /^sampled_candidates\[0\] = 1099511627776 is not in
+        \[0, 12\)$/
+    ids-negative-sampled-sparse  raises IndexError: /^sampled_candidates\[3\] = -3 is not in \[0, 12\)$/
+    spec11-sampled-id-out-of-range-logits  raises IndexError: /^sampled_candidates\[2\] = 12 is not in
+        \[0, 12\)$/
+    ids-2**40-sampled-logits  raises IndexError: /^sampled_candidates\[0\] = 1099511627776 is not in
+        \[0, 12\)$/
+    ids-negative-sampled-logits  raises IndexError: /^sampled_candidates\[3\] = -3 is not in \[0, 12\)$/
+    ids-2**63-1-label  raises IndexError: /^labels\[3\] = 9223372036854775807 is not in \[0, 12\)$/
+    ids-uint64-beyond-int64-label  raises ValueError: /^labels holds values beyond the int64 range$/
+    ids-2**40-default-sampler-num_classes-beyond-weights  raises IndexError: /^sampled_candidates\[\d\]
+        = \d+ is not in \[0, 12\)$/
+    spec11-dim-mismatch-nce  raises ValueError: /^Matrix size-incompatible: inputs are \[4,4\] but
+        weights have 3 columns$/
+    spec11-dim-mismatch-ssm  raises ValueError: /^Matrix size-incompatible: inputs are \[4,4\] but
+        weights have 3 columns$/
+    spec11-dim-mismatch-sparse  raises ValueError: /^Matrix size-incompatible: inputs are \[4,4\] but
+        weights have 3 columns$/
+    spec11-dim-mismatch-logits  raises ValueError: /^Matrix size-incompatible: inputs are \[4,4\] but
+        weights have 3 columns$/
+    spec11-bias-shorter-than-needed  raises IndexError: /^sampled_candidates \(biases\)\[2\] = 9 is not
+        in \[0, 8\)$/
+    bias-shorter-label  raises IndexError: /^labels \(biases\)\[2\] = 2 is not in \[0, 2\)$/
+    spec11-div-fewer-rows-than-shards  raises ValueError: /partition_strategy='div' needs at least one
+        row per shard: 1 rows over 3 shards \(TF fails with 'Integer division by zero'\)/
+    spec11-unknown-strategy  raises ValueError: /^Unrecognized partition strategy: foo\.Must be one of
+        either `mod` or `div`\.$/
+    unknown-strategy-one-shard-ignored  returns: strategy ignored with one shard (as TF)
+    spec11-fixed-unigram-size-mismatch  raises ValueError: /^range is 4 must be equal to weights size
+        3$/
+    spec11-fixed-unigram-neither-source  raises ValueError: /^Must provide either vocab_file or
+        unigrams\.$/
+    spec11-fixed-unigram-both-sources  raises ValueError: /^Must only provide one of vocab_file and
+        unigrams\.$/
+    spec11-vocab-line-unparsable  raises ValueError: /^Wrong vocabulary format at line: b,x2$/
+    vocab-file-missing  raises FileNotFoundError: /vocab\.csv/
+    spec11-learned-unigram-range-too-large  raises ValueError: /^Value of range_max:2147483648 is too
+        large to handle$/
+    spec11-hits-non-matrix-ndim1  raises ValueError: /^true_candidates must be a batch_size \* num_true
+        matrix$/
+    spec11-hits-non-matrix-ndim3  raises ValueError: /^true_candidates must be a batch_size \* num_true
+        matrix$/
+    hits-num_true-mismatch  raises ValueError: /^true_candidates must be a batch_size \* num_true
+        matrix$/
+    hits-sampled-2d  raises ValueError: /^sampled_candidates must have 1 dimension\(s\), got shape \(1,
+        1\)$/
+    hits-float-true  raises TypeError: /^true_classes must hold integers, got dtype float64$/
+    hits-bool-sampled  raises TypeError: /^sampled_candidates must hold integers, got dtype bool$/
+    hits-object-true  raises TypeError: /^true_classes must hold integers, got dtype object$/
+    hits-num_true-0  raises ValueError: /^Value for attr 'num_true' of 0 must be at least minimum 1$/
+    hits-ids-2**40-no-range-check  returns: hit (row 0, position 1): ids are compared, never
+        range-checked
+    hits-negative-ids  returns: hit (row 0, position 0): negative ids compared like others
+    hits-empty-batch  returns: no hits, typed empty arrays
+    hits-empty-sampled  returns: no hits, typed empty arrays
+    hits-int32-uint8-fortran-readonly  returns: same hits as int64 C-contiguous input
+    nan-in-input-row-nce  returns: row 2 not finite; other rows bit-identical to the clean call
+    inf-in-input-row-nce  returns: row 2 not finite; other rows bit-identical to the clean call
+    -inf-in-input-row-nce  returns: row 2 not finite; other rows bit-identical to the clean call
+    nan-in-sampled-weight-row-nce  returns: every example NaN (logits: the column of that class)
+    inf-in-sampled-weight-row-nce  returns: every example NaN (logits: the column of that class)
+    nan-in-true-weight-row-nce  returns: only the example whose label is that class
+    nan-in-sampled-bias-nce  returns: every example NaN (logits: the column of that class)
+    nan-in-tec-row-nce  returns: only that example
+    nan-in-sec-nce  returns: every example
+    zero-sec-nce  returns: every example NaN (logits: +inf column)
+    negative-tec-nce  returns: NaN in that example only (log of a negative)
+    nan-in-input-row-ssm  returns: row 2 not finite; other rows bit-identical to the clean call
+    inf-in-input-row-ssm  returns: row 2 not finite; other rows bit-identical to the clean call
+    -inf-in-input-row-ssm  returns: row 2 not finite; other rows bit-identical to the clean call
+    nan-in-sampled-weight-row-ssm  returns: every example NaN (logits: the column of that class)
+    inf-in-sampled-weight-row-ssm  returns: every example NaN (logits: the column of that class)
+    nan-in-true-weight-row-ssm  returns: only the example whose label is that class
+    nan-in-sampled-bias-ssm  returns: every example NaN (logits: the column of that class)
+    nan-in-tec-row-ssm  returns: only that example
+    nan-in-sec-ssm  returns: every example
+    zero-sec-ssm  returns: every example NaN (logits: +inf column)
+    negative-tec-ssm  returns: NaN in that example only (log of a negative)
+    nan-in-input-row-sparse  returns: row 2 not finite; other rows bit-identical to the clean call
+    inf-in-input-row-sparse  returns: row 2 not finite; other rows bit-identical to the clean call
+    -inf-in-input-row-sparse  returns: row 2 not finite; other rows bit-identical to the clean call
+    nan-in-sampled-weight-row-sparse  returns: every example NaN (logits: the column of that class)
+    inf-in-sampled-weight-row-sparse  returns: every example NaN (logits: the column of that class)
+    nan-in-true-weight-row-sparse  returns: only the example whose label is that class
+    nan-in-sampled-bias-sparse  returns: every example NaN (logits: the column of that class)
+    nan-in-tec-row-sparse  returns: only that example
+    nan-in-sec-sparse  returns: every example
+    zero-sec-sparse  returns: every example NaN (logits: +inf column)
+    negative-tec-sparse  returns: NaN in that example only (log of a negative)
+    nan-in-input-row-logits  returns: row 2 not finite; other rows bit-identical to the clean call
+    inf-in-input-row-logits  returns: row 2 not finite; other rows bit-identical to the clean call
+    -inf-in-input-row-logits  returns: row 2 not finite; other rows bit-identical to the clean call
+    nan-in-sampled-weight-row-logits  returns: every example NaN (logits: the column of that class)
+    inf-in-sampled-weight-row-logits  returns: every example NaN (logits: the column of that class)
+    nan-in-true-weight-row-logits  returns: only the example whose label is that class
+    nan-in-sampled-bias-logits  returns: every example NaN (logits: the column of that class)
+    nan-in-tec-row-logits  returns: only that example
+    nan-in-sec-logits  returns: every example
+    zero-sec-logits  returns: every example NaN (logits: +inf column)
+    negative-tec-logits  returns: NaN in that example only (log of a negative)
+    inf-element-in-sampled-weight-nce  returns: every example NaN (TF)
+    -inf-sampled-bias-nce  returns: every example NaN (TF: 0 * inf in the cross-entropy sum)
+    inf-sec-nce  returns: every example NaN (TF: 0 * inf in the cross-entropy sum)
+    inf-element-in-sampled-weight-ssm  returns: every example NaN (TF)
+    -inf-sampled-bias-ssm  returns: every example NaN (TF: 0 * inf in the cross-entropy sum)
+    inf-sec-ssm  returns: every example NaN (TF: 0 * inf in the cross-entropy sum)
+    inf-element-in-sampled-weight-sparse  returns: every example NaN (TF)
+    -inf-sampled-bias-sparse  returns: every example NaN (TF: 0 * inf in the cross-entropy sum)
+    inf-sec-sparse  returns: every example NaN (TF: 0 * inf in the cross-entropy sum)
+    -inf-sampled-bias-ssm-gradients  returns: loss NaN (TF) but gradients finite, 0 for the -inf class
+        (TF)
+    nan-in-masked-hit-weight-row-ssm  returns: every example NaN, the masked row too
+    nan-in-input-float64-ssm-rah  returns: row 0 NaN only
+    nan-input-row-gradients  returns: loss and dX NaN in that row only; dW NaN on its label and every
+        sampled class
+    empty-batch-explicit-nce-float32  returns: empty result
+    empty-batch-explicit-nce-float64  returns: empty result
+    empty-batch-default-sampler-nce  returns: empty result
+    empty-batch-explicit-ssm-float32  returns: empty result
+    empty-batch-explicit-ssm-float64  returns: empty result
+    empty-batch-default-sampler-ssm  returns: empty result
+    empty-batch-explicit-sparse-float32  returns: empty result
+    empty-batch-explicit-sparse-float64  returns: empty result
+    empty-batch-default-sampler-sparse  returns: empty result
+    empty-batch-explicit-logits-float32  returns: empty result
+    empty-batch-explicit-logits-float64  returns: empty result
+    empty-batch-default-sampler-logits  returns: empty result
+    empty-batch-gradients  returns: zero-size dX, zero dW/db
+    zero-dim-embeddings  returns: finite loss (all logits are bias - log q)
+    num_sampled-0-explicit-empty-sampled  returns: loss over the true classes alone
+    empty-batch-sampler-uniform  returns: S candidates, tec of shape [0, NT]
+    empty-batch-sampler-log_uniform  returns: S candidates, tec of shape [0, NT]
+    empty-batch-sampler-learned_unigram  returns: S candidates, tec of shape [0, NT]
+    size-num_true-0-function  raises ValueError: /^Value for attr 'num_true' of 0 must be at least
+        minimum 1$/
+    size-num_sampled--1-function  raises ValueError: /^Value for attr 'num_sampled' of -1 must be at
+        least minimum 1$/
+    size-range_max--5-function  raises ValueError: /^Value for attr 'range_max' of -5 must be at least
+        minimum 1$/
+    size-range_max-0-UniformSampler  raises ValueError: /^Value for attr 'range_max' of 0 must be at
+        least minimum 1$/
+    size-range_max-0-LogUniformSampler  raises ValueError: /^Value for attr 'range_max' of 0 must be at
+        least minimum 1$/
+    size-range_max-0-LearnedUnigramSampler  raises ValueError: /^Value for attr 'range_max' of 0 must be
+        at least minimum 1$/
+    size-num_sampled-0-sample-method  raises ValueError: /^Value for attr 'num_sampled' of 0 must be at
+        least minimum 1$/
+    size-num_true-0-loss  raises ValueError: /^Value for attr 'num_true' of 0 must be at least minimum
+        1$/
+    size-num_sampled-negative-explicit  raises ValueError: /^Value for attr 'num_sampled' of -1 must be
+        at least minimum 0$/
+    size-range_max-float  raises TypeError: /^range_max must be an integer, got float$/
+    size-num_sampled-bool  raises TypeError: /^num_sampled must be an integer, got bool$/
+    size-range_max-beyond-int64  raises OverflowError: /too large to convert/
+    size-num_threads-0  raises ValueError: /^num_threads must be a positive integer, -1 \(all cores\) or
+        None$/
+    size-num_threads-beyond-int  raises OverflowError: /too large to convert/
+    size-num_threads-more-than-work  returns: same bits as one thread (threads capped by the work)
+    size-bulk-negative  raises ValueError: /^size must be non-negative, got \(2, -1\)$/
+    size-bulk-beyond-memory  raises ValueError: /array is too big/
+    size-bulk-beyond-address-space  raises MemoryError: /Unable to allocate/
+    size-bulk-zero  returns: empty array
+    size-nonunique-S-beyond-memory  raises MemoryError: /Unable to allocate/
+    size-nonunique-S>R  returns: 10 draws with replacement from 3 classes
+    size-range_max-2**62-log-uniform  returns: draws in [0, 2**62); expected count of class 2**62-1 is 0
+        (TF's formula cancels)
+    size-learned-class-range-beyond-memory  raises MemoryError: //
+    size-all-candidate-S-0  raises ValueError: /^Value for attr 'num_sampled' of 0 must be at least
+        minimum 1$/
+    all-candidate-true-out-of-range  raises IndexError: /^`true_candidate` out of range \[0, 3\),
+        received 3$/
+    sampler-true-class-10-uniform  raises IndexError: /^`true_candidate` out of range \[0, 10\),
+        received 10$/
+    sampler-true-class--1-uniform  raises IndexError: /^`true_candidate` out of range \[0, 10\),
+        received -1$/
+    sampler-true-class-1099511627776-uniform  raises IndexError: /^`true_candidate` out of range \[0,
+        10\), received 1099511627776$/
+    sampler-true-classes-float64-uniform  raises TypeError: /^true_classes must hold integers, got dtype
+        float64$/
+    sampler-true-classes-float16-uniform  raises TypeError: /^true_classes must hold integers, got dtype
+        float16$/
+    sampler-true-classes-bool-uniform  raises TypeError: /^true_classes must hold integers, got dtype
+        bool$/
+    sampler-true-classes-complex128-uniform  raises TypeError: /^true_classes must hold integers, got
+        dtype complex128$/
+    sampler-true-classes-object-uniform  raises TypeError: /^true_classes must hold integers, got dtype
+        object$/
+    sampler-true-classes-layouts-uniform  returns: int32/uint16, Fortran, read-only, strided, list: same
+        draws as int64 C order
+    sampler-true-class-10-log_uniform  raises IndexError: /^`true_candidate` out of range \[0, 10\),
+        received 10$/
+    sampler-true-class--1-log_uniform  raises IndexError: /^`true_candidate` out of range \[0, 10\),
+        received -1$/
+    sampler-true-class-1099511627776-log_uniform  raises IndexError: /^`true_candidate` out of range
+        \[0, 10\), received 1099511627776$/
+    sampler-true-classes-float64-log_uniform  raises TypeError: /^true_classes must hold integers, got
+        dtype float64$/
+    sampler-true-classes-float16-log_uniform  raises TypeError: /^true_classes must hold integers, got
+        dtype float16$/
+    sampler-true-classes-bool-log_uniform  raises TypeError: /^true_classes must hold integers, got
+        dtype bool$/
+    sampler-true-classes-complex128-log_uniform  raises TypeError: /^true_classes must hold integers,
+        got dtype complex128$/
+    sampler-true-classes-object-log_uniform  raises TypeError: /^true_classes must hold integers, got
+        dtype object$/
+    sampler-true-classes-layouts-log_uniform  returns: int32/uint16, Fortran, read-only, strided, list:
+        same draws as int64 C order
+    sampler-true-class-10-learned_unigram  raises IndexError: /^`true_candidate` out of range \[0, 10\),
+        received 10$/
+    sampler-true-class--1-learned_unigram  raises IndexError: /^`true_candidate` out of range \[0, 10\),
+        received -1$/
+    sampler-true-class-1099511627776-learned_unigram  raises IndexError: /^`true_candidate` out of range
+        \[0, 10\), received 1099511627776$/
+    sampler-true-classes-float64-learned_unigram  raises TypeError: /^true_classes must hold integers,
+        got dtype float64$/
+    sampler-true-classes-float16-learned_unigram  raises TypeError: /^true_classes must hold integers,
+        got dtype float16$/
+    sampler-true-classes-bool-learned_unigram  raises TypeError: /^true_classes must hold integers, got
+        dtype bool$/
+    sampler-true-classes-complex128-learned_unigram  raises TypeError: /^true_classes must hold
+        integers, got dtype complex128$/
+    sampler-true-classes-object-learned_unigram  raises TypeError: /^true_classes must hold integers,
+        got dtype object$/
+    sampler-true-classes-layouts-learned_unigram  returns: int32/uint16, Fortran, read-only, strided,
+        list: same draws as int64 C order
+    sampler-true-class-10-fixed_unigram  raises IndexError: /^`true_candidate` out of range \[0, 10\),
+        received 10$/
+    sampler-true-class--1-fixed_unigram  raises IndexError: /^`true_candidate` out of range \[0, 10\),
+        received -1$/
+    sampler-true-class-1099511627776-fixed_unigram  raises IndexError: /^`true_candidate` out of range
+        \[0, 10\), received 1099511627776$/
+    sampler-true-classes-float64-fixed_unigram  raises TypeError: /^true_classes must hold integers, got
+        dtype float64$/
+    sampler-true-classes-float16-fixed_unigram  raises TypeError: /^true_classes must hold integers, got
+        dtype float16$/
+    sampler-true-classes-bool-fixed_unigram  raises TypeError: /^true_classes must hold integers, got
+        dtype bool$/
+    sampler-true-classes-complex128-fixed_unigram  raises TypeError: /^true_classes must hold integers,
+        got dtype complex128$/
+    sampler-true-classes-object-fixed_unigram  raises TypeError: /^true_classes must hold integers, got
+        dtype object$/
+    sampler-true-classes-layouts-fixed_unigram  returns: int32/uint16, Fortran, read-only, strided,
+        list: same draws as int64 C order
+    sampler-true-classes-uint64-beyond-int64  raises ValueError: /^true_classes holds values beyond the
+        int64 range$/
+    sampler-true-classes-num_true-arg-mismatch  raises ValueError: /^true_classes must have num_true
+        columns, expected: 1 was: 2$/
+    sampler-true-class-2**40-function  raises IndexError: /^`true_candidate` out of range \[0, 5\),
+        received 1099511627776$/
+    sampler-seed-float  raises TypeError: /^seed must be an integer, got float$/
+    sampler-seed-triple  raises ValueError: /^seed must be None, an int, or a pair \(global_seed,
+        op_seed\)$/
+    bulk-out-readonly  raises TypeError: /^out must be a writable, C-contiguous int64 numpy array$/
+    bulk-out-int32  raises TypeError: /^out must be a writable, C-contiguous int64 numpy array$/
+    bulk-out-strided  raises TypeError: /^out must be a writable, C-contiguous int64 numpy array$/
+    set_state-bad-generator  raises ValueError: /^generator state must be six 32-bit words$/
+    set_state-counts-negative  raises ValueError: /^counts must be non-negative$/
+    set_state-counts-all-zero  raises ValueError: /^counts sum to zero$/
+    set_state-counts-float  raises TypeError: /^counts must hold integers, got dtype float64$/
+    set_state-counts-overflow  raises ValueError: /^counts overflow int64$/
+    fixed-unigram-weights-nan  raises ValueError: /^unigram weights (must be finite and non-negative|sum
+        to zero: nothing can be sampled)$/
+    fixed-unigram-weights-inf  raises ValueError: /^unigram weights (must be finite and non-negative|sum
+        to zero: nothing can be sampled)$/
+    fixed-unigram-weights-negative  raises ValueError: /^unigram weights (must be finite and
+        non-negative|sum to zero: nothing can be sampled)$/
+    fixed-unigram-weights-all-zero  raises ValueError: /^unigram weights (must be finite and
+        non-negative|sum to zero: nothing can be sampled)$/
+    fixed-unigram-dtype-complex128  raises TypeError: /^unigrams must be a 1-D sequence of numbers$/
+    fixed-unigram-dtype-object  raises TypeError: /^unigrams must be a 1-D sequence of numbers$/
+    fixed-unigram-dtype-bool  raises TypeError: /^unigrams must be a 1-D sequence of numbers$/
+    fixed-unigram-2d  raises TypeError: /^unigrams must be a 1-D sequence of numbers$/
+    fixed-unigram-distortion-nan  raises ValueError: /^unigram weights must be finite and non-negative$/
+    fixed-unigram-distortion-nan-on-ones  returns: weights [1, 1, 1]
+    fixed-unigram-reserved-negative  raises ValueError: /^num_reserved_ids must be >= 0$/
+    fixed-unigram-shard-out-of-range  raises ValueError: /^shard must be in \[0, num_shards\)$/
+    fixed-unigram-num_shards-0  raises ValueError: /^Value for attr 'num_shards' of 0 must be at least
+        minimum 1$/
+    fixed-unigram-reserved-2**40  raises ValueError: /^range is 3 must be equal to weights size
+        1099511627779$/
+    fixed-unigram-reserved-2**40-shards-2**40  raises ValueError: /^range is 3 must be equal to weights
+        size  2$/
+    fixed-unigram-reserved-2**40-shards-2**20  raises ValueError: /^range is 3 must be equal to weights
+        size  1048577$/
+    fixed-unigram-reserved-2**40-shards-2**20-right-size-correct-False  returns: built quickly: 2**20
+        reserved zeros then one unigram, always drawn
+    fixed-unigram-reserved-2**40-shards-2**20-right-size-correct-True  returns: built quickly: 2**20
+        reserved zeros then one unigram, always drawn
+    fixed-unigram-range-beyond-alias-table  raises ValueError: /at most 2\^31-1 entries/
+    dtype-inputs-float16  raises TypeError: /^inputs must be float32 or float64, got /
+    dtype-inputs-object  raises TypeError: /^inputs must be float32 or float64, got /
+    dtype-inputs-bool  raises TypeError: /^inputs must be float32 or float64, got /
+    dtype-inputs-complex128  raises TypeError: /^inputs must be float32 or float64, got /
+    dtype-inputs-int64  raises TypeError: /^inputs must be float32 or float64, got /
+    dtype-inputs-int32  raises TypeError: /^inputs must be float32 or float64, got /
+    dtype-inputs->f4  raises TypeError: /^inputs must be float32 or float64, got /
+    dtype-weights-float16  raises TypeError: /^weights must be float32 or float64, got float16$/
+    dtype-biases-float16  raises TypeError: /^biases must be float32 or float64, got float16$/
+    dtype-weights-object  raises TypeError: /^weights must be float32 or float64, got object$/
+    dtype-biases-object  raises TypeError: /^biases must be float32 or float64, got object$/
+    dtype-weights-bool  raises TypeError: /^weights must be float32 or float64, got bool$/
+    dtype-biases-bool  raises TypeError: /^biases must be float32 or float64, got bool$/
+    dtype-weights-complex128  raises TypeError: /^weights must be float32 or float64, got complex128$/
+    dtype-biases-complex128  raises TypeError: /^biases must be float32 or float64, got complex128$/
+    dtype-weights-int64  raises TypeError: /^weights must be float32 or float64, got int64$/
+    dtype-biases-int64  raises TypeError: /^biases must be float32 or float64, got int64$/
+    dtype-weights-big-endian  raises ValueError: /^weights must be in native byte order, got >f4/
+    dtype-labels-float64  raises TypeError: /^labels must hold integers, got dtype float64$/
+    dtype-sampled-float64  raises TypeError: /^sampled_candidates must hold integers, got dtype
+        float64$/
+    dtype-labels-float16  raises TypeError: /^labels must hold integers, got dtype float16$/
+    dtype-sampled-float16  raises TypeError: /^sampled_candidates must hold integers, got dtype
+        float16$/
+    dtype-labels-bool  raises TypeError: /^labels must hold integers, got dtype bool$/
+    dtype-sampled-bool  raises TypeError: /^sampled_candidates must hold integers, got dtype bool$/
+    dtype-labels-object  raises TypeError: /^labels must hold integers, got dtype object$/
+    dtype-sampled-object  raises TypeError: /^sampled_candidates must hold integers, got dtype object$/
+    dtype-labels-complex128  raises TypeError: /^labels must hold integers, got dtype complex128$/
+    dtype-sampled-complex128  raises TypeError: /^sampled_candidates must hold integers, got dtype
+        complex128$/
+    dtype-tec-bool  raises TypeError: /^true_expected_count must hold numbers, got dtype bool$/
+    dtype-upstream-bool  raises TypeError: /^upstream must hold numbers, got dtype bool$/
+    dtype-tec-object  raises TypeError: /^true_expected_count must hold numbers, got dtype object$/
+    dtype-upstream-object  raises TypeError: /^upstream must hold numbers, got dtype object$/
+    dtype-tec-complex128  raises TypeError: /^true_expected_count must hold numbers, got dtype
+        complex128$/
+    dtype-upstream-complex128  raises TypeError: /^upstream must hold numbers, got dtype complex128$/
+    dtype-labels-int32-accepted  returns: same result as int64 labels
+    dtype-labels-uint8-accepted  returns: same result as int64 labels
+    dtype-labels-int16-accepted  returns: same result as int64 labels
+    dtype-labels-uint64-accepted  returns: same result as int64 labels
+    dtype-tec-float16-and-int-accepted  returns: expected counts converted to the inputs' dtype
+    dtype-float64-inputs-float32-weights  returns: float64 loss (weights converted row by row, as TF
+        casts)
+    dtype-mixed-weight-shards  raises TypeError: /^all weights shards must have the same dtype$/
+    dtype-mixed-bias-shards  raises TypeError: /^all biases shards must have the same dtype$/
+    shards-empty-list-weights  raises ValueError: /^weights: the list of shards is empty$/
+    shards-empty-list-biases  raises ValueError: /^biases: the list of shards is empty$/
+    shards-columns-differ  raises ValueError: /^all shards must have the same number of columns: shard 0
+        has 3, shard 1 has 2$/
+    shards-1d-weight-shard  raises ValueError: /^weights must be 2-D, got shape \(3,\)$/
+    shards-2d-bias  raises ValueError: /^biases must be 1-D, got shape \(12, 1\)$/
+    shards-non-canonical-div-3-9  raises ValueError: /^shard sizes \[3, 9\] are not the 'div' layout of
+        12 rows/
+    shards-non-canonical-div-7-5  raises ValueError: /^shard sizes \[7, 5\] are not the 'div' layout of
+        12 rows/
+    shards-non-canonical-mod-7-5  raises ValueError: /^shard sizes \[7, 5\] are not the 'mod' layout of
+        12 rows/
+    shards-non-canonical-mod-4-4-4-0  raises ValueError: /^shard sizes \[4, 4, 4, 0\] are not the 'mod'
+        layout of 12 rows/
+    shards-non-canonical-div-6-6-0  raises ValueError: /^shard sizes \[6, 6, 0\] are not the 'div'
+        layout of 12 rows/
+    shards-biases-non-canonical  raises ValueError: /^shard sizes \[4, 8\] are not the 'div'/
+    shards-empty-shard-canonical-mod  returns: finite loss
+    layout-fortran-weights  raises ValueError: /^weights must have contiguous rows \(unit stride within
+        a row\)/
+    layout-column-strided-weights  raises ValueError: /^weights must have contiguous rows/
+    layout-unaligned-weights  raises ValueError: /^weights must be aligned$/
+    layout-fortran-readonly-strided-nce  returns: same bits as C-contiguous writable arrays
+    layout-fortran-readonly-strided-ssm  returns: same bits as C-contiguous writable arrays
+    layout-fortran-readonly-strided-sparse  returns: same bits as C-contiguous writable arrays
+    layout-fortran-readonly-strided-logits  returns: same bits as C-contiguous writable arrays
+    layout-reversed-weight-rows  returns: same bits
+    layout-list-inputs-and-weights  returns: nested lists become float64 arrays
+    layout-biases-as-flat-list  raises ValueError: /^biases\[0\] must be 1-D, got shape \(\)$/
+    inputs-1d  raises ValueError: /^inputs must be 2-D \[batch_size, dim\], got shape \(3,\)$/
+    upstream-wrong-shape  raises ValueError: /^upstream must have shape \(4,\), got \(5,\)$/
+    upstream-logits-wrong-shape  raises ValueError: /^upstream must have shape \(4, 5\), got \(4,\)$/
+    sampled_values-not-a-triple  raises ValueError: /^sampled_values must be a triple/
+    nce-true_target-zero  raises ValueError: /^true_target must be a positive number$/
+    nce-true_target-nan  raises ValueError: /^true_target must be a positive number$/
+    SampledLoss-bad-loss  raises ValueError: /^loss must be 'sampled_softmax' or 'nce', got 'hinge'$/
+    SampledLoss-bad-optimizer  raises ValueError: /^optimizer must be 'sgd' or 'adagrad', got 'adam'$/
+    SampledLoss-num_sampled-0  raises ValueError: /^Value for attr 'num_sampled' of 0 must be at least
+        minimum 1$/
+    SampledLoss-num_true-0  raises ValueError: /^Value for attr 'num_true' of 0 must be at least minimum
+        1$/
+    SampledLoss-sampler-not-a-sampler  raises TypeError: /^sampler must be a pysampled
+        CandidateSampler$/
+    SampledLoss-sampler-range-beyond-rows  raises ValueError: /^the sampler draws from 13 classes but
+        the weights have 12 rows$/
+    SampledLoss-adagrad-init-0  raises ValueError: /^initial_accumulator_value must be positive$/
+    SampledLoss-empty-shards  raises ValueError: /^weights: the list of shards is empty$/
+    SampledLoss-mixed-shards  raises TypeError: /^all weights shards must have the same dtype$/
+    SampledLoss-non-canonical-shards  raises ValueError: /^shard sizes \[1, 3\] are not the 'mod'
+        layout/
+    SampledLoss-fortran-weights  raises ValueError: /^weights must have contiguous rows/
+    SampledLoss-unique-S>R  raises ValueError: /^Sampler's range is too small\.$/
+    step-readonly-weights  raises ValueError: /^step\(\) updates in place: weights and biases must be
+        writable$/
+    call-readonly-weights  returns: __call__ only reads: works
+    step-float64-inputs-float32-weights  raises TypeError: /^step\(\) updates in place: weights and
+        biases must be float64 like the inputs/
+    step-inputs-float16  raises TypeError: /^inputs must be a 2-D float32 or float64 array$/
+    step-inputs-int64  raises TypeError: /^inputs must be a 2-D float32 or float64 array$/
+    step-inputs-bool  raises TypeError: /^inputs must be a 2-D float32 or float64 array$/
+    step-inputs-object  raises TypeError: /^inputs must be a 2-D float32 or float64 array$/
+    step-inputs-1d  raises TypeError: /^inputs must be a 2-D float32 or float64 array$/
+    step-labels-rows-mismatch  raises ValueError: /^labels have 3 rows but inputs have 4$/
+    step-labels-columns  raises ValueError: /^labels must have shape \[batch_size, num_true=1\], got
+        \(4, 2\)$/
+    step-labels-float  raises TypeError: /^labels must hold integers, got dtype float64$/
+    step-dim-mismatch  raises ValueError: /^Matrix size-incompatible: inputs are \[4, 5\] but weights
+        have 3 columns$/
+    step-label-2**40  raises IndexError: /out of range \[0, 12\), received 1099511627776$/
+    step-label-2**40-explicit-sv  raises IndexError: /^labels\[2\] = 1099511627776 is not in \[0, 12\)$/
+    step-sampled-out-of-range-explicit-sv  raises IndexError: /^sampled_candidates\[3\] = 12 is not in
+        \[0, 12\)$/
+    step-sampled-wrong-length  raises ValueError: /^sampled_candidates has 2 entries but num_sampled=4$/
+    step-tec-wrong-shape  raises ValueError: /^true_expected_count must have shape \(4, 1\), got
+        \(4,\)$/
+    step-upstream-wrong-shape  raises ValueError: /^upstream must have shape \(4,\), got \(4, 1\)$/
+    step-sampled_values-not-a-triple  raises ValueError: /^sampled_values must be a triple/
+    step-empty-batch  returns: empty loss; weights and biases unchanged
+    step-nan-input-row  returns: loss/dx NaN in that row; NaN written to its label row and the sampled
+        rows only (garbage in, garbage out)
+    step-int32-labels-readonly-fortran-inputs  returns: works (labels [B] accepted when num_true = 1)
+    step-float64-model  returns: float64 loss, finite
 RESULTS-TABLE-END
 """
 from __future__ import annotations
@@ -416,7 +564,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -1552,14 +1700,16 @@ def run_isolated_one(worker, cid, timeout):
     return res
 
 
-def results_table() -> str:
-    width = max(len(c.id) for c in CASES)
-    lines = [f"    {'case':<{width}}  expected outcome"]
+def results_table(width=104) -> str:
+    """One entry per case: ``<id>  <expected outcome>``, wrapped to `width`."""
+    import textwrap
+    lines = []
     for c in CASES:
         exp = c.expected()
         if c.xfail:
             exp += f"  [xfail: {c.xfail}]"
-        lines.append(f"    {c.id:<{width}}  {exp}")
+        lines += textwrap.wrap(f"{c.id}  {exp}", width, initial_indent="    ",
+                               subsequent_indent="        ", break_on_hyphens=False)
     return "\n".join(lines)
 
 
@@ -1583,7 +1733,7 @@ if pytest is not None:
     def test_docstring_table_lists_every_case():
         doc = __doc__
         table = doc[doc.index("RESULTS-TABLE-START"):doc.index("RESULTS-TABLE-END")]
-        missing = [c.id for c in CASES if f" {c.id} " not in table]
+        missing = [c.id for c in CASES if f"\n    {c.id}  " not in table]
         assert not missing, ("regenerate the table with python tests/test_bad_input_sweep.py "
                              f"--table; missing: {missing}")
 
