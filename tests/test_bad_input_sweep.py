@@ -1454,10 +1454,9 @@ raises("SampledLoss-non-canonical-shards", lambda: ps.SampledLoss(
 raises("SampledLoss-fortran-weights", lambda: ps.SampledLoss(
     np.asfortranarray(np.zeros((4, 3), np.float32)), num_sampled=1),
     ValueError, r"^weights must have contiguous rows")
-raises("SampledLoss-unique-S>R", lambda: model()[1]([[0]] * B, problem()["inputs"]) if False else
-       ps.SampledLoss(np.zeros((3, 2), np.float32), num_sampled=4, seed=1)(
-           [[0]], np.zeros((1, 2), np.float32)),
-       ValueError, r"^Sampler's range is too small\.$")
+raises("SampledLoss-unique-S>R", lambda: ps.SampledLoss(
+    np.zeros((3, 2), np.float32), num_sampled=4, seed=1)([[0]], np.zeros((1, 2), np.float32)),
+    ValueError, r"^Sampler's range is too small\.$")
 raises("step-readonly-weights", lambda: ps.SampledLoss(readonly(np.zeros((6, 2), np.float32)),
                                                        num_sampled=2, seed=1).step(
     [[0]], np.zeros((1, 2), np.float32)),
