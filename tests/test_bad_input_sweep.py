@@ -910,9 +910,13 @@ raises("spec11-fixed-unigram-neither-source",
        ValueError, r"^Must provide either vocab_file or unigrams\.$")
 
 
+_TMP: list = []  # one temporary directory per worker, removed when it exits
+
+
 def _vocab_file(text):
-    d = tempfile.mkdtemp(prefix="pysampled-sweep-")
-    path = os.path.join(d, "vocab.csv")
+    if not _TMP:
+        _TMP.append(tempfile.TemporaryDirectory(prefix="pysampled-sweep-"))
+    path = os.path.join(_TMP[0].name, f"vocab{len(os.listdir(_TMP[0].name))}.csv")
     with open(path, "w") as f:
         f.write(text)
     return path
