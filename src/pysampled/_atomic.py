@@ -3,9 +3,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
+import socket
+import zlib
 
 __all__ = ["atomic_write"]
+
+#: This host, in the names of temporary files (a directory may be shared).
+_HOST = f"{zlib.crc32(socket.gethostname().encode()):08x}"
+
+
+def _temp_pattern(name):
+    """Temporary files of target `name` written on this host: group 1 is the writer's pid."""
+    return re.compile(r"\." + re.escape(name) + r"\.(\d+)\." + _HOST + r"\.[0-9a-f]{12}\.tmp\Z")
 
 
 @contextlib.contextmanager
@@ -17,6 +28,13 @@ def atomic_write(path, mode="wb", encoding=None, newline=None):
     applied (like a plain ``open(path, "w")``), and is flushed and fsynced
     before the rename. If the body raises anything, ``KeyboardInterrupt``
     included, the temporary file is removed and ``path`` is left untouched.
+
+    A process killed during the write (SIGKILL, power loss) cannot remove its
+    temporary file ``.<name>.<pid>.<host>.<random>.tmp``. After each
+    successful write, such leftovers *of the same target* are removed when
+    they were made on this host by a process that no longer exists (POSIX),
+    so they never accumulate; files of live writers, of other targets, of
+    other hosts or in any other format are never touched.
 
     Parameters
     ----------
@@ -38,7 +56,8 @@ def atomic_write(path, mode="wb", encoding=None, newline=None):
     directory, name = os.path.split(os.path.abspath(path))
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     for _ in range(100):
-        tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
+        tmp = os.path.join(directory,
+                           f".{name}.{os.getpid()}.{_HOST}.{secrets.token_hex(6)}.tmp")
         try:
             fd = os.open(tmp, flags, 0o666)  # umask applies, as for open()
             break
@@ -65,6 +84,39 @@ def atomic_write(path, mode="wb", encoding=None, newline=None):
             os.unlink(tmp)
         raise
     _fsync_directory(directory)
+    _remove_stale_temporaries(directory, name)
+
+
+def _remove_stale_temporaries(directory, name):
+    """Remove temporary files of `name` left by writers on this host that are gone."""
+    if os.name != "posix":  # os.kill(pid, 0) is a liveness probe on POSIX only
+        return
+    pattern = _temp_pattern(name)
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    for entry in entries:
+        m = pattern.match(entry.name)
+        if m is None:
+            continue
+        pid = int(m.group(1))
+        if pid == os.getpid() or _pid_alive(pid):
+            continue  # maybe a write in progress (another thread or process)
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
+
+
+def _pid_alive(pid):
+    if pid <= 0:
+        return True  # not a pid we wrote: keep the file
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists (another user)
+        return True
+    return True
 
 
 def _fsync_directory(directory):

@@ -8,6 +8,7 @@ one (SPEC §11), with TF's swapped "expected/was" values put right.
 from __future__ import annotations
 
 import operator
+import os
 import warnings
 
 import numpy as np
@@ -88,17 +89,46 @@ def true_classes_matrix(true_classes, num_true: int) -> np.ndarray:
     return a
 
 
+# GNU OpenMP is not fork-safe: a child forked after the parent ran parallel
+# regions hangs in its first parallel region (the pool's threads were not
+# copied). Results do not depend on the thread count, so such a child runs
+# pysampled single-threaded instead ('spawn'/'forkserver' children are free).
+_fork = {"threads_used": False, "unsafe_child": False}
+
+
+def _after_fork_in_child():
+    if _fork["threads_used"]:
+        _fork["unsafe_child"] = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def resolve_num_threads(num_threads) -> int:
-    """None -> what OpenMP allows now (OMP_NUM_THREADS, threadpoolctl); -1 -> all cores."""
+    """None -> what OpenMP allows now (OMP_NUM_THREADS, threadpoolctl); -1 -> all cores.
+
+    In a process forked after pysampled ran OpenMP threads: 1 (see above).
+    """
     if num_threads is None:
-        return max(1, _samplers.omp_max_threads())
-    n = as_int(num_threads, "num_threads")
-    if n == -1:
-        n = _samplers.num_cores()
-    elif n < 1:
-        raise ValueError("num_threads must be a positive integer, -1 (all cores) or None")
+        n = max(1, _samplers.omp_max_threads())
+    else:
+        n = as_int(num_threads, "num_threads")
+        if n == -1:
+            n = _samplers.num_cores()
+        elif n < 1:
+            raise ValueError("num_threads must be a positive integer, -1 (all cores) or None")
     if n > 1 and not _samplers.has_openmp():
-        warnings.warn("pysampled was built without OpenMP: running single-threaded", RuntimeWarning,
-                      stacklevel=3)
+        if num_threads is not None:
+            warnings.warn("pysampled was built without OpenMP: running single-threaded",
+                          RuntimeWarning, stacklevel=3)
         return 1
+    if n > 1:
+        if _fork["unsafe_child"]:
+            warnings.warn("pysampled runs single-threaded in a process forked after it used "
+                          "OpenMP threads (GNU OpenMP would hang); start workers with the "
+                          "'spawn' or 'forkserver' method to use threads", RuntimeWarning,
+                          stacklevel=3)
+            return 1
+        _fork["threads_used"] = True
     return n

@@ -428,6 +428,16 @@ class FixedUnigramSampler(CandidateSampler):
         self._shard = as_int(shard, "shard")
         self._correct_reserved_ids = bool(correct_reserved_ids)
         self._vocab_file = vocab_file
+        if self._num_reserved_ids >= 0 and 0 <= self._shard < self._num_shards:
+            # Check the table's size by arithmetic before building it: a huge
+            # num_reserved_ids must not allocate (or loop over) that many ids.
+            size = _fixed_unigram_size(u.shape[0], self._num_reserved_ids, self._num_shards,
+                                       self._shard, self._correct_reserved_ids)
+            rmax = check_attr_min(range_max, "range_max")
+            if size != rmax:
+                raise ValueError(f"range is {rmax} must be equal to weights size  {size}")
+            if size > MAXINT32:
+                raise ValueError(f"range_max={rmax}: the alias table supports at most 2^31-1 entries")
         self._weights = _samplers.fixed_unigram_weights(
             u, self._distortion, self._num_reserved_ids, self._num_shards, self._shard,
             self._correct_reserved_ids)
@@ -450,6 +460,16 @@ class FixedUnigramSampler(CandidateSampler):
     def __repr__(self):
         return (f"FixedUnigramSampler(range_max={self._range_max}, distortion={self._distortion}, "
                 f"seed={self._seed!r})")
+
+
+def _fixed_unigram_size(n, num_reserved_ids, num_shards, shard, correct_reserved_ids) -> int:
+    """How many ids a fixed-unigram shard holds (as built by TF, see
+    :class:`FixedUnigramSampler`): its reserved ids, then its unigrams."""
+    def upto(m):  # ids in [0, m) with id % num_shards == shard
+        return (m - shard - 1) // num_shards + 1 if m > shard else 0
+    reserved = upto(num_reserved_ids)
+    start = num_reserved_ids if correct_reserved_ids else reserved
+    return reserved + upto(start + n) - upto(start)
 
 
 _CLASSES = {

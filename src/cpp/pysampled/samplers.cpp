@@ -164,8 +164,9 @@ std::vector<float> make_fixed_unigram_weights(const float* unigrams, int64_t n, 
   }
   if (num_reserved_ids < 0) throw std::invalid_argument("num_reserved_ids must be >= 0");
   std::vector<float> w;
-  for (int64_t id = 0; id < num_reserved_ids; ++id) {
-    if (id % num_shards == shard) w.push_back(0.0f);
+  // Reserved ids shard, shard + P, ... below num_reserved_ids, counted (not looped over).
+  if (num_reserved_ids > shard) {
+    w.assign(static_cast<size_t>((num_reserved_ids - shard - 1) / num_shards + 1), 0.0f);
   }
   // TF numbers the unigrams from len(weights) (the reserved ids kept by this
   // shard), not from num_reserved_ids.

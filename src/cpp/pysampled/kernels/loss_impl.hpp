@@ -165,16 +165,27 @@ T softmax_row(T* row, int64_t n, int64_t num_true, T upstream) {
   constexpr int L = lanes<T>();
   const T neg_inf = -std::numeric_limits<T>::infinity();
   V vmax = splat<T>(neg_inf);
+  V vneg = splat<T>(neg_inf);  // max of -x: +inf iff some logit is -inf
   int64_t i = 0;
   for (; i + L <= n; i += L) {
     const V x = load<T>(row + i);
     vmax = x > vmax ? x : vmax;
+    vneg = -x > vneg ? -x : vneg;
   }
   if (i < n) {
     const V x = load_tail<T>(row, i, n, neg_inf);
     vmax = x > vmax ? x : vmax;
+    const V nx = -load_tail<T>(row, i, n, T(0));
+    vneg = nx > vneg ? nx : vneg;
   }
   const T m = hmax<T>(vmax);
+  // TF sums z_j (log s - (L_j - m)) over *all* columns, so a sampled column
+  // (z_j = 0) whose logit is -inf contributes 0 * inf = NaN to the loss
+  // (its gradient stays 0). Only such a row needs the scan.
+  bool sampled_neg_inf = false;
+  if (hmax<T>(vneg) == -neg_inf) {
+    for (int64_t j = num_true; j < n; ++j) sampled_neg_inf |= row[j] == neg_inf;
+  }
   T true_shifted = 0;  // sum of (L_k - m) over the true columns, as TF shifts first
   for (int64_t k = 0; k < num_true; ++k) true_shifted += row[k] - m;
   V vsum{};
@@ -192,7 +203,8 @@ T softmax_row(T* row, int64_t n, int64_t num_true, T upstream) {
   const T log_s = std::log(s);
   const T inv_nt = T(1) / static_cast<T>(num_true);
   // TF: sum_j z_j (log s - (L_j - m)), z = 1/num_true on the true columns.
-  const T loss = log_s - inv_nt * true_shifted;
+  const T loss = sampled_neg_inf ? std::numeric_limits<T>::quiet_NaN()
+                                 : log_s - inv_nt * true_shifted;
   const T scale = upstream / s;
   const V vt = splat<T>(upstream * inv_nt);
   const V nt = splat<T>(static_cast<T>(num_true));
