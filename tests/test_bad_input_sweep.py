@@ -286,10 +286,10 @@ RESULTS-TABLE-START
         at least minimum 0$/
     size-range_max-float  raises TypeError: /^range_max must be an integer, got float$/
     size-num_sampled-bool  raises TypeError: /^num_sampled must be an integer, got bool$/
-    size-range_max-beyond-int64  raises OverflowError: /too large to convert/
+    size-range_max-beyond-int64  raises ValueError: /^Value for attr 'range_max' of 9223372036854775808 does not fit in 64 bits$/
     size-num_threads-0  raises ValueError: /^num_threads must be a positive integer, -1 \(all cores\) or
         None$/
-    size-num_threads-beyond-int  raises OverflowError: /too large to convert/
+    size-num_threads-beyond-int  raises ValueError: /^num_threads=1099511627776 is more than pysampled will start \(1024\); use -1 for all cores$/
     size-num_threads-more-than-work  returns: same bits as one thread (threads capped by the work)
     size-bulk-negative  raises ValueError: /^size must be non-negative, got \(2, -1\)$/
     size-bulk-beyond-memory  raises ValueError: /array is too big/
@@ -1147,11 +1147,11 @@ raises("size-range_max-float", lambda: ps.uniform_candidate_sampler([[0]], 1, 1,
 raises("size-num_sampled-bool", lambda: ps.uniform_candidate_sampler([[0]], 1, True, True, 10),
        TypeError, r"^num_sampled must be an integer, got bool$")
 raises("size-range_max-beyond-int64", lambda: ps.UniformSampler(2**63, seed=1),
-       OverflowError, r"too large to convert")
+       ValueError, r"^Value for attr 'range_max' of 9223372036854775808 does not fit in 64 bits$")
 raises("size-num_threads-0", call_loss("nce", num_threads=0),
        ValueError, r"^num_threads must be a positive integer, -1 \(all cores\) or None$")
 raises("size-num_threads-beyond-int", call_loss("nce", num_threads=2**40),
-       OverflowError, r"too large to convert")
+       ValueError, r"^num_threads=1099511627776 is more than pysampled will start \(1024\); use -1 for all cores$")
 returns("size-num_threads-more-than-work", call_loss("ssm", num_threads=64),
         same_as_clean("ssm"), "same bits as one thread (threads capped by the work)")
 raises("size-bulk-negative", lambda: ps.UniformSampler(5, seed=1).sample_bulk((2, -1)),

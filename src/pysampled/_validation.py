@@ -18,6 +18,8 @@ from . import _samplers
 MAXINT32 = 2**31 - 1
 _INT64_MAX = np.iinfo(np.int64).max
 _DEFAULT_GRAPH_SEED = 87654321
+#: The most threads one call may ask for (OpenMP would try to start them all).
+MAX_THREADS = 1024
 
 
 def as_int(value, name: str) -> int:
@@ -34,6 +36,8 @@ def check_attr_min(value, name: str, minimum: int = 1) -> int:
     v = as_int(value, name)
     if v < minimum:
         raise ValueError(f"Value for attr '{name}' of {v} must be at least minimum {minimum}")
+    if v > _INT64_MAX:
+        raise ValueError(f"Value for attr '{name}' of {v} does not fit in 64 bits")
     return v
 
 
@@ -118,6 +122,9 @@ def resolve_num_threads(num_threads) -> int:
             n = _samplers.num_cores()
         elif n < 1:
             raise ValueError("num_threads must be a positive integer, -1 (all cores) or None")
+        elif n > MAX_THREADS:
+            raise ValueError(f"num_threads={n} is more than pysampled will start "
+                             f"({MAX_THREADS}); use -1 for all cores")
     if n > 1 and not _samplers.has_openmp():
         if num_threads is not None:
             warnings.warn("pysampled was built without OpenMP: running single-threaded",

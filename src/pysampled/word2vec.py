@@ -232,7 +232,7 @@ class Word2Vec:
         of token lists), keep the frequent ones, encode the corpus to disk and
         initialise the vectors."""
         source = _corpus_source(corpus)
-        self._workdir = tempfile.TemporaryDirectory(prefix="pysampled-w2v-", dir=workdir)
+        self._workdir = _encoding_dir(workdir)
         tmp = self._workdir.name
         provisional: dict[str, int] = {}
         counts: list[int] = []
@@ -416,7 +416,7 @@ class Word2Vec:
 
     def _encode_with_vocab(self, corpus, workdir):
         source = _corpus_source(corpus)
-        self._workdir = tempfile.TemporaryDirectory(prefix="pysampled-w2v-", dir=workdir)
+        self._workdir = _encoding_dir(workdir)
         tmp = self._workdir.name
         ends = []
         n = 0
@@ -572,6 +572,37 @@ class Word2Vec:
         if obj.syn0.shape != (v, obj.stride) or obj.syn1.shape != (v, obj.stride):
             raise ValueError(f"checkpoint {os.fspath(path)!r} is inconsistent")
         return obj
+
+
+_WORKDIR_PREFIX = "pysampled-w2v-"
+
+
+def _encoding_dir(workdir):
+    """A temporary directory for the encoded corpus, named after this process;
+    directories that killed trainers left behind in the same place are
+    removed first (only ours: the name pattern, and the owner's pid is gone)."""
+    import shutil
+
+    base = workdir if workdir is not None else tempfile.gettempdir()
+    try:
+        names = os.listdir(base)
+    except OSError:
+        names = []
+    for name in names:
+        parts = name[len(_WORKDIR_PREFIX):].split("-", 1)
+        if not name.startswith(_WORKDIR_PREFIX) or len(parts) != 2 or not parts[0].isdigit():
+            continue
+        pid = int(parts[0])
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+            continue  # alive (or not ours to judge)
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+        except OSError:
+            continue
+    return tempfile.TemporaryDirectory(prefix=f"{_WORKDIR_PREFIX}{os.getpid()}-", dir=workdir)
 
 
 def _aligned_zeros(shape, align=64) -> np.ndarray:
