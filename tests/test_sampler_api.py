@@ -205,6 +205,16 @@ def test_fixed_unigram_negative_with_fractional_distortion():
         pysampled.FixedUnigramSampler(2, unigrams=[1.0, 1e30], distortion=2.0)
 
 
+def test_fixed_unigram_huge_finite_weights():
+    """Each weight is finite but weight * n overflows float32 in TF's alias
+    construction: those columns get probability inf, i.e. are always kept."""
+    s = pysampled.FixedUnigramSampler(3, unigrams=[3e38, 3e38, 1.0], seed=1)
+    tf_draws = s.sample([[0]], 2000, unique=False).sampled_candidates
+    bulk = s.sample_bulk(2000)
+    for draws in (tf_draws, bulk):
+        assert set(np.unique(draws)) == {0, 1}
+
+
 @pytest.mark.parametrize("kwargs,exc,msg", [
     (dict(num_shards=0), ValueError, "Value for attr 'num_shards' of 0 must be at least minimum 1"),
     (dict(num_shards=2, shard=2), ValueError, "shard"),
