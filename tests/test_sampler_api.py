@@ -304,6 +304,58 @@ def test_bulk_out_rejects_bad_arrays(bad):
         make_sampler("uniform").sample_bulk(5, out=bad)
 
 
+def _misaligned(a):
+    """A C-contiguous copy of `a` at an odd address (NumPy allows it; C++ may not read it)."""
+    a = np.ascontiguousarray(a)
+    buf = np.zeros(a.nbytes + 1, np.uint8)
+    m = np.frombuffer(buf.data, dtype=a.dtype, offset=1, count=a.size).reshape(a.shape)
+    m[...] = a
+    assert not m.flags.aligned and m.flags.c_contiguous
+    return m
+
+
+def test_bulk_out_rejects_misaligned():
+    with pytest.raises(TypeError, match="aligned"):
+        make_sampler("uniform").sample_bulk(5, out=_misaligned(np.zeros(5, np.int64)))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_misaligned_ids_are_copied_before_the_core_reads_them(kind):
+    """Unaligned int64 ids (contiguous, so NumPy passes them through) give the
+    same results as aligned ones; reading them in place from C++ is undefined
+    behaviour (UBSan: misaligned load)."""
+    tc = np.array([[1, 2], [3, 1], [0, 7]])
+    ids = np.array([0, 3, 7, 9])
+    a, b = make_sampler(kind), make_sampler(kind)
+    for got, want in ((a.sample(_misaligned(tc), 4), b.sample(tc, 4)),
+                      (a.probability(_misaligned(ids)), b.probability(ids))):
+        for x, y in zip(got if isinstance(got, tuple) else (got,),
+                        want if isinstance(want, tuple) else (want,)):
+            np.testing.assert_array_equal(x, y)
+    if kind == "learned_unigram":
+        a.update(_misaligned(tc))
+        b.update(tc)
+        state = b.get_state()
+        state["counts"] = _misaligned(state["counts"])
+        a.set_state(state)
+        np.testing.assert_array_equal(a.counts, b.counts)
+    hits = pysampled.compute_accidental_hits(_misaligned(tc), _misaligned(ids), 2,
+                                             all_duplicates=True)
+    want = pysampled.compute_accidental_hits(tc, ids, 2, all_duplicates=True)
+    for x, y in zip(hits, want):
+        np.testing.assert_array_equal(x, y)
+    fn = {"uniform": pysampled.uniform_candidate_sampler,
+          "log_uniform": pysampled.log_uniform_candidate_sampler,
+          "learned_unigram": pysampled.learned_unigram_candidate_sampler}.get(kind)
+    if fn is not None:
+        pysampled.reset_sampler_cache()
+        got = fn(_misaligned(tc), 2, 3, True, 10, seed=5)
+        pysampled.reset_sampler_cache()
+        want = fn(tc, 2, 3, True, 10, seed=5)
+        for x, y in zip(got, want):
+            np.testing.assert_array_equal(x, y)
+
+
 def test_bulk_out_rejects_read_only():
     out = np.zeros(5, dtype=np.int64)
     out.flags.writeable = False
