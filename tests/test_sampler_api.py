@@ -356,6 +356,13 @@ def test_misaligned_ids_are_copied_before_the_core_reads_them(kind):
             np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.parametrize("kind", ["uniform", "log_uniform", "learned_unigram"])
+def test_binding_fixed_weights_of_another_kind_raises(kind):
+    """The binding checks the kind before downcasting (a wrong downcast is UB)."""
+    with pytest.raises(ValueError, match="only fixed-unigram"):
+        _samplers.Stream.create(kind, 10, 1, 2).fixed_weights()
+
+
 def test_bulk_out_rejects_read_only():
     out = np.zeros(5, dtype=np.int64)
     out.flags.writeable = False
