@@ -45,7 +45,13 @@ Workspace<T>& workspace() {
 
 template <class T>
 void resize(std::vector<T>& v, size_t n) {
+#ifdef PYSAMPLED_SANITIZE
+  // Exact sizes, so that (with libstdc++'s vector annotations) ASan sees a
+  // read past the part of a buffer this call uses, left over from a bigger call.
+  v.resize(n);
+#else
   if (v.size() < n) v.resize(n);
+#endif
 }
 
 template <class T>
