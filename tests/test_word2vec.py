@@ -53,6 +53,8 @@ def small(**kw):
     return Word2Vec(**args)
 
 
+# The same model/loss combinations run (one epoch) in the determinism test below.
+@pytest.mark.slow_statistical
 @pytest.mark.parametrize("model", ["skipgram", "cbow"])
 @pytest.mark.parametrize("loss", ["negative", "nce", "sampled_softmax"])
 def test_training_lowers_the_loss_and_finds_the_topics(corpus, model, loss):
