@@ -28,12 +28,20 @@ def corpus_file(tmp_path_factory):
     return p
 
 
+@pytest.mark.slow_statistical  # same code as test_default_run_on_a_small_builtin_corpus
 def test_default_run_trains_on_the_builtin_corpus_and_reports_the_score():
     r = run("--synthetic-tokens", "1000000", "--epochs", "3", "--quiet")
     assert r.returncode == 0, r.stderr
     assert "planted-structure score" in r.stdout
     score = float(r.stdout.split("planted-structure score")[1].split(":")[1].split()[0])
     assert score > 0.2  # chance is ~0.02; three short epochs already find half the groups
+
+
+def test_default_run_on_a_small_builtin_corpus():
+    r = run("--synthetic-tokens", "30000", "--epochs", "1", "--quiet")
+    assert r.returncode == 0, r.stderr
+    score = float(r.stdout.split("planted-structure score")[1].split(":")[1].split()[0])
+    assert 0.0 <= score <= 1.0
 
 
 @pytest.mark.parametrize("binary", [False, True])

@@ -258,6 +258,35 @@ def test_non_contiguous_inputs_give_the_same_results():
     assert_identical(_call_all(p), expected, "int32 ids")
 
 
+def _misaligned(a):
+    """A C-contiguous copy of `a` at an odd address (NumPy allows it; C++ may not read it)."""
+    a = np.ascontiguousarray(a)
+    buf = np.zeros(a.nbytes + 1, np.uint8)
+    m = np.frombuffer(buf.data, dtype=a.dtype, offset=1, count=a.size).reshape(a.shape)
+    m[...] = a
+    assert not m.flags.aligned and m.flags.c_contiguous
+    return m
+
+
+def test_misaligned_ids_and_counts_give_the_same_results():
+    """Unaligned (but contiguous) ids, expected counts and upstream weights are
+    copied before the C++ core reads them (reading them in place is undefined
+    behaviour, reported by UBSan)."""
+    p = Problem(11, B=13, D=10, C=30, S=12, NT=2, xdt=np.float32, shards=2, strategy="div")
+    expected = _call_all(p)
+    for name in ("labels", "sampled", "tec", "sec", "upstream", "R", "X"):
+        setattr(p, name, _misaligned(getattr(p, name)))
+    assert_identical(_call_all(p), expected, "misaligned")
+    model, ref_model = (ps.SampledLoss([a.copy() for a in p.weights], None, num_sampled=p.S,
+                                       num_true=p.NT, partition_strategy="div", num_threads=1)
+                        for _ in range(2))
+    got = model.step(p.labels, p.X, sampled_values=(p.sampled, p.tec, p.sec), upstream=p.upstream)
+    want = ref_model.step(np.ascontiguousarray(p.labels), np.ascontiguousarray(p.X),
+                          sampled_values=(p.sampled.copy(), p.tec.copy(), p.sec.copy()),
+                          upstream=p.upstream.copy())
+    assert_identical(list(got), list(want), "step")
+
+
 @pytest.mark.parametrize("shards", [1, 3])
 def test_weights_rows_sliced_from_a_wider_array(shards):
     p = Problem(10, B=16, D=12, C=40, S=10, NT=1, shards=shards, strategy="div",

@@ -53,6 +53,8 @@ def small(**kw):
     return Word2Vec(**args)
 
 
+# The same model/loss combinations run (one epoch) in the determinism test below.
+@pytest.mark.slow_statistical
 @pytest.mark.parametrize("model", ["skipgram", "cbow"])
 @pytest.mark.parametrize("loss", ["negative", "nce", "sampled_softmax"])
 def test_training_lowers_the_loss_and_finds_the_topics(corpus, model, loss):
@@ -78,6 +80,21 @@ def test_deterministic_mode_gives_the_same_bits_for_any_thread_count(corpus, mod
         results.append((m.syn0.copy(), m.syn1.copy()))
     np.testing.assert_array_equal(results[0][0], results[1][0])
     np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
+@pytest.mark.parametrize("model", ["skipgram", "cbow"])
+def test_windows_wider_than_32(model):
+    """2 * window > 64 contexts per centre word (the deterministic skip-gram
+    kernel once kept their coefficients in a fixed 64-entry stack array)."""
+    corpus = make_corpus(6_000, seed=3, length=100)
+    results = []
+    for threads in (1, 2):
+        m = small(model=model, window=40, sample=0, threads=threads, epochs=1, alpha=0.002,
+                  group_size=8)
+        m.train(corpus, progress=False)
+        results.append(m.syn0.copy())
+    assert np.isfinite(results[0]).all()
+    np.testing.assert_array_equal(results[0], results[1])
 
 
 def test_hogwild_mode_learns(corpus):

@@ -165,9 +165,10 @@ cdef class Stream:
             deref(self.ptr).set_learned_counts(_ptr64(counts), counts.shape[0])
 
     def fixed_weights(self):
-        cdef const FixedUnigramSampler* f = <const FixedUnigramSampler*>&deref(self.ptr).sampler()
-        if self.kind != "fixed_unigram":
+        cdef const FixedUnigramSampler* f
+        if self.kind != "fixed_unigram":  # before the downcast, which is UB for other kinds
             raise ValueError("only fixed-unigram samplers have weights")
+        f = <const FixedUnigramSampler*>&deref(self.ptr).sampler()
         cdef const vector[float]* w = &f.weights()
         out = np.empty(w.size(), dtype=np.float32)
         cdef float[::1] o = out

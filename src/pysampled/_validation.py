@@ -64,7 +64,7 @@ def kernel_seeds(seed) -> tuple[int, int]:
 
 
 def as_ids(values, name: str, ndim: int | None = None) -> np.ndarray:
-    """Integer ids as an int64 array (copied only when not already int64 and C-contiguous)."""
+    """Integer ids as an int64 array (copied only when not already int64, C-contiguous and aligned)."""
     a = values if type(values) is np.ndarray else np.asarray(values)
     if a.dtype != np.int64:
         if a.dtype.kind == "u":
@@ -78,6 +78,8 @@ def as_ids(values, name: str, ndim: int | None = None) -> np.ndarray:
         raise ValueError(f"{name} must have {ndim} dimension(s), got shape {a.shape}")
     if not a.flags.c_contiguous:
         a = np.ascontiguousarray(a)
+    if not a.flags.aligned:  # the C++ core reads them as int64_t
+        a = a.copy()
     return a
 
 

@@ -169,7 +169,8 @@ def _floats(value, name, shape, dtype):
         raise TypeError(f"{name} must hold numbers, got dtype {a.dtype}")
     if a.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
-    return np.ascontiguousarray(a, dtype=dtype)
+    a = np.ascontiguousarray(a, dtype=dtype)
+    return a if a.flags.aligned else a.copy()  # the C++ core reads them as float/double
 
 
 def _labels_matrix(labels, num_true):

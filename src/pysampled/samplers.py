@@ -154,7 +154,7 @@ class CandidateSampler:
         """
         tc = true_classes
         if not (type(tc) is np.ndarray and tc.dtype == _INT64 and tc.ndim == 2
-                and tc.flags.c_contiguous):
+                and tc.flags.c_contiguous and tc.flags.aligned):
             tc = as_ids(tc, "true_classes")
             if tc.ndim != 2:
                 raise ValueError("true_classes must be a matrix")
@@ -201,7 +201,7 @@ class CandidateSampler:
             None: what OpenMP allows (``OMP_NUM_THREADS``, threadpoolctl);
             -1: all cores.
         out : numpy.ndarray, optional
-            A writable, C-contiguous int64 array to fill in place (saves
+            A writable, aligned, C-contiguous int64 array to fill in place (saves
             allocating and page-faulting a new array in training loops).
 
         Returns
@@ -216,8 +216,8 @@ class CandidateSampler:
                 raise ValueError(f"size must be non-negative, got {shape}")
             out = np.empty(shape, dtype=np.int64)
         elif not (isinstance(out, np.ndarray) and out.dtype == _INT64 and out.flags.c_contiguous
-                  and out.flags.writeable):
-            raise TypeError("out must be a writable, C-contiguous int64 numpy array")
+                  and out.flags.writeable and out.flags.aligned):
+            raise TypeError("out must be a writable, aligned, C-contiguous int64 numpy array")
         self._stream.sample_bulk(out.reshape(-1), threads)
         return out
 
@@ -495,7 +495,7 @@ def reset_sampler_cache() -> None:
 
 def _true_matrix_fast(tc, num_true):
     if (type(tc) is np.ndarray and tc.dtype == _INT64 and tc.ndim == 2 and tc.flags.c_contiguous
-            and tc.shape[1] == num_true):
+            and tc.flags.aligned and tc.shape[1] == num_true):
         return tc
     return true_classes_matrix(tc, num_true)
 

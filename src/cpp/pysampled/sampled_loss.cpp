@@ -45,7 +45,13 @@ Workspace<T>& workspace() {
 
 template <class T>
 void resize(std::vector<T>& v, size_t n) {
+#ifdef PYSAMPLED_SANITIZE
+  // Exact sizes, so that (with libstdc++'s vector annotations) ASan sees a
+  // read past the part of a buffer this call uses, left over from a bigger call.
+  v.resize(n);
+#else
   if (v.size() < n) v.resize(n);
+#endif
 }
 
 template <class T>
@@ -133,8 +139,8 @@ void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out,
       T* dst;
       if (r < B) {
         dst = ws.x.data() + r * Dp;
-        const T* src = in.inputs + r * in.inputs_stride;
-        std::memcpy(dst, src, sizeof(T) * D);
+        // With dim == 0 the caller passes no inputs buffer (null): no memcpy.
+        if (D > 0) std::memcpy(dst, in.inputs + r * in.inputs_stride, sizeof(T) * D);
       } else if (r < B + BT) {
         const int64_t j = r - B;
         dst = ws.w_true.data() + j * Dp;

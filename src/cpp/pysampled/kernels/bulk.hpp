@@ -14,6 +14,13 @@ namespace pysampled {
 // 2m < T. Integer-only, one 64-bit load per draw.
 inline uint64_t pack_alias(float prob, int32_t alias) {
   const double scaled = static_cast<double>(prob) * 16777216.0;  // exact
+  // prob >= 1 always keeps the column (TF: r < prob), T = 2^24 does too. An
+  // infinite prob (float32 weight * n overflowed) must not reach the integer
+  // conversion (undefined behaviour); a NaN never keeps it.
+  if (!(scaled < 16777216.0)) {
+    return (scaled == scaled ? uint64_t{16777216} : 0) |
+           (static_cast<uint64_t>(static_cast<uint32_t>(alias)) << 32);
+  }
   uint64_t t = static_cast<uint64_t>(scaled);
   if (static_cast<double>(t) < scaled) ++t;  // ceil
   return t | (static_cast<uint64_t>(static_cast<uint32_t>(alias)) << 32);

@@ -312,6 +312,7 @@ double deterministic_group(const Word2VecModel& m, const Word2VecConfig& cfg, co
   const int64_t tasks = tasks_in + (u_out + kSlots - 1) / kSlots;
   parallel_for(tasks, threads, [&](int64_t t) {
     std::vector<const float*> rows(static_cast<size_t>(std::max(K, W)));
+    std::vector<float> coef(static_cast<size_t>(W));  // W = 2 * window contexts, unbounded
     const bool is_in = t < tasks_in;
     const SlotMap& map = is_in ? s.in : s.out;
     const int64_t first = (is_in ? t : t - tasks_in) * kSlots;
@@ -338,12 +339,11 @@ double deterministic_group(const Word2VecModel& m, const Word2VecConfig& cfg, co
           } else {
             const int32_t* ctx = rec.ctx.data() + r * W;
             const int nc = rec.nctx[r];
-            float coef[64];
             for (int c = 0; c < nc; ++c) {
               rows[c] = m.syn0 + static_cast<int64_t>(ctx[c]) * stride;
               coef[c] = s.g[i * gw + c * K + j];
             }
-            accumulate(delta, rows.data(), coef, nc, stride);
+            accumulate(delta, rows.data(), coef.data(), nc, stride);
           }
         }
       }
