@@ -385,9 +385,9 @@ RESULTS-TABLE-START
     sampler-seed-float  raises TypeError: /^seed must be an integer, got float$/
     sampler-seed-triple  raises ValueError: /^seed must be None, an int, or a pair \(global_seed,
         op_seed\)$/
-    bulk-out-readonly  raises TypeError: /^out must be a writable, C-contiguous int64 numpy array$/
-    bulk-out-int32  raises TypeError: /^out must be a writable, C-contiguous int64 numpy array$/
-    bulk-out-strided  raises TypeError: /^out must be a writable, C-contiguous int64 numpy array$/
+    bulk-out-readonly  raises TypeError: /^out must be a writable, aligned, C-contiguous int64 numpy array$/
+    bulk-out-int32  raises TypeError: /^out must be a writable, aligned, C-contiguous int64 numpy array$/
+    bulk-out-strided  raises TypeError: /^out must be a writable, aligned, C-contiguous int64 numpy array$/
     set_state-bad-generator  raises ValueError: /^generator state must be six 32-bit words$/
     set_state-counts-negative  raises ValueError: /^counts must be non-negative$/
     set_state-counts-all-zero  raises ValueError: /^counts sum to zero$/
@@ -1224,13 +1224,13 @@ raises("sampler-seed-triple", lambda: ps.uniform_candidate_sampler([[0]], 1, 1, 
        ValueError, r"^seed must be None, an int, or a pair \(global_seed, op_seed\)$")
 raises("bulk-out-readonly", lambda: ps.UniformSampler(5, seed=1).sample_bulk(
     None, out=readonly(np.zeros(4, np.int64))),
-    TypeError, r"^out must be a writable, C-contiguous int64 numpy array$")
+    TypeError, r"^out must be a writable, aligned, C-contiguous int64 numpy array$")
 raises("bulk-out-int32", lambda: ps.UniformSampler(5, seed=1).sample_bulk(
     None, out=np.zeros(4, np.int32)),
-    TypeError, r"^out must be a writable, C-contiguous int64 numpy array$")
+    TypeError, r"^out must be a writable, aligned, C-contiguous int64 numpy array$")
 raises("bulk-out-strided", lambda: ps.UniformSampler(5, seed=1).sample_bulk(
     None, out=np.zeros(8, np.int64)[::2]),
-    TypeError, r"^out must be a writable, C-contiguous int64 numpy array$")
+    TypeError, r"^out must be a writable, aligned, C-contiguous int64 numpy array$")
 raises("set_state-bad-generator", lambda: ps.UniformSampler(5).set_state({"generator": (1, 2)}),
        ValueError, r"^generator state must be six 32-bit words$")
 raises("set_state-counts-negative", lambda: ps.LearnedUnigramSampler(3).set_state(
