@@ -519,6 +519,8 @@ class SampledLoss:
         self.hogwild = bool(hogwild)
         self.num_threads = num_threads
         self.mask_all_duplicates = bool(mask_all_duplicates)
+        if true_target is not None and not (np.isfinite(true_target) and true_target > 0):
+            raise ValueError("true_target must be a positive number")
         self.true_target = true_target
         if sampler is None:
             sampler = LogUniformSampler(self._w_view.total_rows, seed=seed)

@@ -23,6 +23,7 @@ explicitly and can be copied, pickled, saved and reset.
 from __future__ import annotations
 
 import fractions
+import math
 import os
 import threading
 from typing import NamedTuple
@@ -233,6 +234,8 @@ class CandidateSampler:
 
     def set_state(self, state: dict) -> None:
         """Continue from a state returned by :meth:`get_state`."""
+        if not isinstance(state, dict) or "generator" not in state:
+            raise TypeError("state must be a dict returned by get_state()")
         gen = tuple(int(x) for x in state["generator"])
         if len(gen) != 6 or not all(0 <= x < 2**32 for x in gen):
             raise ValueError("generator state must be six 32-bit words")
@@ -321,6 +324,8 @@ class LearnedUnigramSampler(CandidateSampler):
         return state
 
     def set_state(self, state: dict) -> None:
+        if not isinstance(state, dict) or "generator" not in state:
+            raise TypeError("state must be a dict returned by get_state()")
         counts = state.get("counts")
         if counts is not None:
             c = as_ids(counts, "counts", ndim=1)
@@ -341,13 +346,19 @@ def _parse_float32(field: str) -> np.float32:
     if not text or "_" in text:
         raise ValueError(field)
     d = float(text)
-    f = np.float32(d)
+    with np.errstate(over="ignore"):
+        f = np.float32(d)
     if not np.isfinite(d) or float(f) == d:
         return f
     # Rounding to double first can only mislead when the double lands exactly
     # on the midpoint of two floats; then decide with the exact decimal value.
     g = np.nextafter(f, np.float32(np.inf if d > float(f) else -np.inf))
-    if (float(f) + float(g)) / 2 != d:
+    if np.isinf(g) or np.isinf(f):  # between FLT_MAX and "the next float": 2^128 - 2^103
+        mid = math.ldexp(1.0, 128) - math.ldexp(1.0, 103)
+        mid = mid if d > 0 else -mid
+    else:
+        mid = (float(f) + float(g)) / 2
+    if mid != d:
         return f
     exact = fractions.Fraction(text)
     if exact == fractions.Fraction(d):
@@ -609,8 +620,8 @@ def fixed_unigram_candidate_sampler(true_classes, num_true, num_sampled, unique,
     else:
         u = None
         source = ("vocab_file", os.fspath(vocab_file) if vocab_file else "")
-    extra = (source, float(distortion), num_reserved_ids, num_shards, shard,
-             bool(correct_reserved_ids))
+    extra = (source, float(distortion), as_int(num_reserved_ids, "num_reserved_ids"),
+             as_int(num_shards, "num_shards"), as_int(shard, "shard"), bool(correct_reserved_ids))
     range_max_i = check_attr_min(range_max, "range_max")
 
     def factory():

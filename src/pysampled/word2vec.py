@@ -189,6 +189,8 @@ class Word2Vec:
         self.threads = threads
         resolve_num_threads(threads)  # validate early
         self.seed = as_int(seed, "seed")
+        if not 0 <= self.seed < 2**64:
+            raise ValueError(f"seed must be in [0, 2**64), got {self.seed}")
         self.deterministic = bool(deterministic)
         self.group_size = _positive(group_size, "group_size")
         self.num_sampled = _positive(num_sampled, "num_sampled")
@@ -221,6 +223,11 @@ class Word2Vec:
         if self.syn0 is None:
             raise RuntimeError("the model has no vectors yet: build_vocab() or train() first")
         return self.syn0[:, :self.dim]
+
+    def _kernel_window(self) -> int:
+        # No window reaches past a sentence, and sentences are cut at
+        # MAX_SENTENCE_LENGTH tokens: larger windows all behave the same.
+        return min(self.window, MAX_SENTENCE_LENGTH)
 
     @property
     def stride(self) -> int:
@@ -379,7 +386,8 @@ class Word2Vec:
                 if self.loss == "negative":
                     words, kept, pairs, loss = _word2vec.train_chunk(
                         self.syn0, self.syn1, keep, noise, tokens, np.ascontiguousarray(ends),
-                        start, self.seed, epoch, alpha, self.dim, self.window, self.negative,
+                        start, self.seed, epoch, alpha, self.dim, self._kernel_window(),
+                        self.negative,
                         self.model == "cbow", self.cbow_mean, not self.deterministic,
                         self.group_size, threads)
                 else:
@@ -463,7 +471,7 @@ class Word2Vec:
     def _train_chunk_sampled(self, model, keep, noise, tokens, ends, position, epoch, alpha,
                              threads):
         inputs, targets, offsets = _word2vec.windows(
-            keep, tokens, ends, position, self.seed, epoch, self.window,
+            keep, tokens, ends, position, self.seed, epoch, self._kernel_window(),
             self.model == "cbow", threads)
         syn0 = self.syn0
         loss_sum = 0.0
@@ -544,34 +552,79 @@ class Word2Vec:
     @classmethod
     def load(cls, path, *, threads=None) -> "Word2Vec":
         """A model from a checkpoint written by :meth:`save` (training can go on
-        with :meth:`train`, given the same corpus)."""
+        with :meth:`train`, given the same corpus). Anything that is not such a
+        checkpoint raises ``ValueError``."""
+        where = os.fspath(path)
         try:
-            with np.load(os.fspath(path), allow_pickle=False) as z:
+            with np.load(where, allow_pickle=False) as z:
                 meta = json.loads(str(z["meta"]))
-                if meta.get("version") != _CHECKPOINT_VERSION:
-                    raise ValueError(f"unsupported checkpoint version {meta.get('version')}")
+                _check_meta(meta)
                 obj = cls(**meta["config"], threads=threads)
-                obj.syn0 = _aligned_zeros(z["syn0"].shape)
-                obj.syn0[...] = z["syn0"]
-                obj.syn1 = _aligned_zeros(z["syn1"].shape)
-                obj.syn1[...] = z["syn1"]
-                obj.bias = np.array(z["bias"], dtype=np.float32)
-                obj.counts = np.array(z["counts"], dtype=np.int64)
-                obj.words = [str(w) for w in z["words"]]
-                if "accum0" in z.files:
-                    obj.accum0 = np.array(z["accum0"], dtype=np.float32)
-                    obj.accum1 = np.array(z["accum1"], dtype=np.float32)
-                    obj.accum_bias = np.array(z["accum_bias"], dtype=np.float32)
-        except (OSError, KeyError, ValueError, EOFError) as e:
-            raise ValueError(f"cannot read checkpoint {os.fspath(path)!r}: {e}") from e
+                arrays = {k: z[k] for k in z.files if k != "meta"}
+        except ValueError as e:
+            raise ValueError(f"cannot read checkpoint {where!r}: {e}") from e
+        except FileNotFoundError:
+            raise
+        except Exception as e:  # zipfile, json, npy and constructor errors
+            raise ValueError(f"cannot read checkpoint {where!r}: {type(e).__name__}: {e}") from e
+        try:
+            words = [str(w) for w in arrays["words"]]
+            v, stride = len(words), obj.stride
+            for name in ("syn0", "syn1"):
+                if arrays[name].shape != (v, stride) or arrays[name].dtype != np.float32:
+                    raise ValueError(f"{name} has shape {arrays[name].shape}, expected {(v, stride)}")
+            if arrays["bias"].shape != (v,) or arrays["counts"].shape != (v,):
+                raise ValueError("bias or counts do not match the vocabulary")
+            obj.syn0 = _aligned_zeros((v, stride))
+            obj.syn0[...] = arrays["syn0"]
+            obj.syn1 = _aligned_zeros((v, stride))
+            obj.syn1[...] = arrays["syn1"]
+            obj.bias = np.array(arrays["bias"], dtype=np.float32)
+            obj.counts = np.array(arrays["counts"], dtype=np.int64)
+            obj.words = words
+            if "accum0" in arrays:
+                obj.accum0 = np.array(arrays["accum0"], dtype=np.float32)
+                obj.accum1 = np.array(arrays["accum1"], dtype=np.float32)
+                obj.accum_bias = np.array(arrays["accum_bias"], dtype=np.float32)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"checkpoint {where!r} is inconsistent: {e}") from e
         obj.index = {w: i for i, w in enumerate(obj.words)}
-        obj.progress = meta["progress"]
-        obj.history = meta["history"]
+        obj.progress = dict(meta["progress"])
+        obj.history = [dict(h) for h in meta["history"]]
         obj.sampler_state = meta.get("sampler_state")
-        v = len(obj.words)
-        if obj.syn0.shape != (v, obj.stride) or obj.syn1.shape != (v, obj.stride):
-            raise ValueError(f"checkpoint {os.fspath(path)!r} is inconsistent")
         return obj
+
+
+def _check_meta(meta) -> None:
+    """The JSON part of a checkpoint must have the fields and types save() writes."""
+    if not isinstance(meta, dict):
+        raise ValueError("metadata is not a JSON object")
+    if meta.get("version") != _CHECKPOINT_VERSION:
+        raise ValueError(f"unsupported checkpoint version {meta.get('version')!r}")
+    config, progress, history = meta.get("config"), meta.get("progress"), meta.get("history")
+    if not isinstance(config, dict):
+        raise ValueError("config is not a JSON object")
+    known = set(Word2Vec().config())
+    unknown = set(config) - known
+    if unknown:
+        raise ValueError(f"unknown config keys {sorted(unknown)}")
+    for key in ("dim", "window", "negative", "min_count", "epochs", "seed", "group_size",
+                "num_sampled", "batch_size", "chunk_words"):
+        if key in config and (type(config[key]) is not int):
+            raise ValueError(f"config {key!r} must be an integer, got {config[key]!r}")
+    if not isinstance(progress, dict):
+        raise ValueError("progress is not a JSON object")
+    for key in ("epoch", "chunk", "words_done", "pairs", "corpus_tokens", "corpus_sentences"):
+        if type(progress.get(key)) is not int or progress[key] < 0:
+            raise ValueError(f"progress {key!r} must be a non-negative integer")
+    if type(progress.get("loss")) not in (int, float):
+        raise ValueError("progress 'loss' must be a number")
+    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+        raise ValueError("history must be a list of objects")
+    state = meta.get("sampler_state")
+    if state is not None and not (isinstance(state, list) and len(state) == 6
+                                  and all(type(x) is int for x in state)):
+        raise ValueError("sampler_state must be six integers")
 
 
 _WORKDIR_PREFIX = "pysampled-w2v-"

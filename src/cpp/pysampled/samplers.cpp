@@ -220,6 +220,9 @@ std::unique_ptr<RangeSampler> FixedUnigramSampler::clone() const {
 }
 
 LearnedUnigramSampler::LearnedUnigramSampler(int64_t range) : RangeSampler(range) {
+  // One 64-bit count per class: a range beyond what can be allocated is a
+  // MemoryError, not a length error.
+  if (static_cast<uint64_t>(range) >= tree_.max_size()) throw std::bad_alloc();
   tree_.assign(static_cast<size_t>(range) + 1, 0);
   for (int64_t i = 1; i <= range; ++i) {  // all counts 1: node i covers lowbit(i) ones
     tree_[i] = i & (-i);
@@ -361,12 +364,30 @@ int64_t CandidateStream::sample(const int64_t* true_classes, int64_t num_true_to
     num_tries = num_sampled;
   } else {
     IdSet seen(num_sampled);
-    constexpr int64_t kMaxTries = std::numeric_limits<int32_t>::max();
+    constexpr int64_t kMaxTries = std::numeric_limits<int32_t>::max();  // TF's limit
     int64_t kept = 0;
+    int64_t next_check = int64_t{1} << 20;
     while (kept < num_sampled) {
+      if (num_tries >= next_check) {
+        // Every time the draws double past 2^20: if the values not drawn yet
+        // are so unlikely that even the expected number of draws needed
+        // overshoots TF's limit, say so now instead of after 2^31 draws.
+        double left = 1.0;
+        for (int64_t i = 0; i < kept; ++i) left -= static_cast<double>(s.probability(sampled[i]));
+        const double needed = static_cast<double>(num_sampled - kept) / std::max(left, 1e-300);
+        if (num_tries + needed > static_cast<double>(kMaxTries)) {
+          throw std::invalid_argument(
+              "unique sampling cannot find " + std::to_string(num_sampled) + " distinct values: "
+              "after " + std::to_string(num_tries) + " draws " + std::to_string(kept) +
+              " were found and the rest have total probability " + std::to_string(left) +
+              ", so about " + std::to_string(needed) + " more draws would be needed "
+              "(TF gives up after 2^31-1)");
+        }
+        next_check *= 2;
+      }
       if (num_tries >= kMaxTries) {
-        throw std::runtime_error("unique sampling made 2^31-1 draws without finding " +
-                                 std::to_string(num_sampled) + " distinct values");
+        throw std::invalid_argument("unique sampling made 2^31-1 draws without finding " +
+                                    std::to_string(num_sampled) + " distinct values");
       }
       const int64_t v = s.sample(rng);
       ++num_tries;
