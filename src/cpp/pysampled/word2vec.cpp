@@ -50,15 +50,19 @@ void build_records(const float* keep_prob, const uint64_t* neg_table, uint32_t n
   std::vector<int64_t> first_record(static_cast<size_t>(ch.num_sentences) + 1, 0);
   std::vector<int64_t> sentence_start(static_cast<size_t>(ch.num_sentences));
   int64_t start = 0;
+  int64_t longest = 0;
   for (int64_t s = 0; s < ch.num_sentences; ++s) {
     sentence_start[s] = start;
     int64_t kept = 0;
     for (int64_t p = start; p < ch.sentence_ends[s]; ++p) kept += keep[p];
     first_record[s + 1] = first_record[s] + kept;
+    longest = std::max(longest, kept);
     start = ch.sentence_ends[s];
   }
   rec.count = first_record[ch.num_sentences];
-  rec.max_ctx = 2 * window;
+  // A window never holds more than the rest of its sentence: a huge `window`
+  // costs nothing beyond the longest kept sentence of the chunk.
+  rec.max_ctx = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(2 * int64_t{window}, longest - 1)));
   rec.outs = 1 + negative;
   rec.ctx.resize(static_cast<size_t>(rec.count * rec.max_ctx));
   rec.nctx.resize(static_cast<size_t>(rec.count));
