@@ -52,8 +52,10 @@ def log(*args, **kwargs):
     """Print the generated arguments when FUZZ_VERBOSE=1 (to replay one input:
     ``FUZZ_VERBOSE=1 python fuzz/fuzz_x.py crash-file``)."""
     if VERBOSE:
-        print("FUZZ:", *[repr(a)[:300] for a in args],
-              *[f"{k}={v!r}"[:300] for k, v in kwargs.items()], file=sys.stderr, flush=True)
+        def r(v):
+            return " ".join(repr(v).split())[:600]
+        print("FUZZ:", *[r(a) for a in args], *[f"{k}={r(v)}" for k, v in kwargs.items()],
+              file=sys.stderr, flush=True)
 
 #: What the public API documents it may raise on bad arguments.
 DOCUMENTED = (ValueError, TypeError, IndexError, OverflowError, MemoryError)
@@ -104,6 +106,18 @@ def slow_unique(sampler, num_sampled) -> bool:
     return bool(p[n - 1] < 1e-5)
 
 
+def same(a, b) -> bool:
+    """Bitwise-ish equality of two arrays of any dtype (NaN == NaN)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a.dtype.kind in "fc":
+        return bool(np.array_equal(a, b, equal_nan=True))
+    if a.dtype.kind == "O":
+        return all(x is y or x == y or (x != x and y != y) for x, y in zip(a.ravel(), b.ravel()))
+    return bool(np.array_equal(a, b))
+
+
 def skip_known(cond):
     if cond and SKIP_KNOWN:
         raise Skip
@@ -134,6 +148,9 @@ class Gen:
 
     def __init__(self, data: bytes):
         self.fdp = atheris.FuzzedDataProvider(data)
+        #: One input in three is "wild": edge values, odd types, dtypes and
+        #: layouts are frequent. The others mostly stay valid, to get deep.
+        self.wild = self.chance(1, 3)
 
     # -- scalars
     def bool(self) -> bool:
@@ -150,6 +167,10 @@ class Gen:
         once the input is exhausted."""
         return self.fdp.ConsumeIntInRange(0, den - 1) >= den - num
 
+    def rarely(self) -> bool:
+        """True for about 1 in 8 wild inputs and 1 in 40 tame ones."""
+        return self.chance(1, 8 if self.wild else 40)
+
     def float(self, lo=-10.0, hi=10.0) -> float:
         if self.chance(1, 8):
             return self.pick(FLOAT_EDGES)
@@ -161,15 +182,19 @@ class Gen:
             return self.int(0, 3)
         return self.int(0, hi)
 
-    def edge_int(self, small_hi=10, p_edge=(1, 6)) -> int:
-        """An int: mostly small, sometimes an edge value (huge, negative)."""
+    def edge_int(self, small_hi=10, p_edge=None, lo=1) -> int:
+        """An int: mostly in [lo, small_hi], sometimes an edge value (0, huge, negative)."""
+        if p_edge is None:
+            p_edge = (1, 6) if self.wild else (1, 40)
         if self.chance(*p_edge):
             return self.pick(INT_EDGES)
-        return self.int(0, small_hi)
+        return self.int(lo, max(lo, small_hi))
 
-    def int_arg(self, small_hi=10, p_edge=(1, 6), p_type=(1, 10)):
+    def int_arg(self, small_hi=10, p_edge=None, p_type=None, lo=1):
         """An integer argument, sometimes of another Python/NumPy type."""
-        v = self.edge_int(small_hi, p_edge)
+        v = self.edge_int(small_hi, p_edge, lo)
+        if p_type is None:
+            p_type = (1, 10) if self.wild else (1, 80)
         if not self.chance(*p_type):
             return v
         kind = self.int(0, 9)
@@ -268,9 +293,17 @@ class Gen:
                             dtype=np.int64).astype(dt).reshape(shape)
         return np.array(vals).astype(dt).reshape(shape)
 
+    def dtype(self, usual, others=DTYPES_ALL):
+        """`usual` (a dtype or list of them), or in wild inputs sometimes any other."""
+        if self.chance(1, 4 if self.wild else 50):
+            return self.pick(others)
+        return usual if isinstance(usual, str) else self.pick(usual)
+
     def layout(self, arr: np.ndarray, choice=None):
         """The values of `arr` in another memory layout / container ("broadcast"
         repeats the first row: oracles must read the values back from the result)."""
+        if choice is None and not self.wild and self.chance(4, 5):
+            choice = "c"
         lay = choice or self.pick(LAYOUTS)
         if lay == "c":
             return np.ascontiguousarray(arr)
