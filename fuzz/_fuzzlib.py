@@ -26,6 +26,8 @@ Environment:
     Skip inputs that trigger an already-reported finding (see
     ``KNOWN_FINDINGS`` in FUZZING.md), so a long run keeps looking for new
     ones. Set to 0 to reproduce the known findings.
+``FUZZ_TMPDIR`` (default /dev/shm or the system temp dir)
+    Where the file harnesses write their files.
 ``FUZZ_VERBOSE`` (default 0)
     Print each input's generated arguments (see :func:`log`).
 """
@@ -355,7 +357,10 @@ _TMP = None
 def tmpdir() -> pathlib.Path:
     global _TMP
     if _TMP is None:
-        base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+        base = os.environ.get("FUZZ_TMPDIR") or (
+            "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None)
+        # libFuzzer leaves with exit(), so this may outlive the process: run_all.py
+        # points FUZZ_TMPDIR at a directory it removes afterwards.
         _TMP = tempfile.TemporaryDirectory(prefix="pysampled-fuzz-", dir=base)
     return pathlib.Path(_TMP.name)
 
