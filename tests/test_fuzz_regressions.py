@@ -1,0 +1,222 @@
+"""Regression tests for what the atheris harnesses in fuzz/ found (see FUZZING.md).
+
+Plain pytest, no atheris needed. A finding that is not fixed yet is marked
+``xfail(strict=True)``: the test describes the *expected* behaviour, so it
+starts passing (and the strict xfail fails, asking for the mark to go) once
+the bug is fixed. The finding ids (F1, F2, ...) are those of FUZZING.md.
+"""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import zipfile
+
+import numpy as np
+import pytest
+
+import pysampled as ps
+from pysampled.samplers import read_vocab_file
+
+FLT_MAX = float(np.finfo(np.float32).max)
+
+
+def run_limited(code, timeout=10, memory_mb=2048):
+    """Run `code` in a fresh interpreter with an address-space limit; return
+    (returncode, stdout+stderr), or (None, "timeout") if it ran too long."""
+    prelude = textwrap.dedent(f"""
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, ({memory_mb} << 20, resource.RLIM_INFINITY))
+    """)
+    try:
+        p = subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)],
+                           capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None, "timeout"
+    return p.returncode, p.stdout + p.stderr
+
+
+# ------------------------------------------------------------------ samplers
+
+@pytest.mark.xfail(strict=True, reason="BUG F1: make_fixed_unigram_weights loops over every "
+                   "reserved id (and stores the kept ones) before checking the size against "
+                   "range_max: a huge num_reserved_ids hangs or allocates gigabytes")
+@pytest.mark.parametrize("kwargs", [
+    "num_reserved_ids=2**62, num_shards=2**62, shard=5",  # 2**62 iterations, no memory: a hang
+    "num_reserved_ids=2**40",  # pushes 2**40 zeros: GBs, then MemoryError after seconds
+])
+def test_f1_huge_num_reserved_ids_fails_fast(kwargs):
+    rc, out = run_limited(f"""
+        import pysampled as ps
+        try:
+            ps.FixedUnigramSampler(3, unigrams=[1.0, 2.0, 3.0], {kwargs}, seed=1)
+        except ValueError as e:
+            print("ValueError", e)
+    """, timeout=5)
+    assert rc == 0 and "ValueError" in out, out
+
+
+@pytest.mark.xfail(strict=True, reason="BUG F2: range_max above std::vector::max_size() raises "
+                   "RuntimeError (std::length_error) instead of ValueError/MemoryError")
+@pytest.mark.parametrize("range_max", [2**61, 2**62, 2**63 - 1])
+def test_f2_learned_sampler_absurd_range_max(range_max):
+    with pytest.raises((ValueError, MemoryError)):
+        ps.LearnedUnigramSampler(range_max)
+
+
+@pytest.mark.xfail(strict=True, reason="BUG F3: LearnedUnigramSampler.set_state(non-dict) raises "
+                   "AttributeError (state.get); the other samplers raise TypeError")
+def test_f3_learned_set_state_non_dict_is_type_error():
+    with pytest.raises(TypeError):
+        ps.LearnedUnigramSampler(3).set_state(3)
+
+
+@pytest.mark.xfail(strict=True, reason="BUG F4: unique=True with a value of tiny but nonzero "
+                   "learned count passes the support check, then makes 2**31-1 rejection draws "
+                   "(30-60 s) and raises an undocumented RuntimeError")
+def test_f4_unique_sampling_of_near_zero_probabilities_fails_fast():
+    rc, out = run_limited("""
+        import pysampled as ps
+        s = ps.LearnedUnigramSampler(3, seed=1)
+        s.set_state(dict(s.get_state(), counts=[1, 2**31 - 1, 1]))
+        try:
+            s.sample([[0]], 3, unique=True)
+            print("sampled")
+        except ValueError as e:
+            print("ValueError", e)
+    """, timeout=5)
+    assert rc == 0, out
+
+
+@pytest.mark.xfail(strict=True, reason="BUG F10: fixed_unigram_candidate_sampler puts the raw "
+                   "num_reserved_ids / num_shards / shard in its cache key: a 0-d integer array "
+                   "(accepted by the class, operator.index works) raises 'unhashable type'")
+@pytest.mark.parametrize("name", ["num_reserved_ids", "num_shards", "shard"])
+def test_f10_fixed_unigram_function_accepts_0d_int_arrays(name):
+    value = {"num_reserved_ids": 0, "num_shards": 1, "shard": 0}[name]
+    r = ps.fixed_unigram_candidate_sampler([[0]], 1, 1, True, 3, unigrams=[1.0, 2.0, 3.0],
+                                           seed=1, **{name: np.array(value)})
+    assert r.sampled_candidates.shape == (1,)
+
+
+# -------------------------------------------------------------- vocab files
+
+@pytest.mark.xfail(strict=True, reason="BUG F8: a decimal just below FLT_MAX + ulp/2 rounds to "
+                   "the midpoint in double; _parse_float32's midpoint test computes "
+                   "(inf + FLT_MAX) / 2 and returns inf instead of FLT_MAX (strtof: FLT_MAX)")
+def test_f8_vocab_value_just_below_overflow_threshold(tmp_path):
+    path = tmp_path / "vocab.csv"
+    path.write_text("a,1\nb,3.4028235677973366e38\n")  # < FLT_MAX + 2**103 (exactly 3.40282356779733661637...e38)
+    values = read_vocab_file(path)
+    assert values[1] == np.float32(FLT_MAX)
+    assert ps.FixedUnigramSampler(2, vocab_file=path).weights[1] == np.float32(FLT_MAX)
+
+
+def test_f8_vocab_exact_overflow_midpoint_is_inf(tmp_path):
+    # The exact midpoint rounds to even, i.e. up to inf (as strtof does): not a bug.
+    path = tmp_path / "vocab.csv"
+    path.write_text("a,340282356779733661637539395458142568448\n")
+    assert np.isinf(read_vocab_file(path)[0])
+
+
+# ------------------------------------------------------------------- losses
+
+W = np.zeros((4, 2), np.float32)
+X = np.ones((2, 2), np.float32)
+LABELS = np.array([[0], [1]])
+
+
+@pytest.mark.xfail(strict=True, reason="BUG F5: SampledLoss accepts an invalid true_target "
+                   "(<= 0, NaN, inf); __call__ rejects it but step() silently trains with it "
+                   "(0.0 even means TF's default 1/num_true there)")
+@pytest.mark.parametrize("target", [-1.0, 0.0, float("nan"), float("inf")])
+def test_f5_sampled_loss_invalid_true_target(target):
+    with pytest.raises(ValueError):
+        model = ps.SampledLoss(W.copy(), num_sampled=1, loss="nce", true_target=target, seed=1)
+        model.step(LABELS, X)
+
+
+@pytest.mark.xfail(strict=True, reason="BUG F6: SampledLoss.step(sampled_values=...) does not "
+                   "check len(sampled_candidates) == num_sampled as __call__ does")
+def test_f6_step_checks_the_number_of_sampled_values():
+    model = ps.SampledLoss(W.copy(), num_sampled=2, seed=1)
+    sv = (np.array([3]), np.ones((2, 1)), np.ones(1))
+    with pytest.raises(ValueError, match="num_sampled"):
+        model(LABELS, X, sampled_values=sv)
+    with pytest.raises(ValueError, match="num_sampled"):
+        model.step(LABELS, X, sampled_values=sv)
+
+
+# -------------------------------------------------------------- checkpoints
+
+def _checkpoint(tmp_path):
+    m = ps.Word2Vec(dim=3, window=2, min_count=1, epochs=1, threads=1)
+    m.build_vocab([["a", "b", "a"], ["b", "c"]], workdir=str(tmp_path))
+    path = tmp_path / "model.npz"
+    m.save(path)
+    return path
+
+
+def _rewrite_meta(path, edit):
+    with np.load(path, allow_pickle=False) as z:
+        members = {k: z[k] for k in z.files}
+    meta = json.loads(str(members["meta"]))
+    meta = edit(meta)
+    members["meta"] = np.array(json.dumps(meta))
+    with open(path, "wb") as f:
+        np.savez(f, **members)
+
+
+def _flip_byte_in_member(path, member):
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo(member)
+    data = bytearray(path.read_bytes())
+    data[info.header_offset + 30 + len(info.filename) + 200] ^= 0xFF  # inside the member's data
+    path.write_bytes(bytes(data))
+
+
+CORRUPTIONS = {
+    "not_a_zip_after_magic": lambda p: p.write_bytes(b"PK\x03\x04" + bytes(range(200))),
+    "crc_error_in_syn0": lambda p: _flip_byte_in_member(p, "syn0.npy"),
+    "meta_not_a_dict": lambda p: _rewrite_meta(p, lambda m: [m]),
+    "config_not_a_dict": lambda p: _rewrite_meta(p, lambda m: dict(m, config=[1])),
+    "config_unknown_key": lambda p: _rewrite_meta(p, lambda m: dict(m, config=dict(m["config"],
+                                                                                   bogus=1))),
+    "config_wrong_type": lambda p: _rewrite_meta(p, lambda m: dict(m, config=dict(m["config"],
+                                                                                  dim="3"))),
+    "progress_missing": lambda p: _rewrite_meta(p, lambda m: {k: v for k, v in m.items()
+                                                              if k != "progress"}),
+}
+
+
+@pytest.mark.xfail(strict=True, reason="BUG F7: Word2Vec.load lets zipfile / json / constructor "
+                   "errors escape (BadZipFile, AttributeError, TypeError, KeyError, "
+                   "NotImplementedError, RuntimeError) instead of 'ValueError: cannot read "
+                   "checkpoint'")
+@pytest.mark.parametrize("corruption", sorted(CORRUPTIONS))
+def test_f7_load_corrupt_checkpoint_raises_value_error(tmp_path, corruption):
+    path = _checkpoint(tmp_path)
+    CORRUPTIONS[corruption](path)
+    with pytest.raises(ValueError):
+        ps.Word2Vec.load(path)
+
+
+@pytest.mark.xfail(strict=True, reason="BUG F9: Word2Vec.load accepts meta fields of the wrong "
+                   "type (history, progress); train() then fails with AttributeError / TypeError")
+@pytest.mark.parametrize("edit", ["history_dict", "progress_str"])
+def test_f9_load_validates_meta_types(tmp_path, edit):
+    path = _checkpoint(tmp_path)
+    if edit == "history_dict":
+        _rewrite_meta(path, lambda m: dict(m, history={}))
+    else:
+        _rewrite_meta(path, lambda m: dict(m, progress=dict(m["progress"], epoch="0")))
+    with pytest.raises(ValueError):
+        model = ps.Word2Vec.load(path)
+        model.train([["a", "b", "a"], ["b", "c"]], progress=False, workdir=str(tmp_path))
+
+
+def test_load_valid_checkpoint_still_works(tmp_path):
+    path = _checkpoint(tmp_path)
+    model = ps.Word2Vec.load(path)
+    assert model.words == ["a", "b", "c"]
+    assert os.path.exists(path)
