@@ -98,8 +98,21 @@ def TestOneInput(data):
         kw["sample"] = g.pick([0.0, 1e-3, 0.5, 1e-9])
     if g.chance(1, 4):
         kw["deterministic"] = g.bool()
-    model = ps.Word2Vec(**kw)
+    if g.wild:  # edge values of the integer options (work stays bounded by stop_after_chunks)
+        for key in ["window", "seed", "group_size", "batch_size", "num_sampled", "chunk_words",
+                    "epochs", "negative", "min_count", "max_vocab_size", "threads", "dim"]:
+            if g.chance(1, 12):
+                kw[key] = g.pick(fl.INT_EDGES) if key != "dim" else g.pick([0, 1, 16, 17, -1])
+    # F11: the window's buffers grow with `window` itself (not the sentence length).
+    fl.skip_known((fl.int_or_none(kw.get("window")) or 0) > 10**6)
+    # F12: the constructor accepts seeds outside [0, 2**64); build_vocab / train then fail.
+    fl.skip_known(not 0 <= (fl.int_or_none(kw.get("seed", 0)) or 0) < 2**64)
     fl.log(kw)
+    model = None
+    with expect():
+        model = ps.Word2Vec(**kw)
+    if model is None:
+        return
     ok = False
     with expect(ValueError):
         model.build_vocab(corpus, workdir=str(fl.tmpdir()))
@@ -120,7 +133,7 @@ def TestOneInput(data):
           model.progress["corpus_tokens"], n_kept)
     check(model.vectors.shape == (len(frequent), kw["dim"]), "vectors shape")
 
-    with expect(ValueError):
+    with expect(ValueError, OverflowError):
         model.train(progress=False, stop_after_chunks=g.int(1, 3))
     check(np.isfinite(model.vectors).all(), "non-finite vectors after training")
 

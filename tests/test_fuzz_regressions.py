@@ -220,3 +220,31 @@ def test_load_valid_checkpoint_still_works(tmp_path):
     model = ps.Word2Vec.load(path)
     assert model.words == ["a", "b", "c"]
     assert os.path.exists(path)
+
+
+# ------------------------------------------------------------------ trainer
+
+@pytest.mark.xfail(strict=True, reason="BUG F11: the trainer's per-window buffers are sized by "
+                   "`window` itself (2 * window context slots per position), not by the sentence "
+                   "length: window=10**8 allocates GBs for a 9-token corpus, window=2**31-1 "
+                   "raises RuntimeError (std::length_error)")
+@pytest.mark.parametrize("window", [10**8, 2**31 - 1])
+def test_f11_huge_window_is_cheap_or_rejected(window):
+    rc, out = run_limited(f"""
+        import pysampled as ps
+        try:
+            w = ps.Word2Vec(window={window}, min_count=1, dim=4, epochs=1, threads=1)
+            w.train([["a", "b", "c"]] * 3, progress=False)
+            print("trained")
+        except ValueError as e:
+            print("ValueError", e)
+    """, timeout=20, memory_mb=1024)
+    assert rc == 0, out
+
+
+@pytest.mark.xfail(strict=True, reason="BUG F12: Word2Vec accepts a seed outside [0, 2**64); "
+                   "build_vocab then fails in NumPy (negative) or train() in Cython (OverflowError)")
+@pytest.mark.parametrize("seed", [-1, 2**64])
+def test_f12_word2vec_seed_range_checked_up_front(seed):
+    with pytest.raises(ValueError):
+        ps.Word2Vec(seed=seed)
