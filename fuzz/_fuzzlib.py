@@ -133,6 +133,12 @@ INT_EDGES = [0, 1, 2, 3, 4, 5, 7, 8, 16, 31, 64, 100, 1000,
              2**63, 2**64 - 1, 2**64, 2**100,
              -1, -2, -(2**31), -(2**31) - 1, -(2**32), -(2**63), -(2**63) - 1]
 
+#: Under AddressSanitizer a failed C++ ``new`` aborts the process instead of raising
+#: ``std::bad_alloc`` (GCC's libasan ignores allocator_may_return_null for the
+#: throwing operator new), so sizes stay below what could ask for gigabytes.
+ASAN = "asan" in os.environ.get("LD_PRELOAD", "")
+SIZE_EDGES = [v for v in INT_EDGES if -(2**63) - 1 <= v <= 2**16] if ASAN else INT_EDGES
+
 FLOAT_EDGES = [0.0, -0.0, 1.0, -1.0, 0.5, 2.0, 1e-7, 1e-30, 1e-45, 1.4e-45, 5e-324,
                3.4028235e38, 3.5e38, 1.7976931348623157e308, -3.4028235e38, 65504.0,
                1e10, -1e10, float("inf"), float("-inf"), float("nan"), 16777217.0, 0.1]
@@ -189,7 +195,7 @@ class Gen:
         if p_edge is None:
             p_edge = (1, 6) if self.wild else (1, 40)
         if self.chance(*p_edge):
-            return self.pick(INT_EDGES)
+            return self.pick(SIZE_EDGES)
         return self.int(lo, max(lo, small_hi))
 
     def int_arg(self, small_hi=10, p_edge=None, p_type=None, lo=1):
@@ -307,6 +313,8 @@ class Gen:
         if choice is None and not self.wild and self.chance(4, 5):
             choice = "c"
         lay = choice or self.pick(LAYOUTS)
+        if lay == "unaligned" and ASAN and SKIP_KNOWN:
+            lay = "c"  # F13: misaligned int64 / float arrays reach C++ (UBSan reports it)
         if lay == "c":
             return np.ascontiguousarray(arr)
         if lay == "f":
@@ -375,8 +383,7 @@ def write_file(name: str, data: bytes) -> pathlib.Path:
 
 def _limit_memory():
     mb = int(os.environ.get("FUZZ_RLIMIT_AS_MB", "3072"))
-    preload = os.environ.get("LD_PRELOAD", "")
-    if mb <= 0 or "asan" in preload or "ASAN_OPTIONS" in os.environ:
+    if mb <= 0 or ASAN:
         return
     import resource
     lim = mb * 1024 * 1024

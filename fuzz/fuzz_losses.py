@@ -191,6 +191,8 @@ def TestOneInput(data):
     if seed is not None:
         kw["seed"] = seed
 
+    # F14: with dim 0 the kernel calls memcpy(dst, NULL + offset, 0) (UBSan reports it).
+    fl.skip_known(fl.ASAN and D == 0 and B > 0)
     fn = {"nce": ps.nce_loss, "softmax": ps.sampled_softmax_loss,
           "sparse": ps.sampled_sparse_softmax_loss, "logits": ps.compute_sampled_logits}[fn_name]
     if fn_name == "sparse":

@@ -102,7 +102,7 @@ def TestOneInput(data):
         for key in ["window", "seed", "group_size", "batch_size", "num_sampled", "chunk_words",
                     "epochs", "negative", "min_count", "max_vocab_size", "threads", "dim"]:
             if g.chance(1, 12):
-                kw[key] = g.pick(fl.INT_EDGES) if key != "dim" else g.pick([0, 1, 16, 17, -1])
+                kw[key] = g.pick(fl.SIZE_EDGES) if key != "dim" else g.pick([0, 1, 16, 17, -1])
     # F11: the window's buffers grow with `window` itself (not the sentence length).
     fl.skip_known((fl.int_or_none(kw.get("window")) or 0) > 10**6)
     # F12: the constructor accepts seeds outside [0, 2**64); build_vocab / train then fail.

@@ -88,10 +88,15 @@ def parse_args(argv=None):
 
 
 def asan_env(env):
-    lib = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True,
-                         text=True).stdout.strip()
-    env["LD_PRELOAD"] = lib
-    env.setdefault("ASAN_OPTIONS", "detect_leaks=0:allocator_may_return_null=1")
+    def lib(name):
+        return subprocess.run(["gcc", f"-print-file-name={name}"], capture_output=True,
+                              text=True).stdout.strip()
+    # libstdc++ too: otherwise ASan's __cxa_throw interceptor finds no real __cxa_throw
+    # (python does not link libstdc++) and the first C++ exception aborts with
+    # "CHECK failed: asan_interceptors.cpp ... real___cxa_throw".
+    env["LD_PRELOAD"] = f"{lib('libasan.so')} {lib('libstdc++.so')}"
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=0:allocator_may_return_null=1:"
+                   "max_allocation_size_mb=3072:handle_segv=1:abort_on_error=1")
     env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
     return env
 

@@ -248,3 +248,84 @@ def test_f11_huge_window_is_cheap_or_rejected(window):
 def test_f12_word2vec_seed_range_checked_up_front(seed):
     with pytest.raises(ValueError):
         ps.Word2Vec(seed=seed)
+
+
+# ------------------------------------------------- undefined behaviour (UBSan)
+
+def _misaligned(a):
+    """A copy of `a` whose data starts one byte past an aligned address."""
+    raw = np.zeros(a.nbytes + 1, dtype=np.uint8)
+    view = raw[1:].view(a.dtype).reshape(a.shape)
+    view[...] = a
+    assert not view.flags.aligned
+    return view
+
+
+@pytest.mark.xfail(strict=True, reason="BUG F13: as_ids (and the float conversions of the "
+                   "losses) keep a misaligned C-contiguous array as is, so C++ reads int64 / "
+                   "float through misaligned pointers (UB; UBSan: 'load of misaligned address')")
+def test_f13_ids_passed_to_cpp_are_aligned():
+    from pysampled._validation import as_ids
+    assert as_ids(_misaligned(np.arange(6, dtype=np.int64).reshape(3, 2)), "ids").flags.aligned
+
+
+def test_f13_misaligned_arrays_give_the_aligned_results():
+    # What the fix must keep: results do not depend on alignment.
+    tc = np.array([[0, 1], [2, 3]], dtype=np.int64)
+    a = ps.UniformSampler(10, seed=3).sample(tc, 4)
+    b = ps.UniformSampler(10, seed=3).sample(_misaligned(tc), 4)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    hits = ps.compute_accidental_hits(_misaligned(tc), _misaligned(np.array([1, 3, 5])), 2)
+    np.testing.assert_array_equal(hits[1], [0, 1])
+
+
+SANITIZED_PYTHON = os.environ.get("PYSAMPLED_SANITIZED_PYTHON")
+
+
+def _run_sanitized(code):
+    def lib(name):
+        return subprocess.run(["gcc", f"-print-file-name={name}"], capture_output=True,
+                              text=True).stdout.strip()
+    env = dict(os.environ, LD_PRELOAD=f"{lib('libasan.so')} {lib('libstdc++.so')}",
+               ASAN_OPTIONS="detect_leaks=0", UBSAN_OPTIONS="halt_on_error=1")
+    p = subprocess.run([SANITIZED_PYTHON, "-c", textwrap.dedent(code)], capture_output=True,
+                       text=True, env=env, timeout=120)
+    return p.returncode, p.stdout + p.stderr
+
+
+@pytest.mark.skipif(not SANITIZED_PYTHON, reason="set PYSAMPLED_SANITIZED_PYTHON to a python "
+                    "with a -Ccmake.define.PYSAMPLED_SANITIZE=ON build of pysampled")
+@pytest.mark.xfail(strict=True, reason="BUG F13: misaligned ids reach C++ (UBSan report)")
+def test_f13_misaligned_ids_under_ubsan():
+    rc, out = _run_sanitized("""
+        import numpy as np, pysampled as ps
+        raw = np.zeros(17, np.uint8)
+        tc = raw[1:].view(np.int64).reshape(2, 1)
+        ps.UniformSampler(5, seed=1).sample(tc, 2)
+    """)
+    assert rc == 0 and "runtime error" not in out, out
+
+
+@pytest.mark.skipif(not SANITIZED_PYTHON, reason="set PYSAMPLED_SANITIZED_PYTHON to a python "
+                    "with a -Ccmake.define.PYSAMPLED_SANITIZE=ON build of pysampled")
+@pytest.mark.xfail(strict=True, reason="BUG F14: with dim == 0 the loss kernel computes "
+                   "NULL + r * stride and calls memcpy(dst, NULL, 0) (sampled_loss.cpp gather; "
+                   "UBSan: 'null pointer passed as argument 2')")
+def test_f14_zero_dim_inputs_under_ubsan():
+    rc, out = _run_sanitized("""
+        import numpy as np, pysampled as ps
+        w = np.zeros((3, 0), np.float32)
+        x = np.zeros((2, 0), np.float32)
+        ps.sampled_softmax_loss(w, None, [[0], [1]], x, 1, 3,
+                                sampled_values=([2], np.ones((2, 1)), np.ones(1)))
+    """)
+    assert rc == 0 and "runtime error" not in out, out
+
+
+def test_f14_zero_dim_inputs_work():
+    w = np.zeros((3, 0), np.float32)
+    x = np.zeros((2, 0), np.float32)
+    loss = ps.sampled_softmax_loss(w, None, [[0], [1]], x, 1, 3,
+                                   sampled_values=([2], np.ones((2, 1)), np.ones(1)))
+    np.testing.assert_allclose(loss, np.log(2.0), rtol=1e-6)
