@@ -216,6 +216,8 @@ def TestOneInput(data):
     # ---- the call succeeded: check the outputs
     xa = np.asarray(x)
     dt = xa.dtype
+    B, D = xa.shape  # the generated shape may have been replaced by an odd one
+    nt = int(num_true)
     grads = None
     if fn_name == "logits":
         logits, out_labels = out[0], out[1]
