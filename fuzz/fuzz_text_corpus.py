@@ -1,0 +1,161 @@
+"""Fuzz the trainer's corpus reading: ``TextCorpus`` + ``Word2Vec.build_vocab``
+(+ a short ``train`` and the model's file round trips).
+
+Input byte 0 selects the mode: ``b & 1 == 0`` the rest is one text file
+(seeded with small corpora); otherwise one to three files are built from
+fuzzed lines of tokens (Unicode, invalid UTF-8, NUL bytes, odd whitespace
+and line endings, very long tokens) plus, sometimes, a missing path or a
+directory. Word2Vec options are fuzzed (``min_count``, ``max_vocab_size``,
+model, loss, window, negative, sample, dim, chunk_words...).
+
+Documented errors: ``FileNotFoundError`` (missing input), ``ValueError``
+(binary file with NUL bytes, empty corpus, no word frequent enough, bad
+option), ``TypeError``. Oracles: the sentences are the whitespace-split
+lines of the UTF-8 decoded files (invalid bytes replaced); the vocabulary is
+exactly the words with at least ``min_count`` occurrences, most frequent
+first with ties by word, cut at ``max_vocab_size``, with their counts; the
+corpus statistics count the kept tokens; after one training chunk the
+vectors are finite; ``save_word2vec_format`` / ``load_word2vec_format`` and
+``save`` / ``Word2Vec.load`` give back the same words and bit-identical
+vectors.
+"""
+import collections
+
+import atheris
+
+import _fuzzlib as fl
+from _fuzzlib import Gen, check, expect
+
+with atheris.instrument_imports(include=["pysampled"]):
+    import numpy as np
+    import pysampled as ps
+
+TOKENS = ["the", "a", "cat", "naïve", "日本語", "🙂", "\ufffd", "x" * 300, "0", "-", "é", "e\u0301",
+          "ſ", "İ", "\u200b", "<s>", "a,b"]
+SPACES = [" ", " ", "  ", "\t", "\u3000", "\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\xa0"]
+ENDS = ["\n", "\n", "\r\n", "\r", "\u2029", ""]
+
+
+def structured_file(g: Gen) -> bytes:
+    lines = []
+    for _ in range(g.int(0, 8)):
+        toks = [g.pick(TOKENS) if g.chance(1, 4) else "w%d" % g.int(0, 6)
+                for _ in range(g.size(8))]
+        line = "".join(t + g.pick(SPACES) for t in toks)
+        lines.append(line + g.pick(ENDS))
+    data = "".join(lines).encode("utf-8", "surrogatepass")
+    if g.rarely():
+        data += g.bytes(g.int(0, 8))  # invalid UTF-8, NUL...
+    return data
+
+
+def expected_sentences(paths):
+    out = []
+    for p in paths:
+        text = open(p, "rb").read().decode("utf-8", errors="replace")
+        import io
+        for line in io.StringIO(text, newline=None):
+            words = line.split()
+            if words:
+                out.append(words)
+    return out
+
+
+def TestOneInput(data):
+    if not data:
+        return
+    if data[0] & 1 == 0:
+        g = Gen(b"")
+        paths = [fl.write_file("corpus0.txt", data[1:])]
+    else:
+        g = Gen(data[1:])
+        paths = [fl.write_file(f"corpus{i}.txt", structured_file(g)) for i in range(g.int(1, 3))]
+        if g.rarely():
+            paths.append(g.pick([fl.tmpdir() / "missing.txt", fl.tmpdir()]))
+    arg = paths[0] if (len(paths) == 1 and g.chance(1, 2)) else [str(p) for p in paths]
+    fl.log(arg, [open(p, "rb").read()[:200] for p in paths if p.is_file()])
+    corpus = None
+    with expect(ValueError, FileNotFoundError, IsADirectoryError, TypeError):
+        corpus = ps.TextCorpus(arg)
+    if corpus is None:
+        return
+    sentences = list(corpus)
+    check(sentences == expected_sentences(corpus.paths), "sentences differ from the split lines")
+
+    kw = dict(min_count=g.int(1, 3), dim=g.int(1, 6), window=g.int(1, 3), epochs=g.int(1, 2),
+              chunk_words=g.pick([1, 2, 5, 50, 100_000]), threads=g.pick([1, 2]), seed=g.int(0, 9))
+    if g.chance(1, 4):
+        kw["max_vocab_size"] = g.int(1, 4)
+    if g.chance(1, 2):
+        kw["model"] = g.pick(["skipgram", "cbow"])
+    if g.chance(1, 2):
+        kw["loss"] = g.pick(["negative", "nce", "sampled_softmax"])
+        kw["num_sampled"] = g.int(1, 4)
+        kw["batch_size"] = g.int(1, 8)
+    if g.chance(1, 3):
+        kw["negative"] = g.int(1, 6)
+    if g.chance(1, 3):
+        kw["sample"] = g.pick([0.0, 1e-3, 0.5, 1e-9])
+    if g.chance(1, 4):
+        kw["deterministic"] = g.bool()
+    if g.wild:  # edge values of the integer options (work stays bounded by stop_after_chunks)
+        for key in ["window", "seed", "group_size", "batch_size", "num_sampled", "chunk_words",
+                    "epochs", "negative", "min_count", "max_vocab_size", "threads", "dim"]:
+            if g.chance(1, 12):
+                kw[key] = g.pick(fl.SIZE_EDGES) if key != "dim" else g.pick([0, 1, 16, 17, -1])
+    # F11: the window's buffers grow with `window` itself (not the sentence length).
+    fl.skip_known((fl.int_or_none(kw.get("window")) or 0) > 10**6)
+    # F12: the constructor accepts seeds outside [0, 2**64); build_vocab / train then fail.
+    fl.skip_known(not 0 <= (fl.int_or_none(kw.get("seed", 0)) or 0) < 2**64)
+    fl.log(kw)
+    model = None
+    with expect():
+        model = ps.Word2Vec(**kw)
+    if model is None:
+        return
+    ok = False
+    with expect(ValueError):
+        model.build_vocab(corpus, workdir=str(fl.tmpdir()))
+        ok = True
+    counts = collections.Counter(w for s in sentences for w in s)
+    frequent = sorted((w for w, c in counts.items() if c >= kw["min_count"]),
+                      key=lambda w: (-counts[w], w))
+    if "max_vocab_size" in kw:
+        frequent = frequent[:kw["max_vocab_size"]]
+    if not ok:
+        check(not frequent, "build_vocab failed although words are frequent enough", frequent[:5])
+        return
+    check(model.words == frequent, "vocabulary differs", model.words[:10], frequent[:10])
+    check(model.counts.tolist() == [counts[w] for w in frequent], "counts differ")
+    kept = set(frequent)
+    n_kept = sum(1 for s in sentences for w in s if w in kept)
+    check(model.progress["corpus_tokens"] == n_kept, "corpus token count",
+          model.progress["corpus_tokens"], n_kept)
+    check(model.vectors.shape == (len(frequent), kw["dim"]), "vectors shape")
+
+    with expect(ValueError, OverflowError):
+        model.train(progress=False, stop_after_chunks=g.int(1, 3))
+    check(np.isfinite(model.vectors).all(), "non-finite vectors after training")
+
+    if g.chance(1, 2):
+        out = fl.tmpdir() / "vectors.txt"
+        binary = g.bool()
+        try:
+            model.save_word2vec_format(out, binary=binary)
+        except ValueError:  # words with Unicode whitespace the format cannot hold
+            return
+        words, vecs = ps.load_word2vec_format(out, binary=binary)
+        check(words == model.words, "word2vec format round trip: words", binary)
+        check(fl.same(vecs, model.vectors.astype(np.float32)), "word2vec format round trip: vectors")
+    else:
+        ck = fl.tmpdir() / "model.npz"
+        model.save(ck)
+        back = ps.Word2Vec.load(ck)
+        check(back.words == model.words and fl.same(back.vectors, model.vectors),
+              "checkpoint round trip")
+        check(back.progress == model.progress, "checkpoint progress", back.progress,
+              model.progress)
+
+
+if __name__ == "__main__":
+    fl.main(TestOneInput)
