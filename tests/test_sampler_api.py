@@ -105,6 +105,22 @@ def test_fixed_unigram_distortion_is_pow_in_double_then_float32():
         np.testing.assert_array_equal(bits(s.weights), bits(expect))
 
 
+def test_fixed_unigram_distortion_exact_for_every_magnitude_and_near_ties():
+    """d = 3/4 and 1/2 take a square-root shortcut that must still give
+    float32(pow(double)) bit for bit (oracle: NumPy's double pow). Random bit
+    patterns cover every binade; the listed values put u**d within 2**-48 of a
+    float32 rounding midpoint (found by scanning whole binades), where the
+    shortcut must defer to pow."""
+    rs = np.random.default_rng(11)
+    patterns = rs.integers(1, 0x7F7FFFFF, size=200_000, dtype=np.uint32)
+    near_ties = np.array([0x3F800001, 0x417FFFFE, 0x3F7FFFFE], np.uint32)
+    u = np.concatenate([patterns, near_ties]).view(np.float32)
+    for d in (0.75, 0.5):
+        s = pysampled.FixedUnigramSampler(len(u), unigrams=u, distortion=d, seed=1)
+        expect = np.power(u.astype(np.float64), float(np.float32(d))).astype(np.float32)
+        np.testing.assert_array_equal(bits(s.weights), bits(expect))
+
+
 def test_fixed_unigram_zero_distortion_makes_zero_counts_one():
     s = pysampled.FixedUnigramSampler(len(UNIGRAMS), unigrams=UNIGRAMS, distortion=0.0)
     np.testing.assert_array_equal(s.weights, np.ones(len(UNIGRAMS), np.float32))

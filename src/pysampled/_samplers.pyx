@@ -11,6 +11,7 @@ import numpy as np
 
 from cython.operator cimport dereference as deref
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+from libc.string cimport memcpy
 from libcpp.memory cimport unique_ptr
 from libcpp.utility cimport move
 from libcpp.vector cimport vector
@@ -62,14 +63,16 @@ cdef inline const int64_t* _ptr64(const int64_t[::1] a) noexcept nogil:
 def fixed_unigram_weights(const float[::1] unigrams, float distortion, int64_t num_reserved_ids,
                           int64_t num_shards, int64_t shard, bint fix_quirk):
     """Per-id float32 weights of one shard, built as TF builds them."""
-    cdef vector[float] w = make_fixed_unigram_weights(
-        &unigrams[0] if unigrams.shape[0] > 0 else NULL, unigrams.shape[0], distortion,
-        num_reserved_ids, num_shards, shard, fix_quirk)
+    cdef vector[float] w
+    cdef const float* u = &unigrams[0] if unigrams.shape[0] > 0 else NULL
+    cdef int64_t n = unigrams.shape[0]
+    with nogil:
+        w = make_fixed_unigram_weights(u, n, distortion, num_reserved_ids, num_shards, shard,
+                                       fix_quirk)
     out = np.empty(w.size(), dtype=np.float32)
     cdef float[::1] o = out
-    cdef size_t i
-    for i in range(w.size()):
-        o[i] = w[i]
+    if w.size() > 0:
+        memcpy(&o[0], w.data(), w.size() * sizeof(float))
     return out
 
 
@@ -99,9 +102,10 @@ cdef class Stream:
             sampler.reset(<RangeSampler*>new LearnedUnigramSampler(range_max))
         elif kind == "fixed_unigram":
             w.resize(weights.shape[0])
-            for i in range(weights.shape[0]):
-                w[i] = weights[i]
-            sampler.reset(<RangeSampler*>new FixedUnigramSampler(range_max, move(w)))
+            if weights.shape[0] > 0:
+                memcpy(w.data(), &weights[0], weights.shape[0] * sizeof(float))
+            with nogil:  # the alias table of a big vocabulary takes milliseconds
+                sampler.reset(<RangeSampler*>new FixedUnigramSampler(range_max, move(w)))
         else:
             raise ValueError(f"unknown sampler kind {kind!r}")
         self.ptr.reset(new CandidateStream(move(sampler), seed, seed2))
