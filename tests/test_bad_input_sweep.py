@@ -18,9 +18,10 @@ answers one JSON line per case on stdout. The parent waits at most
 ``CASE_TIMEOUT`` seconds per case; if the worker dies (signal, abort,
 ``os._exit``) or does not answer in time, that case fails with the signal or
 "timed out" and the worker is restarted for the remaining cases. The worker
-caps its address space (``RLIMIT_AS``), so a case that tries to allocate
-without bound gets ``MemoryError`` (or is reported) instead of waking the
-OOM killer on a shared machine. ``test_harness_isolates_crashes_and_hangs``
+caps its address space (``RLIMIT_AS``, 4 GiB above what it maps at
+start-up), so a case that tries to allocate without bound gets
+``MemoryError`` (or is reported) instead of waking the OOM killer on a
+shared machine. ``test_harness_isolates_crashes_and_hangs``
 proves the isolation with a segfault, an abort, an ``os._exit`` and a hang.
 
 Regenerate the table below with ``python tests/test_bad_input_sweep.py
@@ -579,7 +580,7 @@ import pysampled as ps
 FLT_MAX = float(np.finfo(np.float32).max)
 CASE_TIMEOUT = 5.0  # seconds per case
 STARTUP_TIMEOUT = 60.0  # worker start (imports)
-WORKER_AS_LIMIT = 4 << 30  # bytes of address space for the worker
+WORKER_AS_LIMIT = 4 << 30  # bytes of address space the worker may add to what it maps at start
 
 
 # ----------------------------------------------------------------- the table
@@ -1585,10 +1586,29 @@ def run_case_here(case: Case) -> dict:
     return {"ok": True, "detail": "returned"}
 
 
+def _address_space_in_use() -> int:
+    """Bytes of address space this process has mapped already (VmSize).
+
+    The worker's cap is this plus ``WORKER_AS_LIMIT``: a plain Python maps a
+    few hundred MiB here, but under AddressSanitizer (scripts/test_sanitized.sh)
+    the shadow memory alone reserves terabytes of address space at start-up,
+    and a fixed cap below that would make every later mmap fail.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return 0
+
+
 def _worker_main():
     import resource
     try:
-        resource.setrlimit(resource.RLIMIT_AS, (WORKER_AS_LIMIT, WORKER_AS_LIMIT))
+        limit = _address_space_in_use() + WORKER_AS_LIMIT
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     except (ValueError, OSError):  # pragma: no cover
         pass
     import warnings
