@@ -33,6 +33,7 @@ struct Workspace {
   std::vector<T> db_samp; // [S]
   std::vector<T> dx;      // [B, Dp]
   std::vector<int64_t> hit_start, hit_col;
+  std::vector<T> hit_raw;  // the unmasked dot of each hit, while a row is being biased
   std::vector<std::pair<int64_t, int64_t>> order;  // (class id, source position)
   std::vector<int64_t> group_start;
 };
@@ -133,9 +134,19 @@ void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out,
   resize(ws.lg, static_cast<size_t>(B * ldl));
   constexpr int64_t kGatherChunk = 64;
   const int64_t n_rows = B + BT + S;
+  // Weight rows are scattered over a table far bigger than the caches:
+  // prefetch a few rows ahead so that several DRAM misses overlap.
+  auto prefetch = [&](int64_t r) {
+    if (r < B || r >= n_rows) return;
+    const int64_t id = r < B + BT ? in.labels[r - B] : in.sampled[r - B - BT];
+    in.weights->prefetch_row(id);
+  };
+  constexpr int64_t kAhead = 4;
   parallel_for((n_rows + kGatherChunk - 1) / kGatherChunk, threads, [&](int64_t c) {
     const int64_t end = std::min(n_rows, (c + 1) * kGatherChunk);
+    for (int64_t r = c * kGatherChunk; r < std::min(end, c * kGatherChunk + kAhead); ++r) prefetch(r);
     for (int64_t r = c * kGatherChunk; r < end; ++r) {
+      if (r + kAhead < end) prefetch(r + kAhead);
       T* dst;
       if (r < B) {
         dst = ws.x.data() + r * Dp;
@@ -178,6 +189,7 @@ void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out,
                                                         in.mask_all_duplicates);
     ws.hit_start.assign(static_cast<size_t>(B + 1), 0);
     ws.hit_col.assign(hits.ids.begin(), hits.ids.end());
+    resize(ws.hit_raw, ws.hit_col.size());
     for (const int32_t row : hits.indices) ++ws.hit_start[row + 1];
     for (int64_t i = 0; i < B; ++i) ws.hit_start[i + 1] += ws.hit_start[i];
   }
@@ -203,18 +215,19 @@ void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out,
         row[c] = (k.dot(xi, ws.w_true.data() + j * Dp, Dp) + ws.b_true[j]) - ws.log_tec[j];
       }
       T* srow = row + NT;
-      for (int64_t j = 0; j < S; ++j) srow[j] += ws.b_samp[j];
-      if (mask) {
-        for (int64_t h = ws.hit_start[i]; h < ws.hit_start[i + 1]; ++h) {
-          // TF assigns (not adds) duplicate indices into the dense mask.
-          const int64_t col = ws.hit_col[h];
-          bool first = true;
-          for (int64_t g = ws.hit_start[i]; g < h; ++g) first = first && ws.hit_col[g] != col;
-          if (first) srow[col] += mask_value;
-        }
-      }
-      if (in.subtract_log_q) {
-        for (int64_t j = 0; j < S; ++j) srow[j] -= ws.log_sec[j];
+      // TF: ((x.w + b) + mask) - log Q, in that order. One SIMD pass does
+      // (x.w + b) - log Q; masked columns are then redone from their saved dot.
+      const int64_t h0 = mask ? ws.hit_start[i] : 0, h1 = mask ? ws.hit_start[i + 1] : 0;
+      for (int64_t h = h0; h < h1; ++h) ws.hit_raw[h] = srow[ws.hit_col[h]];
+      k.add_bias_sub_logq(srow, ws.b_samp.data(), in.subtract_log_q ? ws.log_sec.data() : nullptr, S);
+      for (int64_t h = h0; h < h1; ++h) {
+        // TF assigns (not adds) duplicate indices into the dense mask.
+        const int64_t col = ws.hit_col[h];
+        bool first = true;
+        for (int64_t g = h0; g < h; ++g) first = first && ws.hit_col[g] != col;
+        if (!first) continue;
+        const T masked = (ws.hit_raw[h] + ws.b_samp[col]) + mask_value;
+        srow[col] = in.subtract_log_q ? masked - ws.log_sec[col] : masked;
       }
       if (out.logits != nullptr) std::memcpy(out.logits + i * ldl, row, sizeof(T) * ldl);
       const T u = (in.kind != LossKind::kLogits && in.upstream) ? in.upstream[i] : T(1);

@@ -112,6 +112,21 @@ void gemm(int64_t m, int64_t n, int64_t k, const T* A, int64_t rsa, int64_t csa,
 // ---------------------------------------------------------------- vectors
 
 template <class T>
+void add_bias_sub_logq(T* row, const T* bias, const T* log_q, int64_t n) {
+  constexpr int L = lanes<T>();
+  int64_t i = 0;
+  if (log_q != nullptr) {
+    for (; i + L <= n; i += L) {
+      store<T>(row + i, (load<T>(row + i) + load<T>(bias + i)) - load<T>(log_q + i));
+    }
+    for (; i < n; ++i) row[i] = (row[i] + bias[i]) - log_q[i];
+  } else {
+    for (; i + L <= n; i += L) store<T>(row + i, load<T>(row + i) + load<T>(bias + i));
+    for (; i < n; ++i) row[i] = row[i] + bias[i];
+  }
+}
+
+template <class T>
 T dot(const T* x, const T* y, int64_t n) {
   using V = Vec<T>;
   constexpr int L = lanes<T>();
@@ -257,7 +272,8 @@ T nce_row(T* row, int64_t n, int64_t num_true, T true_target, T upstream) {
 
 template <class T>
 constexpr LossKernels<T> make_table() {
-  return LossKernels<T>{lanes<T>(), 2 * lanes<T>(), gemm<T>, dot<T>, axpy<T>, softmax_row<T>,
+  return LossKernels<T>{lanes<T>(),     2 * lanes<T>(), gemm<T>,     dot<T>,
+                        axpy<T>,         add_bias_sub_logq<T>,         softmax_row<T>,
                         nce_row<T>};
 }
 
