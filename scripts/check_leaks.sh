@@ -22,7 +22,7 @@ calls=${1:-30}
 # without frame pointers), so a leak allocated by NumPy on behalf of a
 # pysampled call still shows the pysampled frame. exitcode=0: leaks do not
 # change exit statuses, lsan_filter.py decides.
-export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=1:detect_stack_use_after_return=0:fast_unwind_on_malloc=0:malloc_context_size=40:log_path=$SAN_LOG_DIR/lsan"
+export ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1:halt_on_error=1:abort_on_error=1:detect_stack_use_after_return=0:fast_unwind_on_malloc=0:malloc_context_size=40:log_path=$SAN_LOG_DIR/lsan"
 export LSAN_OPTIONS="suppressions=$SAN_ROOT/scripts/lsan.supp:print_suppressions=0:exitcode=0"
 export UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1"
 export PYTHONMALLOC=malloc

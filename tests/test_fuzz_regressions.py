@@ -22,12 +22,17 @@ FLT_MAX = float(np.finfo(np.float32).max)
 
 
 def run_limited(code, timeout=10, memory_mb=2048):
-    """Run `code` in a fresh interpreter with an address-space limit; return
-    (returncode, stdout+stderr), or (None, "timeout") if it ran too long."""
+    """Run `code` in a fresh interpreter that may map at most `memory_mb` MiB
+    more than it has mapped at start-up (``RLIMIT_AS``; relative, because
+    under ASan the shadow memory alone maps terabytes); return (returncode,
+    stdout+stderr), or (None, "timeout") if it ran too long."""
     prelude = textwrap.dedent(f"""
         import resource
-        resource.setrlimit(resource.RLIMIT_AS, ({memory_mb} << 20, resource.RLIM_INFINITY))
+        with open("/proc/self/status") as f:
+            vm = next(int(x.split()[1]) * 1024 for x in f if x.startswith("VmSize:"))
+        resource.setrlimit(resource.RLIMIT_AS, (vm + ({memory_mb} << 20), resource.RLIM_INFINITY))
     """)
+    timeout *= float(os.environ.get("PYSAMPLED_TEST_TIMEOUT_SCALE", "1"))  # slower under ASan
     try:
         p = subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)],
                            capture_output=True, text=True, timeout=timeout)

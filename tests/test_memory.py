@@ -64,6 +64,7 @@ import numpy as np
 import pytest
 
 import pysampled as ps
+from _sanitizer import SANITIZED
 from pysampled import _samplers
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
@@ -79,16 +80,6 @@ PEAK_TOL = 16 << 20
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-def _sanitized() -> bool:
-    """True when an ASan runtime is loaded (the sanitizer build)."""
-    try:
-        with open("/proc/self/maps") as f:
-            return "libasan" in f.read()
-    except OSError:
-        return False
-
-
-SANITIZED = _sanitized()
 
 
 def rss() -> int:
