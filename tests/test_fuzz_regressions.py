@@ -294,3 +294,38 @@ def test_f14_zero_dim_inputs_work():
     loss = ps.sampled_softmax_loss(w, None, [[0], [1]], x, 1, 3,
                                    sampled_values=([2], np.ones((2, 1)), np.ones(1)))
     np.testing.assert_allclose(loss, np.log(2.0), rtol=1e-6)
+
+
+# F15: a failed train() (num_sampled beyond int64, rejected only by SampledLoss)
+# left accum0 set and accum1/accum_bias None; save() then wrote object arrays
+# and the checkpoint could not be loaded.
+def test_f15_sizes_beyond_int64_rejected_up_front():
+    for key in ("num_sampled", "window", "dim", "batch_size", "chunk_words", "epochs"):
+        with pytest.raises(ValueError, match=f"{key} must be less than 2\\*\\*63"):
+            ps.Word2Vec(**{key: 2**64 - 1})
+
+
+def test_f15_failed_train_leaves_a_loadable_checkpoint(tmp_path, monkeypatch):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("w2 w6 w1\nw1 w2\n")
+    m = ps.Word2Vec(min_count=1, dim=3, window=1, epochs=1, loss="nce", num_sampled=2,
+                    threads=1, seed=0)
+    m.build_vocab([str(corpus)], workdir=str(tmp_path))
+    import pysampled.losses as L
+
+    class Boom(Exception):
+        pass
+
+    def fail(*a, **k):
+        raise Boom("SampledLoss failed")
+    monkeypatch.setattr(L, "SampledLoss", fail)  # fail where the optimizer state is made
+    with pytest.raises(Boom):
+        m.train(progress=False)
+    assert m.accum0 is None and m.accum1 is None and m.accum_bias is None
+    m.save(tmp_path / "m.npz")
+    back = ps.Word2Vec.load(tmp_path / "m.npz")
+    assert back.words == m.words
+    np.testing.assert_array_equal(back.vectors, m.vectors)
+    monkeypatch.undo()
+    back.train([str(corpus)], progress=False)  # and training can go on
+    assert np.isfinite(back.vectors).all()

@@ -455,15 +455,17 @@ class Word2Vec:
                                       distortion=0.75, seed=(self.seed, 1))
         if self.sampler_state is not None:  # resumed: continue the negatives' stream
             sampler.set_state({"generator": self.sampler_state})
-        self._sampler = sampler
         loss = "nce" if self.loss == "nce" else "sampled_softmax"
-        if self.accum0 is None:
-            self.accum0 = np.full(self.syn0.shape, 0.1, dtype=np.float32)
         model = SampledLoss([self.syn1], self.bias, num_sampled=self.num_sampled, loss=loss,
                             sampler=sampler, num_threads=threads, optimizer="adagrad")
         if self.accum1 is not None:  # resumed: continue the output accumulators
             model.accumulators[0][0][...] = self.accum1
             model.accumulators[1][0][...] = self.accum_bias
+        # The optimizer state changes only once everything above has worked, so
+        # a failure leaves the model as it was (and save() still writes it).
+        self._sampler = sampler
+        if self.accum0 is None:
+            self.accum0 = np.full(self.syn0.shape, 0.1, dtype=np.float32)
         self.accum1 = model.accumulators[0][0]
         self.accum_bias = model.accumulators[1][0]
         return model
@@ -542,7 +544,7 @@ class Word2Vec:
                 "progress": self.progress, "history": self.history,
                 "sampler_state": self.sampler_state}
         extra = {}
-        if self.accum0 is not None:
+        if self.accum0 is not None and self.accum1 is not None and self.accum_bias is not None:
             extra = dict(accum0=self.accum0, accum1=self.accum1, accum_bias=self.accum_bias)
         with atomic_write(path, "wb") as f:
             np.savez(f, syn0=self.syn0, syn1=self.syn1, bias=self.bias, counts=self.counts,
@@ -671,6 +673,8 @@ def _positive(value, name) -> int:
     v = as_int(value, name)
     if v < 1:
         raise ValueError(f"{name} must be at least 1, got {v}")
+    if v >= 2**63:  # every size reaches C++ as int64
+        raise ValueError(f"{name} must be less than 2**63, got {v}")
     return v
 
 
