@@ -22,10 +22,10 @@ Environment:
     absurd amount of memory fails fast with ``MemoryError`` instead of
     thrashing the machine. Ignored under AddressSanitizer (which reserves
     terabytes of shadow memory).
-``FUZZ_SKIP_KNOWN`` (default 1)
-    Skip inputs that trigger an already-reported finding (see
-    ``KNOWN_FINDINGS`` in FUZZING.md), so a long run keeps looking for new
-    ones. Set to 0 to reproduce the known findings.
+``FUZZ_SKIP_KNOWN`` (default 0)
+    1: skip inputs that trigger an already-reported finding (the Findings
+    table of FUZZING.md), so that a long run on a build that still has them
+    keeps looking for new ones. All are fixed, so by default every input runs.
 ``FUZZ_TMPDIR`` (default /dev/shm or the system temp dir)
     Where the file harnesses write their files.
 ``FUZZ_VERBOSE`` (default 0)
@@ -46,7 +46,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 import atheris  # noqa: E402
 import numpy as np  # noqa: E402
 
-SKIP_KNOWN = os.environ.get("FUZZ_SKIP_KNOWN", "1") != "0"
+SKIP_KNOWN = os.environ.get("FUZZ_SKIP_KNOWN", "0") != "0"
 VERBOSE = os.environ.get("FUZZ_VERBOSE", "0") != "0"
 
 
