@@ -17,6 +17,8 @@ module:
 """
 from __future__ import annotations
 
+import os
+
 
 def _sanitized() -> bool:
     """True when an ASan runtime is loaded into this process."""
@@ -28,6 +30,10 @@ def _sanitized() -> bool:
 
 
 SANITIZED: bool = _sanitized()
+
+#: Factor for subprocess timeouts in tests (the sanitizer scripts set
+#: PYSAMPLED_TEST_TIMEOUT_SCALE: instrumented imports and runs are slower).
+TIMEOUT_SCALE: float = float(os.environ.get("PYSAMPLED_TEST_TIMEOUT_SCALE", "1"))
 
 SKIP_BAD_ALLOC = ("under ASan, operator new aborts instead of throwing std::bad_alloc, so the "
                   "MemoryError path cannot run; the normal (uninstrumented) stage checks it")

@@ -576,7 +576,7 @@ except ImportError:  # pragma: no cover
     pytest = None
 
 import pysampled as ps
-from _sanitizer import SANITIZED, SKIP_BAD_ALLOC, address_space_limit
+from _sanitizer import SANITIZED, SKIP_BAD_ALLOC, TIMEOUT_SCALE, address_space_limit
 
 FLT_MAX = float(np.finfo(np.float32).max)
 CASE_TIMEOUT = 5.0  # seconds per case
@@ -1768,8 +1768,7 @@ if pytest is not None:
         # harness must see the plain signal, as in an uninstrumented build.
         env = ({"ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":handle_segv=0"}
                if SANITIZED else None)
-        res = run_isolated(ids, timeout=2.0 * float(os.environ.get(
-            "PYSAMPLED_TEST_TIMEOUT_SCALE", "1")), env_extra=env)
+        res = run_isolated(ids, timeout=2.0 * TIMEOUT_SCALE, env_extra=env)
         assert res["harness-segfault"].get("crashed") == "signal SIGSEGV", res["harness-segfault"]
         assert res["harness-abort"].get("crashed") == "signal SIGABRT", res["harness-abort"]
         assert res["harness-exit"].get("crashed") == "exit status 3", res["harness-exit"]

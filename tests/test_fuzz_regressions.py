@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import pysampled as ps
+from _sanitizer import TIMEOUT_SCALE
 from pysampled.samplers import read_vocab_file
 
 FLT_MAX = float(np.finfo(np.float32).max)
@@ -27,12 +28,13 @@ def run_limited(code, timeout=10, memory_mb=2048):
     under ASan the shadow memory alone maps terabytes); return (returncode,
     stdout+stderr), or (None, "timeout") if it ran too long."""
     prelude = textwrap.dedent(f"""
-        import resource
-        with open("/proc/self/status") as f:
-            vm = next(int(x.split()[1]) * 1024 for x in f if x.startswith("VmSize:"))
-        resource.setrlimit(resource.RLIMIT_AS, (vm + ({memory_mb} << 20), resource.RLIM_INFINITY))
+        import resource, sys
+        sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
+        from _sanitizer import address_space_limit
+        resource.setrlimit(resource.RLIMIT_AS,
+                           (address_space_limit({memory_mb} << 20), resource.RLIM_INFINITY))
     """)
-    timeout *= float(os.environ.get("PYSAMPLED_TEST_TIMEOUT_SCALE", "1"))  # slower under ASan
+    timeout *= TIMEOUT_SCALE
     try:
         p = subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)],
                            capture_output=True, text=True, timeout=timeout)

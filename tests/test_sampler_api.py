@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import pysampled
+from _sanitizer import TIMEOUT_SCALE
 import sampler_oracle as O
 from pysampled import _samplers
 
@@ -829,7 +830,7 @@ def test_validation_order_rank_then_columns(fresh_cache):
 
 # seconds; a correct check answers in well under 1 s after import (the
 # sanitizer scripts scale it: instrumented imports and exit-time leak checks are slow)
-_SUBPROCESS_TIMEOUT = 5 * float(os.environ.get("PYSAMPLED_TEST_TIMEOUT_SCALE", "1"))
+_SUBPROCESS_TIMEOUT = 5 * TIMEOUT_SCALE
 
 
 def _run_isolated(code):

@@ -544,7 +544,7 @@ class Word2Vec:
                 "progress": self.progress, "history": self.history,
                 "sampler_state": self.sampler_state}
         extra = {}
-        if self.accum0 is not None and self.accum1 is not None and self.accum_bias is not None:
+        if self.accum0 is not None:  # set together with accum1/accum_bias
             extra = dict(accum0=self.accum0, accum1=self.accum1, accum_bias=self.accum_bias)
         with atomic_write(path, "wb") as f:
             np.savez(f, syn0=self.syn0, syn1=self.syn1, bias=self.bias, counts=self.counts,
