@@ -213,19 +213,29 @@ void alias_portable(const uint64_t* words, int64_t n, const uint64_t* table, uin
     }
     return;
   }
+  // Software pipeline: the columns of batch b + 1 are computed and
+  // prefetched before the reads of batch b.
   constexpr int64_t B = kAliasBatch;
-  int64_t column[B];
-  uint64_t coin[B];
-  for (int64_t b0 = 0; b0 < n; b0 += B) {
-    const int64_t m = n - b0 < B ? n - b0 : B;
+  int64_t column[2][B];
+  uint64_t coin[2][B];
+  auto prepare = [&](int64_t start, int64_t m, int buf) {
     for (int64_t j = 0; j < m; ++j) {
       uint64_t hi, lo;
-      mul_small(words[b0 + j], size, hi, lo);
-      column[j] = static_cast<int64_t>(hi);
-      coin[j] = lo >> 40;
+      mul_small(words[start + j], size, hi, lo);
+      column[buf][j] = static_cast<int64_t>(hi);
+      coin[buf][j] = lo >> 40;
     }
-    for (int64_t j = 0; j < m; ++j) __builtin_prefetch(table + column[j]);
-    for (int64_t j = 0; j < m; ++j) out[b0 + j] = alias_select(column[j], coin[j], table[column[j]]);
+    for (int64_t j = 0; j < m; ++j) __builtin_prefetch(table + column[buf][j]);
+  };
+  if (n > 0) prepare(0, n < B ? n : B, 0);
+  int buf = 0;
+  for (int64_t b0 = 0; b0 < n; b0 += B, buf ^= 1) {
+    const int64_t m = n - b0 < B ? n - b0 : B;
+    const int64_t next = n - b0 - m < B ? n - b0 - m : B;
+    if (next > 0) prepare(b0 + B, next, buf ^ 1);
+    for (int64_t j = 0; j < m; ++j) {
+      out[b0 + j] = alias_select(column[buf][j], coin[buf][j], table[column[buf][j]]);
+    }
   }
 }
 
@@ -242,8 +252,9 @@ inline void pin(T& v) {
 
 // G groups of V::kLanes blocks per step, interleaved so that the multiplier
 // latency of one group hides behind the others.
+// ks: the 20 round keys (k0, k1 of each round).
 template <class V, int G>
-inline void philox_step(const uint32_t key[2], uint64_t low, uint32_t c2_, uint32_t c3_,
+inline void philox_step(const uint64_t* ks, uint64_t low, uint32_t c2_, uint32_t c3_,
                         uint64_t* words) {
   using I = typename V::I;
   I c0[G], c1[G], c2[G], c3[G];
@@ -255,9 +266,11 @@ inline void philox_step(const uint32_t key[2], uint64_t low, uint32_t c2_, uint3
     c3[g] = V::set1(c3_);
   }
   const I m0 = V::set1(Philox4x32::kM0), m1 = V::set1(Philox4x32::kM1);
-  uint32_t k0 = key[0], k1 = key[1];
+  // Fully unrolled: the exchange of the words between rounds is then free
+  // (register renaming), not a round of moves and spills.
+#pragma GCC unroll 10
   for (int round = 0; round < 10; ++round) {
-    const I kv0 = V::set1(k0), kv1 = V::set1(k1);
+    const I kv0 = V::set1(ks[2 * round]), kv1 = V::set1(ks[2 * round + 1]);
     for (int g = 0; g < G; ++g) {
       const I p0 = V::mul32(c0[g], m0);
       const I p1 = V::mul32(c2[g], m1);
@@ -266,12 +279,6 @@ inline void philox_step(const uint32_t key[2], uint64_t low, uint32_t c2_, uint3
       c1[g] = p1;
       c3[g] = p0;
     }
-    for (int g = 0; g < G; ++g) {
-      pin(c0[g]);
-      pin(c2[g]);
-    }
-    k0 += Philox4x32::kW0;
-    k1 += Philox4x32::kW1;
   }
   for (int g = 0; g < G; ++g) {
     V::store_interleaved(words + 2 * g * V::kLanes, V::pack_halves(c0[g], c1[g]),
@@ -290,13 +297,21 @@ void philox_words_vec(const uint32_t key[2], const uint32_t base[4], int64_t nbl
     philox_words_portable(key, base, nblocks, words);
     return;
   }
+  uint64_t ks[20];
+  uint32_t k0 = key[0], k1 = key[1];
+  for (int round = 0; round < 10; ++round) {
+    ks[2 * round] = k0;
+    ks[2 * round + 1] = k1;
+    k0 += Philox4x32::kW0;
+    k1 += Philox4x32::kW1;
+  }
   int64_t b0 = 0;
   for (; b0 + kStep <= nblocks; b0 += kStep) {
-    philox_step<V, G>(key, low + static_cast<uint64_t>(b0), base[2], base[3], words + 2 * b0);
+    philox_step<V, G>(ks, low + static_cast<uint64_t>(b0), base[2], base[3], words + 2 * b0);
   }
   if (b0 < nblocks) {
     uint64_t tmp[2 * kStep];
-    philox_step<V, G>(key, low + static_cast<uint64_t>(b0), base[2], base[3], tmp);
+    philox_step<V, G>(ks, low + static_cast<uint64_t>(b0), base[2], base[3], tmp);
     std::memcpy(words + 2 * b0, tmp, static_cast<size_t>(2 * (nblocks - b0)) * sizeof(uint64_t));
   }
 }
@@ -433,19 +448,27 @@ void alias_vec(const uint64_t* words, int64_t n, const uint64_t* table, uint32_t
       V::store(out + i, alias_resolve<V>(table, column, coin));
     }
   } else {
+    // Software pipeline: the columns of batch b + 1 are computed and
+    // prefetched before the reads of batch b, so its misses overlap them.
     constexpr int64_t B = kAliasBatch;
-    alignas(64) int64_t column[B];
-    alignas(64) uint64_t coin[B];
-    for (; i + B <= n; i += B) {
+    alignas(64) int64_t column[2][B];
+    alignas(64) uint64_t coin[2][B];
+    auto prepare = [&](int64_t start, int buf) {
       for (int64_t j = 0; j < B; j += W) {
         I c, k;
-        alias_columns<V>(V::load(words + i + j), sz, c, k);
-        V::store(column + j, c);
-        V::store(coin + j, k);
+        alias_columns<V>(V::load(words + start + j), sz, c, k);
+        V::store(column[buf] + j, c);
+        V::store(coin[buf] + j, k);
       }
-      for (int64_t j = 0; j < B; ++j) __builtin_prefetch(table + column[j]);
+      for (int64_t j = 0; j < B; ++j) __builtin_prefetch(table + column[buf][j]);
+    };
+    if (n >= B) prepare(0, 0);
+    int buf = 0;
+    for (; i + B <= n; i += B, buf ^= 1) {
+      if (i + 2 * B <= n) prepare(i + B, buf ^ 1);
       for (int64_t j = 0; j < B; j += W) {
-        V::store(out + i + j, alias_resolve<V>(table, V::load(column + j), V::load(coin + j)));
+        V::store(out + i + j,
+                 alias_resolve<V>(table, V::load(column[buf] + j), V::load(coin[buf] + j)));
       }
     }
   }
