@@ -575,8 +575,10 @@ def _sample_fn(kind, true_classes, num_true, num_sampled, unique, range_max, see
     num_true = check_attr_min(num_true, "num_true")
     num_sampled = check_attr_min(num_sampled, "num_sampled")
     range_max = check_attr_min(range_max, "range_max")
-    if kind == "learned_unigram" and range_max > MAXINT32:  # TF's Python wrapper
-        raise ValueError(f"Value of range_max:{range_max} is too large to handle")
+    if kind == "learned_unigram" and range_max > MAXINT32:
+        # TF 2.21's Python wrapper, then the check of TF's current kernel.
+        raise ValueError(f"Value of range_max:{range_max} is too large to handle (range_max "
+                         f"must be less than {MAXINT32} for unigram samplers)")
     if kind in ("learned_unigram", "fixed_unigram") and range_max >= MAXINT32:  # TF's kernel
         raise ValueError(f"range_max must be less than {MAXINT32} for unigram samplers, "
                          f"got {range_max}")

@@ -405,7 +405,8 @@ raises("vocab-file-missing",
 # (22) learned unigram range beyond int32 (function)
 raises("spec11-learned-unigram-range-too-large",
        lambda: ps.learned_unigram_candidate_sampler([[0]], 1, 1, True, 2**31, seed=1),
-       ValueError, r"^Value of range_max:2147483648 is too large to handle$")
+       ValueError, r"^Value of range_max:2147483648 is too large to handle \(range_max must be "
+       r"less than 2147483647 for unigram samplers\)$")
 # (23) non-matrix to compute_accidental_hits
 for _tc in ([1, 2], [[[1]]]):
     raises(f"spec11-hits-non-matrix-ndim{np.ndim(_tc)}",
