@@ -92,9 +92,13 @@ def _run(kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int64_t
     the weights/biases (which the caller checked are writable arrays of the
     computing dtype). ``true_target`` 0 means NCE's ``1 / num_true``.
     """
-    cdef int c_kind = LossKind(kind)
-    cdef int c_optimizer = Optimizer(optimizer)
-    cdef bint update = c_optimizer != <int>Optimizer.NONE
+    cdef int c_kind = kind  # IntEnum members convert without a lookup
+    cdef int c_optimizer = optimizer
+    if not (<int>CLossKind.kLogits <= c_kind <= <int>CLossKind.kSoftmax):
+        raise ValueError(f"unknown loss kind {kind!r}")
+    if not (c_optimizer == -1 or <int>COptimizer.kSgd <= c_optimizer <= <int>COptimizer.kAdagrad):
+        raise ValueError(f"unknown optimizer {optimizer!r}")
+    cdef bint update = c_optimizer != -1
     cdef SampledLossInput[floating] inp
     cdef SampledLossOutput[floating] out
     cdef SparseUpdate[floating] up
@@ -173,13 +177,15 @@ def _run(kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int64_t
     return KernelResult(loss, logits, dx, ids[:U], gw[:U], gb[:U] if gb is not None else None)
 
 
-def locate(const int64_t[::1] ids, shard_rows, bint div):
+def locate(const int64_t[::1] ids, shard_rows, bint div, str what="ids"):
     """``(shard, row)``: int64 arrays routing global class ids to shards of
     ``shard_rows`` rows with the kernel's own ``ShardedRows::locate``.
 
     The layout must be canonical for the strategy (ValueError otherwise) and
-    ids must lie in ``[0, sum(shard_rows))`` (IndexError otherwise).
+    ids must lie in ``[0, sum(shard_rows))`` (IndexError naming ``what``).
     """
+    cdef bytes name = what.encode()
+    cdef const char* c_name = name
     cdef vector[Shard] shards
     cdef Shard s
     for n in shard_rows:
@@ -197,6 +203,6 @@ def locate(const int64_t[::1] ids, shard_rows, bint div):
     cdef int64_t[::1] row_v = row
     with nogil:
         for i in range(count):
-            table.check_id(ids[i], "ids", i)
+            table.check_id(ids[i], c_name, i)
             table.locate(ids[i], shard_v[i], row_v[i])
     return shard, row

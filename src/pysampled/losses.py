@@ -191,12 +191,14 @@ class _Params:
         """Weight rows and biases (or zeros) of `ids`, in `dtype`, routed by the kernel."""
         w = np.empty((ids.shape[0], self.w_view.cols), dtype=dtype)
         b = np.zeros(ids.shape[0], dtype=dtype)
-        shard, row = _losses.locate(ids, [a.shape[0] for a in self.w], self.w_div)
+        shard, row = _losses.locate(ids, [a.shape[0] for a in self.w], self.w_div,
+                                    "sampled_candidates")
         for p, a in enumerate(self.w):
             sel = shard == p
             w[sel] = a[row[sel]]
         if self.b is not None:
-            shard, row = _losses.locate(ids, [a.shape[0] for a in self.b], self.b_div)
+            shard, row = _losses.locate(ids, [a.shape[0] for a in self.b], self.b_div,
+                                        "sampled_candidates")
             for p, a in enumerate(self.b):
                 sel = shard == p
                 b[sel] = a[row[sel]]
@@ -214,8 +216,11 @@ def _inputs_matrix(inputs):
 
 
 def _floats(value, name, shape, dtype):
+    if (type(value) is np.ndarray and value.dtype == dtype and value.shape == shape
+            and value.flags.c_contiguous and value.flags.aligned):
+        return value  # what the samplers return: nothing to check or convert
     a = np.asarray(value)
-    if a.dtype.kind not in "fiu" or a.dtype == np.bool_:
+    if a.dtype.kind not in "fiu":  # bool is kind "b"
         raise TypeError(f"{name} must hold numbers, got dtype {a.dtype}")
     if a.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
@@ -234,10 +239,13 @@ def _true_expected(value, batch, num_true, dtype):
     with ``num_true == 1`` it silently computes a ``[batch, batch]`` result
     and with ``num_true == batch`` it applies entry ``k`` to column ``k``.
     """
-    a = np.asarray(value)
-    if a.dtype.kind not in "fiu" or a.dtype == np.bool_:
-        raise TypeError(f"true_expected_count must hold numbers, got dtype {a.dtype}")
     shape = (batch, num_true)
+    if (type(value) is np.ndarray and value.shape == shape and value.dtype == dtype
+            and value.flags.c_contiguous and value.flags.aligned):
+        return value.reshape(-1)  # what the samplers return
+    a = value if type(value) is np.ndarray else np.asarray(value)
+    if a.dtype.kind not in "fiu":  # bool is kind "b"
+        raise TypeError(f"true_expected_count must hold numbers, got dtype {a.dtype}")
     if a.shape != shape:
         if a.ndim == 1 and a.shape[0] == batch and batch > 1:
             # TF broadcasts a 1-D vector along the true columns, not the
@@ -257,10 +265,13 @@ def _sampled_expected(value, num_candidates, dtype):
     row by row, raise: the candidates and their counts are shared by the
     whole batch here.
     """
-    a = np.asarray(value)
-    if a.dtype.kind not in "fiu" or a.dtype == np.bool_:
-        raise TypeError(f"sampled_expected_count must hold numbers, got dtype {a.dtype}")
     shape = (num_candidates,)
+    if (type(value) is np.ndarray and value.shape == shape and value.dtype == dtype
+            and value.flags.c_contiguous and value.flags.aligned):
+        return value  # what the samplers return
+    a = value if type(value) is np.ndarray else np.asarray(value)
+    if a.dtype.kind not in "fiu":  # bool is kind "b"
+        raise TypeError(f"sampled_expected_count must hold numbers, got dtype {a.dtype}")
     if a.shape != shape:
         if a.ndim > 2 or (a.ndim == 2 and a.shape[0] != 1) or (
                 a.ndim >= 1 and a.shape[-1] not in (1, num_candidates)):
@@ -837,10 +848,13 @@ class SampledLoss:
         lab = _labels_matrix(labels, self.num_true)
         return self.sampler.sample(lab, self.num_sampled, self.unique)
 
+    def _draw(self, lab):  # `lab` already validated by _prepare
+        return self.sampler.sample(lab, self.num_sampled, self.unique)
+
     def _batch(self, labels, x, sampled_values, upstream, want_grads, sep=","):
         self._params.check_dim(x, sep)
         return _prepare(kind=self._kind, x=x, labels=labels, num_true=self.num_true,
-                        sampled_values=sampled_values, draw=self.sample,
+                        sampled_values=sampled_values, draw=self._draw,
                         subtract_log_q=self.subtract_log_q, upstream=upstream,
                         want_grads=want_grads)
 

@@ -155,7 +155,7 @@ RESULTS-TABLE-START
     spec11-vocab-line-unparsable  raises ValueError: /^Wrong vocabulary format at line: b,x2$/
     vocab-file-missing  raises FileNotFoundError: /vocab\.csv/
     spec11-learned-unigram-range-too-large  raises ValueError: /^Value of range_max:2147483648 is too
-        large to handle$/
+        large to handle \(range_max must be less than 2147483647 for unigram samplers\)$/
     spec11-hits-non-matrix-ndim1  raises ValueError: /^true_candidates must be a batch_size \* num_true
         matrix$/
     spec11-hits-non-matrix-ndim3  raises ValueError: /^true_candidates must be a batch_size \* num_true
