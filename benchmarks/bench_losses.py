@@ -34,14 +34,22 @@ Systems:
 * ``numpy``: gather, matmul, stable softmax / sigmoid, explicit gradients,
   ``np.unique`` + ``np.add.at`` scatter (into the weights for ``step``).
 
+Busy neighbour (``--busy-neighbour``): every multi-thread measurement is
+repeated, for every system, while another process spins on one core (pinned
+there with ``sched_setaffinity``: an ordinary day on a shared server). The
+report compares it with the same system on one thread of the quiet machine.
+
 Usage::
 
     python benchmarks/bench_losses.py --quick     # smoke test: N=1e5, S=64,512
     python benchmarks/bench_losses.py             # full run
+    python benchmarks/bench_losses.py --busy-neighbour --threads 1,2
 """
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -483,6 +491,38 @@ def worker_main(a):
     C.worker_loop(jobs, w.run, meta=w.meta())
 
 
+# --------------------------------------------------------- busy neighbour
+
+
+class BusyNeighbour:
+    """A process spinning on one CPU (the last one this process may use)."""
+
+    def __init__(self):
+        cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
+        self.cpu = cpus[-1]
+        code = (f"import os\nos.sched_setaffinity(0, {{{self.cpu}}})\n"
+                "x = 0\nwhile True:\n    x += 1\n")
+        self.proc = None
+        self.code = code
+
+    def __enter__(self):
+        self.proc = subprocess.Popen([sys.executable, "-c", self.code])
+        time.sleep(0.2)
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def isa_line(info):
+    flags = set(info["cpu"].get("simd_flags") or [])
+    want = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16")
+    have = [f for f in want if f in flags]
+    return ("ISA: " + (", ".join(have) if have else "none of " + ", ".join(want)) +
+            f"; pysampled kernels: {info['pysampled'].get('simd_level')}")
+
+
 # ------------------------------------------------------------------ report
 
 PEERS = ("tensorflow", "torch", "numpy")
@@ -511,7 +551,10 @@ def _mib(x):
 
 
 def report(results, calib, a):
-    by = {(r["api"], r["loss"], r["mode"], r["N"], r["S"], r["threads"]): r for r in results}
+    by = {(r["api"], r["loss"], r["mode"], r["N"], r["S"], r["threads"]): r for r in results
+          if not r.get("busy")}
+    busy_by = {(r["api"], r["loss"], r["mode"], r["N"], r["S"], r["threads"]): r
+               for r in results if r.get("busy")}
     fma = calib["fma"].get("best", {}) if isinstance(calib.get("fma"), dict) else {}
     sg = calib.get("sgemm", {})
     apis = [s for s in SYSTEMS if s in a.systems]
@@ -565,6 +608,27 @@ def report(results, calib, a):
                         rows.append(row)
         out.append(C.md_table(["loss", "mode", "N", "S"] + [SHORT[s] for s in names], rows,
                               ["l", "l", "r", "r"] + ["r"] * len(names)))
+    busy_threads = [t for t in a.threads if t >= 2] if a.busy_neighbour else []
+    if busy_threads and 1 in a.threads:
+        names = apis + (["ps+sampling"] if "pysampled" in apis and not a.no_own_sampler else [])
+        for t in busy_threads:
+            out.append(f"\n### Busy neighbour: {t} threads with a process spinning on one core, "
+                       f"time / (1 thread, quiet) (target <= 1.1)\n")
+            rows = []
+            for loss in a.losses:
+                for mode in a.modes:
+                    for N in a.classes:
+                        for S in a.sampled:
+                            row = [loss, mode, C.fmt_int(N), C.fmt_int(S)]
+                            for s_ in names:
+                                r1 = by.get((s_, loss, mode, N, S, 1))
+                                rb = busy_by.get((s_, loss, mode, N, S, t))
+                                row.append(f"{rb['median_s'] / r1['median_s']:.2f} "
+                                           f"({rb['median_s'] * 1e3:,.2f} ms)"
+                                           if _ok(r1) and _ok(rb) else "—")
+                            rows.append(row)
+            out.append(C.md_table(["loss", "mode", "N", "S"] + [SHORT[s_] for s_ in names], rows,
+                                  ["l", "l", "r", "r"] + ["r"] * len(names)))
     out.append("\n### Extra memory: peak RSS increase during one call (MiB)\n")
     header = ["loss", "mode", "N", "S", "thr", "ps first", "ps steady", "outputs",
               "outputs + logits"] + \
@@ -631,6 +695,8 @@ def parse_args(argv=None):
                    help="seconds per configuration before it is skipped (default 300, quick 120)")
     p.add_argument("--max-call-s", type=float, default=None)
     p.add_argument("--no-calibrate", action="store_true", help="skip the FMA / sgemm ceilings")
+    p.add_argument("--busy-neighbour", action="store_true",
+                   help="repeat every multi-thread measurement beside a process spinning on one core")
     p.add_argument("--output", default=None)
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--system", default=None, help=argparse.SUPPRESS)
@@ -680,6 +746,7 @@ def main(argv=None):
           f"pysampled {info['pysampled'].get('version')} "
           f"(SIMD {info['pysampled'].get('simd_level')}, OpenMP {info['pysampled'].get('openmp')})",
           file=sys.stderr, flush=True)
+    print(isa_line(info), file=sys.stderr, flush=True)
     calib = {} if a.no_calibrate else C.calibrate(tuple(a.threads), quick=a.quick)
     if calib:
         print(f"calibration: {calib}", file=sys.stderr, flush=True)
@@ -696,11 +763,21 @@ def main(argv=None):
             for j in jobs:
                 r = res.get(j["id"], {"status": "error", "error": "no result"})
                 results.append({**j, **r, "threads": t})
+            if a.busy_neighbour and t >= 2:
+                with BusyNeighbour() as nb:
+                    print(f"[{system}, {t} thread(s), busy neighbour on CPU {nb.cpu}]",
+                          file=sys.stderr, flush=True)
+                    res, meta = C.run_jobs(Path(__file__), worker_args(a, system, t), jobs,
+                                           threads=t, timeout_s=a.timeout)
+                metas[f"{system}/{t}/busy"] = meta or {}
+                for j in jobs:
+                    r = res.get(j["id"], {"status": "error", "error": "no result"})
+                    results.append({**j, **r, "threads": t, "busy": True})
     calib_end = None
     if calib and not a.quick:
         calib_end = C.calibrate(tuple(a.threads), quick=True)  # drift check on a shared machine
     busy.append(C.cpu_busy_fraction())
-    report_md = C.load_warning(busy) + report(results, calib, a)
+    report_md = (f"\n{isa_line(info)}\n" + C.load_warning(busy) + report(results, calib, a))
     doc = {"benchmark": "losses", "quick": a.quick, "machine": info, "calibration": calib,
            "calibration_end": calib_end,
            "settings": {k: v for k, v in vars(a).items() if k != "worker"},
