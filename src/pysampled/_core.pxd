@@ -89,6 +89,7 @@ cdef extern from "pysampled/sharded.hpp" namespace "pysampled" nogil:
     cdef enum class DType(int):
         kFloat32
         kFloat64
+        kBFloat16
 
     cdef enum class Partition(int):
         kMod
@@ -147,6 +148,10 @@ cdef extern from "pysampled/sampled_loss.hpp" namespace "pysampled" nogil:
         kSgd
         kAdagrad
 
+    cdef enum class Rounding(int):
+        kNearestEven
+        kStochastic
+
     cdef cppclass SparseUpdate[T]:
         Optimizer optimizer
         T learning_rate
@@ -156,6 +161,9 @@ cdef extern from "pysampled/sampled_loss.hpp" namespace "pysampled" nogil:
         const ShardedRows* weight_accum
         const ShardedRows* bias_accum
         bool hogwild
+        Rounding rounding
+        uint64_t rounding_seed
+        uint64_t rounding_step
 
     void sampled_loss[T](const SampledLossInput[T]& inp, SampledLossOutput[T]& out,
                          const SparseUpdate[T]* update) except +

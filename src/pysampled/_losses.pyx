@@ -9,12 +9,12 @@ releases the GIL for the whole C++ call and returns NumPy arrays.
 """
 import numpy as np
 
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcpy
 from libcpp.vector cimport vector
 
 from pysampled._core cimport (
-    DType, LossKind, Optimizer, Partition, SampledLossInput, SampledLossOutput, Shard, ShardedRows,
+    DType, LossKind, Optimizer, Partition, Rounding, SampledLossInput, SampledLossOutput, Shard, ShardedRows,
     SparseUpdate, sampled_loss,
 )
 
@@ -24,7 +24,8 @@ ctypedef fused floating:
 
 
 cdef class Shards:
-    """A zero-copy view of a list of 1-D or 2-D float arrays as C++ ShardedRows."""
+    """A zero-copy view of a list of 1-D or 2-D float arrays as C++ ShardedRows
+    (float32, float64 or, by its 2-byte items, ml_dtypes.bfloat16)."""
     cdef ShardedRows rows
     cdef object arrays  # keeps the buffers alive
     cdef readonly int64_t total_rows
@@ -41,7 +42,8 @@ cdef class Shards:
             s.rows = a.shape[0]
             s.cols = a.shape[1] if a.ndim == 2 else 1
             s.row_stride = a.strides[0] // itemsize
-            s.dtype = DType.kFloat32 if itemsize == 4 else DType.kFloat64
+            s.dtype = (DType.kFloat32 if itemsize == 4 else
+                       DType.kBFloat16 if itemsize == 2 else DType.kFloat64)
             shards.push_back(s)
         self.rows = ShardedRows(shards, Partition.kDiv if div else Partition.kMod)
         self.total_rows = self.rows.total_rows()
@@ -58,10 +60,13 @@ def _run(int kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int
          bint mask_all_duplicates, double nce_true_target, const floating[::1] upstream,
          bint want_grads, bint want_logits, int num_threads, int optimizer=-1,
          double learning_rate=0.0, double epsilon=0.0, Shards weight_accum=None,
-         Shards bias_accum=None, bint hogwild=False):
+         Shards bias_accum=None, bint hogwild=False, int rounding=0, uint64_t rounding_seed=0,
+         uint64_t rounding_step=0):
     """One kernel call. With optimizer >= 0 (0 SGD, 1 Adagrad) the gradient
     is applied in place to the weights/biases (which the caller checked are
-    writable arrays of the computing dtype) and only (loss, None, dx) come back."""
+    writable arrays of the computing dtype or bfloat16; bfloat16 rows are
+    narrowed with `rounding` 0: to nearest even, 1: stochastic, from the
+    stream (rounding_seed, rounding_step)) and only (loss, None, dx) come back."""
     cdef SampledLossInput[floating] inp
     cdef SampledLossOutput[floating] out
     cdef SparseUpdate[floating] up
@@ -114,6 +119,9 @@ def _run(int kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int
         up.weight_accum = &weight_accum.rows if weight_accum is not None else NULL
         up.bias_accum = &bias_accum.rows if bias_accum is not None else NULL
         up.hogwild = hogwild
+        up.rounding = <Rounding>rounding
+        up.rounding_seed = rounding_seed
+        up.rounding_step = rounding_step
         up_ptr = &up
     if want_grads:
         dx = np.empty((B, D), dtype=dtype)
