@@ -168,6 +168,10 @@ cdef extern from "pysampled/sampled_loss.hpp" namespace "pysampled" nogil:
     void sampled_loss[T](const SampledLossInput[T]& inp, SampledLossOutput[T]& out,
                          const SparseUpdate[T]* update) except +
 
+    void update_row[T](Optimizer optimizer, T lr, T eps, DType row_dtype, void* row,
+                       DType acc_dtype, void* acc, const T* g, int64_t dim, Rounding rounding,
+                       uint64_t seed, uint64_t step, int64_t id, int64_t column0)
+
 
 cdef extern from "pysampled/samplers.hpp" namespace "pysampled" nogil:
     cdef cppclass AliasTable:

@@ -15,7 +15,7 @@ from libcpp.vector cimport vector
 
 from pysampled._core cimport (
     DType, LossKind, Optimizer, Partition, Rounding, SampledLossInput, SampledLossOutput, Shard, ShardedRows,
-    SparseUpdate, sampled_loss,
+    SparseUpdate, sampled_loss, update_row,
 )
 
 ctypedef fused floating:
@@ -146,3 +146,32 @@ def _run(int kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int
         return loss, logits, dx, None, None, None
     cdef int64_t U = out.grad_rows
     return loss, logits, dx, ids[:U], gw[:U], (gb[:U] if gb is not None else None)
+
+
+# ==== the sparse row update on one row (issue 8/10): tests and trainers
+def _update_row(int optimizer, double learning_rate, double epsilon, row, acc, grad,
+                int rounding=0, uint64_t seed=0, uint64_t step=0, int64_t row_id=0):
+    """Apply one optimizer step to the 1-D array `row` (float32, float64 or
+    bfloat16, updated in place) by `grad` (float32 or float64: the computing
+    dtype), with Adagrad accumulators `acc` (float32/float64, 1-D, or None
+    for SGD). The caller checks shapes, dtypes and writability."""
+    cdef int64_t n = grad.shape[0]
+    cdef DType rdt = (DType.kFloat32 if row.itemsize == 4 else
+                      DType.kBFloat16 if row.itemsize == 2 else DType.kFloat64)
+    cdef DType adt = DType.kFloat32
+    cdef size_t rp = row.__array_interface__["data"][0]
+    cdef size_t ap = 0
+    cdef size_t gp = grad.__array_interface__["data"][0]
+    if acc is not None:
+        adt = DType.kFloat32 if acc.itemsize == 4 else DType.kFloat64
+        ap = acc.__array_interface__["data"][0]
+    if grad.itemsize == 4:
+        with nogil:
+            update_row[float](<Optimizer>optimizer, <float>learning_rate, <float>epsilon, rdt,
+                              <void*>rp, adt, <void*>ap, <const float*>gp, n, <Rounding>rounding,
+                              seed, step, row_id, 0)
+    else:
+        with nogil:
+            update_row[double](<Optimizer>optimizer, learning_rate, epsilon, rdt, <void*>rp, adt,
+                               <void*>ap, <const double*>gp, n, <Rounding>rounding, seed, step,
+                               row_id, 0)

@@ -15,13 +15,18 @@ Conventions shared by every function here:
   (id -> shard ``id % P``, row ``id // P``) or "div" (contiguous blocks, the
   first ``N % P`` shards one row longer). Shard sizes must be the canonical
   layout of that strategy; TF would silently read wrong rows otherwise.
-* Shards are read in place: they must be float32 or float64, native byte
-  order, aligned, with contiguous rows (any row stride). They are never
-  written to (except by :meth:`SampledLoss.step`, which says so).
-* ``inputs`` decide the computing dtype (float32 or float64); weights and
-  biases of the other float dtype are converted row by row as TF casts them,
-  and their gradients are returned in their own dtype. ``inputs`` that are
-  not C-contiguous are copied (``batch * dim`` elements).
+* Shards are read in place: they must be float32, float64 or
+  ``ml_dtypes.bfloat16``, native byte order, aligned, with contiguous rows
+  (any row stride). They are never written to (except by
+  :meth:`SampledLoss.step`, which says so).
+* ``inputs`` decide the computing dtype: float64 for float64 inputs, else
+  float32 (bfloat16 inputs are widened exactly to float32, one copy of
+  ``batch * dim`` elements); weights and biases of another dtype are
+  converted row by row as TF casts them, and their gradients are returned in
+  their own dtype (bfloat16 gradients rounded once, to nearest even, from
+  the float32 result). The loss, logits and input gradient come back in the
+  inputs' dtype, as in TF (bfloat16 for bfloat16 inputs, computed in
+  float32 and rounded once). ``inputs`` that are not C-contiguous are copied.
 * Sampled values: ``sampled_values=(sampled_candidates, true_expected_count,
   sampled_expected_count)`` as returned by the samplers, or None for TF's
   default: :func:`pysampled.log_uniform_candidate_sampler` with
@@ -33,6 +38,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import ml_dtypes
 import numpy as np
 
 from . import _losses
@@ -51,6 +57,21 @@ __all__ = [
 ]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+# ==== bfloat16 storage (issue 10): shards may also be bfloat16, read in place;
+# bfloat16 inputs compute in float32 and their results are rounded back.
+_BF16 = np.dtype(ml_dtypes.bfloat16)
+_SHARD_DTYPES = _FLOATS + (_BF16,)
+
+
+def _compute_dtype(dtype):
+    """The dtype the kernel computes in for inputs of `dtype`."""
+    return np.dtype(np.float32) if dtype == _BF16 else dtype
+
+
+def _like_inputs(a, dtype):
+    """A result `a` (computed in float32/float64) in the inputs' dtype."""
+    return a if a is None or a.dtype == dtype else a.astype(dtype)
+# ==== end bfloat16
 _KIND_LOGITS, _KIND_NCE, _KIND_SOFTMAX = 0, 1, 2
 
 
@@ -134,8 +155,8 @@ def _shard_list(value, name, ndim):
         if not a.dtype.isnative and a.dtype.newbyteorder("=") in _FLOATS:
             raise ValueError(f"{where} must be in native byte order, got {a.dtype}; "
                              "convert it once with a.astype(a.dtype.newbyteorder('='))")
-        if a.dtype not in _FLOATS:
-            raise TypeError(f"{where} must be float32 or float64, got {a.dtype}")
+        if a.dtype not in _SHARD_DTYPES:
+            raise TypeError(f"{where} must be float32 or float64, got {a.dtype}")  # or bfloat16
         if a.ndim != ndim:
             raise ValueError(f"{where} must be {ndim}-D, got shape {a.shape}")
         if not a.flags.aligned:
@@ -165,7 +186,7 @@ def _strategy(partition_strategy, num_shards) -> bool:
 
 def _floats(value, name, shape, dtype):
     a = np.asarray(value)
-    if a.dtype.kind not in "fiu" or a.dtype == np.bool_:
+    if (a.dtype.kind not in "fiu" or a.dtype == np.bool_) and a.dtype != _BF16:
         raise TypeError(f"{name} must hold numbers, got dtype {a.dtype}")
     if a.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
@@ -186,12 +207,13 @@ def _compute(kind, weights, biases, labels, inputs, num_sampled, num_classes, nu
              sampled_values, subtract_log_q, remove_accidental_hits, partition_strategy, seed,
              want_grads, upstream, num_threads, mask_all_duplicates, true_target, want_logits):
     x = inputs if isinstance(inputs, np.ndarray) else np.asarray(inputs)
-    if x.dtype not in _FLOATS:
-        raise TypeError(f"inputs must be float32 or float64, got {x.dtype}")
+    if x.dtype not in _SHARD_DTYPES:
+        raise TypeError(f"inputs must be float32 or float64, got {x.dtype}")  # or bfloat16
     if x.ndim != 2:
         raise ValueError(f"inputs must be 2-D [batch_size, dim], got shape {x.shape}")
-    dtype = x.dtype
-    x = np.ascontiguousarray(x)
+    out_dtype = x.dtype
+    dtype = _compute_dtype(x.dtype)
+    x = np.ascontiguousarray(x, dtype=dtype)
     batch, dim = x.shape
     num_true = check_attr_min(num_true, "num_true")
     num_sampled = check_attr_min(num_sampled, "num_sampled", minimum=0 if sampled_values is not None else 1)
@@ -243,6 +265,7 @@ def _compute(kind, weights, biases, labels, inputs, num_sampled, num_classes, nu
         kind, x, labels.reshape(-1), num_true, sampled, tec, sec, w_view, b_view,
         bool(subtract_log_q), bool(remove_accidental_hits), bool(mask_all_duplicates),
         float(true_target), upstream, bool(want_grads), bool(want_logits), threads)
+    loss, logits, dx = (_like_inputs(a, out_dtype) for a in (loss, logits, dx))
     grads = None
     if want_grads:
         w_dtype = w_shards[0].dtype
@@ -451,8 +474,11 @@ class SampledLoss:
     ----------
     weights, biases : ndarray or list of ndarray
         As for :func:`sampled_softmax_loss` (biases may be None). For
-        :meth:`step` they must be writable and of the inputs' dtype; they
-        are updated in place, never copied.
+        :meth:`step` they must be writable and of the computing dtype
+        (float64 for float64 inputs, else float32) or bfloat16 with float32
+        computing (float32 or bfloat16 inputs); they are updated in place,
+        never copied. bfloat16 rows are updated in float32 and rounded back
+        as set by ``bf16_rounding``.
     num_sampled : int
         Classes sampled per batch (shared by its examples).
     loss : {"sampled_softmax", "nce"}
@@ -473,6 +499,7 @@ class SampledLoss:
         Adagrad keeps one accumulator per weight, starting at
         ``initial_accumulator_value``, and updates
         ``w -= lr * g / (sqrt(acc) + epsilon)`` after ``acc += g * g``.
+        Accumulators have the weights' dtype, float32 for bfloat16 weights.
     learning_rate : float
     hogwild : bool
         False (default): each class's contributions are summed first and
@@ -486,19 +513,35 @@ class SampledLoss:
         Seed of the default sampler.
     mask_all_duplicates, true_target :
         As for :func:`nce_loss` / :func:`sampled_softmax_loss`.
+    bf16_rounding : {"nearest", "stochastic"}
+        How :meth:`step` rounds updated bfloat16 rows (and biases) back from
+        float32: "nearest" (default), round to nearest, ties to even (NumPy /
+        ml_dtypes' cast); "stochastic": round up with probability equal to
+        the dropped fraction, so that small updates survive on average. The
+        random bits are a hash of (``rounding_seed``, step number, class id,
+        column): deterministic and independent of the thread count. Ignored
+        for float32/float64 rows.
+    rounding_seed : int
+        Seed of stochastic rounding.
     """
 
     def __init__(self, weights, biases=None, *, num_sampled, loss="sampled_softmax", num_true=1,
                  sampler=None, unique=True, remove_accidental_hits=None, subtract_log_q=True,
                  partition_strategy="mod", optimizer="sgd", learning_rate=0.1,
                  initial_accumulator_value=0.1, epsilon=1e-7, hogwild=False, num_threads=None,
-                 seed=None, mask_all_duplicates=False, true_target=None):
+                 seed=None, mask_all_duplicates=False, true_target=None, bf16_rounding="nearest",
+                 rounding_seed=0):
         from .samplers import CandidateSampler, LogUniformSampler
 
         if loss not in ("sampled_softmax", "nce"):
             raise ValueError(f"loss must be 'sampled_softmax' or 'nce', got {loss!r}")
         if optimizer not in ("sgd", "adagrad"):
             raise ValueError(f"optimizer must be 'sgd' or 'adagrad', got {optimizer!r}")
+        if bf16_rounding not in ("nearest", "stochastic"):
+            raise ValueError(f"bf16_rounding must be 'nearest' or 'stochastic', got {bf16_rounding!r}")
+        self.bf16_rounding = bf16_rounding
+        self.rounding_seed = int(rounding_seed) & (2**64 - 1)
+        self._steps = 0  # stochastic rounding's stream position
         self._w = _shard_list(weights, "weights", 2)
         self._b = None if biases is None else _shard_list(biases, "biases", 1)
         self._w_div = _strategy(partition_strategy, len(self._w))
@@ -535,9 +578,9 @@ class SampledLoss:
             init = float(initial_accumulator_value)
             if not init > 0:
                 raise ValueError("initial_accumulator_value must be positive")
-            self._accum_w = [np.full(a.shape, init, dtype=a.dtype) for a in self._w]
-            self._accum_b = None if self._b is None else [np.full(a.shape, init, dtype=a.dtype)
-                                                          for a in self._b]
+            self._accum_w = [np.full(a.shape, init, dtype=_compute_dtype(a.dtype)) for a in self._w]
+            self._accum_b = None if self._b is None else [
+                np.full(a.shape, init, dtype=_compute_dtype(a.dtype)) for a in self._b]
 
     @property
     def weights(self) -> list:
@@ -584,15 +627,18 @@ class SampledLoss:
             gradient of ``sum(upstream * loss)`` w.r.t. ``inputs``.
         """
         x = inputs if isinstance(inputs, np.ndarray) else np.asarray(inputs)
-        if x.dtype not in _FLOATS or x.ndim != 2:
-            raise TypeError("inputs must be a 2-D float32 or float64 array")
+        if x.dtype not in _SHARD_DTYPES or x.ndim != 2:
+            raise TypeError("inputs must be a 2-D float32 or float64 array")  # or bfloat16
+        out_dtype = x.dtype
+        ct = _compute_dtype(x.dtype)
         for a in self._w + (self._b or []):
-            if a.dtype != x.dtype:
-                raise TypeError(f"step() updates in place: weights and biases must be {x.dtype} "
-                                f"like the inputs, got {a.dtype}")
+            if a.dtype != ct and not (a.dtype == _BF16 and ct == np.float32):
+                raise TypeError(f"step() updates in place: weights and biases must be {ct} like the "
+                                f"inputs (their computing dtype; bfloat16 weights and biases need "
+                                f"float32 or bfloat16 inputs), got {a.dtype}")
             if not a.flags.writeable:
                 raise ValueError("step() updates in place: weights and biases must be writable")
-        x = np.ascontiguousarray(x)
+        x = np.ascontiguousarray(x, dtype=ct)
         lab = _labels_matrix(labels, self.num_true)
         if lab.shape[0] != x.shape[0]:
             raise ValueError(f"labels have {lab.shape[0]} rows but inputs have {x.shape[0]}")
@@ -613,10 +659,10 @@ class SampledLoss:
                 raise ValueError(f"sampled_candidates has {sampled.shape[0]} entries but "
                                  f"num_sampled={self.num_sampled}")
         batch = x.shape[0]
-        tec = _floats(tec, "true_expected_count", (batch, self.num_true), x.dtype).reshape(-1)
-        sec = _floats(sec, "sampled_expected_count", (sampled.shape[0],), x.dtype)
+        tec = _floats(tec, "true_expected_count", (batch, self.num_true), ct).reshape(-1)
+        sec = _floats(sec, "sampled_expected_count", (sampled.shape[0],), ct)
         if upstream is not None:
-            upstream = _floats(upstream, "upstream", (batch,), x.dtype)
+            upstream = _floats(upstream, "upstream", (batch,), ct)
         target = 0.0 if self.true_target is None else float(self.true_target)
         accw = accb = None
         if self._accum_w is not None:
@@ -627,5 +673,8 @@ class SampledLoss:
             self._b_view, self.subtract_log_q, self.remove_accidental_hits,
             self.mask_all_duplicates, target, upstream, True, False,
             resolve_num_threads(self.num_threads), 0 if self.optimizer == "sgd" else 1, lr,
-            self.epsilon, accw, accb, self.hogwild)
-        return StepResult(loss, dx)
+            self.epsilon, accw, accb, self.hogwild,
+            rounding=0 if self.bf16_rounding == "nearest" else 1,
+            rounding_seed=self.rounding_seed, rounding_step=self._steps)
+        self._steps += 1
+        return StepResult(_like_inputs(loss, out_dtype), _like_inputs(dx, out_dtype))
