@@ -31,6 +31,11 @@ Systems:
   rows, log-Q subtraction, accidental-hit mask, ``F.cross_entropy`` /
   ``F.binary_cross_entropy_with_logits``, ``.backward()``; step:
   ``torch.optim.SGD``.
+* ``ps bf16`` (``--bf16``): pysampled with ``ml_dtypes.bfloat16`` weights
+  and biases (read in place, computed in float32; ``step`` rounds the
+  updated rows back to nearest even), float32 inputs. Not checked against
+  the float32 peers (it computes on other, rounded weights); its
+  correctness is ``tests/test_losses_bf16.py``'s.
 * ``numpy``: gather, matmul, stable softmax / sigmoid, explicit gradients,
   ``np.unique`` + ``np.add.at`` scatter (into the weights for ``step``).
 
@@ -84,6 +89,9 @@ def make_jobs(system, a):
                 for mode in a.modes:
                     jobs.append({"id": job_id(system, loss, mode, N, S), "system": system,
                                  "api": system, "loss": loss, "mode": mode, "N": N, "S": S})
+                    if system == "pysampled" and a.bf16:
+                        jobs.append({"id": job_id("ps-bf16", loss, mode, N, S), "system": system,
+                                     "api": "ps-bf16", "loss": loss, "mode": mode, "N": N, "S": S})
                     if system == "pysampled" and mode == "step" and not a.no_own_sampler:
                         jobs.append({"id": job_id("ps+sampling", loss, mode, N, S),
                                      "system": system, "api": "ps+sampling", "loss": loss,
@@ -125,6 +133,16 @@ class Problem:
         self.W = self.W0.copy()
         self.b = self.b0.copy()
         self._sv = {}
+        self._bf16 = None
+
+    def bf16(self):
+        """bfloat16 copies of the weights and biases (made once, reset in place)."""
+        if self._bf16 is None:
+            import ml_dtypes
+
+            self._bf16 = (self.W0.astype(ml_dtypes.bfloat16), self.b0.astype(ml_dtypes.bfloat16))
+            self._bf16_0 = (self._bf16[0].copy(), self._bf16[1].copy())
+        return self._bf16
 
     def sampled_values(self, S):
         if S not in self._sv:
@@ -137,6 +155,9 @@ class Problem:
     def reset(self):
         np.copyto(self.W, self.W0)
         np.copyto(self.b, self.b0)
+        if self._bf16 is not None:
+            np.copyto(self._bf16[0], self._bf16_0[0])
+            np.copyto(self._bf16[1], self._bf16_0[1])
 
 
 # ----------------------------------------------------------- implementations
@@ -271,6 +292,18 @@ class Worker:
         sv = P.sampled_values(S)
         n = self.threads
         hits = loss == "sampled_softmax"  # TF's default remove_accidental_hits
+        if api == "ps-bf16":
+            # bfloat16 weights and biases, float32 inputs; correctness is the
+            # test suite's (tests/test_losses_bf16.py): no check against fp32 here
+            ps = self.ps
+            W16, b16 = P.bf16()
+            if mode == "fwd+bwd":
+                fn = ps.sampled_softmax_loss if loss == "sampled_softmax" else ps.nce_loss
+                return (lambda: fn(W16, b16, P.labels, P.x, S, P.N, sampled_values=sv,
+                                   return_grads=True, num_threads=n)), None
+            model = ps.SampledLoss(W16, b16, num_sampled=S, loss=loss, optimizer="sgd",
+                                   learning_rate=LR, num_threads=n, seed=1)
+            return (lambda: model.step(P.labels, P.x, sampled_values=sv)), None
         if api in ("pysampled", "ps+sampling"):
             ps = self.ps
             if mode == "fwd+bwd":
@@ -527,7 +560,7 @@ def isa_line(info):
 
 PEERS = ("tensorflow", "torch", "numpy")
 SHORT = {"pysampled": "ps", "tensorflow": "TF", "torch": "torch", "numpy": "numpy",
-         "ps+sampling": "ps+sampling"}
+         "ps+sampling": "ps+sampling", "ps-bf16": "ps bf16"}
 
 
 def _ms(r):
@@ -566,10 +599,13 @@ def report(results, calib, a):
         for mode in a.modes:
             extra = ["ps+sampling"] if (mode == "step" and "pysampled" in apis
                                         and not a.no_own_sampler) else []
+            if a.bf16 and "pysampled" in apis:
+                extra = extra + ["ps-bf16"]
             out.append(f"\n### {loss}, {mode}: ms per call (median), B={a.batch}, D={a.dim}\n")
             header = (["N", "S", "thr"] + [f"{SHORT[s]} ms" for s in apis + extra] +
                       ["ps GFLOP/s", "% FMA peak", "% sgemm"] +
-                      [f"×{SHORT[p]}" for p in PEERS if p in apis])
+                      [f"×{SHORT[p]}" for p in PEERS if p in apis] +
+                      (["bf16 speed-up"] if a.bf16 and "pysampled" in apis else []))
             rows = []
             for N in a.classes:
                 for S in a.sampled:
@@ -590,12 +626,17 @@ def report(results, calib, a):
                             pr = rs.get(p)
                             row.append(f"{pr['median_s'] / ps_r['median_s']:.1f}"
                                        if _ok(pr) and _ok(ps_r) else "—")
+                        if a.bf16 and "pysampled" in apis:
+                            rb = rs.get("ps-bf16")
+                            row.append(f"{ps_r['median_s'] / rb['median_s']:.2f}"
+                                       if _ok(rb) and _ok(ps_r) else "—")
                         rows.append(row)
             out.append(C.md_table(header, rows))
     if 1 in a.threads and 2 in a.threads:
         out.append("\n### 2-thread efficiency t1 / (2 t2) (1.0 = perfect scaling)\n")
         rows = []
         names = apis + (["ps+sampling"] if "pysampled" in apis and not a.no_own_sampler else [])
+        names += ["ps-bf16"] if a.bf16 and "pysampled" in apis else []
         for loss in a.losses:
             for mode in a.modes:
                 for N in a.classes:
@@ -611,6 +652,7 @@ def report(results, calib, a):
     busy_threads = [t for t in a.threads if t >= 2] if a.busy_neighbour else []
     if busy_threads and 1 in a.threads:
         names = apis + (["ps+sampling"] if "pysampled" in apis and not a.no_own_sampler else [])
+        names += ["ps-bf16"] if a.bf16 and "pysampled" in apis else []
         for t in busy_threads:
             out.append(f"\n### Busy neighbour: {t} threads with a process spinning on one core, "
                        f"time / (1 thread, quiet) (target <= 1.1)\n")
@@ -695,6 +737,8 @@ def parse_args(argv=None):
                    help="seconds per configuration before it is skipped (default 300, quick 120)")
     p.add_argument("--max-call-s", type=float, default=None)
     p.add_argument("--no-calibrate", action="store_true", help="skip the FMA / sgemm ceilings")
+    p.add_argument("--bf16", action="store_true",
+                   help="add pysampled with bfloat16 weights and biases (ps bf16 column)")
     p.add_argument("--busy-neighbour", action="store_true",
                    help="repeat every multi-thread measurement beside a process spinning on one core")
     p.add_argument("--output", default=None)
@@ -731,6 +775,8 @@ def worker_args(a, system, threads):
             "--batch", str(a.batch), "--tol", str(a.tol), "--max-call-s", str(a.max_call_s)]
     if a.quick:
         args.append("--quick")
+    if a.bf16:
+        args.append("--bf16")
     return args
 
 

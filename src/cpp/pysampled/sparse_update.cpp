@@ -1,6 +1,7 @@
 #include "sparse_update.hpp"
 
 #include <cmath>
+#include <type_traits>
 
 namespace pysampled {
 
@@ -12,34 +13,60 @@ inline uint64_t mix64(uint64_t z) {  // a splitmix64 finaliser
   return z ^ (z >> 31);
 }
 
-template <class T>
-inline T load_as(DType dt, const void* p, int64_t i) {
-  switch (dt) {
-    case DType::kFloat32: return static_cast<T>(static_cast<const float*>(p)[i]);
-    case DType::kFloat64: return static_cast<T>(static_cast<const double*>(p)[i]);
-    default: return static_cast<T>(bf16_to_float(static_cast<const uint16_t*>(p)[i]));
-  }
-}
-
-template <class T>
-inline uint16_t to_bf16(T v, Rounding r, uint64_t seed, uint64_t step, int64_t id, int64_t col) {
-  if (r == Rounding::kStochastic) {
-    return float_to_bf16_stochastic(static_cast<float>(v), rounding_bits(seed, step, id, col));
-  }
-  if constexpr (sizeof(T) == 8) {
-    return double_to_bf16_rne(v);
+// Storage types: float, double, and uint16_t standing for bfloat16 bits.
+template <class T, class R>
+inline T widen(R v) {
+  if constexpr (std::is_same_v<R, uint16_t>) {
+    return static_cast<T>(bf16_to_float(v));
   } else {
-    return float_to_bf16_rne(v);
+    return static_cast<T>(v);
   }
 }
 
-template <class T>
-inline void store_as(DType dt, void* p, int64_t i, T v, Rounding r, uint64_t seed, uint64_t step,
-                     int64_t id, int64_t col) {
-  switch (dt) {
-    case DType::kFloat32: static_cast<float*>(p)[i] = static_cast<float>(v); break;
-    case DType::kFloat64: static_cast<double*>(p)[i] = static_cast<double>(v); break;
-    default: static_cast<uint16_t*>(p)[i] = to_bf16(v, r, seed, step, id, col); break;
+template <class T, class R>
+inline R narrow(T v, Rounding r, uint64_t seed, uint64_t step, int64_t id, int64_t col) {
+  if constexpr (std::is_same_v<R, uint16_t>) {
+    if (r == Rounding::kStochastic) {
+      return float_to_bf16_stochastic(static_cast<float>(v), rounding_bits(seed, step, id, col));
+    }
+    if constexpr (sizeof(T) == 8) {
+      return double_to_bf16_rne(v);
+    } else {
+      return float_to_bf16_rne(v);
+    }
+  } else {
+    return static_cast<R>(v);
+  }
+}
+
+// The update with the row's storage R and the accumulators' A known.
+template <class T, class R, class A>
+void update_typed(Optimizer optimizer, T lr, T eps, R* w, A* acc, const T* g, int64_t dim,
+                  Rounding rounding, uint64_t seed, uint64_t step, int64_t id, int64_t column0) {
+  if (optimizer == Optimizer::kSgd) {
+    for (int64_t d = 0; d < dim; ++d) {
+      w[d] = narrow<T, R>(widen<T>(w[d]) - lr * g[d], rounding, seed, step, id, column0 + d);
+    }
+    return;
+  }
+  for (int64_t d = 0; d < dim; ++d) {
+    // The step divides by the accumulator as stored (as when both are T).
+    acc[d] = static_cast<A>(static_cast<T>(acc[d]) + g[d] * g[d]);
+    const T a = static_cast<T>(acc[d]);
+    w[d] = narrow<T, R>(widen<T>(w[d]) - lr * g[d] / (std::sqrt(a) + eps), rounding, seed, step, id,
+                        column0 + d);
+  }
+}
+
+template <class T, class R>
+void update_acc(Optimizer optimizer, T lr, T eps, R* w, DType acc_dtype, void* acc, const T* g,
+                int64_t dim, Rounding rounding, uint64_t seed, uint64_t step, int64_t id, int64_t column0) {
+  if (optimizer == Optimizer::kAdagrad && acc_dtype == DType::kFloat64) {
+    update_typed<T, R, double>(optimizer, lr, eps, w, static_cast<double*>(acc), g, dim, rounding, seed,
+                               step, id, column0);
+  } else {
+    update_typed<T, R, float>(optimizer, lr, eps, w, static_cast<float*>(acc), g, dim, rounding, seed,
+                              step, id, column0);
   }
 }
 
@@ -57,25 +84,19 @@ template <class T>
 void update_row(Optimizer optimizer, T lr, T eps, DType row_dtype, void* row, DType acc_dtype, void* acc,
                 const T* g, int64_t dim, Rounding rounding, uint64_t seed, uint64_t step, int64_t id,
                 int64_t column0) {
-  if (optimizer == Optimizer::kSgd) {
-    if (row_dtype == DType::kFloat32 && sizeof(T) == 4) {  // the common case, kept simple for the compiler
-      float* w = static_cast<float*>(row);
-      for (int64_t d = 0; d < dim; ++d) w[d] -= static_cast<float>(lr * g[d]);
-      return;
-    }
-    for (int64_t d = 0; d < dim; ++d) {
-      const T w = load_as<T>(row_dtype, row, d) - lr * g[d];
-      store_as<T>(row_dtype, row, d, w, rounding, seed, step, id, column0 + d);
-    }
-    return;
-  }
-  for (int64_t d = 0; d < dim; ++d) {
-    const T a = load_as<T>(acc_dtype, acc, d) + g[d] * g[d];
-    store_as<T>(acc_dtype, acc, d, a, Rounding::kNearestEven, 0, 0, 0, 0);
-    // The step divides by the accumulator as stored (as when both are T).
-    const T a_stored = load_as<T>(acc_dtype, acc, d);
-    const T w = load_as<T>(row_dtype, row, d) - lr * g[d] / (std::sqrt(a_stored) + eps);
-    store_as<T>(row_dtype, row, d, w, rounding, seed, step, id, column0 + d);
+  switch (row_dtype) {
+    case DType::kFloat32:
+      update_acc<T, float>(optimizer, lr, eps, static_cast<float*>(row), acc_dtype, acc, g, dim, rounding,
+                           seed, step, id, column0);
+      break;
+    case DType::kFloat64:
+      update_acc<T, double>(optimizer, lr, eps, static_cast<double*>(row), acc_dtype, acc, g, dim,
+                            rounding, seed, step, id, column0);
+      break;
+    default:
+      update_acc<T, uint16_t>(optimizer, lr, eps, static_cast<uint16_t*>(row), acc_dtype, acc, g, dim,
+                              rounding, seed, step, id, column0);
+      break;
   }
 }
 
