@@ -375,3 +375,159 @@ def test_update_row_adagrad_mixed_dtypes():
 def test_bf16_invalid_rounding_option():
     with pytest.raises(ValueError, match="bf16_rounding"):
         ps.SampledLoss(np.zeros((4, 2), BF16), None, num_sampled=2, bf16_rounding="up")
+
+
+def test_bf16_weights_are_read_in_place_without_copy():
+    """A bfloat16 table viewed through a column slice (row stride != dim) is
+    neither copied nor widened (tracemalloc sees every NumPy allocation; a
+    copy would be > 6 MB, a float32 widening > 12 MB), and gives the same
+    bits as its contiguous float32 twin."""
+    import tracemalloc
+
+    rng = np.random.default_rng(2)
+    C, D = 50_000, 64
+    wide = rng.normal(size=(C, D + 16)).astype(BF16)
+    W = wide[:, :D]
+    b = rng.normal(size=C).astype(BF16)
+    X = rng.normal(size=(8, D)).astype(np.float32)
+    labels = rng.integers(0, C, size=(8, 1))
+    sampled = rng.choice(C, size=20, replace=False)
+    sv = (sampled, np.ones((8, 1), np.float32), np.ones(20, np.float32))
+    for weights in (W, [W[:C // 2], W[C // 2:]]):
+        tracemalloc.start()
+        try:
+            loss, g = ps.sampled_softmax_loss(weights, b, labels, X, 20, C, sampled_values=sv,
+                                              partition_strategy="div", return_grads=True)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < W.nbytes // 20, f"peak {peak} bytes: the weights were copied"
+    l32, g32 = ps.sampled_softmax_loss(np.ascontiguousarray(W.astype(np.float32)),
+                                       b.astype(np.float32), labels, X, 20, C, sampled_values=sv,
+                                       return_grads=True)
+    assert np.array_equal(loss, l32) and np.array_equal(g.inputs, g32.inputs)
+
+
+def test_bf16_step_updates_the_callers_array():
+    """step() writes the caller's bfloat16 array itself (a strided view too)."""
+    p = _problem(seed=12, shards=1)
+    wide = np.zeros((p["C"], 48), dtype=BF16)
+    wide[:, :40] = p["W"]
+    W = wide[:, :40]
+    m = ps.SampledLoss(W, None, num_sampled=p["S"], num_true=p["NT"], learning_rate=0.5)
+    m.step(p["labels"], p["x"], sampled_values=p["sv"])
+    assert m.weights[0] is W
+    assert not np.array_equal(W.view(np.uint16), p["W"].view(np.uint16))
+    assert np.all(wide[:, 40:].astype(np.float32) == 0)  # the columns beyond the view untouched
+
+
+def test_bf16_mixed_shard_dtypes_refused():
+    p = _problem(seed=13, shards=2, strategy="mod")
+    with pytest.raises(TypeError, match="same dtype"):
+        ps.sampled_softmax_loss([p["W"][0], p["W"][1].astype(np.float32)], None, p["labels"],
+                                p["x"], p["S"], p["C"], num_true=p["NT"], sampled_values=p["sv"])
+
+
+# ------------------------------------------ the AVX512-BF16 (vdpbf16ps) kernel
+from pysampled import _losses  # noqa: E402
+
+needs_bf16_dot = pytest.mark.skipif(
+    not _losses._bf16_dot_available(),
+    reason="this CPU (or compiler) lacks AVX512-BF16 (vdpbf16ps): the bf16 dot kernel cannot run")
+
+
+class _dot_kernel:
+    """Context: the vdpbf16ps kernel on or off."""
+
+    def __init__(self, enabled):
+        self.enabled = enabled
+
+    def __enter__(self):
+        self.old = _losses._set_bf16_dot_enabled(self.enabled)
+
+    def __exit__(self, *exc):
+        _losses._set_bf16_dot_enabled(self.old)
+
+
+def _bf16_valued(shape, rng, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(BF16).astype(np.float32)
+
+
+def _all_outputs(W, b, labels, x, S, C, sv, NT, threads=1):
+    out = []
+    for fn in (ps.sampled_softmax_loss, ps.nce_loss):
+        loss, g = fn(W, b, labels, x, S, C, num_true=NT, sampled_values=sv, return_grads=True,
+                     num_threads=threads, remove_accidental_hits=True)
+        out += [loss, g.inputs, g.weights.values.astype(np.float32)]
+        if g.biases is not None:
+            out.append(g.biases.values.astype(np.float32))
+    out.append(ps.compute_sampled_logits(W, b, labels, x, S, C, num_true=NT, sampled_values=sv,
+                                         num_threads=threads)[0])
+    return out
+
+
+@needs_bf16_dot
+@pytest.mark.parametrize("B,D,S", [(1, 2, 1), (13, 33, 31), (40, 64, 97), (130, 128, 64)])
+def test_bf16_dot_kernel_agrees_with_float32_path(B, D, S, restore_simd):  # noqa: F811
+    """bfloat16 weights with bfloat16-valued float32 inputs: the vdpbf16ps
+    logits kernel (exact products, another summation order) agrees with the
+    float32 path (avx512 and generic levels) to float32 rounding, and with
+    the float64 oracle."""
+    rng = np.random.default_rng(B * 1000 + S)
+    C, NT = 400, 2
+    W = (rng.standard_normal((C, D)) * 0.3).astype(BF16)
+    b = (rng.standard_normal(C) * 0.1).astype(BF16)
+    x = _bf16_valued((B, D), rng)
+    labels = rng.integers(0, C, size=(B, NT))
+    sampled = rng.choice(C, size=S, replace=False)
+    sv = (sampled, rng.uniform(0.1, 0.9, (B, NT)), rng.uniform(0.1, 0.9, S))
+    _samplers.set_simd_level("avx512")
+    with _dot_kernel(True):
+        fast = _all_outputs(W, b, labels, x, S, C, sv, NT)
+        fast2 = _all_outputs(W, b, labels, x, S, C, sv, NT, threads=2)
+    for a, c in zip(fast, fast2):
+        assert np.array_equal(a, c), "not bit-identical for 1 and 2 threads"
+    for level in ("avx512", "generic"):
+        _samplers.set_simd_level(level)
+        with _dot_kernel(False):
+            slow = _all_outputs(W, b, labels, x, S, C, sv, NT)
+        for k, (a, c) in enumerate(zip(fast, slow)):
+            scale = max(1.0, float(np.abs(c).max()))
+            assert np.abs(a - c).max() <= 2e-5 * scale, (level, k)
+        if level == "avx512" and D >= 64:  # the kernel ran: its summation order shows
+            assert any(not np.array_equal(a, c) for a, c in zip(fast, slow))
+    logits = ref.sampled_logits(W.astype(np.float64), b.astype(np.float64), labels,
+                                x.astype(np.float64), sampled, sv[1], sv[2],
+                                remove_accidental_hits=True)
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    finite = np.abs(logits) < 1e30
+    assert np.abs(fast[-1][finite] - logits[finite]).max() <= 2e-5 * max(1, np.abs(logits[finite]).max())
+
+
+@needs_bf16_dot
+@pytest.mark.parametrize("case", ["float32-inputs", "subnormal-input", "subnormal-weight"])
+def test_bf16_dot_kernel_only_for_plain_bf16_operands(case, restore_simd):  # noqa: F811
+    """The kernel is used only when it computes the float32 path's products:
+    inputs that are not bfloat16 values, or a subnormal bfloat16 operand
+    (which vdpbf16ps flushes to zero), take the float32 path: the same bits
+    as with the kernel switched off."""
+    rng = np.random.default_rng(21)
+    C, D, B, S = 200, 32, 20, 40
+    W = (rng.standard_normal((C, D)) * 0.3).astype(BF16)
+    x = _bf16_valued((B, D), rng)
+    labels = rng.integers(0, C, size=(B, 1))
+    sampled = rng.choice(C, size=S, replace=False)
+    sv = (sampled, np.full((B, 1), 0.5), np.full(S, 0.5))
+    if case == "float32-inputs":
+        x[3, 5] = np.float32(1.0 + 2.0**-20)
+    elif case == "subnormal-input":
+        x[3, 5] = np.float32(np.array([1e-39], dtype=np.float32).astype(BF16).astype(np.float32)[0])
+    else:
+        W[sampled[0], 0] = np.array([1e-39], dtype=np.float32).astype(BF16)[0]
+    _samplers.set_simd_level("avx512")
+    with _dot_kernel(True):
+        on = _all_outputs(W, None, labels, x, S, C, sv, 1)
+    with _dot_kernel(False):
+        off = _all_outputs(W, None, labels, x, S, C, sv, 1)
+    for a, c in zip(on, off):
+        assert np.array_equal(a, c)

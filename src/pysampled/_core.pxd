@@ -173,6 +173,12 @@ cdef extern from "pysampled/sampled_loss.hpp" namespace "pysampled" nogil:
                        uint64_t seed, uint64_t step, int64_t id, int64_t column0)
 
 
+cdef extern from "pysampled/kernels/loss_bf16.hpp" namespace "pysampled" nogil:
+    bint bf16_dot_available()
+    void set_bf16_dot_enabled(bint enabled)
+    bint bf16_dot_enabled()
+
+
 cdef extern from "pysampled/samplers.hpp" namespace "pysampled" nogil:
     cdef cppclass AliasTable:
         AliasTable()

@@ -15,7 +15,8 @@ from libcpp.vector cimport vector
 
 from pysampled._core cimport (
     DType, LossKind, Optimizer, Partition, Rounding, SampledLossInput, SampledLossOutput, Shard, ShardedRows,
-    SparseUpdate, sampled_loss, update_row,
+    SparseUpdate, sampled_loss, update_row, bf16_dot_available, set_bf16_dot_enabled,
+    bf16_dot_enabled,
 )
 
 ctypedef fused floating:
@@ -175,3 +176,17 @@ def _update_row(int optimizer, double learning_rate, double epsilon, row, acc, g
             update_row[double](<Optimizer>optimizer, learning_rate, epsilon, rdt, <void*>rp, adt,
                                <void*>ap, <const double*>gp, n, <Rounding>rounding, seed, step,
                                row_id, 0)
+
+
+# ==== the AVX512-BF16 logits kernel (issue 10): queries for tests and benchmarks
+def _bf16_dot_available():
+    """True if this CPU and build run the vdpbf16ps logits kernel (used for
+    bfloat16 weights with bfloat16-valued inputs at the avx512 SIMD level)."""
+    return bool(bf16_dot_available())
+
+
+def _set_bf16_dot_enabled(bint enabled):
+    """Switch the vdpbf16ps kernel on (default) or off; returns the old state."""
+    old = bool(bf16_dot_enabled())
+    set_bf16_dot_enabled(enabled)
+    return old

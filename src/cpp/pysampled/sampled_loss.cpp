@@ -6,10 +6,12 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "accidental_hits.hpp"
 #include "kernels/loss.hpp"
+#include "kernels/loss_bf16.hpp"
 #include "parallel.hpp"
 
 namespace pysampled {
@@ -36,6 +38,9 @@ struct Workspace {
   std::vector<T> hit_raw;  // the unmasked dot of each hit, while a row is being biased
   std::vector<std::pair<int64_t, int64_t>> order;  // (class id, source position)
   std::vector<int64_t> group_start;
+  std::vector<uint16_t> x16;       // [B, Dp] inputs as bfloat16 (bf16 dot path)
+  std::vector<uint16_t> w_pack16;  // [ceil(S/32), Dp/2, 32, 2] sampled rows as bfloat16 pairs
+  std::vector<char> panel_subnormal;
 };
 
 template <class T>
@@ -96,6 +101,7 @@ struct Call {
   bool grads;
   bool mask = false;          // accidental hits are removed
   bool has_bias_grad = false;
+  bool bf16_dot = false;      // the logits GEMM runs on bfloat16 operands (kernels/loss_bf16.hpp)
   int64_t tile = 0;           // batch rows per tile (phases logits_loss / input_grads)
 
   Call(const SampledLossInput<T>& i, SampledLossOutput<T>& o, const SparseUpdate<T>* u,
@@ -120,6 +126,40 @@ struct Call {
     tile = std::max<int64_t>(8, std::min<int64_t>(48, round_up(B / (4 * threads) + 1, 8)));
   }
 };
+
+// True if every input is a bfloat16 value that vdpbf16ps reads as itself:
+// low 16 bits zero and not subnormal (the instruction flushes those).
+template <class T>
+bool inputs_are_plain_bf16(const SampledLossInput<T>& in) {
+  if constexpr (!std::is_same_v<T, float>) {
+    return false;
+  } else {
+    uint32_t bad = 0;
+    for (int64_t i = 0; i < in.batch; ++i) {
+      const float* row = in.inputs + i * in.inputs_stride;
+      for (int64_t d = 0; d < in.dim; ++d) {
+        uint32_t u;
+        std::memcpy(&u, row + d, sizeof u);
+        const uint32_t subnormal = ((u & 0x7f800000u) == 0) & ((u & 0x007fffffu) != 0);
+        bad |= (u & 0xffffu) | subnormal;
+      }
+    }
+    return bad == 0;
+  }
+}
+
+// Chooses the bfloat16 logits GEMM: float computing, bfloat16 weights and
+// inputs, the avx512 level on a CPU with AVX512-BF16.
+template <class T>
+bool use_bf16_dot(const Call<T>& c) {
+  if constexpr (!std::is_same_v<T, float>) {
+    return false;
+  } else {
+    return c.S > 0 && c.D > 0 && c.in.weights->dtype() == DType::kBFloat16 &&
+           active_isa() == Isa::kAvx512 && bf16_dot_available() && bf16_dot_enabled() &&
+           inputs_are_plain_bf16(c.in);
+  }
+}
 
 // ---- phase gather: rows (padded with zeros beyond D), biases and log-Q terms
 template <class T>
@@ -179,6 +219,44 @@ template <class T>
 void phase_pack(Call<T>& c) {
   Workspace<T>& ws = c.ws;
   const int64_t NR = c.NR, Dp = c.Dp, S = c.S;
+  if (c.bf16_dot) {
+    // bfloat16 pair panels [Dp/2][32][2] (the gathered rows are exact
+    // bfloat16 values: their upper halves), and the inputs likewise.
+    constexpr int64_t W = kBf16PanelWidth;
+    const int64_t panels = (S + W - 1) / W;
+    resize(ws.w_pack16, static_cast<size_t>(panels * W * Dp));
+    ws.panel_subnormal.assign(static_cast<size_t>(panels), 0);
+    resize(ws.x16, static_cast<size_t>(c.B * Dp));
+    auto hi = [](T v) {
+      uint32_t u;
+      std::memcpy(&u, &v, sizeof u);
+      return static_cast<uint16_t>(u >> 16);
+    };
+    parallel_for(panels, c.threads, [&](int64_t p) {
+      uint16_t* panel = ws.w_pack16.data() + p * W * Dp;
+      char sub = 0;
+      for (int64_t col = 0; col < W; ++col) {
+        const int64_t j = p * W + col;
+        const T* row = j < S ? ws.w_samp.data() + j * Dp : nullptr;
+        for (int64_t d = 0; d < Dp; ++d) {
+          const uint16_t h = row ? hi(row[d]) : 0;
+          sub |= ((h & 0x7f80) == 0) & ((h & 0x007f) != 0);
+          panel[(d / 2) * 2 * W + col * 2 + (d & 1)] = h;
+        }
+      }
+      ws.panel_subnormal[p] = sub;
+    });
+    bool any_subnormal = false;
+    for (const char f : ws.panel_subnormal) any_subnormal |= f != 0;
+    if (!any_subnormal) {
+      parallel_for((c.B + 63) / 64, c.threads, [&](int64_t ch) {
+        const int64_t end = std::min(c.B, (ch + 1) * 64) * Dp;
+        for (int64_t e = ch * 64 * Dp; e < end; ++e) ws.x16[e] = hi(ws.x[e]);
+      });
+      return;
+    }
+    c.bf16_dot = false;  // a subnormal weight: the float32 path below
+  }
   resize(ws.w_pack, static_cast<size_t>(c.Sp * Dp));
   parallel_for(c.Sp / NR, c.threads, [&](int64_t p) {
     T* panel = ws.w_pack.data() + p * Dp * NR;
@@ -219,7 +297,13 @@ void tile_logits_loss(Call<T>& c, int64_t t) {
   const int64_t NT = c.NT, S = c.S, Dp = c.Dp, ldl = c.ldl;
   const T mask_value = static_cast<T>(-FLT_MAX);
   T* L = ws.lg.data() + r0 * ldl;
-  if (S > 0) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (c.bf16_dot) {
+      isa_avx512bf16::gemm_bf16(mb, S, Dp, ws.x16.data() + r0 * Dp, Dp, ws.w_pack16.data(),
+                                Dp * kBf16PanelWidth, L + NT, ldl);
+    }
+  }
+  if (S > 0 && !c.bf16_dot) {
     k.gemm(mb, S, Dp, ws.x.data() + r0 * Dp, Dp, 1, ws.w_pack.data(), c.NR, Dp * c.NR, L + NT, ldl,
            false);
   }
@@ -408,6 +492,7 @@ void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out,
   validate(in);
   if (update != nullptr && !in.want_grads) throw std::invalid_argument("an update needs gradients");
   Call<T> c(in, out, update, loss_kernels<T>(active_isa()), workspace<T>());
+  c.bf16_dot = use_bf16_dot(c);
   phase_gather(c);
   phase_pack(c);
   phase_hits(c);
