@@ -18,13 +18,24 @@
 // again (this is what OpenMP's default spin policy does, unless the user sets
 // GOMP_SPINCOUNT / OMP_WAIT_POLICY). The thread count is also capped by the
 // CPUs this process may run on (sched_getaffinity), since threads beyond
-// them can only wait for each other. A forked child starts a fresh pool.
+// them can only wait for each other, and, on Linux, by the CPUs other
+// processes leave free: the pool reads /proc/stat and /proc/self/stat at
+// most every 200 ms and counts the CPUs kept busy by anything but this
+// process; a call asking for more threads than remain runs on fewer (at
+// least one). A thread sharing a core with a busy process holds every join
+// up by its time slices, so fewer threads are then faster. Results do not
+// depend on the thread count, so this changes timings only. The environment
+// variable PYSAMPLED_ADAPTIVE_THREADS=0 (read once) turns it off. A forked child starts a fresh pool.
 #pragma once
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -35,8 +46,10 @@
 #include <omp.h>
 #endif
 #if defined(__linux__)
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <unistd.h>
 #endif
 
 namespace pysampled {
@@ -74,6 +87,96 @@ inline int available_cores() {
 }
 
 namespace detail {
+
+#if defined(__linux__)
+// Reads a small /proc file into buf (NUL-terminated); false on failure.
+inline bool read_proc(const char* path, char* buf, size_t size) {
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const ssize_t n = ::read(fd, buf, size - 1);
+  ::close(fd);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  return true;
+}
+
+// Clock ticks: (busy, total) over all CPUs, and this process's CPU time.
+inline bool cpu_ticks(uint64_t& busy, uint64_t& total, uint64_t& self) {
+  char buf[4096];
+  if (!read_proc("/proc/stat", buf, sizeof buf) || std::strncmp(buf, "cpu ", 4) != 0) return false;
+  uint64_t v[10] = {};
+  char* p = buf + 4;
+  for (int i = 0; i < 10; ++i) v[i] = std::strtoull(p, &p, 10);
+  total = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];  // guest time is inside user
+  busy = total - v[3] - v[4];                                     // minus idle and iowait
+  if (!read_proc("/proc/self/stat", buf, sizeof buf)) return false;
+  const char* q = std::strrchr(buf, ')');  // the command name may hold spaces
+  if (q == nullptr) return false;
+  // Fields after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+  char* r = const_cast<char*>(q + 2);
+  for (int field = 3; field < 14; ++field) {
+    while (*r && *r != ' ') ++r;
+    while (*r == ' ') ++r;
+  }
+  const uint64_t utime = std::strtoull(r, &r, 10);
+  const uint64_t stime = std::strtoull(r, &r, 10);
+  self = utime + stime;
+  return true;
+}
+#endif
+
+// CPUs kept busy by other processes, as last measured (0 when unknown).
+class LoadProbe {
+ public:
+  int busy_by_others() {
+#if defined(__linux__)
+    if (!enabled_) return 0;
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch()).count();
+    if (now - last_ms_.load(std::memory_order_relaxed) >= kWindowMs) {
+      std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);
+      if (lock.owns_lock() && now - last_ms_.load(std::memory_order_relaxed) >= kWindowMs) {
+        uint64_t busy, total, self;
+        if (cpu_ticks(busy, total, self)) {
+          if (have_ && total > total_ && cpus_ > 0) {
+            const double per_cpu = static_cast<double>(total - total_) / cpus_;
+            const double others = (static_cast<double>(busy - busy_) - static_cast<double>(self - self_)) / per_cpu;
+            others_.store(others > 0 ? static_cast<int>(others + 0.5) : 0, std::memory_order_relaxed);
+          }
+          busy_ = busy;
+          total_ = total;
+          self_ = self;
+          have_ = true;
+        }
+        last_ms_.store(now, std::memory_order_relaxed);
+      }
+    }
+    return others_.load(std::memory_order_relaxed);
+#else
+    return 0;
+#endif
+  }
+
+  explicit LoadProbe(int cpus) : cpus_(cpus) {
+    const char* env = std::getenv("PYSAMPLED_ADAPTIVE_THREADS");
+    enabled_ = !(env != nullptr && std::strcmp(env, "0") == 0);
+  }
+
+ private:
+  static constexpr int64_t kWindowMs = 200;
+  std::mutex mutex_;
+  std::atomic<int64_t> last_ms_{INT64_MIN / 2};
+  std::atomic<int> others_{0};
+  uint64_t busy_ = 0, total_ = 0, self_ = 0;
+  bool have_ = false;
+  bool enabled_ = true;
+  int cpus_;
+};
+
+inline LoadProbe& load_probe() {
+  static LoadProbe probe(static_cast<int>(std::thread::hardware_concurrency()));
+  return probe;
+}
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -220,8 +323,8 @@ inline ThreadPool& pool() {
 
 }  // namespace detail
 
-// Runs body(i) for i in [0, n) on up to min(num_threads, available_cores())
-// threads, the calling thread included; iterations are handed out one at a
+// Runs body(i) for i in [0, n) on up to min(num_threads, available_cores()
+// minus the CPUs other processes keep busy) threads, the calling thread included; iterations are handed out one at a
 // time in increasing order. The first exception thrown by any iteration is
 // rethrown after the join; iterations that start after an exception has been
 // seen are skipped. A loop started inside another one (or while another
@@ -233,7 +336,10 @@ void parallel_for(int64_t n, int num_threads, Body&& body) {
   num_threads = 1;  // a build without threads (PYSAMPLED_OPENMP=OFF) stays serial
 #endif
   int threads = num_threads;
-  if (threads > 1) threads = std::min(threads, available_cores());
+  if (threads > 1) {
+    const int cores = available_cores();
+    threads = std::min(threads, std::max(1, cores - detail::load_probe().busy_by_others()));
+  }
   if (threads <= 1 || n == 1) {
     for (int64_t i = 0; i < n; ++i) body(i);
     return;
