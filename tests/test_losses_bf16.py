@@ -3,7 +3,7 @@
 Oracles: TensorFlow 2.21 on bfloat16 tensors (``tests/data/tf_bf16.npz``,
 made by ``tests/data/make_tf_bf16.py``; TF computes in bfloat16 throughout,
 so it is compared within TF's own bfloat16 tolerance, 1e-1); the float64
-NumPy oracle ``_reference.py`` on the same (exactly widened) values;
+NumPy oracle ``tests/oracles/losses.py`` on the same (exactly widened) values;
 ml_dtypes' float32 -> bfloat16 cast for round-to-nearest-even; closed-form
 binomial bounds for stochastic rounding.
 """
@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 import pysampled as ps
-from pysampled import _samplers
+from pysampled import _runtime as _samplers
 
-from _loss_common import SIMD_LEVELS, ref, restore_simd, split  # noqa: F401
+from _loss_common import SIMD_LEVELS, ref, split
 
 BF16 = ml_dtypes.bfloat16
 HERE = pathlib.Path(__file__).resolve().parent
@@ -468,7 +468,7 @@ def _all_outputs(W, b, labels, x, S, C, sv, NT, threads=1):
 
 @needs_bf16_dot
 @pytest.mark.parametrize("B,D,S", [(1, 2, 1), (13, 33, 31), (40, 64, 97), (130, 128, 64)])
-def test_bf16_dot_kernel_agrees_with_float32_path(B, D, S, restore_simd):  # noqa: F811
+def test_bf16_dot_kernel_agrees_with_float32_path(B, D, S, restore_simd):
     """bfloat16 weights with bfloat16-valued float32 inputs: the vdpbf16ps
     logits kernel (exact products, another summation order) agrees with the
     float32 path (avx512 and generic levels) to float32 rounding, and with
@@ -506,7 +506,7 @@ def test_bf16_dot_kernel_agrees_with_float32_path(B, D, S, restore_simd):  # noq
 
 @needs_bf16_dot
 @pytest.mark.parametrize("case", ["float32-inputs", "subnormal-input", "subnormal-weight"])
-def test_bf16_dot_kernel_only_for_plain_bf16_operands(case, restore_simd):  # noqa: F811
+def test_bf16_dot_kernel_only_for_plain_bf16_operands(case, restore_simd):
     """The kernel is used only when it computes the float32 path's products:
     inputs that are not bfloat16 values, or a subnormal bfloat16 operand
     (which vdpbf16ps flushes to zero), take the float32 path: the same bits
