@@ -36,6 +36,11 @@ Systems:
   updated rows back to nearest even), float32 inputs. Not checked against
   the float32 peers (it computes on other, rounded weights); its
   correctness is ``tests/test_losses_bf16.py``'s.
+* ``ps bf16 in`` (``--bf16``): the same with ``bfloat16`` inputs too (on
+  CPUs with AVX512-BF16 the logits product then runs on ``vdpbf16ps``);
+  its loss and input gradient come back in bfloat16.
+* ``--simd avx2`` runs pysampled's kernels at a lower SIMD level (peers and
+  the ceilings are unchanged).
 * ``numpy``: gather, matmul, stable softmax / sigmoid, explicit gradients,
   ``np.unique`` + ``np.add.at`` scatter (into the weights for ``step``).
 
@@ -90,8 +95,9 @@ def make_jobs(system, a):
                     jobs.append({"id": job_id(system, loss, mode, N, S), "system": system,
                                  "api": system, "loss": loss, "mode": mode, "N": N, "S": S})
                     if system == "pysampled" and a.bf16:
-                        jobs.append({"id": job_id("ps-bf16", loss, mode, N, S), "system": system,
-                                     "api": "ps-bf16", "loss": loss, "mode": mode, "N": N, "S": S})
+                        for api in ("ps-bf16", "ps-bf16-in"):
+                            jobs.append({"id": job_id(api, loss, mode, N, S), "system": system,
+                                         "api": api, "loss": loss, "mode": mode, "N": N, "S": S})
                     if system == "pysampled" and mode == "step" and not a.no_own_sampler:
                         jobs.append({"id": job_id("ps+sampling", loss, mode, N, S),
                                      "system": system, "api": "ps+sampling", "loss": loss,
@@ -151,6 +157,11 @@ class Problem:
             s, t, e = ps.LogUniformSampler(self.N, seed=1).sample(self.labels, S, unique=True)
             self._sv[S] = (s, t, e)
         return self._sv[S]
+
+    def x16(self):
+        import ml_dtypes
+
+        return self.x.astype(ml_dtypes.bfloat16)
 
     def reset(self):
         np.copyto(self.W, self.W0)
@@ -244,6 +255,10 @@ class Worker:
         self.limits = C.limit_threads(self.threads, LIB_OF[self.system])
         import pysampled as ps
 
+        if getattr(a, "simd", None):
+            from pysampled import _runtime
+
+            _runtime.set_simd_level(a.simd)
         self.ps = ps
         self.problems = {}
         self.refs = {}
@@ -258,7 +273,10 @@ class Worker:
             self.torch = torch
 
     def meta(self):
+        from pysampled import _runtime
+
         m = {"threads": self.threads, "system": self.system, "limits": self.limits,
+             "simd_level": _runtime.simd_level(),
              "threadpools": C.threadpool_info()}
         if self.system == "torch":
             m["torch_threads"] = self.torch.get_num_threads()
@@ -292,18 +310,20 @@ class Worker:
         sv = P.sampled_values(S)
         n = self.threads
         hits = loss == "sampled_softmax"  # TF's default remove_accidental_hits
-        if api == "ps-bf16":
-            # bfloat16 weights and biases, float32 inputs; correctness is the
-            # test suite's (tests/test_losses_bf16.py): no check against fp32 here
+        if api in ("ps-bf16", "ps-bf16-in"):
+            # bfloat16 weights and biases, float32 inputs (ps-bf16-in: bfloat16
+            # inputs too, where AVX512-BF16 runs the logits on vdpbf16ps);
+            # correctness is the test suite's (tests/test_losses_bf16.py)
             ps = self.ps
             W16, b16 = P.bf16()
+            x = P.x if api == "ps-bf16" else P.x16()
             if mode == "fwd+bwd":
                 fn = ps.sampled_softmax_loss if loss == "sampled_softmax" else ps.nce_loss
-                return (lambda: fn(W16, b16, P.labels, P.x, S, P.N, sampled_values=sv,
+                return (lambda: fn(W16, b16, P.labels, x, S, P.N, sampled_values=sv,
                                    return_grads=True, num_threads=n)), None
             model = ps.SampledLoss(W16, b16, num_sampled=S, loss=loss, optimizer="sgd",
                                    learning_rate=LR, num_threads=n, seed=1)
-            return (lambda: model.step(P.labels, P.x, sampled_values=sv)), None
+            return (lambda: model.step(P.labels, x, sampled_values=sv)), None
         if api in ("pysampled", "ps+sampling"):
             ps = self.ps
             if mode == "fwd+bwd":
@@ -560,7 +580,7 @@ def isa_line(info):
 
 PEERS = ("tensorflow", "torch", "numpy")
 SHORT = {"pysampled": "ps", "tensorflow": "TF", "torch": "torch", "numpy": "numpy",
-         "ps+sampling": "ps+sampling", "ps-bf16": "ps bf16"}
+         "ps+sampling": "ps+sampling", "ps-bf16": "ps bf16", "ps-bf16-in": "ps bf16 in"}
 
 
 def _ms(r):
@@ -600,12 +620,13 @@ def report(results, calib, a):
             extra = ["ps+sampling"] if (mode == "step" and "pysampled" in apis
                                         and not a.no_own_sampler) else []
             if a.bf16 and "pysampled" in apis:
-                extra = extra + ["ps-bf16"]
+                extra = extra + ["ps-bf16", "ps-bf16-in"]
             out.append(f"\n### {loss}, {mode}: ms per call (median), B={a.batch}, D={a.dim}\n")
             header = (["N", "S", "thr"] + [f"{SHORT[s]} ms" for s in apis + extra] +
                       ["ps GFLOP/s", "% FMA peak", "% sgemm"] +
                       [f"×{SHORT[p]}" for p in PEERS if p in apis] +
-                      (["bf16 speed-up"] if a.bf16 and "pysampled" in apis else []))
+                      (["bf16 speed-up", "bf16-in speed-up"] if a.bf16 and "pysampled" in apis
+                       else []))
             rows = []
             for N in a.classes:
                 for S in a.sampled:
@@ -627,16 +648,17 @@ def report(results, calib, a):
                             row.append(f"{pr['median_s'] / ps_r['median_s']:.1f}"
                                        if _ok(pr) and _ok(ps_r) else "—")
                         if a.bf16 and "pysampled" in apis:
-                            rb = rs.get("ps-bf16")
-                            row.append(f"{ps_r['median_s'] / rb['median_s']:.2f}"
-                                       if _ok(rb) and _ok(ps_r) else "—")
+                            for b_api in ("ps-bf16", "ps-bf16-in"):
+                                rb = rs.get(b_api)
+                                row.append(f"{ps_r['median_s'] / rb['median_s']:.2f}"
+                                           if _ok(rb) and _ok(ps_r) else "—")
                         rows.append(row)
             out.append(C.md_table(header, rows))
     if 1 in a.threads and 2 in a.threads:
         out.append("\n### 2-thread efficiency t1 / (2 t2) (1.0 = perfect scaling)\n")
         rows = []
         names = apis + (["ps+sampling"] if "pysampled" in apis and not a.no_own_sampler else [])
-        names += ["ps-bf16"] if a.bf16 and "pysampled" in apis else []
+        names += ["ps-bf16", "ps-bf16-in"] if a.bf16 and "pysampled" in apis else []
         for loss in a.losses:
             for mode in a.modes:
                 for N in a.classes:
@@ -652,7 +674,7 @@ def report(results, calib, a):
     busy_threads = [t for t in a.threads if t >= 2] if a.busy_neighbour else []
     if busy_threads and 1 in a.threads:
         names = apis + (["ps+sampling"] if "pysampled" in apis and not a.no_own_sampler else [])
-        names += ["ps-bf16"] if a.bf16 and "pysampled" in apis else []
+        names += ["ps-bf16", "ps-bf16-in"] if a.bf16 and "pysampled" in apis else []
         for t in busy_threads:
             out.append(f"\n### Busy neighbour: {t} threads with a process spinning on one core, "
                        f"time / (1 thread, quiet) (target <= 1.1)\n")
@@ -738,7 +760,10 @@ def parse_args(argv=None):
     p.add_argument("--max-call-s", type=float, default=None)
     p.add_argument("--no-calibrate", action="store_true", help="skip the FMA / sgemm ceilings")
     p.add_argument("--bf16", action="store_true",
-                   help="add pysampled with bfloat16 weights and biases (ps bf16 column)")
+                   help="add pysampled with bfloat16 weights and biases, with float32 inputs "
+                        "(ps bf16) and with bfloat16 inputs (ps bf16 in)")
+    p.add_argument("--simd", default=None, choices=("generic", "avx2", "avx512"),
+                   help="run pysampled's kernels at this SIMD level (default: the best)")
     p.add_argument("--busy-neighbour", action="store_true",
                    help="repeat every multi-thread measurement beside a process spinning on one core")
     p.add_argument("--output", default=None)
@@ -777,6 +802,8 @@ def worker_args(a, system, threads):
         args.append("--quick")
     if a.bf16:
         args.append("--bf16")
+    if a.simd:
+        args += ["--simd", a.simd]
     return args
 
 

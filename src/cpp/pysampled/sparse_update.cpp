@@ -23,38 +23,58 @@ inline T widen(R v) {
   }
 }
 
+// Narrowing of one updated value to the row's storage R.
 template <class T, class R>
-inline R narrow(T v, Rounding r, uint64_t seed, uint64_t step, int64_t id, int64_t col) {
-  if constexpr (std::is_same_v<R, uint16_t>) {
-    if (r == Rounding::kStochastic) {
-      return float_to_bf16_stochastic(static_cast<float>(v), rounding_bits(seed, step, id, col));
-    }
+struct Plain {
+  R operator()(T v, int64_t) const { return static_cast<R>(v); }
+};
+template <class T>
+struct NearestEven {
+  uint16_t operator()(T v, int64_t) const {
     if constexpr (sizeof(T) == 8) {
       return double_to_bf16_rne(v);
     } else {
       return float_to_bf16_rne(v);
     }
-  } else {
-    return static_cast<R>(v);
   }
-}
+};
+struct Stochastic {
+  uint64_t seed, step;
+  int64_t id, column0;
+  template <class T>
+  uint16_t operator()(T v, int64_t d) const {
+    return float_to_bf16_stochastic(static_cast<float>(v), rounding_bits(seed, step, id, column0 + d));
+  }
+};
 
-// The update with the row's storage R and the accumulators' A known.
-template <class T, class R, class A>
+// The update with the row's storage R, the accumulators' A and the
+// narrowing known (one tight loop each, which the compiler vectorises).
+template <class T, class R, class A, class Narrow>
 void update_typed(Optimizer optimizer, T lr, T eps, R* w, A* acc, const T* g, int64_t dim,
-                  Rounding rounding, uint64_t seed, uint64_t step, int64_t id, int64_t column0) {
+                  const Narrow& narrow) {
   if (optimizer == Optimizer::kSgd) {
-    for (int64_t d = 0; d < dim; ++d) {
-      w[d] = narrow<T, R>(widen<T>(w[d]) - lr * g[d], rounding, seed, step, id, column0 + d);
-    }
+    for (int64_t d = 0; d < dim; ++d) w[d] = narrow(widen<T>(w[d]) - lr * g[d], d);
     return;
   }
   for (int64_t d = 0; d < dim; ++d) {
     // The step divides by the accumulator as stored (as when both are T).
     acc[d] = static_cast<A>(static_cast<T>(acc[d]) + g[d] * g[d]);
     const T a = static_cast<T>(acc[d]);
-    w[d] = narrow<T, R>(widen<T>(w[d]) - lr * g[d] / (std::sqrt(a) + eps), rounding, seed, step, id,
-                        column0 + d);
+    w[d] = narrow(widen<T>(w[d]) - lr * g[d] / (std::sqrt(a) + eps), d);
+  }
+}
+
+template <class T, class R, class A>
+void update_narrowing(Optimizer optimizer, T lr, T eps, R* w, A* acc, const T* g, int64_t dim,
+                      Rounding rounding, uint64_t seed, uint64_t step, int64_t id, int64_t column0) {
+  if constexpr (std::is_same_v<R, uint16_t>) {
+    if (rounding == Rounding::kStochastic) {
+      update_typed(optimizer, lr, eps, w, acc, g, dim, Stochastic{seed, step, id, column0});
+    } else {
+      update_typed(optimizer, lr, eps, w, acc, g, dim, NearestEven<T>{});
+    }
+  } else {
+    update_typed(optimizer, lr, eps, w, acc, g, dim, Plain<T, R>{});
   }
 }
 
@@ -62,11 +82,11 @@ template <class T, class R>
 void update_acc(Optimizer optimizer, T lr, T eps, R* w, DType acc_dtype, void* acc, const T* g,
                 int64_t dim, Rounding rounding, uint64_t seed, uint64_t step, int64_t id, int64_t column0) {
   if (optimizer == Optimizer::kAdagrad && acc_dtype == DType::kFloat64) {
-    update_typed<T, R, double>(optimizer, lr, eps, w, static_cast<double*>(acc), g, dim, rounding, seed,
-                               step, id, column0);
+    update_narrowing<T, R, double>(optimizer, lr, eps, w, static_cast<double*>(acc), g, dim, rounding,
+                                   seed, step, id, column0);
   } else {
-    update_typed<T, R, float>(optimizer, lr, eps, w, static_cast<float*>(acc), g, dim, rounding, seed,
-                              step, id, column0);
+    update_narrowing<T, R, float>(optimizer, lr, eps, w, static_cast<float*>(acc), g, dim, rounding,
+                                  seed, step, id, column0);
   }
 }
 

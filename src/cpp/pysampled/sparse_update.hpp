@@ -23,12 +23,13 @@ enum class Optimizer : int { kSgd = 0, kAdagrad = 1 };
 enum class Rounding : int { kNearestEven = 0, kStochastic = 1 };
 
 // float32 -> bfloat16 bits, round to nearest, ties to even.
+// Branch-free, so that loops over rows vectorise.
 inline uint16_t float_to_bf16_rne(float f) {
   uint32_t u;
   std::memcpy(&u, &f, sizeof u);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x0040u);  // quiet NaN
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
+  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  const uint32_t quiet_nan = (u >> 16) | 0x0040u;
+  return static_cast<uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
 }
 
 // float32 -> bfloat16 bits, rounded up with probability (dropped bits) / 2^16:
