@@ -544,6 +544,64 @@ def worker_main(a):
     C.worker_loop(jobs, w.run, meta=w.meta())
 
 
+# ------------------------------------------------- interleaved A/B (--ab)
+
+
+def ab_main(a):
+    """pysampled variants timed in one process, calls interleaved round-robin,
+    best of `reps` rounds each: on a machine shared with other jobs, the
+    variants see the same conditions (medians there are the neighbours')."""
+    import ml_dtypes
+
+    import pysampled as ps
+    from pysampled import _losses, _runtime
+
+    if a.simd:
+        _runtime.set_simd_level(a.simd)
+    threads = a.threads[0]
+    print(f"# interleaved A/B, pysampled {_runtime.simd_level()}, {threads} thread(s), "
+          f"bf16 dot kernel available: {_losses._bf16_dot_available()}")
+    rows = []
+    for N in a.classes:
+        P = Problem(N, a.dim, a.batch)
+        W16, b16 = P.bf16()
+        x16 = P.x.astype(ml_dtypes.bfloat16)
+        for S in a.sampled:
+            sv = P.sampled_values(S)
+            for loss in a.losses:
+                fn = ps.sampled_softmax_loss if loss == "sampled_softmax" else ps.nce_loss
+
+                def call(W, b, x, dot=True):
+                    def run():
+                        _losses._set_bf16_dot_enabled(dot)
+                        fn(W, b, P.labels, x, S, N, sampled_values=sv, return_grads=True,
+                           num_threads=threads)
+                    return run
+                variants = {"fp32": call(P.W, P.b, P.x), "bf16 weights": call(W16, b16, P.x),
+                            "bf16 w+in": call(W16, b16, x16),
+                            "bf16 w+in, no dot kernel": call(W16, b16, x16, dot=False)}
+                best = {k: float("inf") for k in variants}
+                deadline = time.perf_counter() + a.target_s * len(variants)
+                rounds = 0
+                while rounds < 5 or (time.perf_counter() < deadline and rounds < 200):
+                    for k, f in variants.items():
+                        t0 = time.perf_counter()
+                        f()
+                        best[k] = min(best[k], time.perf_counter() - t0)
+                    rounds += 1
+                _losses._set_bf16_dot_enabled(True)
+                f32 = best["fp32"]
+                rows.append([C.fmt_int(N), C.fmt_int(S), loss, str(rounds)] +
+                            [f"{best[k] * 1e3:,.2f}" for k in variants] +
+                            [f"{f32 / best[k]:.2f}" for k in list(variants)[1:]])
+    header = (["N", "S", "loss", "rounds"] + [f"{k} ms" for k in ("fp32", "bf16 w", "bf16 w+in",
+                                                                   "bf16 w+in no dot")] +
+              ["×fp32 bf16 w", "×fp32 bf16 w+in", "×fp32 no dot"])
+    print(f"\n### fwd+bwd, best of interleaved rounds (ms), B={a.batch}, D={a.dim}\n")
+    print(C.md_table(header, rows))
+    return 0
+
+
 # --------------------------------------------------------- busy neighbour
 
 
@@ -764,6 +822,9 @@ def parse_args(argv=None):
                         "(ps bf16) and with bfloat16 inputs (ps bf16 in)")
     p.add_argument("--simd", default=None, choices=("generic", "avx2", "avx512"),
                    help="run pysampled's kernels at this SIMD level (default: the best)")
+    p.add_argument("--ab", action="store_true",
+                   help="interleaved A/B of pysampled's fp32 and bfloat16 paths in one process "
+                        "(first --threads value), best of rounds")
     p.add_argument("--busy-neighbour", action="store_true",
                    help="repeat every multi-thread measurement beside a process spinning on one core")
     p.add_argument("--output", default=None)
@@ -811,6 +872,8 @@ def main(argv=None):
     a = parse_args(argv)
     if a.worker:
         return worker_main(a)
+    if a.ab:
+        return ab_main(a)
     t_start = time.perf_counter()
     info = C.machine_info()
     print(f"# pysampled loss benchmark{' (quick)' if a.quick else ''}", flush=True)
