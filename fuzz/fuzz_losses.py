@@ -43,8 +43,8 @@ def _load_reference():
 
 ref = _load_reference()
 FLOATS = ["float32", "float64"]
-PARAM_DTYPES = FLOATS * 6 + ["bfloat16"] * 3 + ["float16", "int64", "bool", "object", ">f4", ">f8", "int32",
-                             "complex64", "longdouble"]
+PARAM_DTYPES = FLOATS * 6 + ["bfloat16"] * 3 + [
+    "float16", "int64", "bool", "object", ">f4", ">f8", "int32", "complex64", "longdouble"]
 DIMS = [0, 1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 33]
 
 

@@ -6,7 +6,6 @@ pool survives fork() (its threads are not copied into the child, which gets a
 fresh pool), loops started from many Python threads at once, and the
 load-adaptive cap changes no bits.
 """
-import os
 import subprocess
 import sys
 import textwrap

@@ -1,4 +1,4 @@
-"""Bad-input sweep, area: bfloat16 (``ml_dtypes.bfloat16``) weights, biases, inputs and
+r"""Bad-input sweep, area: bfloat16 (``ml_dtypes.bfloat16``) weights, biases, inputs and
 expected counts, and ``SampledLoss.step`` on bfloat16 rows.
 
 Documented outcomes (regenerate with ``python tests/test_bad_input_sweep.py --write-tables``)::
