@@ -61,7 +61,7 @@ def _cpuinfo() -> dict:
             info[name] = fields[key]
     flags = set(fields.get("flags", "").split())
     info["simd_flags"] = [f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw",
-                                      "avx512vl", "avx512_bf16", "avx512_vnni") if f in flags]
+                                      "avx512vl", "avx512_bf16", "avx512_vnni", "amx_bf16") if f in flags]
     info["logical_cpus"] = text.count("processor\t:")
     return info
 

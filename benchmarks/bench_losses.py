@@ -31,17 +31,35 @@ Systems:
   rows, log-Q subtraction, accidental-hit mask, ``F.cross_entropy`` /
   ``F.binary_cross_entropy_with_logits``, ``.backward()``; step:
   ``torch.optim.SGD``.
+* ``ps bf16`` (``--bf16``): pysampled with ``ml_dtypes.bfloat16`` weights
+  and biases (read in place, computed in float32; ``step`` rounds the
+  updated rows back to nearest even), float32 inputs. Not checked against
+  the float32 peers (it computes on other, rounded weights); its
+  correctness is ``tests/test_losses_bf16.py``'s.
+* ``ps bf16 in`` (``--bf16``): the same with ``bfloat16`` inputs too (on
+  CPUs with AVX512-BF16 the logits product then runs on ``vdpbf16ps``);
+  its loss and input gradient come back in bfloat16.
+* ``--simd avx2`` runs pysampled's kernels at a lower SIMD level (peers and
+  the ceilings are unchanged).
 * ``numpy``: gather, matmul, stable softmax / sigmoid, explicit gradients,
   ``np.unique`` + ``np.add.at`` scatter (into the weights for ``step``).
+
+Busy neighbour (``--busy-neighbour``): every multi-thread measurement is
+repeated, for every system, while another process spins on one core (pinned
+there with ``sched_setaffinity``: an ordinary day on a shared server). The
+report compares it with the same system on one thread of the quiet machine.
 
 Usage::
 
     python benchmarks/bench_losses.py --quick     # smoke test: N=1e5, S=64,512
     python benchmarks/bench_losses.py             # full run
+    python benchmarks/bench_losses.py --busy-neighbour --threads 1,2
 """
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -76,6 +94,10 @@ def make_jobs(system, a):
                 for mode in a.modes:
                     jobs.append({"id": job_id(system, loss, mode, N, S), "system": system,
                                  "api": system, "loss": loss, "mode": mode, "N": N, "S": S})
+                    if system == "pysampled" and a.bf16:
+                        for api in ("ps-bf16", "ps-bf16-in"):
+                            jobs.append({"id": job_id(api, loss, mode, N, S), "system": system,
+                                         "api": api, "loss": loss, "mode": mode, "N": N, "S": S})
                     if system == "pysampled" and mode == "step" and not a.no_own_sampler:
                         jobs.append({"id": job_id("ps+sampling", loss, mode, N, S),
                                      "system": system, "api": "ps+sampling", "loss": loss,
@@ -117,6 +139,16 @@ class Problem:
         self.W = self.W0.copy()
         self.b = self.b0.copy()
         self._sv = {}
+        self._bf16 = None
+
+    def bf16(self):
+        """bfloat16 copies of the weights and biases (made once, reset in place)."""
+        if self._bf16 is None:
+            import ml_dtypes
+
+            self._bf16 = (self.W0.astype(ml_dtypes.bfloat16), self.b0.astype(ml_dtypes.bfloat16))
+            self._bf16_0 = (self._bf16[0].copy(), self._bf16[1].copy())
+        return self._bf16
 
     def sampled_values(self, S):
         if S not in self._sv:
@@ -126,9 +158,17 @@ class Problem:
             self._sv[S] = (s, t, e)
         return self._sv[S]
 
+    def x16(self):
+        import ml_dtypes
+
+        return self.x.astype(ml_dtypes.bfloat16)
+
     def reset(self):
         np.copyto(self.W, self.W0)
         np.copyto(self.b, self.b0)
+        if self._bf16 is not None:
+            np.copyto(self._bf16[0], self._bf16_0[0])
+            np.copyto(self._bf16[1], self._bf16_0[1])
 
 
 # ----------------------------------------------------------- implementations
@@ -215,6 +255,10 @@ class Worker:
         self.limits = C.limit_threads(self.threads, LIB_OF[self.system])
         import pysampled as ps
 
+        if getattr(a, "simd", None):
+            from pysampled import _runtime
+
+            _runtime.set_simd_level(a.simd)
         self.ps = ps
         self.problems = {}
         self.refs = {}
@@ -229,7 +273,10 @@ class Worker:
             self.torch = torch
 
     def meta(self):
+        from pysampled import _runtime
+
         m = {"threads": self.threads, "system": self.system, "limits": self.limits,
+             "simd_level": _runtime.simd_level(),
              "threadpools": C.threadpool_info()}
         if self.system == "torch":
             m["torch_threads"] = self.torch.get_num_threads()
@@ -263,6 +310,20 @@ class Worker:
         sv = P.sampled_values(S)
         n = self.threads
         hits = loss == "sampled_softmax"  # TF's default remove_accidental_hits
+        if api in ("ps-bf16", "ps-bf16-in"):
+            # bfloat16 weights and biases, float32 inputs (ps-bf16-in: bfloat16
+            # inputs too, where AVX512-BF16 runs the logits on vdpbf16ps);
+            # correctness is the test suite's (tests/test_losses_bf16.py)
+            ps = self.ps
+            W16, b16 = P.bf16()
+            x = P.x if api == "ps-bf16" else P.x16()
+            if mode == "fwd+bwd":
+                fn = ps.sampled_softmax_loss if loss == "sampled_softmax" else ps.nce_loss
+                return (lambda: fn(W16, b16, P.labels, x, S, P.N, sampled_values=sv,
+                                   return_grads=True, num_threads=n)), None
+            model = ps.SampledLoss(W16, b16, num_sampled=S, loss=loss, optimizer="sgd",
+                                   learning_rate=LR, num_threads=n, seed=1)
+            return (lambda: model.step(P.labels, x, sampled_values=sv)), None
         if api in ("pysampled", "ps+sampling"):
             ps = self.ps
             if mode == "fwd+bwd":
@@ -483,11 +544,101 @@ def worker_main(a):
     C.worker_loop(jobs, w.run, meta=w.meta())
 
 
+# ------------------------------------------------- interleaved A/B (--ab)
+
+
+def ab_main(a):
+    """pysampled variants timed in one process, calls interleaved round-robin,
+    best of `reps` rounds each: on a machine shared with other jobs, the
+    variants see the same conditions (medians there are the neighbours')."""
+    import ml_dtypes
+
+    import pysampled as ps
+    from pysampled import _losses, _runtime
+
+    if a.simd:
+        _runtime.set_simd_level(a.simd)
+    threads = a.threads[0]
+    print(f"# interleaved A/B, pysampled {_runtime.simd_level()}, {threads} thread(s), "
+          f"bf16 dot kernel available: {_losses._bf16_dot_available()}")
+    rows = []
+    for N in a.classes:
+        P = Problem(N, a.dim, a.batch)
+        W16, b16 = P.bf16()
+        x16 = P.x.astype(ml_dtypes.bfloat16)
+        for S in a.sampled:
+            sv = P.sampled_values(S)
+            for loss in a.losses:
+                fn = ps.sampled_softmax_loss if loss == "sampled_softmax" else ps.nce_loss
+
+                def call(W, b, x, dot=True):
+                    def run():
+                        _losses._set_bf16_dot_enabled(dot)
+                        fn(W, b, P.labels, x, S, N, sampled_values=sv, return_grads=True,
+                           num_threads=threads)
+                    return run
+                variants = {"fp32": call(P.W, P.b, P.x), "bf16 weights": call(W16, b16, P.x),
+                            "bf16 w+in": call(W16, b16, x16),
+                            "bf16 w+in, no dot kernel": call(W16, b16, x16, dot=False)}
+                best = {k: float("inf") for k in variants}
+                deadline = time.perf_counter() + a.target_s * len(variants)
+                rounds = 0
+                while rounds < 5 or (time.perf_counter() < deadline and rounds < 200):
+                    for k, f in variants.items():
+                        t0 = time.perf_counter()
+                        f()
+                        best[k] = min(best[k], time.perf_counter() - t0)
+                    rounds += 1
+                _losses._set_bf16_dot_enabled(True)
+                f32 = best["fp32"]
+                rows.append([C.fmt_int(N), C.fmt_int(S), loss, str(rounds)] +
+                            [f"{best[k] * 1e3:,.2f}" for k in variants] +
+                            [f"{f32 / best[k]:.2f}" for k in list(variants)[1:]])
+    header = (["N", "S", "loss", "rounds"] + [f"{k} ms" for k in ("fp32", "bf16 w", "bf16 w+in",
+                                                                   "bf16 w+in no dot")] +
+              ["×fp32 bf16 w", "×fp32 bf16 w+in", "×fp32 no dot"])
+    print(f"\n### fwd+bwd, best of interleaved rounds (ms), B={a.batch}, D={a.dim}\n")
+    print(C.md_table(header, rows))
+    return 0
+
+
+# --------------------------------------------------------- busy neighbour
+
+
+class BusyNeighbour:
+    """A process spinning on one CPU (the last one this process may use)."""
+
+    def __init__(self):
+        cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
+        self.cpu = cpus[-1]
+        code = (f"import os\nos.sched_setaffinity(0, {{{self.cpu}}})\n"
+                "x = 0\nwhile True:\n    x += 1\n")
+        self.proc = None
+        self.code = code
+
+    def __enter__(self):
+        self.proc = subprocess.Popen([sys.executable, "-c", self.code])
+        time.sleep(0.2)
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def isa_line(info):
+    flags = set(info["cpu"].get("simd_flags") or [])
+    want = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16")
+    have = [f for f in want if f in flags]
+    return ("ISA: " + (", ".join(have) if have else "none of " + ", ".join(want)) +
+            f"; pysampled kernels: {info['pysampled'].get('simd_level')}")
+
+
 # ------------------------------------------------------------------ report
 
 PEERS = ("tensorflow", "torch", "numpy")
 SHORT = {"pysampled": "ps", "tensorflow": "TF", "torch": "torch", "numpy": "numpy",
-         "ps+sampling": "ps+sampling"}
+         "ps+sampling": "ps+sampling", "ps-bf16": "ps bf16", "ps-bf16-in": "ps bf16 in"}
 
 
 def _ms(r):
@@ -511,7 +662,10 @@ def _mib(x):
 
 
 def report(results, calib, a):
-    by = {(r["api"], r["loss"], r["mode"], r["N"], r["S"], r["threads"]): r for r in results}
+    by = {(r["api"], r["loss"], r["mode"], r["N"], r["S"], r["threads"]): r for r in results
+          if not r.get("busy")}
+    busy_by = {(r["api"], r["loss"], r["mode"], r["N"], r["S"], r["threads"]): r
+               for r in results if r.get("busy")}
     fma = calib["fma"].get("best", {}) if isinstance(calib.get("fma"), dict) else {}
     sg = calib.get("sgemm", {})
     apis = [s for s in SYSTEMS if s in a.systems]
@@ -523,10 +677,14 @@ def report(results, calib, a):
         for mode in a.modes:
             extra = ["ps+sampling"] if (mode == "step" and "pysampled" in apis
                                         and not a.no_own_sampler) else []
+            if a.bf16 and "pysampled" in apis:
+                extra = extra + ["ps-bf16", "ps-bf16-in"]
             out.append(f"\n### {loss}, {mode}: ms per call (median), B={a.batch}, D={a.dim}\n")
             header = (["N", "S", "thr"] + [f"{SHORT[s]} ms" for s in apis + extra] +
                       ["ps GFLOP/s", "% FMA peak", "% sgemm"] +
-                      [f"×{SHORT[p]}" for p in PEERS if p in apis])
+                      [f"×{SHORT[p]}" for p in PEERS if p in apis] +
+                      (["bf16 speed-up", "bf16-in speed-up"] if a.bf16 and "pysampled" in apis
+                       else []))
             rows = []
             for N in a.classes:
                 for S in a.sampled:
@@ -547,12 +705,18 @@ def report(results, calib, a):
                             pr = rs.get(p)
                             row.append(f"{pr['median_s'] / ps_r['median_s']:.1f}"
                                        if _ok(pr) and _ok(ps_r) else "—")
+                        if a.bf16 and "pysampled" in apis:
+                            for b_api in ("ps-bf16", "ps-bf16-in"):
+                                rb = rs.get(b_api)
+                                row.append(f"{ps_r['median_s'] / rb['median_s']:.2f}"
+                                           if _ok(rb) and _ok(ps_r) else "—")
                         rows.append(row)
             out.append(C.md_table(header, rows))
     if 1 in a.threads and 2 in a.threads:
         out.append("\n### 2-thread efficiency t1 / (2 t2) (1.0 = perfect scaling)\n")
         rows = []
         names = apis + (["ps+sampling"] if "pysampled" in apis and not a.no_own_sampler else [])
+        names += ["ps-bf16", "ps-bf16-in"] if a.bf16 and "pysampled" in apis else []
         for loss in a.losses:
             for mode in a.modes:
                 for N in a.classes:
@@ -565,6 +729,28 @@ def report(results, calib, a):
                         rows.append(row)
         out.append(C.md_table(["loss", "mode", "N", "S"] + [SHORT[s] for s in names], rows,
                               ["l", "l", "r", "r"] + ["r"] * len(names)))
+    busy_threads = [t for t in a.threads if t >= 2] if a.busy_neighbour else []
+    if busy_threads and 1 in a.threads:
+        names = apis + (["ps+sampling"] if "pysampled" in apis and not a.no_own_sampler else [])
+        names += ["ps-bf16", "ps-bf16-in"] if a.bf16 and "pysampled" in apis else []
+        for t in busy_threads:
+            out.append(f"\n### Busy neighbour: {t} threads with a process spinning on one core, "
+                       f"time / (1 thread, quiet) (target <= 1.1)\n")
+            rows = []
+            for loss in a.losses:
+                for mode in a.modes:
+                    for N in a.classes:
+                        for S in a.sampled:
+                            row = [loss, mode, C.fmt_int(N), C.fmt_int(S)]
+                            for s_ in names:
+                                r1 = by.get((s_, loss, mode, N, S, 1))
+                                rb = busy_by.get((s_, loss, mode, N, S, t))
+                                row.append(f"{rb['median_s'] / r1['median_s']:.2f} "
+                                           f"({rb['median_s'] * 1e3:,.2f} ms)"
+                                           if _ok(r1) and _ok(rb) else "—")
+                            rows.append(row)
+            out.append(C.md_table(["loss", "mode", "N", "S"] + [SHORT[s_] for s_ in names], rows,
+                                  ["l", "l", "r", "r"] + ["r"] * len(names)))
     out.append("\n### Extra memory: peak RSS increase during one call (MiB)\n")
     header = ["loss", "mode", "N", "S", "thr", "ps first", "ps steady", "outputs",
               "outputs + logits"] + \
@@ -631,6 +817,16 @@ def parse_args(argv=None):
                    help="seconds per configuration before it is skipped (default 300, quick 120)")
     p.add_argument("--max-call-s", type=float, default=None)
     p.add_argument("--no-calibrate", action="store_true", help="skip the FMA / sgemm ceilings")
+    p.add_argument("--bf16", action="store_true",
+                   help="add pysampled with bfloat16 weights and biases, with float32 inputs "
+                        "(ps bf16) and with bfloat16 inputs (ps bf16 in)")
+    p.add_argument("--simd", default=None, choices=("generic", "avx2", "avx512"),
+                   help="run pysampled's kernels at this SIMD level (default: the best)")
+    p.add_argument("--ab", action="store_true",
+                   help="interleaved A/B of pysampled's fp32 and bfloat16 paths in one process "
+                        "(first --threads value), best of rounds")
+    p.add_argument("--busy-neighbour", action="store_true",
+                   help="repeat every multi-thread measurement beside a process spinning on one core")
     p.add_argument("--output", default=None)
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--system", default=None, help=argparse.SUPPRESS)
@@ -665,6 +861,10 @@ def worker_args(a, system, threads):
             "--batch", str(a.batch), "--tol", str(a.tol), "--max-call-s", str(a.max_call_s)]
     if a.quick:
         args.append("--quick")
+    if a.bf16:
+        args.append("--bf16")
+    if a.simd:
+        args += ["--simd", a.simd]
     return args
 
 
@@ -672,6 +872,8 @@ def main(argv=None):
     a = parse_args(argv)
     if a.worker:
         return worker_main(a)
+    if a.ab:
+        return ab_main(a)
     t_start = time.perf_counter()
     info = C.machine_info()
     print(f"# pysampled loss benchmark{' (quick)' if a.quick else ''}", flush=True)
@@ -680,6 +882,7 @@ def main(argv=None):
           f"pysampled {info['pysampled'].get('version')} "
           f"(SIMD {info['pysampled'].get('simd_level')}, OpenMP {info['pysampled'].get('openmp')})",
           file=sys.stderr, flush=True)
+    print(isa_line(info), file=sys.stderr, flush=True)
     calib = {} if a.no_calibrate else C.calibrate(tuple(a.threads), quick=a.quick)
     if calib:
         print(f"calibration: {calib}", file=sys.stderr, flush=True)
@@ -696,11 +899,21 @@ def main(argv=None):
             for j in jobs:
                 r = res.get(j["id"], {"status": "error", "error": "no result"})
                 results.append({**j, **r, "threads": t})
+            if a.busy_neighbour and t >= 2:
+                with BusyNeighbour() as nb:
+                    print(f"[{system}, {t} thread(s), busy neighbour on CPU {nb.cpu}]",
+                          file=sys.stderr, flush=True)
+                    res, meta = C.run_jobs(Path(__file__), worker_args(a, system, t), jobs,
+                                           threads=t, timeout_s=a.timeout)
+                metas[f"{system}/{t}/busy"] = meta or {}
+                for j in jobs:
+                    r = res.get(j["id"], {"status": "error", "error": "no result"})
+                    results.append({**j, **r, "threads": t, "busy": True})
     calib_end = None
     if calib and not a.quick:
         calib_end = C.calibrate(tuple(a.threads), quick=True)  # drift check on a shared machine
     busy.append(C.cpu_busy_fraction())
-    report_md = C.load_warning(busy) + report(results, calib, a)
+    report_md = (f"\n{isa_line(info)}\n" + C.load_warning(busy) + report(results, calib, a))
     doc = {"benchmark": "losses", "quick": a.quick, "machine": info, "calibration": calib,
            "calibration_end": calib_end,
            "settings": {k: v for k, v in vars(a).items() if k != "worker"},

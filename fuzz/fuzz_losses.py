@@ -3,7 +3,7 @@
 Covers ``nce_loss``, ``sampled_softmax_loss``, ``sampled_sparse_softmax_loss``
 and ``compute_sampled_logits`` with random problem sizes (batch, dim,
 classes, ``num_true``, ``num_sampled``, including 0 and edge values),
-``inputs`` / weights / biases of any dtype (float16/32/64, mixed, ints, bool,
+``inputs`` / weights / biases of any dtype (float16/32/64, bfloat16, mixed, ints, bool,
 object, big-endian) and layout (non-contiguous, strided rows, reversed,
 read-only, broadcast, unaligned, plain lists), weights and biases as one
 array or as shard lists in canonical and non-canonical ``mod`` / ``div``
@@ -27,6 +27,7 @@ import _fuzzlib as fl
 from _fuzzlib import Gen, check, expect
 
 with atheris.instrument_imports(include=["pysampled"]):
+    import ml_dtypes  # noqa: F401  (registers the "bfloat16" dtype name)
     import numpy as np
     import pysampled as ps
 
@@ -42,8 +43,8 @@ def _load_reference():
 
 ref = _load_reference()
 FLOATS = ["float32", "float64"]
-PARAM_DTYPES = FLOATS * 6 + ["float16", "int64", "bool", "object", ">f4", ">f8", "int32",
-                             "complex64", "longdouble"]
+PARAM_DTYPES = FLOATS * 6 + ["bfloat16"] * 3 + [
+    "float16", "int64", "bool", "object", ">f4", ">f8", "int32", "complex64", "longdouble"]
 DIMS = [0, 1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 33]
 
 
@@ -242,7 +243,7 @@ def TestOneInput(data):
         check(grads.weights.values.shape == (ids.size, D), "grad rows shape")
         w0 = w_shards[0]
         wdt = w0.dtype if isinstance(w0, np.ndarray) else np.asarray(w0).dtype
-        if wdt not in (np.float32, np.float64):
+        if wdt not in (np.float32, np.float64, np.dtype("bfloat16")):
             wdt = np.dtype(np.float64)  # lists of numbers become float64
         check(grads.weights.values.dtype == wdt, "grad dtype != weights dtype",
               grads.weights.values.dtype, wdt)

@@ -8,10 +8,18 @@
 
 The levels are switched through :mod:`pysampled._runtime`, the one home of
 runtime switches, for every kernel family (bulk samplers, losses, word2vec).
-"""
-import pytest
 
-from pysampled import _runtime
+The thread pool's load-adaptive cap (parallel.hpp: fewer threads while other
+processes keep CPUs busy) is switched off for the test session, so that the
+1-vs-2-thread bit-equality tests really run two threads on a busy machine.
+"""
+import os
+
+os.environ.setdefault("PYSAMPLED_ADAPTIVE_THREADS", "0")  # read once, at the first threaded call
+
+import pytest  # noqa: E402
+
+from pysampled import _runtime  # noqa: E402
 
 #: SIMD levels this CPU can run, lowest first.
 SIMD_LEVELS = list(_runtime.SIMD_LEVELS[: _runtime.SIMD_LEVELS.index(

@@ -104,6 +104,7 @@ cdef extern from "pysampled/sharded.hpp" namespace "pysampled" nogil:
     cdef enum class DType(int):
         kFloat32
         kFloat64
+        kBFloat16
 
     cdef enum class Partition(int):
         kMod
@@ -164,6 +165,10 @@ cdef extern from "pysampled/sampled_loss.hpp" namespace "pysampled" nogil:
         kSgd
         kAdagrad
 
+    cdef enum class Rounding(int):
+        kNearestEven
+        kStochastic
+
     cdef cppclass SparseUpdate[T]:
         Optimizer optimizer
         T learning_rate
@@ -173,9 +178,22 @@ cdef extern from "pysampled/sampled_loss.hpp" namespace "pysampled" nogil:
         const ShardedRows* weight_accum
         const ShardedRows* bias_accum
         bool hogwild
+        Rounding rounding
+        uint64_t rounding_seed
+        uint64_t rounding_step
 
     void sampled_loss[T](const SampledLossInput[T]& inp, SampledLossOutput[T]& out,
                          const SparseUpdate[T]* update) except +
+
+    void update_row[T](Optimizer optimizer, T lr, T eps, DType row_dtype, void* row,
+                       DType acc_dtype, void* acc, const T* g, int64_t dim, Rounding rounding,
+                       uint64_t seed, uint64_t step, int64_t id, int64_t column0)
+
+
+cdef extern from "pysampled/kernels/loss_bf16.hpp" namespace "pysampled" nogil:
+    bint bf16_dot_available()
+    void set_bf16_dot_enabled(bint enabled)
+    bint bf16_dot_enabled()
 
 
 cdef extern from "pysampled/samplers.hpp" namespace "pysampled" nogil:

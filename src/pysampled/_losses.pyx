@@ -14,13 +14,14 @@ from collections import namedtuple
 
 import numpy as np
 
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcpy
 from libcpp.vector cimport vector
 
 from pysampled._core cimport (
-    DType, Partition, SampledLossInput, SampledLossOutput, Shard, ShardedRows, SparseUpdate,
-    sampled_loss,
+    DType, Partition, Rounding, SampledLossInput, SampledLossOutput, Shard, ShardedRows,
+    SparseUpdate, bf16_dot_available, bf16_dot_enabled, sampled_loss, set_bf16_dot_enabled,
+    update_row,
 )
 from pysampled._core cimport LossKind as CLossKind
 from pysampled._core cimport Optimizer as COptimizer
@@ -51,7 +52,8 @@ KernelResult = namedtuple(
 
 
 cdef class Shards:
-    """A zero-copy view of a list of 1-D or 2-D float arrays as C++ ShardedRows."""
+    """A zero-copy view of a list of 1-D or 2-D float arrays as C++ ShardedRows
+    (float32, float64 or, by its 2-byte items, ml_dtypes.bfloat16)."""
     cdef ShardedRows rows
     cdef object arrays  # keeps the buffers alive
     cdef readonly int64_t total_rows
@@ -68,7 +70,8 @@ cdef class Shards:
             s.rows = a.shape[0]
             s.cols = a.shape[1] if a.ndim == 2 else 1
             s.row_stride = a.strides[0] // itemsize
-            s.dtype = DType.kFloat32 if itemsize == 4 else DType.kFloat64
+            s.dtype = (DType.kFloat32 if itemsize == 4 else
+                       DType.kBFloat16 if itemsize == 2 else DType.kFloat64)
             shards.push_back(s)
         self.rows = ShardedRows(shards, Partition.kDiv if div else Partition.kMod)
         self.total_rows = self.rows.total_rows()
@@ -85,12 +88,15 @@ def _run(kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int64_t
          bint mask_all_duplicates, double true_target, const floating[::1] upstream,
          bint want_grads, bint want_logits, int num_threads, optimizer=Optimizer.NONE,
          double learning_rate=0.0, double epsilon=0.0, Shards weight_accum=None,
-         Shards bias_accum=None, bint hogwild=False):
+         Shards bias_accum=None, bint hogwild=False, int rounding=0, uint64_t rounding_seed=0,
+         uint64_t rounding_step=0):
     """One kernel call (``kind``: a `LossKind`), returning a `KernelResult`.
 
     With an ``optimizer`` other than NONE the gradient is applied in place to
     the weights/biases (which the caller checked are writable arrays of the
-    computing dtype). ``true_target`` 0 means NCE's ``1 / num_true``.
+    computing dtype or bfloat16; bfloat16 rows are narrowed with ``rounding``
+    0: to nearest even, 1: stochastic, from the stream (rounding_seed,
+    rounding_step)). ``true_target`` 0 means NCE's ``1 / num_true``.
     """
     cdef int c_kind = kind  # IntEnum members convert without a lookup
     cdef int c_optimizer = optimizer
@@ -151,6 +157,9 @@ def _run(kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int64_t
         up.weight_accum = &weight_accum.rows if weight_accum is not None else NULL
         up.bias_accum = &bias_accum.rows if bias_accum is not None else NULL
         up.hogwild = hogwild
+        up.rounding = <Rounding>rounding
+        up.rounding_seed = rounding_seed
+        up.rounding_step = rounding_step
         up_ptr = &up
     if want_grads:
         dx = np.empty((B, D), dtype=dtype)
@@ -206,3 +215,46 @@ def locate(const int64_t[::1] ids, shard_rows, bint div, str what="ids"):
             table.check_id(ids[i], c_name, i)
             table.locate(ids[i], shard_v[i], row_v[i])
     return shard, row
+
+
+# ==== the sparse row update on one row (issue 8/10): tests and trainers
+def _update_row(int optimizer, double learning_rate, double epsilon, row, acc, grad,
+                int rounding=0, uint64_t seed=0, uint64_t step=0, int64_t row_id=0):
+    """Apply one optimizer step to the 1-D array `row` (float32, float64 or
+    bfloat16, updated in place) by `grad` (float32 or float64: the computing
+    dtype), with Adagrad accumulators `acc` (float32/float64, 1-D, or None
+    for SGD). The caller checks shapes, dtypes and writability."""
+    cdef int64_t n = grad.shape[0]
+    cdef DType rdt = (DType.kFloat32 if row.itemsize == 4 else
+                      DType.kBFloat16 if row.itemsize == 2 else DType.kFloat64)
+    cdef DType adt = DType.kFloat32
+    cdef size_t rp = row.__array_interface__["data"][0]
+    cdef size_t ap = 0
+    cdef size_t gp = grad.__array_interface__["data"][0]
+    if acc is not None:
+        adt = DType.kFloat32 if acc.itemsize == 4 else DType.kFloat64
+        ap = acc.__array_interface__["data"][0]
+    if grad.itemsize == 4:
+        with nogil:
+            update_row[float](<COptimizer>optimizer, <float>learning_rate, <float>epsilon, rdt,
+                              <void*>rp, adt, <void*>ap, <const float*>gp, n, <Rounding>rounding,
+                              seed, step, row_id, 0)
+    else:
+        with nogil:
+            update_row[double](<COptimizer>optimizer, learning_rate, epsilon, rdt, <void*>rp, adt,
+                               <void*>ap, <const double*>gp, n, <Rounding>rounding, seed, step,
+                               row_id, 0)
+
+
+# ==== the AVX512-BF16 logits kernel (issue 10): queries for tests and benchmarks
+def _bf16_dot_available():
+    """True if this CPU and build run the vdpbf16ps logits kernel (used for
+    bfloat16 weights with bfloat16-valued inputs at the avx512 SIMD level)."""
+    return bool(bf16_dot_available())
+
+
+def _set_bf16_dot_enabled(bint enabled):
+    """Switch the vdpbf16ps kernel on (default) or off; returns the old state."""
+    old = bool(bf16_dot_enabled())
+    set_bf16_dot_enabled(enabled)
+    return old

@@ -15,13 +15,18 @@ Conventions shared by every function here:
   (id -> shard ``id % P``, row ``id // P``) or "div" (contiguous blocks, the
   first ``N % P`` shards one row longer). Shard sizes must be the canonical
   layout of that strategy; TF would silently read wrong rows otherwise.
-* Shards are read in place: they must be float32 or float64, native byte
-  order, aligned, with contiguous rows (any row stride). They are never
-  written to (except by :meth:`SampledLoss.step`, which says so).
-* ``inputs`` decide the computing dtype (float32 or float64); weights and
-  biases of the other float dtype are converted row by row as TF casts them,
-  and their gradients are returned in their own dtype. ``inputs`` that are
-  not C-contiguous are copied (``batch * dim`` elements).
+* Shards are read in place: they must be float32, float64 or
+  ``ml_dtypes.bfloat16``, native byte order, aligned, with contiguous rows
+  (any row stride). They are never written to (except by
+  :meth:`SampledLoss.step`, which says so).
+* ``inputs`` decide the computing dtype: float64 for float64 inputs, else
+  float32 (bfloat16 inputs are widened exactly to float32, one copy of
+  ``batch * dim`` elements); weights and biases of another dtype are
+  converted row by row as TF casts them, and their gradients are returned in
+  their own dtype (bfloat16 gradients rounded once, to nearest even, from
+  the float32 result). The loss, logits and input gradient come back in the
+  inputs' dtype, as in TF (bfloat16 for bfloat16 inputs, computed in
+  float32 and rounded once). ``inputs`` that are not C-contiguous are copied.
 * Sampled values: ``sampled_values=(sampled_candidates, true_expected_count,
   sampled_expected_count)`` as returned by the samplers, or None for TF's
   default: :func:`pysampled.log_uniform_candidate_sampler` with
@@ -33,6 +38,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import ml_dtypes
 import numpy as np
 
 from . import _losses
@@ -54,6 +60,25 @@ __all__ = [
 ]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+# ==== bfloat16 storage (issue 10): shards may also be bfloat16, read in place;
+# bfloat16 inputs compute in float32 and their results are rounded back.
+_BF16 = np.dtype(ml_dtypes.bfloat16)
+_SHARD_DTYPES = _FLOATS + (_BF16,)
+
+
+def _compute_dtype(dtype):
+    """The dtype the kernel computes in for inputs (or shards) of `dtype`."""
+    return np.dtype(np.float32) if dtype == _BF16 else dtype
+
+
+def _is_bf16(a) -> bool:
+    return isinstance(a, np.ndarray) and a.dtype == _BF16
+
+
+def _like_inputs(a, bf16):
+    """A result `a` (computed in float32) rounded to bfloat16 for bfloat16 inputs."""
+    return a.astype(_BF16) if bf16 and a is not None else a
+# ==== end bfloat16
 _INT64_LIMIT = 2.0**63
 
 
@@ -124,8 +149,8 @@ def _shard_list(value, name, ndim):
         if not a.dtype.isnative and a.dtype.newbyteorder("=") in _FLOATS:
             raise ValueError(f"{where} must be in native byte order, got {a.dtype}; "
                              "convert it once with a.astype(a.dtype.newbyteorder('='))")
-        if a.dtype not in _FLOATS:
-            raise TypeError(f"{where} must be float32 or float64, got {a.dtype}")
+        if a.dtype not in _SHARD_DTYPES:
+            raise TypeError(f"{where} must be float32 or float64, got {a.dtype}")  # or bfloat16
         if a.ndim != ndim:
             raise ValueError(f"{where} must be {ndim}-D, got shape {a.shape}")
         if not a.flags.aligned:
@@ -206,13 +231,14 @@ class _Params:
 
 
 def _inputs_matrix(inputs):
-    """`inputs` as a C-contiguous float32/float64 matrix (copied only if needed)."""
+    """`inputs` as a C-contiguous float32/float64 matrix (copied only if needed;
+    bfloat16 inputs are widened to float32, their computing dtype)."""
     x = inputs if isinstance(inputs, np.ndarray) else np.asarray(inputs)
-    if x.dtype not in _FLOATS:
-        raise TypeError(f"inputs must be float32 or float64, got {x.dtype}")
+    if x.dtype not in _SHARD_DTYPES:
+        raise TypeError(f"inputs must be float32 or float64, got {x.dtype}")  # or bfloat16
     if x.ndim != 2:
         raise ValueError(f"inputs must be 2-D [batch_size, dim], got shape {x.shape}")
-    return np.ascontiguousarray(x)
+    return np.ascontiguousarray(x, dtype=_compute_dtype(x.dtype))
 
 
 def _floats(value, name, shape, dtype):
@@ -220,7 +246,7 @@ def _floats(value, name, shape, dtype):
             and value.flags.c_contiguous and value.flags.aligned):
         return value  # what the samplers return: nothing to check or convert
     a = np.asarray(value)
-    if a.dtype.kind not in "fiu":  # bool is kind "b"
+    if a.dtype.kind not in "fiu" and a.dtype != _BF16:  # bool is kind "b"
         raise TypeError(f"{name} must hold numbers, got dtype {a.dtype}")
     if a.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
@@ -244,7 +270,7 @@ def _true_expected(value, batch, num_true, dtype):
             and value.flags.c_contiguous and value.flags.aligned):
         return value.reshape(-1)  # what the samplers return
     a = value if type(value) is np.ndarray else np.asarray(value)
-    if a.dtype.kind not in "fiu":  # bool is kind "b"
+    if a.dtype.kind not in "fiu" and a.dtype != _BF16:  # bool is kind "b"
         raise TypeError(f"true_expected_count must hold numbers, got dtype {a.dtype}")
     if a.shape != shape:
         if a.ndim == 1 and a.shape[0] == batch and batch > 1:
@@ -270,7 +296,7 @@ def _sampled_expected(value, num_candidates, dtype):
             and value.flags.c_contiguous and value.flags.aligned):
         return value  # what the samplers return
     a = value if type(value) is np.ndarray else np.asarray(value)
-    if a.dtype.kind not in "fiu":  # bool is kind "b"
+    if a.dtype.kind not in "fiu" and a.dtype != _BF16:  # bool is kind "b"
         raise TypeError(f"sampled_expected_count must hold numbers, got dtype {a.dtype}")
     if a.shape != shape:
         if a.ndim > 2 or (a.ndim == 2 and a.shape[0] != 1) or (
@@ -375,6 +401,7 @@ def _compute(kind, *, weights, biases, labels, inputs, num_sampled, num_classes,
              sampled_values, subtract_log_q, remove_accidental_hits, partition_strategy, seed,
              want_grads, upstream, num_threads, mask_all_duplicates, true_target, want_logits):
     """``(loss, logits, grads)`` of one loss-function call (see the public functions)."""
+    bf16 = _is_bf16(inputs)
     x = _inputs_matrix(inputs)
     num_true = check_attr_min(num_true, "num_true")
     if sampled_values is None:
@@ -402,6 +429,9 @@ def _compute(kind, *, weights, biases, labels, inputs, num_sampled, num_classes,
         upstream=batch.upstream, want_grads=bool(want_grads), want_logits=bool(want_logits),
         num_threads=resolve_num_threads(num_threads))
     grads = params.grads(result) if want_grads else None
+    if bf16:
+        grads = grads if grads is None else grads._replace(inputs=_like_inputs(grads.inputs, True))
+        return _like_inputs(result.loss, True), _like_inputs(result.logits, True), grads
     return result.loss, result.logits, grads
 
 
@@ -734,8 +764,11 @@ class SampledLoss:
     ----------
     weights, biases : ndarray or list of ndarray
         As for :func:`sampled_softmax_loss` (biases may be None). For
-        :meth:`step` they must be writable and of the inputs' dtype; they
-        are updated in place, never copied.
+        :meth:`step` they must be writable and of the computing dtype
+        (float64 for float64 inputs, else float32) or bfloat16 with float32
+        computing (float32 or bfloat16 inputs); they are updated in place,
+        never copied. bfloat16 rows are updated in float32 and rounded back
+        as set by ``bf16_rounding``.
     num_sampled : int
         Classes sampled per batch (shared by its examples).
     loss : {"sampled_softmax", "nce"}
@@ -756,6 +789,7 @@ class SampledLoss:
         Adagrad keeps one accumulator per weight, starting at
         ``initial_accumulator_value``, and updates
         ``w -= lr * g / (sqrt(acc) + epsilon)`` after ``acc += g * g``.
+        Accumulators have the weights' dtype, float32 for bfloat16 weights.
     learning_rate : float
     hogwild : bool
         False (default): each class's contributions are summed first and
@@ -769,25 +803,47 @@ class SampledLoss:
         Seed of the default sampler.
     mask_all_duplicates, true_target :
         As for :func:`nce_loss` / :func:`sampled_softmax_loss`.
+    bf16_rounding : {"nearest", "stochastic"}
+        How :meth:`step` rounds updated bfloat16 rows (and biases) back from
+        float32: "nearest" (default), round to nearest, ties to even (NumPy /
+        ml_dtypes' cast); "stochastic": round up with probability equal to
+        the dropped fraction, so that small updates survive on average. The
+        random bits are a hash of (``rounding_seed``, step number, class id,
+        column): deterministic and independent of the thread count. Ignored
+        for float32/float64 rows.
+    rounding_seed : int
+        Seed of stochastic rounding.
     """
 
     def __init__(self, weights, biases=None, *, num_sampled, loss="sampled_softmax", num_true=1,
                  sampler=None, unique=True, remove_accidental_hits=None, subtract_log_q=True,
                  partition_strategy="mod", optimizer="sgd", learning_rate=0.1,
                  initial_accumulator_value=0.1, epsilon=1e-7, hogwild=False, num_threads=None,
-                 seed=None, mask_all_duplicates=False, true_target=None):
+                 seed=None, mask_all_duplicates=False, true_target=None, bf16_rounding="nearest",
+                 rounding_seed=0):
         from .samplers import CandidateSampler, LogUniformSampler
 
         if loss not in ("sampled_softmax", "nce"):
             raise ValueError(f"loss must be 'sampled_softmax' or 'nce', got {loss!r}")
         if optimizer not in ("sgd", "adagrad"):
             raise ValueError(f"optimizer must be 'sgd' or 'adagrad', got {optimizer!r}")
+        if bf16_rounding not in ("nearest", "stochastic"):
+            raise ValueError(f"bf16_rounding must be 'nearest' or 'stochastic', got {bf16_rounding!r}")
+        self.bf16_rounding = bf16_rounding
+        self._rounding = 0 if bf16_rounding == "nearest" else 1
+        self.rounding_seed = int(rounding_seed) & (2**64 - 1)
+        self._steps = 0  # stochastic rounding's stream position
         # The model is validated once, here; step() only checks what a caller
         # can change between calls (the arrays' writeable flags).
         self._params = _Params(weights, biases, partition_strategy)
         self._w, self._b = self._params.w, self._params.b
         dtypes = {a.dtype for a in self._w + (self._b or [])}
-        self._dtype = dtypes.pop() if len(dtypes) == 1 else None  # the one step() accepts
+        # The computing dtypes step() accepts: the parameters' one dtype, or
+        # float32 for bfloat16 (mixed with float32) parameters.
+        if dtypes <= {_BF16, np.dtype(np.float32)}:
+            self._step_dtype = np.dtype(np.float32)
+        else:
+            self._step_dtype = dtypes.pop() if len(dtypes) == 1 else None
         self.loss = loss
         self._kind = LossKind.SOFTMAX if loss == "sampled_softmax" else LossKind.NCE
         self.num_sampled = check_attr_min(num_sampled, "num_sampled")
@@ -821,9 +877,9 @@ class SampledLoss:
             init = float(initial_accumulator_value)
             if not init > 0:
                 raise ValueError("initial_accumulator_value must be positive")
-            self._accum_w = [np.full(a.shape, init, dtype=a.dtype) for a in self._w]
-            self._accum_b = None if self._b is None else [np.full(a.shape, init, dtype=a.dtype)
-                                                          for a in self._b]
+            self._accum_w = [np.full(a.shape, init, dtype=_compute_dtype(a.dtype)) for a in self._w]
+            self._accum_b = None if self._b is None else [
+                np.full(a.shape, init, dtype=_compute_dtype(a.dtype)) for a in self._b]
             self._accum_w_view = _losses.Shards(self._accum_w, self._params.w_div)
             self._accum_b_view = (None if self._accum_b is None
                                   else _losses.Shards(self._accum_b, self._params.b_div))
@@ -867,6 +923,7 @@ class SampledLoss:
         (``num_sampled`` only sizes the sampler's draw), except with
         ``remove_accidental_hits``, where the counts must agree (the rule of
         the loss functions, after TF's)."""
+        bf16 = _is_bf16(inputs)
         x = _inputs_matrix(inputs)
         batch = self._batch(labels, x, sampled_values, upstream, return_grads)
         result = _losses._run(
@@ -877,8 +934,11 @@ class SampledLoss:
             upstream=batch.upstream, want_grads=bool(return_grads), want_logits=False,
             num_threads=resolve_num_threads(self.num_threads))
         if return_grads:
-            return result.loss, self._params.grads(result)
-        return result.loss
+            grads = self._params.grads(result)
+            if bf16:
+                grads = grads._replace(inputs=_like_inputs(grads.inputs, True))
+            return _like_inputs(result.loss, bf16), grads
+        return _like_inputs(result.loss, bf16)
 
     def step(self, labels, inputs, *, learning_rate=None, upstream=None, sampled_values=None):
         """Sample, compute the loss and its gradients, and update the weights
@@ -891,19 +951,23 @@ class SampledLoss:
             gradient of ``sum(upstream * loss)`` w.r.t. ``inputs``.
         """
         x = inputs if isinstance(inputs, np.ndarray) else np.asarray(inputs)
-        if x.dtype not in _FLOATS or x.ndim != 2:
-            raise TypeError("inputs must be a 2-D float32 or float64 array")
-        if x.dtype != self._dtype:
-            bad = next(a.dtype for a in self._w + (self._b or []) if a.dtype != x.dtype)
-            raise TypeError(f"step() updates in place: weights and biases must be {x.dtype} "
-                            f"like the inputs, got {bad}")
+        if x.dtype not in _SHARD_DTYPES or x.ndim != 2:
+            raise TypeError("inputs must be a 2-D float32 or float64 array")  # or bfloat16
+        bf16 = x.dtype == _BF16
+        ct = _compute_dtype(x.dtype)
+        if ct != self._step_dtype:
+            bad = next(a.dtype for a in self._w + (self._b or [])
+                       if a.dtype != ct and not (a.dtype == _BF16 and ct == np.float32))
+            raise TypeError(f"step() updates in place: weights and biases must be {ct} like the "
+                            f"inputs (their computing dtype; bfloat16 weights and biases need "
+                            f"float32 or bfloat16 inputs), got {bad}")
         for a in self._w:
             if not a.flags.writeable:
                 raise ValueError("step() updates in place: weights and biases must be writable")
         for a in self._b or ():
             if not a.flags.writeable:
                 raise ValueError("step() updates in place: weights and biases must be writable")
-        x = np.ascontiguousarray(x)
+        x = np.ascontiguousarray(x, dtype=ct)
         lr = self.learning_rate if learning_rate is None else float(learning_rate)
         batch = self._batch(labels, x, sampled_values, upstream, True, sep=", ")
         result = _losses._run(
@@ -914,5 +978,9 @@ class SampledLoss:
             upstream=batch.upstream, want_grads=True, want_logits=False,
             num_threads=resolve_num_threads(self.num_threads), optimizer=self._optimizer,
             learning_rate=lr, epsilon=self.epsilon, weight_accum=self._accum_w_view,
-            bias_accum=self._accum_b_view, hogwild=self.hogwild)
+            bias_accum=self._accum_b_view, hogwild=self.hogwild, rounding=self._rounding,
+            rounding_seed=self.rounding_seed, rounding_step=self._steps)
+        self._steps += 1
+        if bf16:
+            return StepResult(_like_inputs(result.loss, True), _like_inputs(result.d_inputs, True))
         return StepResult(result.loss, result.d_inputs)

@@ -6,10 +6,12 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "accidental_hits.hpp"
 #include "kernels/loss.hpp"
+#include "kernels/loss_bf16.hpp"
 #include "parallel.hpp"
 
 namespace pysampled {
@@ -36,6 +38,9 @@ struct Workspace {
   std::vector<T> hit_raw;  // the unmasked dot of each hit, while a row is being biased
   std::vector<std::pair<int64_t, int64_t>> order;  // (class id, source position)
   std::vector<int64_t> group_start;
+  std::vector<uint16_t> x16;       // [B, Dp] inputs as bfloat16 (bf16 dot path)
+  std::vector<uint16_t> w_pack16;  // [ceil(S/32), Dp/2, 32, 2] sampled rows as bfloat16 pairs
+  std::vector<char> panel_subnormal;
 };
 
 template <class T>
@@ -83,55 +88,93 @@ void validate(const SampledLossInput<T>& in) {
 
 }  // namespace
 
-// Applies one class's summed gradient row to its weights (and bias).
+// One call's state, shared by the phases below.
 template <class T>
-inline void update_row(const SparseUpdate<T>& up, int64_t id, const T* g, T gb, int64_t D, bool has_gb) {
-  T* w = const_cast<T*>(reinterpret_cast<const T*>(up.weights->row_bytes(id)));
-  const T lr = up.learning_rate;
-  if (up.optimizer == Optimizer::kSgd) {
-    for (int64_t d = 0; d < D; ++d) w[d] -= lr * g[d];
-    if (has_gb) *const_cast<T*>(reinterpret_cast<const T*>(up.biases->row_bytes(id))) -= lr * gb;
-    return;
+struct Call {
+  const SampledLossInput<T>& in;
+  SampledLossOutput<T>& out;
+  const SparseUpdate<T>* update;
+  const LossKernels<T>& k;
+  Workspace<T>& ws;
+  int threads;
+  int64_t B, D, NT, S, BT, NR, Dp, Sp, ldl;
+  bool grads;
+  bool mask = false;          // accidental hits are removed
+  bool has_bias_grad = false;
+  bool bf16_dot = false;      // the logits GEMM runs on bfloat16 operands (kernels/loss_bf16.hpp)
+  int64_t tile = 0;           // batch rows per tile (phases logits_loss / input_grads)
+
+  Call(const SampledLossInput<T>& i, SampledLossOutput<T>& o, const SparseUpdate<T>* u,
+       const LossKernels<T>& kk, Workspace<T>& w)
+      : in(i), out(o), update(u), k(kk), ws(w) {
+    threads = std::max(1, in.num_threads);
+    B = in.batch;
+    D = in.dim;
+    NT = in.num_true;
+    S = in.num_sampled;
+    BT = B * NT;
+    NR = k.panel_width;
+    Dp = round_up(std::max<int64_t>(D, 1), k.lanes);
+    Sp = round_up(S, NR);
+    ldl = NT + S;
+    grads = in.want_grads;
+    mask = in.remove_accidental_hits && S > 0;
+    has_bias_grad = in.biases != nullptr && (out.grad_biases != nullptr || update != nullptr) &&
+                    (update == nullptr || update->biases != nullptr);
+    // Tile sizes only balance the work (every element is computed the same
+    // way whatever the tiling): about four tiles per thread.
+    tile = std::max<int64_t>(8, std::min<int64_t>(48, round_up(B / (4 * threads) + 1, 8)));
   }
-  T* a = const_cast<T*>(reinterpret_cast<const T*>(up.weight_accum->row_bytes(id)));
-  for (int64_t d = 0; d < D; ++d) {
-    a[d] += g[d] * g[d];
-    w[d] -= lr * g[d] / (std::sqrt(a[d]) + up.epsilon);
-  }
-  if (has_gb) {
-    T* ab = const_cast<T*>(reinterpret_cast<const T*>(up.bias_accum->row_bytes(id)));
-    T* b = const_cast<T*>(reinterpret_cast<const T*>(up.biases->row_bytes(id)));
-    *ab += gb * gb;
-    *b -= lr * gb / (std::sqrt(*ab) + up.epsilon);
+};
+
+// True if every input is a bfloat16 value that vdpbf16ps reads as itself:
+// low 16 bits zero and not subnormal (the instruction flushes those).
+template <class T>
+bool inputs_are_plain_bf16(const SampledLossInput<T>& in) {
+  if constexpr (!std::is_same_v<T, float>) {
+    return false;
+  } else {
+    uint32_t bad = 0;
+    for (int64_t i = 0; i < in.batch; ++i) {
+      const float* row = in.inputs + i * in.inputs_stride;
+      for (int64_t d = 0; d < in.dim; ++d) {
+        uint32_t u;
+        std::memcpy(&u, row + d, sizeof u);
+        const uint32_t subnormal = ((u & 0x7f800000u) == 0) & ((u & 0x007fffffu) != 0);
+        bad |= (u & 0xffffu) | subnormal;
+      }
+    }
+    return bad == 0;
   }
 }
 
+// Chooses the bfloat16 logits GEMM: float computing, bfloat16 weights and
+// inputs, the avx512 level on a CPU with AVX512-BF16.
 template <class T>
-void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out,
-                  const SparseUpdate<T>* update) {
-  validate(in);
-  if (update != nullptr && !in.want_grads) throw std::invalid_argument("an update needs gradients");
-  const LossKernels<T>& k = loss_kernels<T>(active_isa());
-  Workspace<T>& ws = workspace<T>();
-  const int threads = std::max(1, in.num_threads);
-  const int64_t B = in.batch, D = in.dim, NT = in.num_true, S = in.num_sampled;
-  const int64_t BT = B * NT;
-  const int64_t NR = k.panel_width;
-  const int64_t Dp = round_up(std::max<int64_t>(D, 1), k.lanes);
-  const int64_t Sp = round_up(S, NR);
-  const int64_t ldl = NT + S;
-  const bool grads = in.want_grads;
+bool use_bf16_dot(const Call<T>& c) {
+  if constexpr (!std::is_same_v<T, float>) {
+    return false;
+  } else {
+    return c.S > 0 && c.D > 0 && c.in.weights->dtype() == DType::kBFloat16 &&
+           active_isa() == Isa::kAvx512 && bf16_dot_available() && bf16_dot_enabled() &&
+           inputs_are_plain_bf16(c.in);
+  }
+}
 
-  // ---- gather rows (padded with zeros beyond D), biases and log-Q terms
+// ---- phase gather: rows (padded with zeros beyond D), biases and log-Q terms
+template <class T>
+void phase_gather(Call<T>& c) {
+  const SampledLossInput<T>& in = c.in;
+  Workspace<T>& ws = c.ws;
+  const int64_t B = c.B, BT = c.BT, S = c.S, D = c.D, Dp = c.Dp;
   resize(ws.x, static_cast<size_t>(B * Dp));
   resize(ws.w_true, static_cast<size_t>(BT * Dp));
   resize(ws.w_samp, static_cast<size_t>(S * Dp));
-  resize(ws.w_pack, static_cast<size_t>(Sp * Dp));
   resize(ws.b_true, static_cast<size_t>(BT));
   resize(ws.b_samp, static_cast<size_t>(S));
   resize(ws.log_tec, static_cast<size_t>(BT));
   resize(ws.log_sec, static_cast<size_t>(S));
-  resize(ws.lg, static_cast<size_t>(B * ldl));
+  resize(ws.lg, static_cast<size_t>(B * c.ldl));
   constexpr int64_t kGatherChunk = 64;
   const int64_t n_rows = B + BT + S;
   // Weight rows are scattered over a table far bigger than the caches:
@@ -142,10 +185,10 @@ void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out,
     in.weights->prefetch_row(id);
   };
   constexpr int64_t kAhead = 4;
-  parallel_for((n_rows + kGatherChunk - 1) / kGatherChunk, threads, [&](int64_t c) {
-    const int64_t end = std::min(n_rows, (c + 1) * kGatherChunk);
-    for (int64_t r = c * kGatherChunk; r < std::min(end, c * kGatherChunk + kAhead); ++r) prefetch(r);
-    for (int64_t r = c * kGatherChunk; r < end; ++r) {
+  parallel_for((n_rows + kGatherChunk - 1) / kGatherChunk, c.threads, [&](int64_t ch) {
+    const int64_t end = std::min(n_rows, (ch + 1) * kGatherChunk);
+    for (int64_t r = ch * kGatherChunk; r < std::min(end, ch * kGatherChunk + kAhead); ++r) prefetch(r);
+    for (int64_t r = ch * kGatherChunk; r < end; ++r) {
       if (r + kAhead < end) prefetch(r + kAhead);
       T* dst;
       if (r < B) {
@@ -168,112 +211,194 @@ void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out,
       std::fill(dst + D, dst + Dp, T(0));
     }
   });
-  // Panels of Ws^T for the logits GEMM: panel p holds columns p*NR.. as [Dp][NR].
-  parallel_for(Sp / NR, threads, [&](int64_t p) {
+}
+
+// ---- phase pack: panels of Ws^T for the logits GEMM (panel p holds
+// columns p*NR.. as [Dp][NR]), packed once per call.
+template <class T>
+void phase_pack(Call<T>& c) {
+  Workspace<T>& ws = c.ws;
+  const int64_t NR = c.NR, Dp = c.Dp, S = c.S;
+  if (c.bf16_dot) {
+    // bfloat16 pair panels [Dp/2][32][2] (the gathered rows are exact
+    // bfloat16 values: their upper halves), and the inputs likewise.
+    constexpr int64_t W = kBf16PanelWidth;
+    const int64_t panels = (S + W - 1) / W;
+    resize(ws.w_pack16, static_cast<size_t>(panels * W * Dp));
+    ws.panel_subnormal.assign(static_cast<size_t>(panels), 0);
+    resize(ws.x16, static_cast<size_t>(c.B * Dp));
+    auto hi = [](T v) {
+      uint32_t u;
+      std::memcpy(&u, &v, sizeof u);
+      return static_cast<uint16_t>(u >> 16);
+    };
+    parallel_for(panels, c.threads, [&](int64_t p) {
+      uint16_t* panel = ws.w_pack16.data() + p * W * Dp;
+      char sub = 0;
+      for (int64_t col = 0; col < W; ++col) {
+        const int64_t j = p * W + col;
+        const T* row = j < S ? ws.w_samp.data() + j * Dp : nullptr;
+        for (int64_t d = 0; d < Dp; ++d) {
+          const uint16_t h = row ? hi(row[d]) : 0;
+          sub |= ((h & 0x7f80) == 0) & ((h & 0x007f) != 0);
+          panel[(d / 2) * 2 * W + col * 2 + (d & 1)] = h;
+        }
+      }
+      ws.panel_subnormal[p] = sub;
+    });
+    bool any_subnormal = false;
+    for (const char f : ws.panel_subnormal) any_subnormal |= f != 0;
+    if (!any_subnormal) {
+      parallel_for((c.B + 63) / 64, c.threads, [&](int64_t ch) {
+        const int64_t end = std::min(c.B, (ch + 1) * 64) * Dp;
+        for (int64_t e = ch * 64 * Dp; e < end; ++e) ws.x16[e] = hi(ws.x[e]);
+      });
+      return;
+    }
+    c.bf16_dot = false;  // a subnormal weight: the float32 path below
+  }
+  resize(ws.w_pack, static_cast<size_t>(c.Sp * Dp));
+  parallel_for(c.Sp / NR, c.threads, [&](int64_t p) {
     T* panel = ws.w_pack.data() + p * Dp * NR;
-    for (int64_t c = 0; c < NR; ++c) {
-      const int64_t j = p * NR + c;
+    for (int64_t col = 0; col < NR; ++col) {
+      const int64_t j = p * NR + col;
       if (j < S) {
         const T* row = ws.w_samp.data() + j * Dp;
-        for (int64_t d = 0; d < Dp; ++d) panel[d * NR + c] = row[d];
+        for (int64_t d = 0; d < Dp; ++d) panel[d * NR + col] = row[d];
       } else {
-        for (int64_t d = 0; d < Dp; ++d) panel[d * NR + c] = T(0);
+        for (int64_t d = 0; d < Dp; ++d) panel[d * NR + col] = T(0);
       }
     }
   });
+}
 
-  // ---- accidental hits as per-row lists of sampled columns
-  const bool mask = in.remove_accidental_hits && S > 0;
-  if (mask) {
-    const AccidentalHits hits = compute_accidental_hits(in.labels, B, NT, in.sampled, S,
-                                                        in.mask_all_duplicates);
-    ws.hit_start.assign(static_cast<size_t>(B + 1), 0);
-    ws.hit_col.assign(hits.ids.begin(), hits.ids.end());
-    resize(ws.hit_raw, ws.hit_col.size());
-    for (const int32_t row : hits.indices) ++ws.hit_start[row + 1];
-    for (int64_t i = 0; i < B; ++i) ws.hit_start[i + 1] += ws.hit_start[i];
-  }
+// ---- phase hits: accidental hits as per-row lists of sampled columns
+template <class T>
+void phase_hits(Call<T>& c) {
+  if (!c.mask) return;
+  Workspace<T>& ws = c.ws;
+  const AccidentalHits hits = compute_accidental_hits(c.in.labels, c.B, c.NT, c.in.sampled, c.S,
+                                                      c.in.mask_all_duplicates);
+  ws.hit_start.assign(static_cast<size_t>(c.B + 1), 0);
+  ws.hit_col.assign(hits.ids.begin(), hits.ids.end());
+  resize(ws.hit_raw, ws.hit_col.size());
+  for (const int32_t row : hits.indices) ++ws.hit_start[row + 1];
+  for (int64_t i = 0; i < c.B; ++i) ws.hit_start[i + 1] += ws.hit_start[i];
+}
 
-  // ---- phase 1: batch-row tiles
-  if (grads) resize(ws.dx, static_cast<size_t>(B * Dp));
-  const int64_t tile = std::max<int64_t>(8, std::min<int64_t>(48, round_up(B / (4 * threads) + 1, 8)));
-  constexpr int64_t kKc = 256;  // k-block of the dX GEMM
+// ---- phase logits+loss of batch-row tile t: logits, loss and, in place of
+// the logits, dLoss/dlogits.
+template <class T>
+void tile_logits_loss(Call<T>& c, int64_t t) {
+  const SampledLossInput<T>& in = c.in;
+  Workspace<T>& ws = c.ws;
+  const LossKernels<T>& k = c.k;
+  const int64_t r0 = t * c.tile, mb = std::min(c.tile, c.B - r0);
+  const int64_t NT = c.NT, S = c.S, Dp = c.Dp, ldl = c.ldl;
   const T mask_value = static_cast<T>(-FLT_MAX);
-  parallel_for((B + tile - 1) / tile, threads, [&](int64_t t) {
-    const int64_t r0 = t * tile;
-    const int64_t mb = std::min(tile, B - r0);
-    T* L = ws.lg.data() + r0 * ldl;
-    if (S > 0) {
-      k.gemm(mb, S, Dp, ws.x.data() + r0 * Dp, Dp, 1, ws.w_pack.data(), NR, Dp * NR, L + NT, ldl,
-             false);
+  T* L = ws.lg.data() + r0 * ldl;
+  if constexpr (std::is_same_v<T, float>) {
+    if (c.bf16_dot) {
+      isa_avx512bf16::gemm_bf16(mb, S, Dp, ws.x16.data() + r0 * Dp, Dp, ws.w_pack16.data(),
+                                Dp * kBf16PanelWidth, L + NT, ldl);
     }
-    for (int64_t i = r0; i < r0 + mb; ++i) {
-      T* row = ws.lg.data() + i * ldl;
-      const T* xi = ws.x.data() + i * Dp;
-      for (int64_t c = 0; c < NT; ++c) {
-        const int64_t j = i * NT + c;
-        row[c] = (k.dot(xi, ws.w_true.data() + j * Dp, Dp) + ws.b_true[j]) - ws.log_tec[j];
-      }
-      T* srow = row + NT;
-      // TF: ((x.w + b) + mask) - log Q, in that order. One SIMD pass does
-      // (x.w + b) - log Q; masked columns are then redone from their saved dot.
-      const int64_t h0 = mask ? ws.hit_start[i] : 0, h1 = mask ? ws.hit_start[i + 1] : 0;
-      for (int64_t h = h0; h < h1; ++h) ws.hit_raw[h] = srow[ws.hit_col[h]];
-      k.add_bias_sub_logq(srow, ws.b_samp.data(), in.subtract_log_q ? ws.log_sec.data() : nullptr, S);
-      for (int64_t h = h0; h < h1; ++h) {
-        // TF assigns (not adds) duplicate indices into the dense mask.
-        const int64_t col = ws.hit_col[h];
-        bool first = true;
-        for (int64_t g = h0; g < h; ++g) first = first && ws.hit_col[g] != col;
-        if (!first) continue;
-        const T masked = (ws.hit_raw[h] + ws.b_samp[col]) + mask_value;
-        srow[col] = in.subtract_log_q ? masked - ws.log_sec[col] : masked;
-      }
-      if (out.logits != nullptr) std::memcpy(out.logits + i * ldl, row, sizeof(T) * ldl);
-      const T u = (in.kind != LossKind::kLogits && in.upstream) ? in.upstream[i] : T(1);
-      if (in.kind == LossKind::kSoftmax) {
-        out.loss[i] = k.softmax_row(row, ldl, NT, u);
-      } else if (in.kind == LossKind::kNce) {
-        const T target = in.nce_true_target > 0 ? in.nce_true_target : T(1) / static_cast<T>(NT);
-        out.loss[i] = k.nce_row(row, ldl, NT, target, u);
-      } else if (grads) {
-        std::memcpy(row, in.upstream + i * ldl, sizeof(T) * ldl);
-      }
-    }
-    if (!grads) return;
-    T* dx = ws.dx.data() + r0 * Dp;
-    if (S == 0) std::fill(dx, dx + mb * Dp, T(0));
-    for (int64_t k0 = 0; k0 < S; k0 += kKc) {
-      const int64_t kc = std::min(kKc, S - k0);
-      k.gemm(mb, Dp, kc, L + NT + k0, ldl, 1, ws.w_samp.data() + k0 * Dp, Dp, NR, dx, Dp, k0 > 0);
-    }
-    for (int64_t i = r0; i < r0 + mb; ++i) {
-      const T* g = ws.lg.data() + i * ldl;
-      for (int64_t c = 0; c < NT; ++c) {
-        k.axpy(g[c], ws.w_true.data() + (i * NT + c) * Dp, ws.dx.data() + i * Dp, Dp);
-      }
-    }
-  });
-  if (!grads) return;
-  if (out.d_inputs != nullptr) {
-    for (int64_t i = 0; i < B; ++i) std::memcpy(out.d_inputs + i * D, ws.dx.data() + i * Dp, sizeof(T) * D);
   }
+  if (S > 0 && !c.bf16_dot) {
+    k.gemm(mb, S, Dp, ws.x.data() + r0 * Dp, Dp, 1, ws.w_pack.data(), c.NR, Dp * c.NR, L + NT, ldl,
+           false);
+  }
+  for (int64_t i = r0; i < r0 + mb; ++i) {
+    T* row = ws.lg.data() + i * ldl;
+    const T* xi = ws.x.data() + i * Dp;
+    for (int64_t col = 0; col < NT; ++col) {
+      const int64_t j = i * NT + col;
+      row[col] = (k.dot(xi, ws.w_true.data() + j * Dp, Dp) + ws.b_true[j]) - ws.log_tec[j];
+    }
+    T* srow = row + NT;
+    // TF: ((x.w + b) + mask) - log Q, in that order. One SIMD pass does
+    // (x.w + b) - log Q; masked columns are then redone from their saved dot.
+    const int64_t h0 = c.mask ? ws.hit_start[i] : 0, h1 = c.mask ? ws.hit_start[i + 1] : 0;
+    for (int64_t h = h0; h < h1; ++h) ws.hit_raw[h] = srow[ws.hit_col[h]];
+    k.add_bias_sub_logq(srow, ws.b_samp.data(), in.subtract_log_q ? ws.log_sec.data() : nullptr, S);
+    for (int64_t h = h0; h < h1; ++h) {
+      // TF assigns (not adds) duplicate indices into the dense mask.
+      const int64_t col = ws.hit_col[h];
+      bool first = true;
+      for (int64_t g = h0; g < h; ++g) first = first && ws.hit_col[g] != col;
+      if (!first) continue;
+      const T masked = (ws.hit_raw[h] + ws.b_samp[col]) + mask_value;
+      srow[col] = in.subtract_log_q ? masked - ws.log_sec[col] : masked;
+    }
+    if (c.out.logits != nullptr) std::memcpy(c.out.logits + i * ldl, row, sizeof(T) * ldl);
+    const T u = (in.kind != LossKind::kLogits && in.upstream) ? in.upstream[i] : T(1);
+    if (in.kind == LossKind::kSoftmax) {
+      c.out.loss[i] = k.softmax_row(row, ldl, NT, u);
+    } else if (in.kind == LossKind::kNce) {
+      const T target = in.nce_true_target > 0 ? in.nce_true_target : T(1) / static_cast<T>(NT);
+      c.out.loss[i] = k.nce_row(row, ldl, NT, target, u);
+    } else if (c.grads) {
+      std::memcpy(row, in.upstream + i * ldl, sizeof(T) * ldl);
+    }
+  }
+}
 
-  // ---- phase 2: dWs = G^T X and db for sampled columns, over sampled-row tiles
+// ---- phase input grads of batch-row tile t: dX = G Ws (+ the true columns),
+// while the tile's dLoss/dlogits are still in cache.
+template <class T>
+void tile_input_grads(Call<T>& c, int64_t t) {
+  Workspace<T>& ws = c.ws;
+  const LossKernels<T>& k = c.k;
+  const int64_t r0 = t * c.tile, mb = std::min(c.tile, c.B - r0);
+  const int64_t NT = c.NT, S = c.S, Dp = c.Dp, ldl = c.ldl;
+  constexpr int64_t kKc = 256;  // k-block of the dX GEMM
+  const T* L = ws.lg.data() + r0 * ldl;
+  T* dx = ws.dx.data() + r0 * Dp;
+  if (S == 0) std::fill(dx, dx + mb * Dp, T(0));
+  for (int64_t k0 = 0; k0 < S; k0 += kKc) {
+    const int64_t kc = std::min(kKc, S - k0);
+    k.gemm(mb, Dp, kc, L + NT + k0, ldl, 1, ws.w_samp.data() + k0 * Dp, Dp, c.NR, dx, Dp, k0 > 0);
+  }
+  for (int64_t i = r0; i < r0 + mb; ++i) {
+    const T* g = ws.lg.data() + i * ldl;
+    for (int64_t col = 0; col < NT; ++col) {
+      k.axpy(g[col], ws.w_true.data() + (i * NT + col) * Dp, ws.dx.data() + i * Dp, Dp);
+    }
+  }
+}
+
+template <class T>
+void phase_batch_tiles(Call<T>& c) {
+  if (c.grads) resize(c.ws.dx, static_cast<size_t>(c.B * c.Dp));
+  parallel_for((c.B + c.tile - 1) / c.tile, c.threads, [&](int64_t t) {
+    tile_logits_loss(c, t);
+    if (c.grads) tile_input_grads(c, t);
+  });
+  if (c.grads && c.out.d_inputs != nullptr) {
+    for (int64_t i = 0; i < c.B; ++i) {
+      std::memcpy(c.out.d_inputs + i * c.D, c.ws.dx.data() + i * c.Dp, sizeof(T) * c.D);
+    }
+  }
+}
+
+// ---- phase weight grads: dWs = G^T X and db for the sampled columns, over
+// sampled-row tiles.
+template <class T>
+void phase_weight_grads(Call<T>& c) {
+  Workspace<T>& ws = c.ws;
+  const LossKernels<T>& k = c.k;
+  const int64_t B = c.B, S = c.S, NT = c.NT, Dp = c.Dp, ldl = c.ldl;
   resize(ws.d_samp, static_cast<size_t>(S * Dp));
   resize(ws.db_samp, static_cast<size_t>(S));
-  // Tile sizes only balance the work: every element is computed the same way
-  // whatever the tiling, so they may depend on the thread count.
-  const int64_t stile = std::max<int64_t>(12, std::min<int64_t>(48, round_up(S / (4 * threads) + 1, 12)));
+  const int64_t stile = std::max<int64_t>(12, std::min<int64_t>(48, round_up(S / (4 * c.threads) + 1, 12)));
   constexpr int64_t kKb = 256;
-  parallel_for((S + stile - 1) / stile, threads, [&](int64_t t) {
+  parallel_for((S + stile - 1) / stile, c.threads, [&](int64_t t) {
     const int64_t j0 = t * stile;
     const int64_t ms = std::min(stile, S - j0);
     T* C = ws.d_samp.data() + j0 * Dp;
     if (B == 0) std::fill(C, C + ms * Dp, T(0));
     for (int64_t k0 = 0; k0 < B; k0 += kKb) {
       const int64_t kb = std::min(kKb, B - k0);
-      k.gemm(ms, Dp, kb, ws.lg.data() + k0 * ldl + NT + j0, 1, ldl, ws.x.data() + k0 * Dp, Dp, NR, C,
+      k.gemm(ms, Dp, kb, ws.lg.data() + k0 * ldl + NT + j0, 1, ldl, ws.x.data() + k0 * Dp, Dp, c.NR, C,
              Dp, k0 > 0);
     }
     T* db = ws.db_samp.data() + j0;
@@ -283,44 +408,48 @@ void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out,
       for (int64_t j = 0; j < ms; ++j) db[j] += g[j];
     }
   });
+}
 
-  const bool has_bias_grad = in.biases != nullptr && (out.grad_biases != nullptr || update != nullptr) &&
-                            (update == nullptr || update->biases != nullptr);
-  std::vector<T>& x = ws.x;
-  std::vector<T>& lg = ws.lg;
-
-  // ---- phase 3 (Hogwild): apply every contribution at once, no grouping
-  if (update != nullptr && update->hogwild) {
-    constexpr int64_t kChunk = 64;
-    const int64_t n_src = BT + S;
-    parallel_for((n_src + kChunk - 1) / kChunk, threads, [&](int64_t c) {
-      std::vector<T> g(static_cast<size_t>(Dp));
-      const int64_t end = std::min(n_src, (c + 1) * kChunk);
-      for (int64_t src = c * kChunk; src < end; ++src) {
-        T gb;
-        int64_t id;
-        if (src < BT) {
-          const T gl = lg[(src / NT) * ldl + src % NT];
-          const T* xi = x.data() + (src / NT) * Dp;
-          for (int64_t d = 0; d < D; ++d) g[d] = gl * xi[d];
-          gb = gl;
-          id = in.labels[src];
-        } else {
-          const int64_t j = src - BT;
-          std::memcpy(g.data(), ws.d_samp.data() + j * Dp, sizeof(T) * D);
-          gb = ws.db_samp[j];
-          id = in.sampled[j];
-        }
-        update_row(*update, id, g.data(), gb, D, has_bias_grad);
+// ---- phase update (Hogwild): apply every contribution at once, no grouping
+template <class T>
+void phase_hogwild_update(Call<T>& c) {
+  Workspace<T>& ws = c.ws;
+  const int64_t BT = c.BT, S = c.S, NT = c.NT, D = c.D, Dp = c.Dp, ldl = c.ldl;
+  constexpr int64_t kChunk = 64;
+  const int64_t n_src = BT + S;
+  parallel_for((n_src + kChunk - 1) / kChunk, c.threads, [&](int64_t ch) {
+    std::vector<T> g(static_cast<size_t>(Dp));
+    const int64_t end = std::min(n_src, (ch + 1) * kChunk);
+    for (int64_t src = ch * kChunk; src < end; ++src) {
+      T gb;
+      int64_t id;
+      if (src < BT) {
+        const T gl = ws.lg[(src / NT) * ldl + src % NT];
+        const T* xi = ws.x.data() + (src / NT) * Dp;
+        for (int64_t d = 0; d < D; ++d) g[d] = gl * xi[d];
+        gb = gl;
+        id = c.in.labels[src];
+      } else {
+        const int64_t j = src - BT;
+        std::memcpy(g.data(), ws.d_samp.data() + j * Dp, sizeof(T) * D);
+        gb = ws.db_samp[j];
+        id = c.in.sampled[j];
       }
-    });
-    return;
-  }
+      apply_sparse_row(*c.update, id, g.data(), gb, D, c.has_bias_grad);
+    }
+  });
+}
 
-  // ---- phase 3: deduplicated sparse rows, summed in (id, source) order
+// ---- phase reduce: deduplicated sparse rows, summed in (id, source) order,
+// written out and/or applied by the sparse row update.
+template <class T>
+void phase_reduce(Call<T>& c) {
+  Workspace<T>& ws = c.ws;
+  const LossKernels<T>& k = c.k;
+  const int64_t BT = c.BT, S = c.S, NT = c.NT, D = c.D, Dp = c.Dp, ldl = c.ldl;
   ws.order.resize(static_cast<size_t>(BT + S));
-  for (int64_t j = 0; j < BT; ++j) ws.order[j] = {in.labels[j], j};
-  for (int64_t j = 0; j < S; ++j) ws.order[BT + j] = {in.sampled[j], BT + j};
+  for (int64_t j = 0; j < BT; ++j) ws.order[j] = {c.in.labels[j], j};
+  for (int64_t j = 0; j < S; ++j) ws.order[BT + j] = {c.in.sampled[j], BT + j};
   std::sort(ws.order.begin(), ws.order.end());
   ws.group_start.clear();
   for (size_t e = 0; e < ws.order.size(); ++e) {
@@ -328,19 +457,19 @@ void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out,
   }
   const int64_t U = static_cast<int64_t>(ws.group_start.size());
   ws.group_start.push_back(static_cast<int64_t>(ws.order.size()));
-  out.grad_rows = U;
+  c.out.grad_rows = U;
   constexpr int64_t kGroupChunk = 64;
-  parallel_for((U + kGroupChunk - 1) / kGroupChunk, threads, [&](int64_t c) {
+  parallel_for((U + kGroupChunk - 1) / kGroupChunk, c.threads, [&](int64_t ch) {
     std::vector<T> acc(static_cast<size_t>(Dp));
-    const int64_t end = std::min(U, (c + 1) * kGroupChunk);
-    for (int64_t u = c * kGroupChunk; u < end; ++u) {
+    const int64_t end = std::min(U, (ch + 1) * kGroupChunk);
+    for (int64_t u = ch * kGroupChunk; u < end; ++u) {
       std::fill(acc.begin(), acc.end(), T(0));
       T db = 0;
       for (int64_t e = ws.group_start[u]; e < ws.group_start[u + 1]; ++e) {
         const int64_t src = ws.order[e].second;
         if (src < BT) {
-          const T g = lg[(src / NT) * ldl + src % NT];
-          k.axpy(g, x.data() + (src / NT) * Dp, acc.data(), Dp);
+          const T g = ws.lg[(src / NT) * ldl + src % NT];
+          k.axpy(g, ws.x.data() + (src / NT) * Dp, acc.data(), Dp);
           db += g;
         } else {
           const int64_t j = src - BT;
@@ -349,12 +478,32 @@ void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out,
         }
       }
       const int64_t id = ws.order[ws.group_start[u]].first;
-      if (out.grad_ids != nullptr) out.grad_ids[u] = id;
-      if (out.grad_weights != nullptr) std::memcpy(out.grad_weights + u * D, acc.data(), sizeof(T) * D);
-      if (out.grad_biases != nullptr) out.grad_biases[u] = db;
-      if (update != nullptr) update_row(*update, id, acc.data(), db, D, has_bias_grad);
+      if (c.out.grad_ids != nullptr) c.out.grad_ids[u] = id;
+      if (c.out.grad_weights != nullptr) std::memcpy(c.out.grad_weights + u * D, acc.data(), sizeof(T) * D);
+      if (c.out.grad_biases != nullptr) c.out.grad_biases[u] = db;
+      if (c.update != nullptr) apply_sparse_row(*c.update, id, acc.data(), db, D, c.has_bias_grad);
     }
   });
+}
+
+template <class T>
+void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out,
+                  const SparseUpdate<T>* update) {
+  validate(in);
+  if (update != nullptr && !in.want_grads) throw std::invalid_argument("an update needs gradients");
+  Call<T> c(in, out, update, loss_kernels<T>(active_isa()), workspace<T>());
+  c.bf16_dot = use_bf16_dot(c);
+  phase_gather(c);
+  phase_pack(c);
+  phase_hits(c);
+  phase_batch_tiles(c);  // logits + loss, then input grads, per batch-row tile
+  if (!c.grads) return;
+  phase_weight_grads(c);
+  if (update != nullptr && update->hogwild) {
+    phase_hogwild_update(c);
+  } else {
+    phase_reduce(c);
+  }
 }
 
 template void sampled_loss<float>(const SampledLossInput<float>&, SampledLossOutput<float>&,

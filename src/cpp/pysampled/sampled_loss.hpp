@@ -1,14 +1,18 @@
 // TensorFlow's sampled logits, NCE and sampled-softmax losses with their
 // gradients, in one pass over a batch (SPEC §6-§9).
 //
-// Design: rows of the (possibly sharded, possibly other-dtype) weights and
-// biases are gathered once into padded contiguous buffers; three blocked
-// GEMMs (logits = X Ws^T, dX = G Ws, dWs = G^T X) and one row pass (bias,
-// accidental-hit mask, log-Q, loss and dL/dlogits) do the rest. Phase 1 runs
-// over batch-row tiles and phase 2 over sampled-row tiles, each output row
-// written by one thread with a fixed summation order, then contributions to
-// the same class are summed in (id, source position) order into deduplicated
-// sparse rows. Results are therefore bit-identical for any thread count.
+// Design: named phases (sampled_loss.cpp), each a parallel loop over fixed
+// chunks: gather (rows of the possibly sharded weights and biases, of any
+// storage dtype - float32, float64, bfloat16 - widened to T into padded
+// contiguous buffers), pack (panels of the sampled rows for the logits
+// GEMM), hits (accidental-hit lists), then per batch-row tile the logits and
+// loss (logits = X Ws^T, bias, mask, log-Q, loss and dL/dlogits in one row
+// pass) followed by the input gradients (dX = G Ws), then the weight
+// gradients over sampled-row tiles (dWs = G^T X), and last the reduction:
+// contributions to the same class summed in (id, source position) order into
+// deduplicated sparse rows, optionally applied at once by the sparse row
+// update (sparse_update.hpp). Each output row is written by one chunk with a
+// fixed summation order, so results are bit-identical for any thread count.
 // Extra memory: O((B*num_true + S) * D + B * (num_true + S)), kept in a
 // per-thread workspace that is reused across calls.
 #pragma once
@@ -17,6 +21,7 @@
 #include <vector>
 
 #include "sharded.hpp"
+#include "sparse_update.hpp"
 
 namespace pysampled {
 
@@ -57,26 +62,6 @@ struct SampledLossOutput {
   T* grad_weights = nullptr;    // [rows, dim]
   T* grad_biases = nullptr;     // [rows]; optional
   int64_t grad_rows = 0;        // set by sampled_loss
-};
-
-enum class Optimizer : int { kSgd = 0, kAdagrad = 1 };
-
-// An in-place update of the weights and biases by the batch's gradient.
-// The views must be writable arrays of dtype T (checked by the caller).
-template <class T>
-struct SparseUpdate {
-  Optimizer optimizer = Optimizer::kSgd;
-  T learning_rate = T(0.1);
-  T epsilon = T(1e-7);                     // Adagrad: lr * g / (sqrt(acc) + epsilon)
-  const ShardedRows* weights = nullptr;
-  const ShardedRows* biases = nullptr;     // optional
-  const ShardedRows* weight_accum = nullptr;  // Adagrad accumulators, same layout
-  const ShardedRows* bias_accum = nullptr;
-  // false: sum each class's contributions first (deterministic); true: every
-  // contribution is applied as soon as it is computed, from many threads at
-  // once, without locks ("Hogwild"): faster, but racing updates to the same
-  // row can be lost and results depend on timing.
-  bool hogwild = false;
 };
 
 // Computes the loss (and, with in.want_grads, the gradients). With an

@@ -18,7 +18,7 @@ ShardedRows::ShardedRows(std::vector<Shard> shards, Partition partition)
   if (shards_.empty()) throw std::invalid_argument("the list of shards is empty");
   cols_ = shards_[0].cols;
   dtype_ = shards_[0].dtype;
-  elem_size_ = dtype_ == DType::kFloat32 ? 4 : 8;
+  elem_size_ = dtype_size(dtype_);
   for (size_t i = 0; i < shards_.size(); ++i) {
     const Shard& s = shards_[i];
     if (s.cols != cols_) {

@@ -1,4 +1,4 @@
-// A read-only view over a list of row shards, with TensorFlow's `mod` and
+// A view over a list of row shards (read-only but for writable_row_bytes), with TensorFlow's `mod` and
 // `div` routing of global ids (SPEC §5).
 //
 // Design: a Shard is any 2-D array whose rows are contiguous (unit stride
@@ -9,13 +9,26 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace pysampled {
 
-enum class DType : int { kFloat32 = 0, kFloat64 = 1 };
+// Storage dtypes of rows. kBFloat16 is the upper half of an IEEE float32
+// (ml_dtypes.bfloat16): rows are widened exactly to float32 when read.
+enum class DType : int { kFloat32 = 0, kFloat64 = 1, kBFloat16 = 2 };
+
+inline int64_t dtype_size(DType t) { return t == DType::kFloat64 ? 8 : t == DType::kBFloat16 ? 2 : 4; }
+
+// bfloat16 bits -> float32 (exact).
+inline float bf16_to_float(uint16_t h) {
+  const uint32_t u = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
 enum class Partition : int { kMod = 0, kDiv = 1 };
 
 struct Shard {
@@ -64,6 +77,11 @@ class ShardedRows {
     return static_cast<const char*>(sh.data) + r * sh.row_stride * elem_size_;
   }
 
+  // The same row, for writing. Only the in-place optimizers use it, on views
+  // the caller built over arrays it checked to be writable (the view itself
+  // promises nothing: it is read-only everywhere else).
+  inline char* writable_row_bytes(int64_t id) const { return const_cast<char*>(row_bytes(id)); }
+
   // Asks the cache for row `id` (a hint: no effect on results).
   inline void prefetch_row(int64_t id) const {
     const char* p = row_bytes(id);
@@ -78,6 +96,9 @@ class ShardedRows {
     if (dtype_ == DType::kFloat32) {
       const float* src = reinterpret_cast<const float*>(p);
       for (int64_t c = 0; c < cols_; ++c) out[c] = static_cast<T>(src[c]);
+    } else if (dtype_ == DType::kBFloat16) {
+      const uint16_t* src = reinterpret_cast<const uint16_t*>(p);
+      for (int64_t c = 0; c < cols_; ++c) out[c] = static_cast<T>(bf16_to_float(src[c]));
     } else {
       const double* src = reinterpret_cast<const double*>(p);
       for (int64_t c = 0; c < cols_; ++c) out[c] = static_cast<T>(src[c]);
@@ -91,6 +112,9 @@ class ShardedRows {
     locate(id, s, r);
     const Shard& sh = shards_[s];
     if (dtype_ == DType::kFloat32) return static_cast<T>(static_cast<const float*>(sh.data)[r * sh.row_stride]);
+    if (dtype_ == DType::kBFloat16) {
+      return static_cast<T>(bf16_to_float(static_cast<const uint16_t*>(sh.data)[r * sh.row_stride]));
+    }
     return static_cast<T>(static_cast<const double*>(sh.data)[r * sh.row_stride]);
   }
 

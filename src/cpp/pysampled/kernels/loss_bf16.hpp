@@ -1,0 +1,36 @@
+// The logits product with bfloat16 operands on CPUs with AVX512-BF16
+// (vdpbf16ps), chosen at run time.
+//
+// Design: when the inputs and the weights both hold bfloat16 values (the
+// inputs were bfloat16, the weight shards are bfloat16), every product of
+// the logits GEMM X Ws^T is exact in float32, so vdpbf16ps (two exact
+// products added into a float32 accumulator) computes the same sum as the
+// float32 path in another order: the two agree to float32 rounding, as two
+// SIMD levels do. The instruction treats bfloat16 subnormals as zero and
+// flushes float32 subnormal results, so the caller uses it only when no
+// operand is subnormal. The backward products keep the float32 path (their
+// left operand, dLoss/dlogits, is not bfloat16).
+#pragma once
+
+#include <cstdint>
+
+namespace pysampled {
+
+// True if the CPU and the build can run the kernel below.
+bool bf16_dot_available();
+// Tests and benchmarks switch the kernel off (on by default where available).
+void set_bf16_dot_enabled(bool enabled);
+bool bf16_dot_enabled();
+
+// Panel width (columns) of the packed B operand.
+constexpr int kBf16PanelWidth = 32;
+
+namespace isa_avx512bf16 {
+// C[m, 0..n) = A B, A: m rows of k bfloat16 (k even, row stride lda), B:
+// ceil(n / 32) panels, panel p at B + p * panel_stride laid out [k/2][32][2]
+// (the pair (B(2i, c), B(2i+1, c)) adjacent). C float32, row stride ldc.
+void gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t* A, int64_t lda, const uint16_t* B,
+               int64_t panel_stride, float* C, int64_t ldc);
+}  // namespace isa_avx512bf16
+
+}  // namespace pysampled

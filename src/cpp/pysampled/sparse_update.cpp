@@ -1,0 +1,148 @@
+#include "sparse_update.hpp"
+
+#include <cmath>
+#include <type_traits>
+
+namespace pysampled {
+
+namespace {
+
+inline uint64_t mix64(uint64_t z) {  // a splitmix64 finaliser
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// Storage types: float, double, and uint16_t standing for bfloat16 bits.
+template <class T, class R>
+inline T widen(R v) {
+  if constexpr (std::is_same_v<R, uint16_t>) {
+    return static_cast<T>(bf16_to_float(v));
+  } else {
+    return static_cast<T>(v);
+  }
+}
+
+// Narrowing of one updated value to the row's storage R.
+template <class T, class R>
+struct Plain {
+  R operator()(T v, int64_t) const { return static_cast<R>(v); }
+};
+template <class T>
+struct NearestEven {
+  uint16_t operator()(T v, int64_t) const {
+    if constexpr (sizeof(T) == 8) {
+      return double_to_bf16_rne(v);
+    } else {
+      return float_to_bf16_rne(v);
+    }
+  }
+};
+struct Stochastic {
+  uint64_t seed, step;
+  int64_t id, column0;
+  template <class T>
+  uint16_t operator()(T v, int64_t d) const {
+    return float_to_bf16_stochastic(static_cast<float>(v), rounding_bits(seed, step, id, column0 + d));
+  }
+};
+
+// The update with the row's storage R, the accumulators' A and the
+// narrowing known (one tight loop each, which the compiler vectorises).
+template <class T, class R, class A, class Narrow>
+void update_typed(Optimizer optimizer, T lr, T eps, R* w, A* acc, const T* g, int64_t dim,
+                  const Narrow& narrow) {
+  if (optimizer == Optimizer::kSgd) {
+    for (int64_t d = 0; d < dim; ++d) w[d] = narrow(widen<T>(w[d]) - lr * g[d], d);
+    return;
+  }
+  for (int64_t d = 0; d < dim; ++d) {
+    // The step divides by the accumulator as stored (as when both are T).
+    acc[d] = static_cast<A>(static_cast<T>(acc[d]) + g[d] * g[d]);
+    const T a = static_cast<T>(acc[d]);
+    w[d] = narrow(widen<T>(w[d]) - lr * g[d] / (std::sqrt(a) + eps), d);
+  }
+}
+
+template <class T, class R, class A>
+void update_narrowing(Optimizer optimizer, T lr, T eps, R* w, A* acc, const T* g, int64_t dim,
+                      Rounding rounding, uint64_t seed, uint64_t step, int64_t id, int64_t column0) {
+  if constexpr (std::is_same_v<R, uint16_t>) {
+    if (rounding == Rounding::kStochastic) {
+      update_typed(optimizer, lr, eps, w, acc, g, dim, Stochastic{seed, step, id, column0});
+    } else {
+      update_typed(optimizer, lr, eps, w, acc, g, dim, NearestEven<T>{});
+    }
+  } else {
+    update_typed(optimizer, lr, eps, w, acc, g, dim, Plain<T, R>{});
+  }
+}
+
+template <class T, class R>
+void update_acc(Optimizer optimizer, T lr, T eps, R* w, DType acc_dtype, void* acc, const T* g,
+                int64_t dim, Rounding rounding, uint64_t seed, uint64_t step, int64_t id, int64_t column0) {
+  if (optimizer == Optimizer::kAdagrad && acc_dtype == DType::kFloat64) {
+    update_narrowing<T, R, double>(optimizer, lr, eps, w, static_cast<double*>(acc), g, dim, rounding,
+                                   seed, step, id, column0);
+  } else {
+    update_narrowing<T, R, float>(optimizer, lr, eps, w, static_cast<float*>(acc), g, dim, rounding,
+                                  seed, step, id, column0);
+  }
+}
+
+}  // namespace
+
+uint32_t rounding_bits(uint64_t seed, uint64_t step, int64_t id, int64_t column) {
+  uint64_t z = mix64(seed + 0x9e3779b97f4a7c15ull);
+  z = mix64(z ^ (step * 0xd1b54a32d192ed03ull));
+  z = mix64(z ^ (static_cast<uint64_t>(id) * 0xaef17502108ef2d9ull));
+  z = mix64(z ^ static_cast<uint64_t>(column));
+  return static_cast<uint32_t>(z >> 48);
+}
+
+template <class T>
+void update_row(Optimizer optimizer, T lr, T eps, DType row_dtype, void* row, DType acc_dtype, void* acc,
+                const T* g, int64_t dim, Rounding rounding, uint64_t seed, uint64_t step, int64_t id,
+                int64_t column0) {
+  switch (row_dtype) {
+    case DType::kFloat32:
+      update_acc<T, float>(optimizer, lr, eps, static_cast<float*>(row), acc_dtype, acc, g, dim, rounding,
+                           seed, step, id, column0);
+      break;
+    case DType::kFloat64:
+      update_acc<T, double>(optimizer, lr, eps, static_cast<double*>(row), acc_dtype, acc, g, dim,
+                            rounding, seed, step, id, column0);
+      break;
+    default:
+      update_acc<T, uint16_t>(optimizer, lr, eps, static_cast<uint16_t*>(row), acc_dtype, acc, g, dim,
+                              rounding, seed, step, id, column0);
+      break;
+  }
+}
+
+template <class T>
+void apply_sparse_row(const SparseUpdate<T>& up, int64_t id, const T* g, T gb, int64_t D, bool has_gb) {
+  const bool adagrad = up.optimizer == Optimizer::kAdagrad;
+  update_row<T>(up.optimizer, up.learning_rate, up.epsilon, up.weights->dtype(),
+                up.weights->writable_row_bytes(id), adagrad ? up.weight_accum->dtype() : DType::kFloat32,
+                adagrad ? up.weight_accum->writable_row_bytes(id) : nullptr, g, D, up.rounding,
+                up.rounding_seed, up.rounding_step, id, 0);
+  if (has_gb) {
+    // The bias of class id draws its rounding stream from column D (after the row's).
+    update_row<T>(up.optimizer, up.learning_rate, up.epsilon, up.biases->dtype(),
+                  up.biases->writable_row_bytes(id), adagrad ? up.bias_accum->dtype() : DType::kFloat32,
+                  adagrad ? up.bias_accum->writable_row_bytes(id) : nullptr, &gb, 1, up.rounding,
+                  up.rounding_seed, up.rounding_step, id, D);
+  }
+}
+
+template void update_row<float>(Optimizer, float, float, DType, void*, DType, void*, const float*, int64_t,
+                                Rounding, uint64_t, uint64_t, int64_t, int64_t);
+template void update_row<double>(Optimizer, double, double, DType, void*, DType, void*, const double*,
+                                 int64_t, Rounding, uint64_t, uint64_t, int64_t, int64_t);
+template void apply_sparse_row<float>(const SparseUpdate<float>&, int64_t, const float*, float, int64_t,
+                                      bool);
+template void apply_sparse_row<double>(const SparseUpdate<double>&, int64_t, const double*, double,
+                                       int64_t, bool);
+
+}  // namespace pysampled

@@ -1,0 +1,533 @@
+"""bfloat16 storage with float32 computing (issues 9 item 6 and 10).
+
+Oracles: TensorFlow 2.21 on bfloat16 tensors (``tests/data/tf_bf16.npz``,
+made by ``tests/data/make_tf_bf16.py``; TF computes in bfloat16 throughout,
+so it is compared within TF's own bfloat16 tolerance, 1e-1); the float64
+NumPy oracle ``tests/oracles/losses.py`` on the same (exactly widened) values;
+ml_dtypes' float32 -> bfloat16 cast for round-to-nearest-even; closed-form
+binomial bounds for stochastic rounding.
+"""
+import json
+import pathlib
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import pysampled as ps
+from pysampled import _runtime as _samplers
+
+from _loss_common import SIMD_LEVELS, ref, split
+
+BF16 = ml_dtypes.bfloat16
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def _tf_cases():
+    data = np.load(HERE / "data" / "tf_bf16.npz")
+    out = {}
+    for name in json.loads(str(data["index"])):
+        p = name + "/"
+        c = {k[len(p):]: data[k] for k in data.files if k.startswith(p)}
+        c["meta"] = json.loads(str(c["meta"]))
+        out[name] = c
+    return out
+
+
+TF = _tf_cases()
+
+
+def _bf(bits):
+    return np.ascontiguousarray(bits).view(BF16)
+
+
+def _problem(seed=0, C=300, D=40, B=24, NT=2, S=30, shards=3, strategy="div"):
+    rng = np.random.default_rng(seed)
+    W = (rng.standard_normal((C, D)) * 0.3).astype(BF16)
+    b = (rng.standard_normal(C) * 0.1).astype(BF16)
+    x = rng.standard_normal((B, D)).astype(np.float32)
+    labels = rng.integers(0, C, size=(B, NT))
+    sampled = rng.choice(C, size=S, replace=False)
+    sampled[:4] = labels.reshape(-1)[:4]
+    tec = rng.uniform(0.05, 0.9, size=(B, NT)).astype(np.float32)
+    sec = rng.uniform(0.05, 0.9, size=S).astype(np.float32)
+    return dict(W=split(W, shards, strategy), b=split(b, shards, strategy), x=x, labels=labels,
+                sv=(sampled, tec, sec), C=C, S=S, NT=NT, strategy=strategy)
+
+
+def _as(shards, dtype):
+    return [s.astype(dtype) for s in shards] if isinstance(shards, list) else shards.astype(dtype)
+
+
+LOSSES = {"softmax": ps.sampled_softmax_loss, "nce": ps.nce_loss}
+
+
+# ------------------------------------------------------------ TF golden data
+@pytest.mark.parametrize("name", sorted(TF))
+def test_sampled_softmax_loss_bf16_against_tf(name):
+    """Mirrors TF's ``testSampledSoftmaxLossBf16`` (tensorflow/python/ops/nn_test.py):
+    bfloat16 weights, biases, inputs and expected counts give a bfloat16 loss
+    within TF's bfloat16 tolerance (1e-1) of TF's; gradients likewise."""
+    c = TF[name]
+    m = c["meta"]
+    W = [_bf(c[f"W{p}"]) for p in range(m["shards"])]
+    b = [_bf(c[f"b{p}"]) for p in range(m["bias_shards"])]
+    fn = LOSSES[m["loss"]]
+    loss, g = fn(W if len(W) > 1 else W[0], b if len(b) > 1 else b[0], c["labels"], _bf(c["X"]),
+                 m["S"], m["C"], num_true=m["NT"],
+                 sampled_values=(c["sampled"], _bf(c["tec"]), _bf(c["sec"])),
+                 remove_accidental_hits=m["remove_accidental_hits"],
+                 partition_strategy=m["strategy"], return_grads=True)
+    assert m["loss_dtype"] == "bfloat16"
+    assert loss.dtype == BF16 and g.inputs.dtype == BF16
+    assert g.weights.values.dtype == BF16 and g.biases.values.dtype == BF16
+    tf_loss, tf_dx = c["loss"], c["dX"]
+    if m["remove_accidental_hits"] and m["loss"] == "softmax":
+        # A deliberate difference: TF masks accidental hits with -FLT_MAX cast
+        # to bfloat16, which is -inf, and its softmax cross-entropy then gives
+        # NaN (0 * inf) for every row with a hit. pysampled computes in
+        # float32, where the mask is finite, as TF's float32 loss does.
+        hit_rows = np.array([np.isin(c["sampled"], row).any() for row in c["labels"]])
+        assert hit_rows.any() and not hit_rows.all()
+        assert np.array_equal(np.isnan(tf_loss), hit_rows)
+        assert np.all(np.isfinite(loss.astype(np.float32)))
+        tf_loss, tf_dx = tf_loss[~hit_rows], tf_dx[~hit_rows]
+        loss, dx = loss[~hit_rows], g.inputs[~hit_rows]
+        np.testing.assert_allclose(loss.astype(np.float32), tf_loss, rtol=1e-1, atol=1e-1)
+        np.testing.assert_allclose(dx.astype(np.float32), tf_dx, rtol=1e-1, atol=1e-1)
+        return  # TF's weight gradients are NaN-free but mix the NaN rows' terms: not comparable
+    np.testing.assert_allclose(loss.astype(np.float32), tf_loss, rtol=1e-1, atol=1e-1)
+    np.testing.assert_allclose(g.inputs.astype(np.float32), tf_dx, rtol=1e-1, atol=1e-1)
+    np.testing.assert_allclose(g.weights.to_dense().astype(np.float32), c["dW"], rtol=1e-1,
+                               atol=1e-1)
+    np.testing.assert_allclose(g.biases.to_dense().astype(np.float32), c["db"], rtol=1e-1,
+                               atol=1e-1)
+
+
+# --------------------------------------------- exact widening, one rounding
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+@pytest.mark.parametrize("level", SIMD_LEVELS)
+def test_bf16_weights_read_exactly(loss, level, restore_simd):
+    """bfloat16 shards widen exactly: the results equal those of float32
+    shards holding the same values (bit for bit, every SIMD level); gradient
+    rows come back in bfloat16, rounded once to nearest even (ml_dtypes' cast)."""
+    _samplers.set_simd_level(level)
+    p = _problem()
+    fn = LOSSES[loss]
+    args = dict(sampled_values=p["sv"], num_true=p["NT"], partition_strategy=p["strategy"],
+                return_grads=True, remove_accidental_hits=True)
+    l16, g16 = fn(p["W"], p["b"], p["labels"], p["x"], p["S"], p["C"], **args)
+    l32, g32 = fn(_as(p["W"], np.float32), _as(p["b"], np.float32), p["labels"], p["x"], p["S"],
+                  p["C"], **args)
+    assert l16.dtype == np.float32 and np.array_equal(l16, l32)
+    assert np.array_equal(g16.inputs, g32.inputs)
+    assert np.array_equal(g16.weights.ids, g32.weights.ids)
+    assert g16.weights.values.dtype == BF16
+    assert np.array_equal(g16.weights.values.view(np.uint16),
+                          g32.weights.values.astype(BF16).view(np.uint16))
+    assert np.array_equal(g16.biases.values.view(np.uint16),
+                          g32.biases.values.astype(BF16).view(np.uint16))
+
+
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+def test_bf16_against_float64_oracle(loss):
+    """bfloat16 weights and inputs against the float64 oracle on the same
+    values: the float32 computation rounded once to bfloat16 is within a
+    few bfloat16 ulps (2**-8 relative) of the exact result."""
+    p = _problem(seed=3)
+    x16 = p["x"].astype(BF16)
+    fn = LOSSES[loss]
+    l16, g16 = fn(p["W"], p["b"], p["labels"], x16, p["S"], p["C"], sampled_values=p["sv"],
+                  num_true=p["NT"], partition_strategy=p["strategy"], return_grads=True,
+                  remove_accidental_hits=True)
+    W64 = _as(p["W"], np.float64)
+    b64 = _as(p["b"], np.float64)
+    x64 = x16.astype(np.float64)
+    s, tec, sec = p["sv"]
+    kw = dict(remove_accidental_hits=True, partition_strategy=p["strategy"])
+    if loss == "softmax":
+        e = ref.sampled_softmax_loss_grads(W64, b64, p["labels"], x64, s, tec.astype(np.float64),
+                                           sec.astype(np.float64), np.ones(x64.shape[0]), **kw)
+    else:
+        e = ref.nce_loss_grads(W64, b64, p["labels"], x64, s, tec.astype(np.float64),
+                               sec.astype(np.float64), np.ones(x64.shape[0]), **kw)
+    assert l16.dtype == BF16 and g16.inputs.dtype == BF16
+    np.testing.assert_allclose(l16.astype(np.float64), e["loss"], rtol=2**-7, atol=1e-6)
+    scale = np.abs(e["inputs"]).max()
+    assert np.abs(g16.inputs.astype(np.float64) - e["inputs"]).max() <= 2**-7 * scale
+    # gradient rows (bfloat16, like the weights) per shard, dense
+    for got, want in ((g16.weights.per_shard(), e["weights"]), (g16.biases.per_shard(), e["biases"])):
+        for rows, full in zip(got, want):
+            dense = np.zeros(np.shape(full))
+            dense[rows.ids] = rows.values.astype(np.float64)
+            scale = max(1e-3, np.abs(full).max())
+            assert np.abs(dense - full).max() <= 2**-7 * scale
+
+
+# --------------------------------------------------------------- SampledLoss.step
+def _step_pair(optimizer, threads=1, rounding="nearest", seed=0, steps=1):
+    """A bfloat16 model and its float32 twin (same values), after `steps` steps."""
+    p = _problem(seed=5, shards=2, strategy="mod")
+    W16 = [a.copy() for a in p["W"]]
+    b16 = [a.copy() for a in p["b"]]
+    m16 = ps.SampledLoss(W16, b16, num_sampled=p["S"], num_true=p["NT"], optimizer=optimizer,
+                         learning_rate=0.3, num_threads=threads, bf16_rounding=rounding,
+                         rounding_seed=seed)
+    outs = [m16.step(p["labels"], p["x"], sampled_values=p["sv"]) for _ in range(steps)]
+    return p, m16, outs
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adagrad"])
+def test_step_bf16_rows_round_to_nearest_even(optimizer):
+    """One step on bfloat16 rows equals the float32 update computed in NumPy
+    from the float32 path's gradient, then cast by ml_dtypes (RNE); Adagrad's
+    accumulators stay float32 and equal init + g**2."""
+    p, m16, (out,) = _step_pair(optimizer)
+    W32 = [a.astype(np.float32) for a in p["W"]]
+    b32 = [a.astype(np.float32) for a in p["b"]]
+    loss32, g = ps.sampled_softmax_loss(W32, b32, p["labels"], p["x"], p["S"], p["C"],
+                                        num_true=p["NT"], sampled_values=p["sv"],
+                                        partition_strategy="mod", return_grads=True)
+    assert out.loss.dtype == np.float32 and np.array_equal(out.loss, loss32)
+    lr = np.float32(0.3)
+    full_w = np.concatenate([a.astype(np.float32)[None] for a in []] or [np.zeros(0)])  # noqa: F841
+    ids = g.weights.ids
+    shard, row = ids % 2, ids // 2
+    w_before = np.stack([W32[s][r] for s, r in zip(shard, row)])
+    b_before = np.array([b32[s][r] for s, r in zip(shard, row)], dtype=np.float32)
+    gw, gb = g.weights.values, g.biases.values
+    if optimizer == "sgd":
+        w_new, b_new = w_before - lr * gw, b_before - lr * gb
+    else:
+        init, eps = np.float32(0.1), np.float32(1e-7)
+        aw, ab = init + gw * gw, init + gb * gb
+        w_new = w_before - lr * gw / (np.sqrt(aw) + eps)
+        b_new = b_before - lr * gb / (np.sqrt(ab) + eps)
+        accw, accb = m16.accumulators
+        assert all(a.dtype == np.float32 for a in accw + accb)
+        got_aw = np.stack([accw[s][r] for s, r in zip(shard, row)])
+        assert np.array_equal(got_aw, aw)
+    got_w = np.stack([m16.weights[s][r] for s, r in zip(shard, row)])
+    got_b = np.array([m16.biases[s][r] for s, r in zip(shard, row)])
+    assert got_w.dtype == BF16
+    assert np.array_equal(got_w.view(np.uint16), w_new.astype(BF16).view(np.uint16))
+    assert np.array_equal(got_b.view(np.uint16), b_new.astype(BF16).view(np.uint16))
+    # rows no class touched are unchanged
+    untouched = np.setdiff1d(np.arange(p["C"]), ids)
+    for i in untouched[:20]:
+        assert np.array_equal(m16.weights[i % 2][i // 2].view(np.uint16),
+                              p["W"][i % 2][i // 2].view(np.uint16))
+
+
+def _neighbours(v32):
+    """The bfloat16 values just toward zero and just away from zero of float32 v."""
+    bits = v32.view(np.uint32)
+    down = (bits & np.uint32(0xFFFF0000)).view(np.float32)
+    up = ((bits & np.uint32(0xFFFF0000)) + np.uint32(0x10000)).view(np.float32)
+    frac = (bits & np.uint32(0xFFFF)).astype(np.float64) / 65536.0
+    return down, up, frac
+
+
+def test_step_bf16_stochastic_rounding():
+    """Stochastic rounding: every element is one of the two bfloat16
+    neighbours of the float32 update (exact values stay exact), rounded away
+    from zero with probability = the dropped fraction: the count of elements
+    rounded away is within 6 standard deviations of its binomial mean
+    (false-failure rate < 1e-8). Deterministic for a seed, other seeds differ."""
+    p, m16, _ = _step_pair("sgd", rounding="stochastic", seed=11)
+    W32 = [a.astype(np.float32) for a in p["W"]]
+    b32 = [a.astype(np.float32) for a in p["b"]]
+    _, g = ps.sampled_softmax_loss(W32, b32, p["labels"], p["x"], p["S"], p["C"],
+                                   num_true=p["NT"], sampled_values=p["sv"],
+                                   partition_strategy="mod", return_grads=True)
+    ids = g.weights.ids
+    w_new = np.stack([W32[i % 2][i // 2] for i in ids]) - np.float32(0.3) * g.weights.values
+    got = np.stack([m16.weights[i % 2][i // 2] for i in ids]).astype(np.float32)
+    down, up, frac = _neighbours(w_new)
+    is_up = got == up
+    assert np.all(is_up | (got == down))
+    assert np.all(got[frac == 0] == down[frac == 0])
+    mean = frac.sum()
+    sd = np.sqrt((frac * (1 - frac)).sum())
+    assert abs(is_up.sum() - mean) <= 6 * sd + 1, (is_up.sum(), mean, sd)
+    assert 0.2 < frac.mean() < 0.8 and sd > 5  # the check has power
+    # same seed: same bits; another seed: other bits
+    _, again, _ = _step_pair("sgd", rounding="stochastic", seed=11)
+    _, other, _ = _step_pair("sgd", rounding="stochastic", seed=12)
+    same = all(np.array_equal(a.view(np.uint16), b.view(np.uint16))
+               for a, b in zip(m16.weights, again.weights))
+    diff = any(not np.array_equal(a.view(np.uint16), b.view(np.uint16))
+               for a, b in zip(m16.weights, other.weights))
+    assert same and diff
+
+
+@pytest.mark.parametrize("rounding", ["nearest", "stochastic"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adagrad"])
+def test_step_bf16_bit_identical_for_any_thread_count(optimizer, rounding):
+    _, m1, o1 = _step_pair(optimizer, threads=1, rounding=rounding, steps=3)
+    _, m2, o2 = _step_pair(optimizer, threads=2, rounding=rounding, steps=3)
+    for a, b in zip(o1, o2):
+        assert np.array_equal(a.loss, b.loss) and np.array_equal(a.inputs_grad, b.inputs_grad)
+    for a, b in zip(m1.weights + m1.biases, m2.weights + m2.biases):
+        assert np.array_equal(a.view(np.uint16), b.view(np.uint16))
+
+
+def test_step_bf16_inputs_return_bf16():
+    p = _problem(seed=7, shards=1)
+    W = p["W"].copy()
+    m = ps.SampledLoss(W, None, num_sampled=p["S"], num_true=p["NT"])
+    out = m.step(p["labels"], p["x"].astype(BF16), sampled_values=p["sv"])
+    assert out.loss.dtype == BF16 and out.inputs_grad.dtype == BF16
+
+
+def test_step_refuses_bf16_weights_with_float64_inputs():
+    p = _problem(seed=8, shards=1)
+    m = ps.SampledLoss(p["W"].copy(), None, num_sampled=p["S"], num_true=p["NT"])
+    with pytest.raises(TypeError, match="bfloat16 weights"):
+        m.step(p["labels"], p["x"].astype(np.float64), sampled_values=p["sv"])
+
+
+def test_step_refuses_read_only_bf16_weights():
+    p = _problem(seed=9, shards=1)
+    W = p["W"].copy()
+    W.flags.writeable = False
+    m = ps.SampledLoss(W, None, num_sampled=p["S"], num_true=p["NT"])
+    before = W.copy()
+    with pytest.raises(ValueError, match="writable"):
+        m.step(p["labels"], p["x"], sampled_values=p["sv"])
+    assert np.array_equal(W.view(np.uint16), before.view(np.uint16))
+
+
+def _sgd_into_zero_row(values, dtype=np.float32, rounding=0, seed=0, step=0, row_id=0):
+    """A bfloat16 row of zeros after SGD with lr 1 and gradient -values: the
+    narrowing of `values` (computed in `dtype`) by the sparse row update."""
+    from pysampled import _losses
+
+    g = -np.asarray(values, dtype=dtype)
+    row = np.zeros(g.size, dtype=BF16)
+    _losses._update_row(0, 1.0, 0.0, row, None, g, rounding, seed, step, row_id)
+    return row
+
+
+def test_bf16_round_to_nearest_even_edge_values():
+    """The update's float32 -> bfloat16 narrowing equals ml_dtypes' cast on
+    ties (to even, both directions), NaN, infinities, the largest finite
+    values, overflow, subnormals and signed zeros."""
+    one = np.float32(1.0)
+    ulp = np.float32(2.0**-7)
+    v = np.array([one + ulp / 2, one + 3 * ulp / 2, -(one + ulp / 2), one + ulp / 2 + 2**-20,
+                  np.inf, -np.inf, np.nan, 3.3895314e38, 3.3961776e38, 3.4e38, -3.4e38, 1e-40,
+                  -1e-40, 9.2e-41, 0.0, 1.0, -2.5, 1e-45], dtype=np.float32)
+    got = _sgd_into_zero_row(v)
+    want = v.astype(BF16)
+    assert np.array_equal(np.isnan(got.astype(np.float32)), np.isnan(v))
+    ok = ~np.isnan(v)
+    assert np.array_equal(got.view(np.uint16)[ok], want.view(np.uint16)[ok])
+    # ties by hand: 1 + ulp/2 -> 1 (even), 1 + 3ulp/2 -> 1 + 2ulp (even)
+    assert got.astype(np.float32)[0] == 1.0 and got.astype(np.float32)[1] == 1 + 2 * ulp
+
+
+def test_bf16_from_float64_rounds_once():
+    """float64 computing narrows straight to bfloat16 (no double rounding
+    through float32): 1 + 2**-8 + 2**-30 is above the tie between 1 and
+    1 + 2**-7, though its float32 rounding is the tie itself."""
+    v = np.array([1 + 2**-8 + 2**-30, 1 + 2**-8 - 2**-30, 1 + 2**-8, -(1 + 2**-8 + 2**-30),
+                  1 + 3 * 2**-8], dtype=np.float64)
+    got = _sgd_into_zero_row(v, dtype=np.float64).astype(np.float64)
+    assert got.tolist() == [1 + 2**-7, 1.0, 1.0, -(1 + 2**-7), 1 + 2 * 2**-7]
+
+
+def test_bf16_stochastic_rounding_of_one_value():
+    """Stochastic rounding of 1 + ulp/4 over many (step) streams rounds up
+    in a fraction within 6 sd of 1/4 (false-failure rate < 1e-8); NaN and
+    infinities pass through; exact values never move."""
+    n = 4096
+    v = np.full(n, 1 + 2.0**-9, dtype=np.float32)
+    ups = 0
+    for step in range(8):
+        got = _sgd_into_zero_row(v, rounding=1, seed=5, step=step).astype(np.float32)
+        assert np.all((got == 1.0) | (got == 1 + 2.0**-7))
+        ups += int((got > 1).sum())
+    total = 8 * n
+    assert abs(ups - total / 4) <= 6 * np.sqrt(total * 0.25 * 0.75)
+    special = np.array([np.inf, -np.inf, np.nan, 1.0, -2.5, 0.0], dtype=np.float32)
+    got = _sgd_into_zero_row(special, rounding=1, seed=1).astype(np.float32)
+    assert np.array_equal(got, special, equal_nan=True)
+
+
+def test_update_row_adagrad_mixed_dtypes():
+    """Adagrad on a bfloat16 row with float32 accumulators: acc += g*g, then
+    row -= lr g / (sqrt(acc) + eps), in float32 (NumPy), rounded by ml_dtypes."""
+    from pysampled import _losses
+
+    rng = np.random.default_rng(4)
+    row = rng.standard_normal(37).astype(BF16)
+    acc = rng.uniform(0.1, 2, 37).astype(np.float32)
+    g = rng.standard_normal(37).astype(np.float32)
+    lr, eps = np.float32(0.05), np.float32(1e-7)
+    acc_want = acc + g * g
+    row_want = (row.astype(np.float32) - lr * g / (np.sqrt(acc_want) + eps)).astype(BF16)
+    _losses._update_row(1, 0.05, 1e-7, row, acc, g)
+    assert np.array_equal(acc, acc_want)
+    assert np.array_equal(row.view(np.uint16), row_want.view(np.uint16))
+
+
+def test_bf16_invalid_rounding_option():
+    with pytest.raises(ValueError, match="bf16_rounding"):
+        ps.SampledLoss(np.zeros((4, 2), BF16), None, num_sampled=2, bf16_rounding="up")
+
+
+def test_bf16_weights_are_read_in_place_without_copy():
+    """A bfloat16 table viewed through a column slice (row stride != dim) is
+    neither copied nor widened (tracemalloc sees every NumPy allocation; a
+    copy would be > 6 MB, a float32 widening > 12 MB), and gives the same
+    bits as its contiguous float32 twin."""
+    import tracemalloc
+
+    rng = np.random.default_rng(2)
+    C, D = 50_000, 64
+    wide = rng.normal(size=(C, D + 16)).astype(BF16)
+    W = wide[:, :D]
+    b = rng.normal(size=C).astype(BF16)
+    X = rng.normal(size=(8, D)).astype(np.float32)
+    labels = rng.integers(0, C, size=(8, 1))
+    sampled = rng.choice(C, size=20, replace=False)
+    sv = (sampled, np.ones((8, 1), np.float32), np.ones(20, np.float32))
+    for weights in (W, [W[:C // 2], W[C // 2:]]):
+        tracemalloc.start()
+        try:
+            loss, g = ps.sampled_softmax_loss(weights, b, labels, X, 20, C, sampled_values=sv,
+                                              partition_strategy="div", return_grads=True)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < W.nbytes // 20, f"peak {peak} bytes: the weights were copied"
+    l32, g32 = ps.sampled_softmax_loss(np.ascontiguousarray(W.astype(np.float32)),
+                                       b.astype(np.float32), labels, X, 20, C, sampled_values=sv,
+                                       return_grads=True)
+    assert np.array_equal(loss, l32) and np.array_equal(g.inputs, g32.inputs)
+
+
+def test_bf16_step_updates_the_callers_array():
+    """step() writes the caller's bfloat16 array itself (a strided view too)."""
+    p = _problem(seed=12, shards=1)
+    wide = np.zeros((p["C"], 48), dtype=BF16)
+    wide[:, :40] = p["W"]
+    W = wide[:, :40]
+    m = ps.SampledLoss(W, None, num_sampled=p["S"], num_true=p["NT"], learning_rate=0.5)
+    m.step(p["labels"], p["x"], sampled_values=p["sv"])
+    assert m.weights[0] is W
+    assert not np.array_equal(W.view(np.uint16), p["W"].view(np.uint16))
+    assert np.all(wide[:, 40:].astype(np.float32) == 0)  # the columns beyond the view untouched
+
+
+def test_bf16_mixed_shard_dtypes_refused():
+    p = _problem(seed=13, shards=2, strategy="mod")
+    with pytest.raises(TypeError, match="same dtype"):
+        ps.sampled_softmax_loss([p["W"][0], p["W"][1].astype(np.float32)], None, p["labels"],
+                                p["x"], p["S"], p["C"], num_true=p["NT"], sampled_values=p["sv"])
+
+
+# ------------------------------------------ the AVX512-BF16 (vdpbf16ps) kernel
+from pysampled import _losses  # noqa: E402
+
+needs_bf16_dot = pytest.mark.skipif(
+    not _losses._bf16_dot_available(),
+    reason="this CPU (or compiler) lacks AVX512-BF16 (vdpbf16ps): the bf16 dot kernel cannot run")
+
+
+class _dot_kernel:
+    """Context: the vdpbf16ps kernel on or off."""
+
+    def __init__(self, enabled):
+        self.enabled = enabled
+
+    def __enter__(self):
+        self.old = _losses._set_bf16_dot_enabled(self.enabled)
+
+    def __exit__(self, *exc):
+        _losses._set_bf16_dot_enabled(self.old)
+
+
+def _bf16_valued(shape, rng, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(BF16).astype(np.float32)
+
+
+def _all_outputs(W, b, labels, x, S, C, sv, NT, threads=1):
+    out = []
+    for fn in (ps.sampled_softmax_loss, ps.nce_loss):
+        loss, g = fn(W, b, labels, x, S, C, num_true=NT, sampled_values=sv, return_grads=True,
+                     num_threads=threads, remove_accidental_hits=True)
+        out += [loss, g.inputs, g.weights.values.astype(np.float32)]
+        if g.biases is not None:
+            out.append(g.biases.values.astype(np.float32))
+    out.append(ps.compute_sampled_logits(W, b, labels, x, S, C, num_true=NT, sampled_values=sv,
+                                         num_threads=threads)[0])
+    return out
+
+
+@needs_bf16_dot
+@pytest.mark.parametrize("B,D,S", [(1, 2, 1), (13, 33, 31), (40, 64, 97), (130, 128, 64)])
+def test_bf16_dot_kernel_agrees_with_float32_path(B, D, S, restore_simd):
+    """bfloat16 weights with bfloat16-valued float32 inputs: the vdpbf16ps
+    logits kernel (exact products, another summation order) agrees with the
+    float32 path (avx512 and generic levels) to float32 rounding, and with
+    the float64 oracle."""
+    rng = np.random.default_rng(B * 1000 + S)
+    C, NT = 400, 2
+    W = (rng.standard_normal((C, D)) * 0.3).astype(BF16)
+    b = (rng.standard_normal(C) * 0.1).astype(BF16)
+    x = _bf16_valued((B, D), rng)
+    labels = rng.integers(0, C, size=(B, NT))
+    sampled = rng.choice(C, size=S, replace=False)
+    sv = (sampled, rng.uniform(0.1, 0.9, (B, NT)), rng.uniform(0.1, 0.9, S))
+    _samplers.set_simd_level("avx512")
+    with _dot_kernel(True):
+        fast = _all_outputs(W, b, labels, x, S, C, sv, NT)
+        fast2 = _all_outputs(W, b, labels, x, S, C, sv, NT, threads=2)
+    for a, c in zip(fast, fast2):
+        assert np.array_equal(a, c), "not bit-identical for 1 and 2 threads"
+    for level in ("avx512", "generic"):
+        _samplers.set_simd_level(level)
+        with _dot_kernel(False):
+            slow = _all_outputs(W, b, labels, x, S, C, sv, NT)
+        for k, (a, c) in enumerate(zip(fast, slow)):
+            scale = max(1.0, float(np.abs(c).max()))
+            assert np.abs(a - c).max() <= 2e-5 * scale, (level, k)
+        if level == "avx512" and D >= 64:  # the kernel ran: its summation order shows
+            assert any(not np.array_equal(a, c) for a, c in zip(fast, slow))
+    logits = ref.sampled_logits(W.astype(np.float64), b.astype(np.float64), labels,
+                                x.astype(np.float64), sampled, sv[1], sv[2],
+                                remove_accidental_hits=True)
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    finite = np.abs(logits) < 1e30
+    assert np.abs(fast[-1][finite] - logits[finite]).max() <= 2e-5 * max(1, np.abs(logits[finite]).max())
+
+
+@needs_bf16_dot
+@pytest.mark.parametrize("case", ["float32-inputs", "subnormal-input", "subnormal-weight"])
+def test_bf16_dot_kernel_only_for_plain_bf16_operands(case, restore_simd):
+    """The kernel is used only when it computes the float32 path's products:
+    inputs that are not bfloat16 values, or a subnormal bfloat16 operand
+    (which vdpbf16ps flushes to zero), take the float32 path: the same bits
+    as with the kernel switched off."""
+    rng = np.random.default_rng(21)
+    C, D, B, S = 200, 32, 20, 40
+    W = (rng.standard_normal((C, D)) * 0.3).astype(BF16)
+    x = _bf16_valued((B, D), rng)
+    labels = rng.integers(0, C, size=(B, 1))
+    sampled = rng.choice(C, size=S, replace=False)
+    sv = (sampled, np.full((B, 1), 0.5), np.full(S, 0.5))
+    if case == "float32-inputs":
+        x[3, 5] = np.float32(1.0 + 2.0**-20)
+    elif case == "subnormal-input":
+        x[3, 5] = np.float32(np.array([1e-39], dtype=np.float32).astype(BF16).astype(np.float32)[0])
+    else:
+        W[sampled[0], 0] = np.array([1e-39], dtype=np.float32).astype(BF16)[0]
+    _samplers.set_simd_level("avx512")
+    with _dot_kernel(True):
+        on = _all_outputs(W, None, labels, x, S, C, sv, 1)
+    with _dot_kernel(False):
+        off = _all_outputs(W, None, labels, x, S, C, sv, 1)
+    for a, c in zip(on, off):
+        assert np.array_equal(a, c)
