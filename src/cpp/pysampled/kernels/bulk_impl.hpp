@@ -120,6 +120,18 @@ constexpr int64_t kAliasBatch = 64;
 
 // ---------------------------------------------------------------- portable
 
+// Keeps the steps of several scalar chains interleaved in program order (see
+// pin() below); on targets without a known register class it does nothing.
+inline void pin_scalar(double& v) {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+  asm volatile("" : "+x"(v));
+#elif defined(__GNUC__) && defined(__aarch64__)
+  asm volatile("" : "+w"(v));
+#else
+  (void)v;
+#endif
+}
+
 // Two blocks at a time in scalar registers (two independent multiply chains).
 void philox_words_portable(const uint32_t key[2], const uint32_t base[4], int64_t nblocks,
                            uint64_t* words) {
@@ -189,6 +201,7 @@ void log_uniform_portable(const uint64_t* words, int64_t n, double log_range, in
       for (int u = 0; u < U; ++u) p[u] = kExpCoef[0];
       for (int c = 1; c < 14; ++c) {
         for (int u = 0; u < U; ++u) p[u] = p[u] * r[u] + kExpCoef[c];
+        for (int u = 0; u < U; ++u) pin_scalar(p[u]);
       }
       for (int u = 0; u < U; ++u) {
         const double e = p[u] * bits_to_double(double_to_bits(k[u] + (kTwo52 + 1023.0)) << 52);
