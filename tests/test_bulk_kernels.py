@@ -8,7 +8,7 @@ edges of each mapping (all-zero and all-one words, the words where
 floor(w * R / 2^64) steps, coins at the alias thresholds, exps next to an
 integer, counters that carry), at lengths that exercise the vector tails;
 the generic level itself is compared with the independent oracle of
-tests/sampler_oracle.py. The kernels are called directly through the private
+tests/oracles/samplers.py. The kernels are called directly through the private
 ``_samplers._bulk_kernel`` hook, without changing the active level.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ import math
 import numpy as np
 import pytest
 
-import sampler_oracle as O
+from oracles import samplers as O
 from pysampled import _samplers
 
 LEVELS = ("generic", "avx2", "avx512")
