@@ -529,17 +529,18 @@ def levels_main(a):
         for R in a.ranges:
             lv = [rate[(dist, R, level)] for level in levels]
             peer_rate = rate[(dist, R, peer)] if (dist, R, peer) in rate else rate[("peer", R, peer)]
-            best = max(lv)
             row = [DIST_LABEL[dist], C.fmt_int(R)] + [f"{x:,.1f}" for x in lv]
             row += [f"{x / lv[0]:.2f}×" for x in lv[1:]]
-            row += [f"{peer}: {peer_rate:,.1f}", f"{best / peer_rate:.2f}× (target ≥ {target}×)",
+            row += [f"{peer}: {peer_rate:,.1f}",
+                    " · ".join(f"{level} {x / peer_rate:.2f}×" for level, x in zip(levels, lv))
+                    + f" (target ≥ {target}×)",
                     f"{rate[('peer', R, 'random read')]:,.1f}"]
             if dist == "log_uniform":
                 row[-3] += f" (allocating: {rate[(dist, R, 'np exp(random*logR)')]:,.1f})"
             rows.append(row)
     header = (["dist", "R"] + [f"{lv} M/s" for lv in levels] +
               [f"{lv} / generic" for lv in levels[1:]] +
-              ["NumPy peer, M/s", "best level / peer", "random reads M/s"])
+              ["NumPy peer, M/s", "level / peer", "random reads M/s"])
     md = [C.load_warning(busy),
           f"\n### Bulk draws per SIMD level: M draws/s, 1 thread, {C.fmt_int(n)} draws into `out=` "
           f"(fastest of {a.levels_repeat} round-robin repetitions)\n",

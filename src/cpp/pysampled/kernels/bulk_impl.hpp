@@ -120,6 +120,18 @@ constexpr int64_t kAliasBatch = 64;
 
 // ---------------------------------------------------------------- portable
 
+// Keeps the steps of several scalar chains interleaved in program order (see
+// pin() below); on targets without a known register class it does nothing.
+inline void pin_scalar(double& v) {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+  asm volatile("" : "+x"(v));
+#elif defined(__GNUC__) && defined(__aarch64__)
+  asm volatile("" : "+w"(v));
+#else
+  (void)v;
+#endif
+}
+
 // Two blocks at a time in scalar registers (two independent multiply chains).
 void philox_words_portable(const uint32_t key[2], const uint32_t base[4], int64_t nblocks,
                            uint64_t* words) {
@@ -189,6 +201,7 @@ void log_uniform_portable(const uint64_t* words, int64_t n, double log_range, in
       for (int u = 0; u < U; ++u) p[u] = kExpCoef[0];
       for (int c = 1; c < 14; ++c) {
         for (int u = 0; u < U; ++u) p[u] = p[u] * r[u] + kExpCoef[c];
+        for (int u = 0; u < U; ++u) pin_scalar(p[u]);
       }
       for (int u = 0; u < U; ++u) {
         const double e = p[u] * bits_to_double(double_to_bits(k[u] + (kTwo52 + 1023.0)) << 52);
@@ -394,15 +407,20 @@ void log_uniform_vec(const uint64_t* words, int64_t n, double log_range, int64_t
     const D last_d = V::set1d(static_cast<double>(last));
     const D zero = V::set1d(0.0), one = V::set1d(1.0), two52 = V::set1d(kTwo52);
     const I two52_bits = V::set1(kTwo52Bits);
+    // floor, - 1, clamp to [0, last] (exact: integers below 2^52), to int64
+    auto finish = [&](D e, int64_t at) {
+      const D v = V::mind(V::maxd(V::subd(V::floord(e), one), zero), last_d);
+      V::store(out + at, V::sub(V::as_int(V::addd(v, two52)), two52_bits));
+    };
     for (; i + U * W <= n; i += U * W) {
       for (int u = 0; u < U; ++u) x[u] = V::muld(unit_double_vec<V>(V::load(words + i + u * W)), lr);
       exp_vec<V, U>(x);
-      for (int u = 0; u < U; ++u) {
-        // floor, - 1, clamp to [0, last] (exact: integers below 2^52), to int64
-        D v = V::subd(V::floord(x[u]), one);
-        v = V::mind(V::maxd(v, zero), last_d);
-        V::store(out + i + u * W, V::sub(V::as_int(V::addd(v, two52)), two52_bits));
-      }
+      for (int u = 0; u < U; ++u) finish(x[u], i + u * W);
+    }
+    for (; i + W <= n; i += W) {  // the rest one vector at a time
+      D one_x[1] = {V::muld(unit_double_vec<V>(V::load(words + i)), lr)};
+      exp_vec<V, 1>(one_x);
+      finish(one_x[0], i);
     }
   } else {
     // exp may exceed 2^52 here: the exps in vectors, the conversions scalar
