@@ -286,9 +286,10 @@ def _label_ids(labels, name="labels"):
     label raises where TF would truncate it silently."""
     a = labels if type(labels) is np.ndarray else np.asarray(labels)
     if a.dtype.kind == "f" and a.size:
-        bad = ~np.isfinite(a) | (a != np.trunc(a)) | (np.abs(a) >= _INT64_LIMIT)
+        f = a.astype(np.float64, copy=False)  # float16 cannot hold 2**63
+        bad = ~np.isfinite(f) | (f != np.trunc(f)) | (np.abs(f) >= _INT64_LIMIT)
         if bad.any():
-            v = a[bad].flat[0]
+            v = f[bad].flat[0]
             raise ValueError(f"{name} must hold integer values: got {float(v)!r} (TF would truncate "
                              "a float label toward zero silently)")
         a = a.astype(np.int64)
@@ -889,7 +890,7 @@ class SampledLoss:
         x = inputs if isinstance(inputs, np.ndarray) else np.asarray(inputs)
         if x.dtype not in _FLOATS or x.ndim != 2:
             raise TypeError("inputs must be a 2-D float32 or float64 array")
-        if x.dtype != self._dtype:
+        if self._dtype is None or x.dtype != self._dtype:  # (dtype == None means float64)
             bad = next(a.dtype for a in self._w + (self._b or []) if a.dtype != x.dtype)
             raise TypeError(f"step() updates in place: weights and biases must be {x.dtype} "
                             f"like the inputs, got {bad}")
