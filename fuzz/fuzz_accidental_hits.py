@@ -3,7 +3,8 @@
 Random ``true_classes`` and ``sampled_candidates`` (any dtype, shape, layout;
 ids drawn from a tiny alphabet so hits and duplicates are frequent, plus
 negative and huge ids), ``num_true`` (edge values and other types) and
-``mask_all_duplicates`` (or its deprecated alias ``all_duplicates``). A successful result is compared with a brute-force
+``mask_all_duplicates`` (or its deprecated alias ``all_duplicates``). A successful
+result is compared with a brute-force
 Python implementation of the documented rule: hits listed row by row, in
 label order, a repeated label reported once per repetition, and for a
 sampled value occurring several times only its last position (TF) or every
