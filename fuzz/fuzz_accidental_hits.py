@@ -3,7 +3,8 @@
 Random ``true_classes`` and ``sampled_candidates`` (any dtype, shape, layout;
 ids drawn from a tiny alphabet so hits and duplicates are frequent, plus
 negative and huge ids), ``num_true`` (edge values and other types) and
-``all_duplicates``. A successful result is compared with a brute-force
+``mask_all_duplicates`` (or its deprecated alias ``all_duplicates``). A successful
+result is compared with a brute-force
 Python implementation of the documented rule: hits listed row by row, in
 label order, a repeated label reported once per repetition, and for a
 sampled value occurring several times only its last position (TF) or every
@@ -47,7 +48,8 @@ def TestOneInput(data):
     sc = g.layout(g.as_dtype(g.int_values(int(np.prod(sshape)), -1, alphabet), sshape,
                              g.dtype("int64")))
     all_dup = g.flag() if g.chance(1, 2) else False
-    kw = {"all_duplicates": all_dup} if g.chance(3, 4) else {}
+    key = "mask_all_duplicates" if g.chance(3, 4) else "all_duplicates"  # (deprecated alias)
+    kw = {key: all_dup} if g.chance(3, 4) else {}
     seed = g.seed() if g.chance(1, 4) else None
     fl.log(tc, sc, num_true, seed=seed, **kw)
     res = None
@@ -62,7 +64,7 @@ def TestOneInput(data):
     check((weights == -FLT_MAX).all(), "weights are not -FLT_MAX", weights)
     tca = np.asarray(tc).astype(np.int64)
     sca = np.asarray(sc).astype(np.int64).reshape(-1)
-    eff = bool(kw.get("all_duplicates", False))
+    eff = bool(kw.get(key, False))
     rows, pos = brute(tca.tolist(), sca.tolist(), eff)
     check(indices.tolist() == rows and ids.tolist() == pos, "hits differ from the documented rule",
           tca, sca, eff, indices, ids, rows, pos)

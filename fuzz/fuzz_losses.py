@@ -1,7 +1,7 @@
 """Fuzz the sampled-loss functions.
 
-Covers ``nce_loss``, ``sampled_softmax_loss``, ``sampled_sparse_softmax_loss``
-and ``compute_sampled_logits`` with random problem sizes (batch, dim,
+Covers ``nce_loss``, ``sampled_softmax_loss``, ``sampled_sparse_softmax_loss``,
+``compute_sampled_logits`` and ``rank_sampled_softmax_loss`` with random problem sizes (batch, dim,
 classes, ``num_true``, ``num_sampled``, including 0 and edge values),
 ``inputs`` / weights / biases of any dtype (float16/32/64, bfloat16, mixed, ints, bool,
 object, big-endian) and layout (non-contiguous, strided rows, reversed,
@@ -11,12 +11,17 @@ layouts, labels and sampled ids in range, negative or huge, malformed
 ``sampled_values``, NaN / inf values, every flag (``remove_accidental_hits``,
 ``subtract_log_q``, ``mask_all_duplicates``, ``return_grads``, ``upstream``,
 ``true_target``, ``num_threads``, ``partition_strategy``) and the default
-sampler (``sampled_values=None`` with seeds).
+sampler (``sampled_values=None`` with seeds). TF drop-in inputs (issue 9):
+``true_expected_count`` / ``sampled_expected_count`` in every shape TF
+broadcasts, labels as floats (integral or not), ``num_sampled`` different
+from the number of explicit candidates, and the rank loss's own arguments
+(``num_resampled``, ``resampling_temperature``, a required strategy).
 
 Oracles: output shapes and dtypes; weights and biases are never written;
 and, for finite moderate inputs with explicit ``sampled_values``, losses,
 logits and gradients agree with the plain-NumPy reference implementation
-``tests/oracles/losses.py`` (which is proved against TensorFlow's goldens).
+``tests/oracles/losses.py`` (which is proved against TensorFlow's goldens);
+for the rank loss only where the kept candidates are not a near tie.
 """
 import importlib.util
 import pathlib
@@ -117,10 +122,12 @@ def dense_from_ref(ref_grads, shards, strategy):
 
 def TestOneInput(data):
     g = Gen(data)
-    fn_name = g.pick(["nce", "softmax", "sparse", "logits"])
+    fn_name = g.pick(["nce", "softmax", "sparse", "logits", "rank"])
     moderate = g.chance(3, 4)
     B, D = g.size(6), dim(g)
     N = g.int(1, 12) if g.chance(7, 8) else g.pick([1, 2, 40, 100])
+    if fn_name == "rank" and not g.chance(1, 4):  # (also once the input is exhausted)
+        N = max(N, 8)  # room for num_sampled > num_resampled >= 1
     num_true = 1 if fn_name == "sparse" else g.int_arg(3)
     nt = num_true if type(num_true) is int and 1 <= num_true <= 4 else 1
 
@@ -144,9 +151,15 @@ def TestOneInput(data):
     if nt == 1 and g.chance(1, 4):
         labels = labels.reshape(-1) if labels.ndim == 2 else labels
     labels = g.layout(labels, None if g.chance(1, 4) else "c")
+    if g.chance(1, 10):  # TF casts float labels; fractional ones raise here
+        labels = np.asarray(labels).astype(g.pick(["float64", "float32", "float16"]))
+        if g.chance(1, 3) and labels.size:
+            labels.flat[0] = g.pick([0.5, np.nan, np.inf, -1.5, 2.0**70])
 
     explicit = g.chance(2, 3)
     num_sampled = g.int_arg(6)
+    if fn_name == "rank" and not g.chance(1, 4):  # (also once the input is exhausted)
+        num_sampled = g.int(2, 6)
     S = num_sampled if type(num_sampled) is int and 0 <= num_sampled <= 64 else g.int(0, 5)
     if explicit:
         sampled = g.as_dtype(g.int_values(S, 0, N), (S,), g.dtype("int64"))
@@ -159,6 +172,14 @@ def TestOneInput(data):
                 tec = g.as_dtype(g.float_values(B * nt, -1, 2, (1, 2)), (B, nt), g.pick(FLOATS))
             if g.chance(1, 3):
                 sec = g.as_dtype(g.float_values(S, -1, 2, (1, 2)), (S,), g.pick(FLOATS))
+        if g.chance(1, 6):  # the shapes TF broadcasts (and some it does not)
+            tshape = g.pick([(), (1,), (nt,), (1, nt), (B, 1), (1, 1), (B,), (1, B, nt)])
+            tec = g.as_dtype([0.25 + 0.5 * (i % 3) for i in range(int(np.prod(tshape)))],
+                             tshape, g.pick(FLOATS))
+        if g.chance(1, 6):
+            sshape = g.pick([(), (1,), (1, S), (1, 1), (B, S), (S, 1)])
+            sec = g.as_dtype([0.125 + 0.25 * (i % 4) for i in range(int(np.prod(sshape)))],
+                             sshape, g.pick(FLOATS))
         sampled_values = (g.layout(sampled), g.layout(tec), g.layout(sec))
         if g.chance(1, 16):
             sampled_values = g.pick([sampled_values[:2], list(sampled_values), 5, "abc",
@@ -166,7 +187,10 @@ def TestOneInput(data):
                                      ps.CandidateSample(*sampled_values)])
     else:
         sampled_values = None
-    num_classes = N if g.chance(7, 8) else g.int_arg(12)
+    if fn_name == "rank":
+        num_classes = N if not g.chance(1, 8) else g.int_arg(12)
+    else:
+        num_classes = N if g.chance(7, 8) else g.int_arg(12)
 
     kw = {}
     for flag in ["remove_accidental_hits", "mask_all_duplicates"]:
@@ -195,7 +219,22 @@ def TestOneInput(data):
     # F14: with dim 0 the kernel calls memcpy(dst, NULL + offset, 0) (UBSan reports it).
     fl.skip_known(fl.ASAN and D == 0 and B > 0)
     fn = {"nce": ps.nce_loss, "softmax": ps.sampled_softmax_loss,
-          "sparse": ps.sampled_sparse_softmax_loss, "logits": ps.compute_sampled_logits}[fn_name]
+          "sparse": ps.sampled_sparse_softmax_loss, "logits": ps.compute_sampled_logits,
+          "rank": ps.rank_sampled_softmax_loss}[fn_name]
+    num_resampled = temperature = None
+    if fn_name == "rank":
+        num_resampled = (g.int(1, max(1, S - 1)) if not g.chance(1, 4)
+                         else g.int(0, 4) if g.chance(7, 8) else g.int_arg(6))
+        temperature = g.pick([1.0, 0.5, 2.0, 0.05, 10.0, -1.0, 0.0, float("nan"), "2"])
+        kw.pop("true_target", None)
+        kw.pop("subtract_log_q", None)
+        strategy_r = kw.pop("partition_strategy", g.pick(["div", "mod"]))
+        rah_r = kw.pop("remove_accidental_hits", g.bool())
+        args = (weights, biases, labels, x, num_sampled, num_resampled, num_classes, num_true,
+                sampled_values, temperature, rah_r, strategy_r)
+        fl.log(fn_name, *args, **kw)
+        run_rank(g, fn, args, kw, w_shards, b_shards, explicit, moderate)
+        return
     if fn_name == "sparse":
         args = (weights, biases, labels, x, num_sampled, num_classes)
     else:
@@ -275,6 +314,9 @@ def TestOneInput(data):
     b_obj = [np.asarray(a) for a in b_list] if isinstance(b_obj, (list, tuple)) else \
         np.asarray(b_list[0])
     lab = np.asarray(labels).astype(np.int64).reshape(B, nt)
+    tc = np.broadcast_to(np.asarray(tc), (B, nt))  # the call accepted TF's broadcast
+    sc = np.broadcast_to(np.asarray(sc).reshape(-1) if np.ndim(sc) == 2 else np.asarray(sc),
+                         (len(sv),))
     rah = bool(kw.get("remove_accidental_hits", fn_name != "nce" and fn_name != "logits"))
     mad = bool(kw.get("mask_all_duplicates", False))
     up = kw.get("upstream")
@@ -321,6 +363,70 @@ def TestOneInput(data):
         bscale = 1 + terms
         check(np.allclose(gb, want_b, rtol=tol, atol=tol * bscale),
               "biases gradient differs from the reference", gb, want_b)
+
+
+def run_rank(g, fn, args, kw, w_shards, b_shards, explicit, moderate):
+    """rank_sampled_softmax_loss: invariants, and the NumPy oracle away from near ties."""
+    snapshot = [np.array(a, copy=True) for a in (w_shards or []) + (b_shards or [])
+                if isinstance(a, np.ndarray)]
+    out = None
+    with expect():
+        out = fn(*args, **kw)
+    for a, b in zip([a for a in (w_shards or []) + (b_shards or []) if isinstance(a, np.ndarray)],
+                    snapshot):
+        check(fl.same(a, b), "rank loss wrote to its parameters")
+    if out is None:
+        return
+    (weights, biases, labels, x, num_sampled, num_resampled, num_classes, num_true,
+     sampled_values, temperature, rah, strategy) = args
+    xa = np.asarray(x)
+    B = xa.shape[0]
+    loss = out[0] if kw.get("return_grads") else out
+    check(loss.shape == (B,) and loss.dtype == xa.dtype, "rank loss shape/dtype", loss.shape)
+    check(int(num_resampled) < int(num_sampled) <= int(num_classes), "rank accepted bad sizes",
+          num_sampled, num_resampled, num_classes)
+    check(strategy in ("div", "mod"), "rank accepted a strategy TF refuses", strategy)
+    if not (explicit and moderate and isinstance(sampled_values, tuple)
+            and len(sampled_values) == 3 and biases is not None
+            and not kw.get("mask_all_duplicates")):
+        return
+    sv, tc, sc = sampled_values
+    w_list, b_list = [np.asarray(a) for a in w_shards], [np.asarray(a) for a in b_shards]
+    arrays = [xa, tc, sc] + w_list + b_list
+    if not finite_moderate(*arrays) or any(np.asarray(a).dtype.kind != "f" for a in arrays):
+        return
+    if any(np.asarray(a).dtype != xa.dtype for a in w_list + b_list):
+        return
+    nt = int(num_true)
+    if (B == 0 or np.shape(tc) != (B, nt) or np.shape(sc) != (len(sv),)
+            or not 0 < num_resampled < len(sv)):
+        return
+    full_w = dense_from_ref(w_list, w_list, strategy if len(w_list) > 1 else "mod")
+    full_b = dense_from_ref(b_list, b_list, strategy if len(b_list) > 1 else "mod")
+    lab = np.asarray(labels).astype(np.int64).reshape(B, nt)
+    ids = np.asarray(sv).astype(np.int64)
+    t = float(temperature)
+    _, _, _, scores = ref.rank_resample(full_w.astype(xa.dtype), full_b.astype(xa.dtype), xa,
+                                        ids, np.asarray(sc), num_resampled, t)
+    top = np.sort(scores)[::-1]
+    if abs(top[num_resampled - 1] - top[num_resampled]) <= 1e-3 * (1 + abs(top[0])):
+        return  # a near tie: float rounding may pick either candidate
+    up = kw.get("upstream")
+    up = np.ones(B) if up is None else np.asarray(up, dtype=np.float64)
+    if up.shape != (B,):
+        return
+    r = ref.rank_sampled_softmax_loss_grads(
+        full_w.astype(xa.dtype), full_b.astype(xa.dtype), lab, xa, ids, np.asarray(tc),
+        np.asarray(sc), up, num_resampled, t, bool(rah), "mod")
+    tol = 1e-9 if xa.dtype == np.float64 else 2e-3
+    want = r["loss"]
+    check(np.allclose(loss, want, rtol=tol, atol=tol * (1 + float(np.abs(want).max(initial=0)))),
+          "rank loss differs from the reference", loss, want)
+    if kw.get("return_grads"):
+        gx = out[1].inputs
+        scale = 1 + float(np.abs(r["inputs"]).max(initial=0)) + float(np.abs(up).max()) * len(ids)
+        check(np.allclose(gx, r["inputs"], rtol=tol, atol=tol * scale),
+              "rank inputs gradient differs from the reference", gx, r["inputs"])
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ def oracle(true_classes, sampled, all_duplicates=False):
 
 def check(true_classes, sampled, num_true, all_duplicates=False):
     got = pysampled.compute_accidental_hits(true_classes, sampled, num_true,
-                                            all_duplicates=all_duplicates)
+                                            mask_all_duplicates=all_duplicates)
     expect = oracle(true_classes, list(np.asarray(sampled)), all_duplicates)
     assert len(got) == 3
     for g, e, dtype in zip(got, expect, (np.int32, np.int64, np.float32)):

@@ -125,12 +125,18 @@ def test_f5_sampled_loss_invalid_true_target(target):
 
 
 def test_f6_step_checks_the_number_of_sampled_values():
+    # step() and __call__ agree: with accidental hits masked (sampled softmax's
+    # default) the counts must match, as in the loss functions (TF's mask has
+    # num_sampled columns); without masking every given candidate is used.
     model = ps.SampledLoss(W.copy(), num_sampled=2, seed=1)
     sv = (np.array([3]), np.ones((2, 1)), np.ones(1))
     with pytest.raises(ValueError, match="num_sampled"):
         model(LABELS, X, sampled_values=sv)
     with pytest.raises(ValueError, match="num_sampled"):
         model.step(LABELS, X, sampled_values=sv)
+    free = ps.SampledLoss(W.copy(), num_sampled=2, seed=1, remove_accidental_hits=False)
+    loss = free(LABELS, X, sampled_values=sv)
+    np.testing.assert_array_equal(free.step(LABELS, X, sampled_values=sv).loss, loss)
 
 
 # -------------------------------------------------------------- checkpoints

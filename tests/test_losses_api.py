@@ -810,3 +810,15 @@ def test_sparse_rows_to_dense_too_small():
     assert g.weights.to_dense(top + 1).shape == (top + 1, 3)
     with pytest.raises(ValueError, match="num_rows"):
         g.weights.to_dense(top)
+
+
+def test_step_refuses_mixed_weight_and_bias_dtypes_for_float64_inputs():
+    """Weights float32 and biases float64 cannot be updated in place by a
+    float64 step (found by fuzz_sampled_loss: np.dtype == None is float64)."""
+    W = np.array([[-0.5]], np.float32)
+    b = np.array([-0.5])
+    model = ps.SampledLoss(W, b, num_sampled=2, loss="nce", optimizer="adagrad")
+    for x in (np.array([[-1.0]]), np.array([[-1.0]], np.float32)):
+        with pytest.raises(TypeError, match="step\\(\\) updates in place"):
+            model.step([[0]], x, sampled_values=([0, 0], [[0.5]], [0.5, 0.5]))
+    assert W[0, 0] == np.float32(-0.5) and b[0] == -0.5

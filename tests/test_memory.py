@@ -253,8 +253,8 @@ def _cases(tmp_path):
          raises(lambda: ps.log_uniform_candidate_sampler(bad_labels, NT, S, True, C, seed=2),
                 IndexError)),
         ("compute_accidental_hits", 6, lambda: ps.compute_accidental_hits(labels, sampled, NT)),
-        ("compute_accidental_hits(all_duplicates)", 3,
-         lambda: ps.compute_accidental_hits(labels, sampled, NT, all_duplicates=True)),
+        ("compute_accidental_hits(mask_all_duplicates)", 3,
+         lambda: ps.compute_accidental_hits(labels, sampled, NT, mask_all_duplicates=True)),
         # sampler classes
         ("sampler construction (4 classes)", 1, lambda: (
             ps.UniformSampler(C, seed=1), ps.LogUniformSampler(C, seed=2),

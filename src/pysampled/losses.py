@@ -1,4 +1,5 @@
-"""TensorFlow's candidate-sampling losses with gradients: NCE, sampled softmax.
+"""TensorFlow's candidate-sampling losses with gradients: NCE, sampled softmax
+(and TF 1.15 contrib's sparse and rank-resampled variants).
 
 Design: this module holds the TF-shaped public API: argument validation,
 dtype rules, the default sampler and the packaging of results. The work is
@@ -30,7 +31,17 @@ Conventions shared by every function here:
 * Sampled values: ``sampled_values=(sampled_candidates, true_expected_count,
   sampled_expected_count)`` as returned by the samplers, or None for TF's
   default: :func:`pysampled.log_uniform_candidate_sampler` with
-  ``unique=True``, ``range_max=num_classes`` and ``seed``.
+  ``unique=True``, ``range_max=num_classes`` and ``seed``. As in TF, every
+  given candidate is used: ``num_sampled`` only sizes a draw (except with
+  ``remove_accidental_hits``, where it must equal their number: TF's hit
+  mask has ``num_sampled`` columns). ``true_expected_count`` may have any
+  shape TF broadcasts against ``[batch, num_true]`` with one meaning
+  (``[batch, 1]``, ``[1, num_true]``, ``[num_true]``, scalars; a 1-D
+  ``[batch]`` raises: TF would apply it along the columns), and
+  ``sampled_expected_count`` ``[S]``, ``[1, S]`` or a scalar.
+* Labels are integer ids of any width, or floats with integral values (TF
+  casts labels to int64); a fractional, NaN or infinite label raises (TF
+  truncates it silently).
 * ``num_threads``: None uses what OpenMP allows (``OMP_NUM_THREADS``,
   threadpoolctl), -1 all cores. Results are bit-identical for any value.
 """
@@ -312,9 +323,10 @@ def _label_ids(labels, name="labels"):
     label raises where TF would truncate it silently."""
     a = labels if type(labels) is np.ndarray else np.asarray(labels)
     if a.dtype.kind == "f" and a.size:
-        bad = ~np.isfinite(a) | (a != np.trunc(a)) | (np.abs(a) >= _INT64_LIMIT)
+        f = a.astype(np.float64, copy=False)  # float16 cannot hold 2**63
+        bad = ~np.isfinite(f) | (f != np.trunc(f)) | (np.abs(f) >= _INT64_LIMIT)
         if bad.any():
-            v = a[bad].flat[0]
+            v = f[bad].flat[0]
             raise ValueError(f"{name} must hold integer values: got {float(v)!r} (TF would truncate "
                              "a float label toward zero silently)")
         a = a.astype(np.int64)
@@ -444,18 +456,21 @@ _COMMON_PARAMS = """
         ``[num_classes]`` class biases, or a list of shards, or None.
     labels : array_like of int
         ``[batch_size, num_true]`` target classes (``[batch_size]`` allowed
-        when ``num_true == 1``).
+        when ``num_true == 1``); integral floats are accepted (TF's cast).
     inputs : ndarray
         ``[batch_size, dim]`` forward activations (float32 or float64).
     num_sampled : int
         Number of classes to sample per batch (shared by all examples).
+        With explicit ``sampled_values`` it is not used (TF), except that
+        ``remove_accidental_hits=True`` needs it to equal their number.
     num_classes : int
         Number of possible classes; only used by the default sampler.
     num_true : int
         Number of target classes per example.
     sampled_values : tuple, optional
         ``(sampled_candidates, true_expected_count, sampled_expected_count)``;
-        None samples with the log-uniform sampler (``unique=True``).
+        None samples with the log-uniform sampler (``unique=True``). The
+        expected counts may take the shapes TF broadcasts (module docstring).
     remove_accidental_hits : bool
         Mask sampled classes equal to one of the example's labels by adding
         ``-FLT_MAX`` to their logits (TF's rule: for a duplicated sampled id
@@ -955,7 +970,7 @@ class SampledLoss:
             raise TypeError("inputs must be a 2-D float32 or float64 array")  # or bfloat16
         bf16 = x.dtype == _BF16
         ct = _compute_dtype(x.dtype)
-        if ct != self._step_dtype:
+        if self._step_dtype is None or ct != self._step_dtype:  # (dtype == None is float64)
             bad = next(a.dtype for a in self._w + (self._b or [])
                        if a.dtype != ct and not (a.dtype == _BF16 and ct == np.float32))
             raise TypeError(f"step() updates in place: weights and biases must be {ct} like the "

@@ -1,4 +1,4 @@
-"""Bad-input sweep, area: TF drop-in (issue 9): expected-count broadcasts, float labels, unigram range limits, rank_sampled_softmax_loss, kernel routing of SparseRows.
+r"""Bad-input sweep, area: TF drop-in (issue 9): expected counts, float labels, unigram limits, rank loss.
 
 Documented outcomes (regenerate with ``python tests/test_bad_input_sweep.py --write-tables``)::
 
