@@ -1,0 +1,136 @@
+"""Slow, plain-NumPy references of the losses and estimators beyond TF's API.
+
+Design:
+    The test oracle of ``pysampled.retrieval`` (and of the ragged and
+    per-example options of the sampled losses), written from the formulas in
+    issue 11 and the public docstrings, one commented NumPy step per formula
+    term. Like ``_reference.py`` it imports no other pysampled module, so a
+    bug in the C++ path cannot leak into it. It computes in the inputs' dtype
+    (float64 for finite differences), with the accidental-hit mask ADDED as
+    ``-FLT_MAX`` cast to that dtype before log-Q is subtracted (TF's order).
+"""
+
+import math
+
+import numpy as np
+
+FLT_MAX = float(np.finfo(np.float32).max)
+
+
+# ------------------------------------------------------------ in-batch softmax
+
+def in_batch_logits(query, candidates, candidate_ids=None, log_q=None, extra=None,
+                    extra_ids=None, extra_log_q=None, temperature=1.0,
+                    remove_accidental_hits=True):
+    """The ``[B, B + S]`` logits and the boolean mask of accidental hits."""
+    q = np.asarray(query)
+    dt = q.dtype
+    c = np.asarray(candidates, dtype=dt)
+    B, D = q.shape
+    e = np.zeros((0, D), dt) if extra is None else np.asarray(extra, dtype=dt)
+    S = e.shape[0]
+    # scores: every query row against every candidate row, then every extra row
+    cols = np.concatenate([c, e], axis=0)
+    dots = (q @ cols.T).astype(dt)
+    scaled = (dots / dt.type(temperature)).astype(dt)
+    # accidental hits: same item as the example's own positive (not the diagonal)
+    hit = np.zeros((B, B + S), dtype=bool)
+    if remove_accidental_hits and candidate_ids is not None:
+        ids = np.asarray(candidate_ids)
+        hit[:, :B] = ids[:, None] == ids[None, :]
+        hit[np.arange(B), np.arange(B)] = False
+        if extra_ids is not None:
+            hit[:, B:] = ids[:, None] == np.asarray(extra_ids)[None, :]
+    masked = np.where(hit, scaled + dt.type(-FLT_MAX), scaled).astype(dt)
+    # sampling-bias correction: subtract log Q of each column
+    lq = np.zeros(B + S, dt)
+    if log_q is not None:
+        lq[:B] = np.asarray(log_q, dtype=dt)
+    if extra_log_q is not None:
+        lq[B:] = np.asarray(extra_log_q, dtype=dt)
+    if log_q is None and extra_log_q is None:
+        return masked, hit
+    return (masked - lq[None, :]).astype(dt), hit
+
+
+def in_batch_softmax_loss(query, candidates, candidate_ids=None, log_q=None, extra=None,
+                          extra_ids=None, extra_log_q=None, temperature=1.0,
+                          remove_accidental_hits=True, upstream=None):
+    """``(loss [B], (d_query, d_candidates, d_extra))`` of ``sum(upstream * loss)``."""
+    q = np.asarray(query)
+    dt = q.dtype
+    B, D = q.shape
+    L, _ = in_batch_logits(query, candidates, candidate_ids, log_q, extra, extra_ids,
+                           extra_log_q, temperature, remove_accidental_hits)
+    # softmax cross-entropy with target column i, stabilised by the row max
+    m = L.max(axis=1, keepdims=True) if B else np.zeros((0, 1), dt)
+    z = np.exp(L - m)
+    s = z.sum(axis=1, keepdims=True)
+    diag = L[np.arange(B), np.arange(B)]
+    loss = (np.log(s[:, 0]) - (diag - m[:, 0])).astype(dt)
+    # dLoss/dlogits = upstream * (softmax - onehot(i)); d logits / d dot = 1 / temperature
+    u = np.ones(B, dt) if upstream is None else np.asarray(upstream, dtype=dt)
+    G = z / s
+    G[np.arange(B), np.arange(B)] -= 1
+    G = G * u[:, None] / dt.type(temperature)
+    c = np.asarray(candidates, dtype=dt)
+    e = np.zeros((0, D), dt) if extra is None else np.asarray(extra, dtype=dt)
+    cols = np.concatenate([c, e], axis=0)
+    d_query = G @ cols
+    d_cols = G.T @ q
+    return loss, (d_query.astype(dt), d_cols[:B].astype(dt), d_cols[B:].astype(dt))
+
+
+# ------------------------------------------------------------ frequency estimator
+
+_M64 = (1 << 64) - 1
+
+
+def _mix64(z):
+    """splitmix64's finaliser on a Python int modulo 2**64."""
+    z &= _M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return z ^ (z >> 31)
+
+
+def frequency_bucket(seed, h, num_buckets, item):
+    key = _mix64((seed + (h + 1) * 0x9E3779B97F4A7C15) & _M64)
+    return _mix64((item & _M64) ^ key) % num_buckets
+
+
+class FrequencyEstimatorReference:
+    """Dictionary-based twin of ``pysampled.FrequencyEstimator`` (same hash)."""
+
+    def __init__(self, num_buckets, num_hashes=1, alpha=0.01, seed=0):
+        self.nb, self.nh, self.alpha, self.seed = num_buckets, num_hashes, alpha, seed % 2**64
+        self.last, self.acc, self.count = {}, {}, {}
+        self.first_step = self.last_step = None
+
+    def update(self, ids, step):
+        for item in np.asarray(ids).reshape(-1).tolist():
+            for h in range(self.nh):
+                b = (h, frequency_bucket(self.seed, h, self.nb, item))
+                if b in self.last:
+                    gap = step - self.last[b]
+                    self.acc[b] = (1 - self.alpha) * self.acc.get(b, 0.0) + self.alpha * gap
+                    self.count[b] = self.count.get(b, 0) + 1
+                self.last[b] = step
+        if self.first_step is None:
+            self.first_step = step
+        self.last_step = step
+
+    def log_q(self, ids):
+        steps = 0 if self.first_step is None else self.last_step - self.first_step + 1
+        out = []
+        for item in np.asarray(ids).reshape(-1).tolist():
+            gaps = []
+            for h in range(self.nh):
+                b = (h, frequency_bucket(self.seed, h, self.nb, item))
+                n = self.count.get(b, 0)
+                a = self.acc.get(b, 0.0)
+                if n > 0 and a > 0:
+                    gaps.append(a / (1 - (1 - self.alpha) ** n))
+            gap = max(gaps) if gaps else max(1, steps)
+            out.append(-math.log(gap))
+        return np.array(out, dtype=np.float64).reshape(np.shape(ids))
