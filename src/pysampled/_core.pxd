@@ -261,3 +261,41 @@ cdef extern from "pysampled/frequency.hpp" namespace "pysampled" nogil:
                           int64_t step) except +
     void frequency_log_q(const FrequencyTables& t, const int64_t* ids, int64_t n,
                          double default_gap, double* out, int num_threads) except +
+
+
+cdef extern from "pysampled/row_loss.hpp" namespace "pysampled" nogil:
+    cdef enum class RowLossKind(int):
+        kLogits
+        kNce
+        kSoftmax
+
+    cdef cppclass RowLossInput[T]:
+        RowLossKind kind
+        int64_t batch, dim, num_sampled
+        const T* inputs
+        int64_t inputs_stride
+        const int64_t* labels
+        const int64_t* row_splits
+        const int64_t* sampled
+        bool per_example
+        const T* true_expected
+        const T* sampled_expected
+        const ShardedRows* weights
+        const ShardedRows* biases
+        bool subtract_log_q
+        bool remove_accidental_hits
+        T nce_true_target
+        const T* upstream
+        bool want_grads
+        int num_threads
+
+    cdef cppclass RowLossOutput[T]:
+        T* loss
+        T* logits
+        T* d_inputs
+        int64_t* grad_ids
+        T* grad_weights
+        T* grad_biases
+        int64_t grad_rows
+
+    void row_loss[T](const RowLossInput[T]& inp, RowLossOutput[T]& out) except +
