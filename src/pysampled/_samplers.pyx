@@ -17,43 +17,17 @@ from libcpp.utility cimport move
 from libcpp.vector cimport vector
 
 from pysampled._core cimport (
-    AccidentalHits, CandidateStream, Isa, active_isa, detected_isa, isa_name, set_isa, FixedUnigramSampler, GeneratorState, LearnedUnigramSampler,
-    LogUniformSampler, RangeSampler, UniformSampler, available_cores, compute_accidental_hits,
-    default_num_threads, expected_count, make_fixed_unigram_weights, openmp_enabled,
+    AccidentalHits, CandidateStream, FixedUnigramSampler, GeneratorState, LearnedUnigramSampler,
+    LogUniformSampler, RangeSampler, UniformSampler, compute_accidental_hits,
+    make_fixed_unigram_weights,
 )
 
 
-def has_openmp():
-    return openmp_enabled()
-
-
-def omp_max_threads():
-    return default_num_threads()
-
-
-def num_cores():
-    return available_cores()
-
-
-_ISA_LEVELS = ("generic", "avx2", "avx512")
-
-
-def simd_level():
-    """The SIMD level the kernels use now: 'generic', 'avx2' or 'avx512'."""
-    return _ISA_LEVELS[<int>active_isa()]
-
-
-def detected_simd_level():
-    """The best SIMD level this CPU supports."""
-    return _ISA_LEVELS[<int>detected_isa()]
-
-
-def set_simd_level(str level):
-    """Force a SIMD level (tests, benchmarks); ValueError if the CPU lacks it."""
-    if level not in _ISA_LEVELS:
-        raise ValueError(f"unknown SIMD level {level!r}; expected one of {_ISA_LEVELS}")
-    cdef int index = _ISA_LEVELS.index(level)
-    set_isa(<Isa>index)
+# Runtime queries live in pysampled._runtime; these names stay here for callers
+# that imported them from this module.
+from pysampled._runtime import (  # noqa: F401
+    detected_simd_level, has_openmp, num_cores, omp_max_threads, set_simd_level, simd_level,
+)
 
 
 cdef inline const int64_t* _ptr64(const int64_t[::1] a) noexcept nogil:
@@ -74,10 +48,6 @@ def fixed_unigram_weights(const float[::1] unigrams, float distortion, int64_t n
     if w.size() > 0:
         memcpy(&o[0], w.data(), w.size() * sizeof(float))
     return out
-
-
-def tf_expected_count(float p, int64_t num_sampled, int64_t num_tries):
-    return expected_count(p, num_sampled, num_tries)
 
 
 cdef class Stream:
@@ -114,10 +84,6 @@ cdef class Stream:
     @property
     def range_max(self):
         return deref(self.ptr).sampler().range()
-
-    @property
-    def support_size(self):
-        return deref(self.ptr).sampler().support_size()
 
     def sample(self, const int64_t[:, ::1] true_classes, int64_t num_sampled, bint unique):
         """TF kernel call -> (sampled int64[S], tec float32[B, NT], sec float32[S], num_tries)."""

@@ -24,7 +24,8 @@ import numpy as np
 
 from . import _extensions
 from ._atomic import atomic_write
-from ._validation import as_ids, as_int, resolve_num_threads
+from ._threads import resolve_num_threads
+from ._validation import as_ids, as_int
 
 __all__ = ["FrequencyEstimator", "InBatchGrads", "in_batch_softmax_loss"]
 
