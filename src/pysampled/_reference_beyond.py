@@ -134,3 +134,103 @@ class FrequencyEstimatorReference:
             gap = max(gaps) if gaps else max(1, steps)
             out.append(-math.log(gap))
         return np.array(out, dtype=np.float64).reshape(np.shape(ids))
+
+
+# ------------------------------------------------------------ row-wise sampled losses
+
+def row_logits(weights, biases, labels, row_splits, inputs, sampled, tec, sec,
+               subtract_log_q=True, remove_accidental_hits=False):
+    """Per-example logits of the ragged / per-example sampled losses.
+
+    ``weights`` is one dense ``[N, D]`` array, ``biases`` ``[N]`` or None;
+    example ``i`` owns ``labels[row_splits[i]:row_splits[i+1]]``; ``sampled``
+    is ``[S]`` (shared) or ``[B, S]`` (per example) with ``sec`` of the same
+    shape; ``tec`` is flat like ``labels``. Returns a list of 1-D rows (true
+    columns first) and a list of boolean masks of the sampled columns.
+    """
+    x = np.asarray(inputs)
+    dt = x.dtype
+    W = np.asarray(weights).astype(dt)  # lookup, then cast to the inputs' dtype (as TF)
+    b = None if biases is None else np.asarray(biases).astype(dt)
+    labels = np.asarray(labels, dtype=np.int64)
+    sampled = np.asarray(sampled, dtype=np.int64)
+    rows, masks = [], []
+    for i in range(x.shape[0]):
+        own = labels[row_splits[i]:row_splits[i + 1]]
+        if own.size == 0:
+            raise ValueError(f"example {i} has no true labels")
+        cand = sampled[i] if sampled.ndim == 2 else sampled
+        # true logits: x . w + b - log(tec)
+        t = (W[own] @ x[i]).astype(dt)
+        if b is not None:
+            t = (t + b[own]).astype(dt)
+        if subtract_log_q:
+            t = (t - np.log(np.asarray(tec, dtype=dt)[row_splits[i]:row_splits[i + 1]])).astype(dt)
+        # sampled logits: ((x . w + b) + mask) - log(sec)
+        s = (W[cand] @ x[i]).astype(dt)
+        if b is not None:
+            s = (s + b[cand]).astype(dt)
+        hit = np.isin(cand, own) if remove_accidental_hits else np.zeros(cand.shape, bool)
+        s = np.where(hit, s + dt.type(-FLT_MAX), s).astype(dt)
+        if subtract_log_q:
+            q = np.asarray(sec, dtype=dt)
+            q = q[i] if q.ndim == 2 else q
+            s = (s - np.log(q)).astype(dt)
+        rows.append(np.concatenate([t, s]).astype(dt))
+        masks.append(hit)
+    return rows, masks
+
+
+def _row_targets(n_true, n_cols, dt, true_target=None):
+    z = np.zeros(n_cols, dt)
+    z[:n_true] = (1.0 / n_true) if true_target is None else true_target
+    return z
+
+
+def row_loss(kind, weights, biases, labels, row_splits, inputs, sampled, tec, sec,
+             subtract_log_q=True, remove_accidental_hits=False, true_target=None, upstream=None,
+             logits_cotangent=None):
+    """``(loss [B] or None, rows, dX, dW [N, D], db [N] or None)`` for kind
+    "softmax", "nce" or "logits" (then the gradients are those of
+    ``sum(cotangent * logits)`` with ``logits_cotangent`` a list of rows).
+
+    softmax: loss_i = -sum_t z_t log softmax(row_i)_t with z = 1/n_i on the
+    true columns; nce: loss_i = sum_j max(x, 0) - x z + log1p(exp(-|x|)).
+    dL/drow = upstream_i (softmax - z) or upstream_i (sigmoid - z).
+    """
+    x = np.asarray(inputs)
+    dt = x.dtype
+    W = np.asarray(weights).astype(dt)
+    rows, _ = row_logits(weights, biases, labels, row_splits, x, sampled, tec, sec,
+                         subtract_log_q, remove_accidental_hits)
+    B = x.shape[0]
+    u = np.ones(B, dt) if upstream is None else np.asarray(upstream, dtype=dt)
+    losses = np.zeros(B, dt)
+    dX = np.zeros_like(x)
+    dW = np.zeros(W.shape, dt)
+    db = np.zeros(W.shape[0], dt)
+    labels = np.asarray(labels, dtype=np.int64)
+    sampled = np.asarray(sampled, dtype=np.int64)
+    for i, r in enumerate(rows):
+        own = labels[row_splits[i]:row_splits[i + 1]]
+        cand = sampled[i] if sampled.ndim == 2 else sampled
+        cols = np.concatenate([own, cand])
+        z = _row_targets(own.size, r.size, dt, true_target if kind == "nce" else None)
+        if kind == "softmax":
+            m = r.max()
+            e = np.exp(r - m)
+            s = e.sum()
+            losses[i] = -(z * ((r - m) - np.log(s))).sum()
+            g = u[i] * (e / s - z)
+        elif kind == "nce":
+            losses[i] = (np.maximum(r, 0) - r * z + np.log1p(np.exp(-np.abs(r)))).sum()
+            with np.errstate(over="ignore"):
+                sig = np.where(r >= 0, 1.0 / (1.0 + np.exp(-np.abs(r))),
+                               np.exp(-np.abs(r)) / (1.0 + np.exp(-np.abs(r)))).astype(dt)
+            g = u[i] * (sig - z)
+        else:
+            g = np.asarray(logits_cotangent[i], dtype=dt)
+        dX[i] = g @ W[cols]
+        np.add.at(dW, cols, g[:, None] * x[i][None, :])
+        np.add.at(db, cols, g)
+    return (None if kind == "logits" else losses), rows, dX, dW, (None if biases is None else db)

@@ -35,7 +35,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _losses
+from . import _losses, _rowwise
 from ._validation import as_ids, check_attr_min, resolve_num_threads
 from .samplers import log_uniform_candidate_sampler
 
@@ -301,6 +301,38 @@ _COMMON_PARAMS = """
 """
 
 
+# ---- beyond TF (issue 11): ragged labels and per-example negatives, see _rowwise
+_BEYOND_TF_PARAMS = """    label_row_splits : array_like of int, optional
+        Ragged labels (beyond TF): int64 ``[batch_size + 1]`` row splits in
+        the ``tf.RaggedTensor`` convention (start at 0, non-decreasing, end
+        at ``len(labels)``); ``labels`` is then the flat 1-D array of all true
+        classes, example ``i`` owns ``labels[s[i]:s[i+1]]`` (``n_i >= 1``;
+        an empty row raises ValueError naming the example) and ``num_true``
+        must be left unset. Each of example ``i``'s ``n_i`` true columns has
+        target ``1/n_i``; ``true_expected_count`` (given) is flat
+        ``[len(labels)]``. This is not a padded TF call with
+        ``num_true = max n_i``: padding by repeating ids adds weight to the
+        repeated ids.
+    negatives : {"shared", "per_example"}
+        "shared" (TF): one set of sampled classes for the batch.
+        "per_example" (beyond TF): without ``sampled_values``, each example
+        draws its own ``num_sampled`` classes from
+        ``LogUniformSampler(num_classes, seed).sample_bulk((batch, S))``
+        (with replacement, the same for any thread count), with expected
+        counts ``S * p(c)`` (``p`` the sampler's single-draw probability,
+        for the sampled and the true classes). A 2-D ``sampled_candidates``
+        ``[batch, S]`` in ``sampled_values`` (with ``sampled_expected_count``
+        ``[batch, S]``) means per-example negatives too. With either
+        beyond-TF option, example ``i``'s sampled logits are
+        ``((x_i . w_c + b_c) + m) - log(expected_count)`` over its own
+        candidates, with ``m = -FLT_MAX`` on *every* sampled column equal
+        to any of its labels (when accidental hits are removed;
+        ``mask_all_duplicates`` is implied); gradients are deduplicated
+        sparse rows as usual.
+"""
+# ----
+
+
 def _doc(extra=""):
     def deco(fn):
         fn.__doc__ = fn.__doc__.replace("    %(params)s\n", _COMMON_PARAMS.strip("\n") + "\n" + extra)
@@ -312,11 +344,12 @@ def _doc(extra=""):
         Target of each true column. None (TF) uses ``1 / num_true``, which
         also pushes the true logits *down* when ``num_true > 1``
         (tensorflow/tensorflow#10267); 1.0 gives plain multi-label NCE.
-""")
+""" + _BEYOND_TF_PARAMS)
 def nce_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1,
              sampled_values=None, remove_accidental_hits=False, partition_strategy="mod",
              seed=None, name=None, *, return_grads=False, upstream=None, num_threads=None,
-             mask_all_duplicates=False, true_target=None):
+             mask_all_duplicates=False, true_target=None, label_row_splits=None,
+             negatives="shared"):
     """Noise-contrastive estimation loss, per example (``tf.nn.nce_loss``).
 
     %(params)s
@@ -334,6 +367,12 @@ def nce_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true
     ``partition_strategy`` defaults to TF 1's "mod"; ``tf.nn.nce_loss`` in
     TF 2 always uses "div". TF's NCE has no ``seed`` argument.
     """
+    if _rowwise.is_rowwise(label_row_splits, negatives, sampled_values):  # beyond TF (issue 11)
+        loss, _, grads = _rowwise.run_loss(
+            _KIND_NCE, weights, biases, labels, inputs, num_sampled, num_classes, num_true,
+            sampled_values, True, remove_accidental_hits, partition_strategy, seed, return_grads,
+            upstream, num_threads, true_target, False, label_row_splits, negatives)
+        return (loss, grads) if return_grads else loss
     loss, _, grads = _compute(_KIND_NCE, weights, biases, labels, inputs, num_sampled,
                               num_classes, num_true, sampled_values, True, remove_accidental_hits,
                               partition_strategy, seed, return_grads, upstream, num_threads,
@@ -341,11 +380,12 @@ def nce_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true
     return (loss, grads) if return_grads else loss
 
 
-@_doc()
+@_doc(_BEYOND_TF_PARAMS)
 def sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1,
                          sampled_values=None, remove_accidental_hits=True,
                          partition_strategy="mod", seed=None, name=None, *, return_grads=False,
-                         upstream=None, num_threads=None, mask_all_duplicates=False):
+                         upstream=None, num_threads=None, mask_all_duplicates=False,
+                         label_row_splits=None, negatives="shared"):
     """Sampled softmax cross-entropy, per example (``tf.nn.sampled_softmax_loss``).
 
     %(params)s
@@ -362,6 +402,12 @@ def sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_class
     -----
     ``partition_strategy`` defaults to TF 1's "mod"; TF 2 always uses "div".
     """
+    if _rowwise.is_rowwise(label_row_splits, negatives, sampled_values):  # beyond TF (issue 11)
+        loss, _, grads = _rowwise.run_loss(
+            _KIND_SOFTMAX, weights, biases, labels, inputs, num_sampled, num_classes, num_true,
+            sampled_values, True, remove_accidental_hits, partition_strategy, seed, return_grads,
+            upstream, num_threads, None, False, label_row_splits, negatives)
+        return (loss, grads) if return_grads else loss
     loss, _, grads = _compute(_KIND_SOFTMAX, weights, biases, labels, inputs, num_sampled,
                               num_classes, num_true, sampled_values, True, remove_accidental_hits,
                               partition_strategy, seed, return_grads, upstream, num_threads,
@@ -397,7 +443,8 @@ def sampled_sparse_softmax_loss(weights, biases, labels, inputs, num_sampled, nu
 def compute_sampled_logits(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1,
                            sampled_values=None, subtract_log_q=True, remove_accidental_hits=False,
                            partition_strategy="mod", seed=None, name=None, *, return_grads=False,
-                           upstream=None, num_threads=None, mask_all_duplicates=False):
+                           upstream=None, num_threads=None, mask_all_duplicates=False,
+                           negatives="shared"):
     """Logits and labels for a sampled loss (TF's ``_compute_sampled_logits``).
 
     %(params)s
@@ -405,6 +452,11 @@ def compute_sampled_logits(weights, biases, labels, inputs, num_sampled, num_cla
         Subtract ``log(expected_count)`` from every logit (TF's correction
         for the sampling distribution). False gives the logits of
         "negative sampling".
+    negatives : {"shared", "per_example"}
+        Beyond TF: "per_example" (or a 2-D ``sampled_candidates``
+        ``[batch, S]``) scores example ``i`` against its own row of
+        candidates, as for :func:`sampled_softmax_loss`; the logits are
+        still ``[batch_size, num_true + num_sampled]``.
 
     With ``return_grads=True``, ``upstream`` is the cotangent of the logits,
     ``[batch_size, num_true + num_sampled]`` (default ones), and the
@@ -422,10 +474,17 @@ def compute_sampled_logits(weights, biases, labels, inputs, num_sampled, num_cla
     grads : LossGrads
         Only with ``return_grads=True``.
     """
-    _, logits, grads = _compute(_KIND_LOGITS, weights, biases, labels, inputs, num_sampled,
-                                num_classes, num_true, sampled_values, subtract_log_q,
-                                remove_accidental_hits, partition_strategy, seed, return_grads,
-                                upstream, num_threads, mask_all_duplicates, None, True)
+    if _rowwise.is_rowwise(None, negatives, sampled_values):  # beyond TF (issue 11)
+        _, logits, grads = _rowwise.run_loss(
+            _KIND_LOGITS, weights, biases, labels, inputs, num_sampled, num_classes, num_true,
+            sampled_values, subtract_log_q, remove_accidental_hits, partition_strategy, seed,
+            return_grads, upstream, num_threads, None, True, None, negatives)
+    else:
+        _, logits, grads = _compute(_KIND_LOGITS, weights, biases, labels, inputs, num_sampled,
+                                    num_classes, num_true, sampled_values, subtract_log_q,
+                                    remove_accidental_hits, partition_strategy, seed,
+                                    return_grads, upstream, num_threads, mask_all_duplicates,
+                                    None, True)
     nt = check_attr_min(num_true, "num_true")
     out_labels = np.zeros(logits.shape, dtype=logits.dtype)
     out_labels[:, :nt] = 1.0 / nt
@@ -486,14 +545,24 @@ class SampledLoss:
         Seed of the default sampler.
     mask_all_duplicates, true_target :
         As for :func:`nce_loss` / :func:`sampled_softmax_loss`.
+    negatives : {"shared", "per_example"}
+        Beyond TF: "per_example" draws ``[batch, num_sampled]`` classes per
+        call with ``sampler.sample_bulk`` (expected counts ``S * p(c)``), see
+        :func:`sampled_softmax_loss`. :meth:`__call__` and :meth:`step` also
+        take ``label_row_splits=`` (ragged labels; ``num_true`` is then
+        ignored). On these paths :meth:`step` computes the deduplicated
+        gradient in C++ and applies SGD/Adagrad with NumPy (same formulas,
+        deterministic; ``hogwild`` has no effect).
     """
 
     def __init__(self, weights, biases=None, *, num_sampled, loss="sampled_softmax", num_true=1,
                  sampler=None, unique=True, remove_accidental_hits=None, subtract_log_q=True,
                  partition_strategy="mod", optimizer="sgd", learning_rate=0.1,
                  initial_accumulator_value=0.1, epsilon=1e-7, hogwild=False, num_threads=None,
-                 seed=None, mask_all_duplicates=False, true_target=None):
+                 seed=None, mask_all_duplicates=False, true_target=None, negatives="shared"):
         from .samplers import CandidateSampler, LogUniformSampler
+
+        self.negatives = _rowwise.check_negatives(negatives)  # beyond TF (issue 11)
 
         if loss not in ("sampled_softmax", "nce"):
             raise ValueError(f"loss must be 'sampled_softmax' or 'nce', got {loss!r}")
@@ -562,8 +631,12 @@ class SampledLoss:
     def _kind(self):
         return _KIND_SOFTMAX if self.loss == "sampled_softmax" else _KIND_NCE
 
-    def __call__(self, labels, inputs, *, sampled_values=None, return_grads=False, upstream=None):
+    def __call__(self, labels, inputs, *, sampled_values=None, return_grads=False, upstream=None,
+                 label_row_splits=None):
         """The per-example loss (and gradients), without updating anything."""
+        if _rowwise.is_rowwise(label_row_splits, self.negatives, sampled_values):  # beyond TF
+            return _rowwise.sampled_loss_call(self, labels, inputs, sampled_values, return_grads,
+                                              upstream, label_row_splits)
         lab = _labels_matrix(labels, self.num_true)
         sv = self.sample(lab) if sampled_values is None else sampled_values
         loss, _, grads = _compute(self._kind(), self._w, self._b, lab, inputs, self.num_sampled,
@@ -573,7 +646,8 @@ class SampledLoss:
                                   self.mask_all_duplicates, self.true_target, False)
         return (loss, grads) if return_grads else loss
 
-    def step(self, labels, inputs, *, learning_rate=None, upstream=None, sampled_values=None):
+    def step(self, labels, inputs, *, learning_rate=None, upstream=None, sampled_values=None,
+             label_row_splits=None):
         """Sample, compute the loss and its gradients, and update the weights
         and biases in place, in one pass.
 
@@ -583,6 +657,10 @@ class SampledLoss:
             ``(loss, inputs_grad)``: the loss before the update and the
             gradient of ``sum(upstream * loss)`` w.r.t. ``inputs``.
         """
+        if _rowwise.is_rowwise(label_row_splits, self.negatives, sampled_values):  # beyond TF
+            lr = self.learning_rate if learning_rate is None else float(learning_rate)
+            return StepResult(*_rowwise.sampled_loss_call(
+                self, labels, inputs, sampled_values, False, upstream, label_row_splits, lr))
         x = inputs if isinstance(inputs, np.ndarray) else np.asarray(inputs)
         if x.dtype not in _FLOATS or x.ndim != 2:
             raise TypeError("inputs must be a 2-D float32 or float64 array")
