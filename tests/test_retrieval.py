@@ -1,6 +1,6 @@
 """In-batch softmax and the streaming frequency estimator (issue 11, part 3).
 
-Oracles: the plain-NumPy twins in ``pysampled._reference_beyond`` (written
+Oracles: the plain-NumPy twins in ``tests/oracles/beyond_tf.py`` (written
 from the formulas, importing nothing else of pysampled), float64 central
 finite differences for every gradient, closed forms (B = 1, all ids equal),
 and for :class:`FrequencyEstimator` a dictionary-based twin with its own
@@ -9,7 +9,6 @@ splitmix64 hash plus a statistical convergence test on a Zipf stream.
 Tolerances: float32 ``5e-5 * max(1, |ref|)`` (gradients: relative to the
 largest reference entry), float64 ``1e-11`` likewise.
 """
-import contextlib
 import pickle
 import threading
 
@@ -17,23 +16,10 @@ import numpy as np
 import pytest
 
 import pysampled as ps
-from pysampled import _reference_beyond as R
-from pysampled import _samplers
+from oracles import beyond_tf as R
 from pysampled.retrieval import _in_batch_logits
 
 FLT_MAX = float(np.finfo(np.float32).max)
-_LEVELS = ["generic", "avx2", "avx512"]
-SIMD_LEVELS = _LEVELS[: _LEVELS.index(_samplers.detected_simd_level()) + 1]
-
-
-@contextlib.contextmanager
-def simd(level):
-    old = _samplers.simd_level()
-    _samplers.set_simd_level(level)
-    try:
-        yield
-    finally:
-        _samplers.set_simd_level(old)
 
 
 def _tol(dt):
@@ -102,13 +88,11 @@ def test_in_batch_matches_reference(dt, B, D, S):
     assert np.array_equal(ps.in_batch_softmax_loss(q, c, **{k: v for k, v in kw.items()}), loss)
 
 
-@pytest.mark.parametrize("level", SIMD_LEVELS)
 @pytest.mark.parametrize("dt", [np.float32, np.float64])
-def test_in_batch_every_simd_level(level, dt):
+def test_in_batch_every_simd_level(each_simd_level, dt):
     rng = np.random.default_rng(7)
     q, c, kw = _problem(rng, 50, 37, 19, dt)
-    with simd(level):
-        loss, g = ps.in_batch_softmax_loss(q, c, return_grads=True, **kw)
+    loss, g = ps.in_batch_softmax_loss(q, c, return_grads=True, **kw)
     rl, (dq, dc, de) = _ref(q, c, kw)
     _close(loss, rl, dt, "loss")
     _close(g.query, dq, dt, "d_query")

@@ -4,7 +4,7 @@ Design:
     The test oracle of ``pysampled.retrieval`` (and of the ragged and
     per-example options of the sampled losses), written from the formulas in
     issue 11 and the public docstrings, one commented NumPy step per formula
-    term. Like ``_reference.py`` it imports no other pysampled module, so a
+    term. Like ``oracles/losses.py`` it imports no other pysampled module, so a
     bug in the C++ path cannot leak into it. It computes in the inputs' dtype
     (float64 for finite differences), with the accidental-hit mask ADDED as
     ``-FLT_MAX`` cast to that dtype before log-Q is subtracted (TF's order).
