@@ -130,6 +130,8 @@ def compute(kind, w_shards, b_shards, w_div, b_div, x, labels, num_true, label_r
                                                   dtype, threads)
         else:
             sampled, tec, sec = sampler_factory(shared_labels=flat)
+            if nt is None:
+                tec = np.asarray(tec).reshape(-1)  # drawn for the flat labels as [NL, 1]
     else:
         num_sampled = check_attr_min(num_sampled, "num_sampled", minimum=0)
         try:

@@ -277,8 +277,8 @@ class FrequencyEstimator:
             raise ValueError(f"num_buckets must be in [1, 2**40], got {nb}")
         if nh < 1 or nh > 64:
             raise ValueError(f"num_hashes must be in [1, 64], got {nh}")
-        if isinstance(alpha, (bool, np.bool_)):
-            raise TypeError("alpha must be a number")
+        if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, numbers.Real):
+            raise TypeError(f"alpha must be a number, got {type(alpha).__name__}")
         a = float(alpha)
         if not (0.0 < a <= 1.0):
             raise ValueError(f"alpha must be in (0, 1], got {alpha}")
