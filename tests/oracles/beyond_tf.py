@@ -103,7 +103,8 @@ class FrequencyEstimatorReference:
     """Dictionary-based twin of ``pysampled.FrequencyEstimator`` (same hash)."""
 
     def __init__(self, num_buckets, num_hashes=1, alpha=0.01, seed=0):
-        self.nb, self.nh, self.alpha, self.seed = num_buckets, num_hashes, alpha, seed % 2**64
+        self.nb, self.nh = int(num_buckets), int(num_hashes)
+        self.alpha, self.seed = float(alpha), int(seed) % 2**64
         self.last, self.acc, self.count = {}, {}, {}
         self.first_step = self.last_step = None
 
