@@ -100,7 +100,10 @@ void in_batch_softmax(const InBatchInput<T>& in, InBatchOutput<T>& out) {
   const int64_t NR = k.panel_width;
   const int64_t Dp = round_up(std::max<int64_t>(D, 1), k.lanes);
   const int64_t Np = round_up(N, NR);
-  const int64_t ldl = N;
+  // Row stride of the logits: a multiple of 16 elements plus 16, so that
+  // consecutive rows never sit a power of two apart (rows 2^k bytes apart
+  // share cache sets: the GEMMs reading down columns slowed 2x at B = 8192).
+  const int64_t ldl = round_up(N, 16) + 16;
   const T tau = in.temperature;
   const bool scale = tau != T(1);
 
@@ -182,7 +185,7 @@ void in_batch_softmax(const InBatchInput<T>& in, InBatchOutput<T>& out) {
         }
         row[j] = v;
       }
-      if (out.logits != nullptr) std::memcpy(out.logits + i * ldl, row, sizeof(T) * ldl);
+      if (out.logits != nullptr) std::memcpy(out.logits + i * N, row, sizeof(T) * N);
       const T u = in.upstream != nullptr ? in.upstream[i] : T(1);
       // The target is column i: move it to the front for the row kernel.
       std::swap(row[0], row[i]);

@@ -120,7 +120,11 @@ void row_loss(const RowLossInput<T>& in, RowLossOutput<T>& out) {
 
   grow(ws.x, static_cast<size_t>(B * Dp));
   grow(ws.lt, static_cast<size_t>(NL));
-  grow(ws.ls, static_cast<size_t>(B * S));
+  // Row stride of the sampled logits: per example S (read row by row);
+  // shared, padded off powers of two (rows 2^k bytes apart share cache sets,
+  // and the GEMMs read down its columns).
+  const int64_t lds = per_ex ? S : round_up(S, 16) + 16;
+  grow(ws.ls, static_cast<size_t>(B * lds));
   grow(ws.row_of, static_cast<size_t>(NL));
   for (int64_t i = 0; i < B; ++i) {
     for (int64_t j = split[i]; j < split[i + 1]; ++j) ws.row_of[j] = i;
@@ -179,7 +183,7 @@ void row_loss(const RowLossInput<T>& in, RowLossOutput<T>& out) {
       grow(sc.w_ptr, static_cast<size_t>(S));
     }
     if (!per_ex && S > 0) {
-      k.gemm(mb, S, Dp, ws.x.data() + r0 * Dp, Dp, 1, ws.w_pack.data(), NR, Dp * NR, ws.ls.data() + r0 * S, S,
+      k.gemm(mb, S, Dp, ws.x.data() + r0 * Dp, Dp, 1, ws.w_pack.data(), NR, Dp * NR, ws.ls.data() + r0 * lds, lds,
              false);
     }
     for (int64_t i = r0; i < r0 + mb; ++i) {
@@ -203,7 +207,7 @@ void row_loss(const RowLossInput<T>& in, RowLossOutput<T>& out) {
         ws.lt[j] = (k.dot(xi, w, Dp) + b) - lq;
       }
       // sampled columns
-      T* srow = ws.ls.data() + i * S;
+      T* srow = ws.ls.data() + i * lds;
       const int64_t* cand = per_ex ? in.sampled + i * S : in.sampled;
       if (per_ex) {
         // Bound by random row reads: keep kAhead rows in flight. Rows of
@@ -292,7 +296,7 @@ void row_loss(const RowLossInput<T>& in, RowLossOutput<T>& out) {
       if (S == 0) std::fill(dx, dx + mb * Dp, T(0));
       for (int64_t k0 = 0; k0 < S; k0 += kKc) {
         const int64_t kc = std::min(kKc, S - k0);
-        k.gemm(mb, Dp, kc, ws.ls.data() + r0 * S + k0, S, 1, ws.w_samp.data() + k0 * Dp, Dp, NR, dx, Dp,
+        k.gemm(mb, Dp, kc, ws.ls.data() + r0 * lds + k0, lds, 1, ws.w_samp.data() + k0 * Dp, Dp, NR, dx, Dp,
                k0 > 0);
       }
     }
@@ -318,12 +322,12 @@ void row_loss(const RowLossInput<T>& in, RowLossOutput<T>& out) {
       if (B == 0) std::fill(C, C + ms * Dp, T(0));
       for (int64_t k0 = 0; k0 < B; k0 += kKb) {
         const int64_t kb = std::min(kKb, B - k0);
-        k.gemm(ms, Dp, kb, ws.ls.data() + k0 * S + j0, 1, S, ws.x.data() + k0 * Dp, Dp, NR, C, Dp, k0 > 0);
+        k.gemm(ms, Dp, kb, ws.ls.data() + k0 * lds + j0, 1, lds, ws.x.data() + k0 * Dp, Dp, NR, C, Dp, k0 > 0);
       }
       T* db = ws.db_samp.data() + j0;
       std::fill(db, db + ms, T(0));
       for (int64_t i = 0; i < B; ++i) {
-        const T* g = ws.ls.data() + i * S + j0;
+        const T* g = ws.ls.data() + i * lds + j0;
         for (int64_t j = 0; j < ms; ++j) db[j] += g[j];
       }
     });
