@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Beyond TF (issue 11): in-batch softmax, per-example negatives, ragged labels.
 
-Sections (float32, 1 and 2 threads, every (system, thread count) in a fresh
-worker process; all peers of a configuration get the same inputs and are
-checked against pysampled before timing):
+Sections (float32, 1 and 2 threads; each configuration runs in a fresh worker
+process limited to that many threads, where all its peers get the same
+inputs, are checked against pysampled, and are then timed round-robin, one
+call each per round, so that the load of a shared machine hits them alike):
 
 * ``in_batch``: two-tower softmax over in-batch negatives with sampling-bias
   correction and accidental-hit masking, loss + gradients w.r.t. query and
@@ -49,22 +50,25 @@ LIB_OF = {"torch": "torch", "tensorflow": "tensorflow"}
 
 # ------------------------------------------------------------------ jobs
 
-def make_jobs(section, system, a):
+def make_jobs(section, systems, a):
+    """One job per configuration; a job times every system of its section,
+    interleaved round by round in one worker (same thread limit, same drift)."""
     jobs = []
     if section == "in_batch":
         Bs = [1024, 2048] if a.quick else [1024, 2048, 4096, 8192]
         Ds = [64, 256] if a.quick else [64, 128, 256]
         for B in Bs:
             for D in Ds:
-                jobs.append({"id": f"in_batch/{system}/B{B}/D{D}", "section": section,
-                             "system": system, "B": B, "D": D})
+                jobs.append({"id": f"in_batch/B{B}/D{D}", "section": section,
+                             "systems": systems, "B": B, "D": D,
+                             "timeout_s": 900})
     elif section == "per_example":
         Ss = [16, 64] if a.quick else [16, 64, 256]
         for S in Ss:
-            jobs.append({"id": f"per_example/{system}/S{S}", "section": section, "system": system,
+            jobs.append({"id": f"per_example/S{S}", "section": section, "systems": systems,
                          "N": 100_000 if a.quick else 1_000_000, "D": 64, "B": 1024, "S": S})
     elif section == "ragged":
-        jobs.append({"id": f"ragged/{system}", "section": section, "system": system,
+        jobs.append({"id": "ragged", "section": section, "systems": systems,
                      "N": 100_000, "D": 128, "B": 1024, "S": 512, "max_true": 8})
     return jobs
 
@@ -129,10 +133,9 @@ def check(name, ref, got, tol=2e-3):
     return err
 
 
-def build(job, threads):
+def build(job, system, threads):
     import pysampled as ps
     sec_name = job["section"]
-    system = job["system"]
     if sec_name == "in_batch":
         q, c, ids, log_q = in_batch_problem(job["B"], job["D"])
         ref_loss, ref_g = ps.in_batch_softmax_loss(q, c, candidate_ids=ids, log_q=log_q,
@@ -261,12 +264,40 @@ def build(job, threads):
     return step, {}
 
 
+def measure_interleaved(fns, *, min_rounds=3, max_rounds=15, target_s=6.0):
+    """Time every ``fns[name]()`` once per round, round after round (so machine
+    load hits all systems alike). Per system: median and min seconds."""
+    for fn in fns.values():  # warm-up (first touches, tracing)
+        fn()
+    times = {k: [] for k in fns}
+    t0 = time.perf_counter()
+    for r in range(max_rounds):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t)
+        if r + 1 >= min_rounds and time.perf_counter() - t0 > target_s:
+            break
+    import statistics
+    return {k: {"status": "ok", "median_s": statistics.median(v), "min_s": min(v),
+                "repeat": len(v)} for k, v in times.items()}
+
+
 def run_one_factory(threads):
     def run_one(job):
-        C.limit_threads(threads, LIB_OF.get(job["system"].split("-")[0]))
-        fn, extra = build(job, threads)
-        m = C.measure(fn, warmup=1, min_repeat=3, max_repeat=20, target_s=1.0, max_call_s=60)
-        return {**m, **extra}
+        C.limit_threads(threads, "torch" if any(s.startswith("torch") for s in job["systems"])
+                        else None)
+        fns, out = {}, {}
+        for system in job["systems"]:
+            try:
+                fn, extra = build(job, system, threads)
+                fns[system] = fn
+                out[system] = extra
+            except Exception as e:  # noqa: BLE001 - a failing peer is reported, not fatal
+                out[system] = {"status": "error", "error": f"{type(e).__name__}: {e}"}
+        for k, m in measure_interleaved(fns).items():
+            out[k] = {**out[k], **m}
+        return {"status": "ok", "systems": out}
     return run_one
 
 
@@ -297,51 +328,47 @@ def have(module):
 
 def report(results, a):
     out = []
-    by = {(r["section"], r["system"], r["threads"], r.get("B"), r.get("D"), r.get("S")): r
-          for r in results}
 
-    def t(r):
-        return r.get("median_s") if r and r.get("status") == "ok" else None
+    def t(r, system):
+        m = r.get("systems", {}).get(system, {})
+        return m.get("median_s") if m.get("status") == "ok" else None
 
     def cell(x):
         return C.fmt_time(x) if x is not None else "-"
 
-    if "in_batch" in a.sections:
-        rows = []
-        for r in results:
-            if r["section"] != "in_batch" or r["system"] != "pysampled":
-                continue
-            ps_t = t(r)
-            to = t(by.get(("in_batch", "torch", r["threads"], r["B"], r["D"], None)))
-            rows.append([r["B"], r["D"], r["threads"], cell(ps_t), cell(to),
-                         f"{to / ps_t:.2f}x" if ps_t and to else "-"])
-        out.append("### In-batch softmax (loss + dQ + dC)\n")
+    def ratio(a_, b_, digits=2):
+        return f"{a_ / b_:.{digits}f}x" if a_ and b_ else "-"
+
+    rows = [[r["B"], r["D"], r["threads"], cell(t(r, "pysampled")), cell(t(r, "torch")),
+             ratio(t(r, "torch"), t(r, "pysampled"))]
+            for r in results if r["section"] == "in_batch"]
+    if rows:
+        out.append("### In-batch softmax (loss + dQ + dC), float32\n")
         out.append(C.md_table(["B", "D", "threads", "pysampled", "torch", "torch / pysampled"],
                               rows))
-    if "per_example" in a.sections:
-        rows = []
-        for r in results:
-            if r["section"] != "per_example" or r["system"] != "pysampled":
-                continue
-            key = lambda s: by.get(("per_example", s, r["threads"], r["B"], r["D"], r["S"]))  # noqa
-            ps_t, np_t, to_t, ga_t = t(r), t(key("numpy")), t(key("torch")), t(key("gather"))
-            gb = r["B"] * (r["S"] + 1) * r["D"] * 4 / 1e9
-            rows.append([r["S"], r["threads"], cell(ps_t), cell(np_t), cell(to_t), cell(ga_t),
-                         f"{gb / ps_t:.2f}" if ps_t else "-",
-                         f"{np_t / ps_t:.1f}x" if ps_t and np_t else "-",
-                         f"{to_t / ps_t:.1f}x" if ps_t and to_t else "-"])
-        out.append("\n### Per-example negatives (sampled softmax, loss + all gradients)\n")
+    rows = []
+    for r in results:
+        if r["section"] != "per_example":
+            continue
+        ps_t = t(r, "pysampled")
+        gb = r["B"] * (r["S"] + 1) * r["D"] * 4 / 1e9
+        rows.append([r["S"], r["threads"], cell(ps_t), cell(t(r, "numpy")), cell(t(r, "torch")),
+                     cell(t(r, "gather")), f"{gb / ps_t:.2f}" if ps_t else "-",
+                     ratio(ps_t, t(r, "gather"), 1), ratio(t(r, "numpy"), ps_t, 1),
+                     ratio(t(r, "torch"), ps_t, 1)])
+    if rows:
+        out.append("\n### Per-example negatives (sampled softmax, loss + all gradients), float32\n")
         out.append(C.md_table(["S", "threads", "pysampled", "numpy", "torch",
                                "gather floor (np.take, 1 thread)", "pysampled GB/s of rows",
-                               "numpy / ps", "torch / ps"], rows))
-    if "ragged" in a.sections:
-        rows = []
-        for th in a.threads:
-            rg = t(by.get(("ragged", "pysampled-ragged", th, 1024, 128, 512)))
-            pd = t(by.get(("ragged", "pysampled-padded", th, 1024, 128, 512)))
-            tf_ = t(by.get(("ragged", "tensorflow-padded", th, 1024, 128, 512)))
-            rows.append([th, cell(rg), cell(pd), cell(tf_),
-                         f"{pd / rg:.2f}x" if rg and pd else "-"])
+                               "ps / floor", "numpy / ps", "torch / ps"], rows))
+    rows = []
+    for r in results:
+        if r["section"] != "ragged":
+            continue
+        rg, pd = t(r, "pysampled-ragged"), t(r, "pysampled-padded")
+        rows.append([r["threads"], cell(rg), cell(pd), cell(t(r, "tensorflow-padded")),
+                     ratio(pd, rg)])
+    if rows:
         out.append("\n### Ragged labels vs a padded TF-style call (sampled softmax + grads)\n")
         out.append(C.md_table(["threads", "pysampled ragged", "pysampled padded (TF path)",
                                "TensorFlow padded", "padded / ragged"], rows))
@@ -358,24 +385,28 @@ def main(argv=None):
           f"{info.get('torch')}, TF {info.get('tensorflow')}", file=sys.stderr, flush=True)
     results, busy = [], []
     for section in a.sections:
+        systems = []
         for system in SYSTEMS[section]:
             lib = system.split("-")[0]
             if lib in ("torch", "tensorflow") and not have(lib):
                 print(f"[{section}/{system}] skipped: {lib} is not installed", file=sys.stderr)
                 continue
-            jobs = make_jobs(section, system, a)
-            for th in a.threads:
-                busy.append(C.cpu_busy_fraction())
-                print(f"[{section}/{system}, {th} thread(s)] {len(jobs)} jobs "
-                      f"(other load {100 * (busy[-1] or 0):.0f}%)", file=sys.stderr, flush=True)
-                res, _ = C.run_jobs(Path(__file__), ["--worker-threads", str(th)], jobs,
-                                    threads=th, timeout_s=a.timeout)
-                for j in jobs:
-                    r = res.get(j["id"], {"status": "error", "error": "no result"})
-                    if r.get("status") != "ok":
-                        print(f"  {j['id']}: {r.get('status')} {r.get('error', '')}",
-                              file=sys.stderr)
-                    results.append({**j, **r, "threads": th})
+            systems.append(system)
+        jobs = make_jobs(section, systems, a)
+        for th in a.threads:
+            busy.append(C.cpu_busy_fraction())
+            print(f"[{section}: {', '.join(systems)}; {th} thread(s)] {len(jobs)} jobs "
+                  f"(other load {100 * (busy[-1] or 0):.0f}%)", file=sys.stderr, flush=True)
+            res, _ = C.run_jobs(Path(__file__), ["--worker-threads", str(th)], jobs,
+                                threads=th, timeout_s=a.timeout)
+            for j in jobs:
+                r = res.get(j["id"], {"status": "error", "error": "no result"})
+                if r.get("status") != "ok":
+                    print(f"  {j['id']}: {r.get('status')} {r.get('error', '')}", file=sys.stderr)
+                for sname, m in r.get("systems", {}).items():
+                    if m.get("status") != "ok":
+                        print(f"  {j['id']}/{sname}: {m.get('error')}", file=sys.stderr)
+                results.append({**j, **r, "threads": th})
     busy.append(C.cpu_busy_fraction())
     md = C.load_warning(busy) + report(results, a)
     path = a.output or Path(__file__).resolve().parent / "out" / (
