@@ -23,6 +23,7 @@ from .losses import (  # noqa: E402
     compute_sampled_logits,
     nce_loss,
     sampled_softmax_loss,
+    rank_sampled_softmax_loss,
     sampled_sparse_softmax_loss,
 )
 from .retrieval import FrequencyEstimator, InBatchGrads, in_batch_softmax_loss  # noqa: E402
@@ -90,6 +91,7 @@ __all__ = [
     "compute_sampled_logits",
     "nce_loss",
     "sampled_softmax_loss",
+    "rank_sampled_softmax_loss",
     "sampled_sparse_softmax_loss",
     "CandidateSample",
     "CandidateSampler",

@@ -172,16 +172,18 @@ def compute(kind, w_shards, b_shards, w_div, b_div, x, labels, num_true, label_r
     w_view = _extensions.Shards(w_shards, w_div)
     b_view = None if b_shards is None else _extensions.Shards(b_shards, b_div)
     loss, logits, dx, ids, gw, gb = _extensions._row_loss(
-        kind, x, flat, splits, sampled.reshape(-1), per_example, num_sampled, tec, sec, w_view,
+        int(kind), x, flat, splits, sampled.reshape(-1), per_example, num_sampled, tec, sec, w_view,
         b_view, bool(subtract_log_q), bool(remove_accidental_hits), float(true_target), upstream,
         bool(want_grads), bool(want_logits), threads)
     return loss, logits, dx, ids, gw, gb, splits, nt
 
 
-def apply_update(shards, accum, div, ids, rows, lr, epsilon, optimizer, route):
+def apply_update(shards, accum, div, ids, rows, lr, epsilon, optimizer):
     """SGD / Adagrad on the deduplicated rows ``ids`` (in place, shard by shard):
     SGD ``w -= lr * g``; Adagrad ``acc += g * g; w -= lr * g / (sqrt(acc) + epsilon)``."""
-    shard, local = route(ids, [a.shape[0] for a in shards], div)
+    from . import _losses
+
+    shard, local = _losses.locate(ids, [a.shape[0] for a in shards], div)
     for p, a in enumerate(shards):
         sel = shard == p
         if not sel.any():
@@ -212,10 +214,8 @@ def run_loss(kind, weights, biases, labels, inputs, num_sampled, num_classes, nu
     if x.ndim != 2:
         raise ValueError(f"inputs must be 2-D [batch_size, dim], got shape {x.shape}")
     x = np.ascontiguousarray(x)
-    w_shards = L._shard_list(weights, "weights", 2)
-    b_shards = None if biases is None else L._shard_list(biases, "biases", 1)
-    w_div = L._strategy(partition_strategy, len(w_shards))
-    b_div = False if b_shards is None else L._strategy(partition_strategy, len(b_shards))
+    params = L._Params(weights, biases, partition_strategy)
+    w_shards, b_shards, w_div, b_div = params.w, params.b, params.w_div, params.b_div
     if w_shards[0].shape[1] != x.shape[1]:
         raise ValueError(f"Matrix size-incompatible: inputs are [{x.shape[0]},{x.shape[1]}] but "
                          f"weights have {w_shards[0].shape[1]} columns")
@@ -265,9 +265,10 @@ def sampled_loss_call(obj, labels, inputs, sampled_values, return_grads, upstrea
     if x.dtype not in L._FLOATS or x.ndim != 2:
         raise TypeError("inputs must be a 2-D float32 or float64 array")
     x = np.ascontiguousarray(x)
-    if x.shape[1] != obj._w_view.cols:
+    w_div, b_div = obj._params.w_div, obj._params.b_div
+    if x.shape[1] != obj._params.w_view.cols:
         raise ValueError(f"Matrix size-incompatible: inputs are {list(x.shape)} but weights "
-                         f"have {obj._w_view.cols} columns")
+                         f"have {obj._params.w_view.cols} columns")
     if update_lr is not None:
         for a in obj._w + (obj._b or []):
             if a.dtype != x.dtype:
@@ -283,7 +284,7 @@ def sampled_loss_call(obj, labels, inputs, sampled_values, return_grads, upstrea
 
     num_true = None if label_row_splits is not None else obj.num_true
     loss, _, dx, ids, gw, gb, _, _ = compute(
-        obj._kind(), obj._w, obj._b, obj._w_div, obj._b_div, x, labels, num_true,
+        obj._kind, obj._w, obj._b, w_div, b_div, x, labels, num_true,
         label_row_splits, obj.num_sampled, sampled_values, obj.negatives, sampler_factory,
         obj.subtract_log_q, obj.remove_accidental_hits, obj.true_target, upstream,
         return_grads or update_lr is not None, False, obj.num_threads, L._floats)
@@ -291,12 +292,10 @@ def sampled_loss_call(obj, labels, inputs, sampled_values, return_grads, upstrea
         accw = accb = None
         if obj._accum_w is not None:
             accw, accb = obj._accum_w, obj._accum_b
-        apply_update(obj._w, accw, obj._w_div, ids, gw, update_lr, obj.epsilon, obj.optimizer,
-                     L._route)
+        apply_update(obj._w, accw, w_div, ids, gw, update_lr, obj.epsilon, obj.optimizer)
         if obj._b is not None:
-            apply_update(obj._b, accb, obj._b_div, ids, gb, update_lr, obj.epsilon,
-                         obj.optimizer, L._route)
+            apply_update(obj._b, accb, b_div, ids, gb, update_lr, obj.epsilon, obj.optimizer)
         return loss, dx
     if not return_grads:
         return loss
-    return loss, pack_grads(L, obj._w, obj._b, obj._w_div, obj._b_div, ids, gw, gb, dx)
+    return loss, pack_grads(L, obj._w, obj._b, w_div, b_div, ids, gw, gb, dx)
