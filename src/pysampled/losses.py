@@ -924,14 +924,18 @@ class SampledLoss:
         return _prepare(kind=self._kind, x=x, labels=labels, num_true=self.num_true,
                         sampled_values=sampled_values, draw=self._draw,
                         subtract_log_q=self.subtract_log_q, upstream=upstream,
-                        want_grads=want_grads)
+                        want_grads=want_grads,
+                        # the functions' rule: counts must agree when hits are masked
+                        num_sampled=self.num_sampled if self.remove_accidental_hits else None)
 
     def __call__(self, labels, inputs, *, sampled_values=None, return_grads=False, upstream=None,
                  label_row_splits=None):
         """The per-example loss (and gradients), without updating anything.
 
         ``sampled_values`` given explicitly may hold any number of candidates
-        (``num_sampled`` only sizes the sampler's draw)."""
+        (``num_sampled`` only sizes the sampler's draw), except with
+        ``remove_accidental_hits``, where the counts must agree (the rule of
+        the loss functions, after TF's)."""
         if _rowwise.is_rowwise(label_row_splits, self.negatives, sampled_values):  # beyond TF
             return _rowwise.sampled_loss_call(self, labels, inputs, sampled_values, return_grads,
                                               upstream, label_row_splits)
