@@ -26,6 +26,7 @@ from .losses import (  # noqa: E402
     rank_sampled_softmax_loss,
     sampled_sparse_softmax_loss,
 )
+from .retrieval import FrequencyEstimator, InBatchGrads, in_batch_softmax_loss  # noqa: E402
 from .samplers import (  # noqa: E402
     CandidateSample,
     CandidateSampler,
@@ -104,6 +105,9 @@ __all__ = [
     "learned_unigram_candidate_sampler",
     "log_uniform_candidate_sampler",
     "openmp_enabled",
+    "FrequencyEstimator",
+    "InBatchGrads",
+    "in_batch_softmax_loss",
     "reset_sampler_cache",
     "uniform_candidate_sampler",
 ]

@@ -250,3 +250,87 @@ cdef extern from "pysampled/word2vec.hpp" namespace "pysampled" nogil:
     void chunk_windows(const float* keep_prob, int64_t vocab, int window, bool cbow,
                        const Word2VecChunk& chunk, int num_threads, Word2VecWindows& out) except +
     uint64_t w2v_random(uint64_t seed, uint64_t epoch, uint64_t tag, uint64_t pos)
+
+
+cdef extern from "pysampled/in_batch.hpp" namespace "pysampled" nogil:
+    cdef cppclass InBatchInput[T]:
+        int64_t batch, dim, num_extra
+        const T* query
+        int64_t query_stride
+        const T* candidates
+        int64_t candidates_stride
+        const T* extra
+        int64_t extra_stride
+        const T* log_q
+        const T* extra_log_q
+        const int64_t* candidate_ids
+        const int64_t* extra_ids
+        bool remove_accidental_hits
+        T temperature
+        const T* upstream
+        bool want_grads
+        int num_threads
+
+    cdef cppclass InBatchOutput[T]:
+        T* loss
+        T* logits
+        T* d_query
+        T* d_candidates
+        T* d_extra
+
+    void in_batch_softmax[T](const InBatchInput[T]& inp, InBatchOutput[T]& out) except +
+
+
+cdef extern from "pysampled/frequency.hpp" namespace "pysampled" nogil:
+    cdef cppclass FrequencyTables:
+        int64_t num_buckets
+        int64_t num_hashes
+        uint64_t seed
+        double alpha
+        int64_t* last
+        double* acc
+        int64_t* count
+
+    int64_t frequency_bucket(uint64_t seed, int64_t hash, int64_t num_buckets, int64_t id)
+    void frequency_update(const FrequencyTables& t, const int64_t* ids, int64_t n,
+                          int64_t step) except +
+    void frequency_log_q(const FrequencyTables& t, const int64_t* ids, int64_t n,
+                         double default_gap, double* out, int num_threads) except +
+
+
+cdef extern from "pysampled/row_loss.hpp" namespace "pysampled" nogil:
+    cdef enum class RowLossKind(int):
+        kLogits
+        kNce
+        kSoftmax
+
+    cdef cppclass RowLossInput[T]:
+        RowLossKind kind
+        int64_t batch, dim, num_sampled
+        const T* inputs
+        int64_t inputs_stride
+        const int64_t* labels
+        const int64_t* row_splits
+        const int64_t* sampled
+        bool per_example
+        const T* true_expected
+        const T* sampled_expected
+        const ShardedRows* weights
+        const ShardedRows* biases
+        bool subtract_log_q
+        bool remove_accidental_hits
+        T nce_true_target
+        const T* upstream
+        bool want_grads
+        int num_threads
+
+    cdef cppclass RowLossOutput[T]:
+        T* loss
+        T* logits
+        T* d_inputs
+        int64_t* grad_ids
+        T* grad_weights
+        T* grad_biases
+        int64_t grad_rows
+
+    void row_loss[T](const RowLossInput[T]& inp, RowLossOutput[T]& out) except +

@@ -52,7 +52,7 @@ from typing import NamedTuple
 import ml_dtypes
 import numpy as np
 
-from . import _losses
+from . import _losses, _rowwise
 from ._losses import LossKind, Optimizer
 from ._threads import resolve_num_threads
 from ._validation import as_ids, as_int, check_attr_min
@@ -494,6 +494,38 @@ _COMMON_PARAMS = """
 """
 
 
+# ---- beyond TF (issue 11): ragged labels and per-example negatives, see _rowwise
+_BEYOND_TF_PARAMS = """    label_row_splits : array_like of int, optional
+        Ragged labels (beyond TF): int64 ``[batch_size + 1]`` row splits in
+        the ``tf.RaggedTensor`` convention (start at 0, non-decreasing, end
+        at ``len(labels)``); ``labels`` is then the flat 1-D array of all true
+        classes, example ``i`` owns ``labels[s[i]:s[i+1]]`` (``n_i >= 1``;
+        an empty row raises ValueError naming the example) and ``num_true``
+        must be left unset. Each of example ``i``'s ``n_i`` true columns has
+        target ``1/n_i``; ``true_expected_count`` (given) is flat
+        ``[len(labels)]``. This is not a padded TF call with
+        ``num_true = max n_i``: padding by repeating ids adds weight to the
+        repeated ids.
+    negatives : {"shared", "per_example"}
+        "shared" (TF): one set of sampled classes for the batch.
+        "per_example" (beyond TF): without ``sampled_values``, each example
+        draws its own ``num_sampled`` classes from
+        ``LogUniformSampler(num_classes, seed).sample_bulk((batch, S))``
+        (with replacement, the same for any thread count), with expected
+        counts ``S * p(c)`` (``p`` the sampler's single-draw probability,
+        for the sampled and the true classes). A 2-D ``sampled_candidates``
+        ``[batch, S]`` in ``sampled_values`` (with ``sampled_expected_count``
+        ``[batch, S]``) means per-example negatives too. With either
+        beyond-TF option, example ``i``'s sampled logits are
+        ``((x_i . w_c + b_c) + m) - log(expected_count)`` over its own
+        candidates, with ``m = -FLT_MAX`` on *every* sampled column equal
+        to any of its labels (when accidental hits are removed;
+        ``mask_all_duplicates`` is implied); gradients are deduplicated
+        sparse rows as usual.
+"""
+# ----
+
+
 def _doc(extra=""):
     def deco(fn):
         fn.__doc__ = fn.__doc__.replace("    %(params)s\n", _COMMON_PARAMS.strip("\n") + "\n" + extra)
@@ -505,11 +537,12 @@ def _doc(extra=""):
         Target of each true column. None (TF) uses ``1 / num_true``, which
         also pushes the true logits *down* when ``num_true > 1``
         (tensorflow/tensorflow#10267); 1.0 gives plain multi-label NCE.
-""")
+""" + _BEYOND_TF_PARAMS)
 def nce_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1,
              sampled_values=None, remove_accidental_hits=False, partition_strategy="mod",
              seed=None, name=None, *, return_grads=False, upstream=None, num_threads=None,
-             mask_all_duplicates=False, true_target=None):
+             mask_all_duplicates=False, true_target=None, label_row_splits=None,
+             negatives="shared"):
     """Noise-contrastive estimation loss, per example (``tf.nn.nce_loss``).
 
     %(params)s
@@ -527,6 +560,12 @@ def nce_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true
     ``partition_strategy`` defaults to TF 1's "mod"; ``tf.nn.nce_loss`` in
     TF 2 always uses "div". TF's NCE has no ``seed`` argument.
     """
+    if _rowwise.is_rowwise(label_row_splits, negatives, sampled_values):  # beyond TF (issue 11)
+        loss, _, grads = _rowwise.run_loss(
+            LossKind.NCE, weights, biases, labels, inputs, num_sampled, num_classes, num_true,
+            sampled_values, True, remove_accidental_hits, partition_strategy, seed, return_grads,
+            upstream, num_threads, true_target, False, label_row_splits, negatives)
+        return (loss, grads) if return_grads else loss
     loss, _, grads = _compute(
         LossKind.NCE, weights=weights, biases=biases, labels=labels, inputs=inputs,
         num_sampled=num_sampled, num_classes=num_classes, num_true=num_true,
@@ -537,11 +576,12 @@ def nce_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true
     return (loss, grads) if return_grads else loss
 
 
-@_doc()
+@_doc(_BEYOND_TF_PARAMS)
 def sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1,
                          sampled_values=None, remove_accidental_hits=True,
                          partition_strategy="mod", seed=None, name=None, *, return_grads=False,
-                         upstream=None, num_threads=None, mask_all_duplicates=False):
+                         upstream=None, num_threads=None, mask_all_duplicates=False,
+                         label_row_splits=None, negatives="shared"):
     """Sampled softmax cross-entropy, per example (``tf.nn.sampled_softmax_loss``).
 
     %(params)s
@@ -558,6 +598,12 @@ def sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_class
     -----
     ``partition_strategy`` defaults to TF 1's "mod"; TF 2 always uses "div".
     """
+    if _rowwise.is_rowwise(label_row_splits, negatives, sampled_values):  # beyond TF (issue 11)
+        loss, _, grads = _rowwise.run_loss(
+            LossKind.SOFTMAX, weights, biases, labels, inputs, num_sampled, num_classes,
+            num_true, sampled_values, True, remove_accidental_hits, partition_strategy, seed,
+            return_grads, upstream, num_threads, None, False, label_row_splits, negatives)
+        return (loss, grads) if return_grads else loss
     loss, _, grads = _compute(
         LossKind.SOFTMAX, weights=weights, biases=biases, labels=labels, inputs=inputs,
         num_sampled=num_sampled, num_classes=num_classes, num_true=num_true,
@@ -722,7 +768,8 @@ def _rank_resample(params, x, sampled, temperature, k):
 def compute_sampled_logits(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1,
                            sampled_values=None, subtract_log_q=True, remove_accidental_hits=False,
                            partition_strategy="mod", seed=None, name=None, *, return_grads=False,
-                           upstream=None, num_threads=None, mask_all_duplicates=False):
+                           upstream=None, num_threads=None, mask_all_duplicates=False,
+                           negatives="shared"):
     """Logits and labels for a sampled loss (TF's ``_compute_sampled_logits``).
 
     %(params)s
@@ -730,6 +777,11 @@ def compute_sampled_logits(weights, biases, labels, inputs, num_sampled, num_cla
         Subtract ``log(expected_count)`` from every logit (TF's correction
         for the sampling distribution). False gives the logits of
         "negative sampling".
+    negatives : {"shared", "per_example"}
+        Beyond TF: "per_example" (or a 2-D ``sampled_candidates``
+        ``[batch, S]``) scores example ``i`` against its own row of
+        candidates, as for :func:`sampled_softmax_loss`; the logits are
+        still ``[batch_size, num_true + num_sampled]``.
 
     With ``return_grads=True``, ``upstream`` is the cotangent of the logits,
     ``[batch_size, num_true + num_sampled]`` (default ones), and the
@@ -747,13 +799,19 @@ def compute_sampled_logits(weights, biases, labels, inputs, num_sampled, num_cla
     grads : LossGrads
         Only with ``return_grads=True``.
     """
-    _, logits, grads = _compute(
-        LossKind.LOGITS, weights=weights, biases=biases, labels=labels, inputs=inputs,
-        num_sampled=num_sampled, num_classes=num_classes, num_true=num_true,
-        sampled_values=sampled_values, subtract_log_q=subtract_log_q,
-        remove_accidental_hits=remove_accidental_hits, partition_strategy=partition_strategy,
-        seed=seed, want_grads=return_grads, upstream=upstream, num_threads=num_threads,
-        mask_all_duplicates=mask_all_duplicates, true_target=None, want_logits=True)
+    if _rowwise.is_rowwise(None, negatives, sampled_values):  # beyond TF (issue 11)
+        _, logits, grads = _rowwise.run_loss(
+            LossKind.LOGITS, weights, biases, labels, inputs, num_sampled, num_classes, num_true,
+            sampled_values, subtract_log_q, remove_accidental_hits, partition_strategy, seed,
+            return_grads, upstream, num_threads, None, True, None, negatives)
+    else:
+        _, logits, grads = _compute(
+            LossKind.LOGITS, weights=weights, biases=biases, labels=labels, inputs=inputs,
+            num_sampled=num_sampled, num_classes=num_classes, num_true=num_true,
+            sampled_values=sampled_values, subtract_log_q=subtract_log_q,
+            remove_accidental_hits=remove_accidental_hits, partition_strategy=partition_strategy,
+            seed=seed, want_grads=return_grads, upstream=upstream, num_threads=num_threads,
+            mask_all_duplicates=mask_all_duplicates, true_target=None, want_logits=True)
     nt = check_attr_min(num_true, "num_true")
     out_labels = np.zeros(logits.shape, dtype=logits.dtype)
     out_labels[:, :nt] = 1.0 / nt
@@ -828,6 +886,14 @@ class SampledLoss:
         for float32/float64 rows.
     rounding_seed : int
         Seed of stochastic rounding.
+    negatives : {"shared", "per_example"}
+        Beyond TF: "per_example" draws ``[batch, num_sampled]`` classes per
+        call with ``sampler.sample_bulk`` (expected counts ``S * p(c)``), see
+        :func:`sampled_softmax_loss`. :meth:`__call__` and :meth:`step` also
+        take ``label_row_splits=`` (ragged labels; ``num_true`` is then
+        ignored). On these paths :meth:`step` computes the deduplicated
+        gradient in C++ and applies SGD/Adagrad with NumPy (same formulas,
+        deterministic; ``hogwild`` has no effect).
     """
 
     def __init__(self, weights, biases=None, *, num_sampled, loss="sampled_softmax", num_true=1,
@@ -835,8 +901,10 @@ class SampledLoss:
                  partition_strategy="mod", optimizer="sgd", learning_rate=0.1,
                  initial_accumulator_value=0.1, epsilon=1e-7, hogwild=False, num_threads=None,
                  seed=None, mask_all_duplicates=False, true_target=None, bf16_rounding="nearest",
-                 rounding_seed=0):
+                 rounding_seed=0, negatives="shared"):
         from .samplers import CandidateSampler, LogUniformSampler
+
+        self.negatives = _rowwise.check_negatives(negatives)  # beyond TF (issue 11)
 
         if loss not in ("sampled_softmax", "nce"):
             raise ValueError(f"loss must be 'sampled_softmax' or 'nce', got {loss!r}")
@@ -931,13 +999,17 @@ class SampledLoss:
                         # the functions' rule: counts must agree when hits are masked
                         num_sampled=self.num_sampled if self.remove_accidental_hits else None)
 
-    def __call__(self, labels, inputs, *, sampled_values=None, return_grads=False, upstream=None):
+    def __call__(self, labels, inputs, *, sampled_values=None, return_grads=False, upstream=None,
+                 label_row_splits=None):
         """The per-example loss (and gradients), without updating anything.
 
         ``sampled_values`` given explicitly may hold any number of candidates
         (``num_sampled`` only sizes the sampler's draw), except with
         ``remove_accidental_hits``, where the counts must agree (the rule of
         the loss functions, after TF's)."""
+        if _rowwise.is_rowwise(label_row_splits, self.negatives, sampled_values):  # beyond TF
+            return _rowwise.sampled_loss_call(self, labels, inputs, sampled_values, return_grads,
+                                              upstream, label_row_splits)
         bf16 = _is_bf16(inputs)
         x = _inputs_matrix(inputs)
         batch = self._batch(labels, x, sampled_values, upstream, return_grads)
@@ -955,7 +1027,8 @@ class SampledLoss:
             return _like_inputs(result.loss, bf16), grads
         return _like_inputs(result.loss, bf16)
 
-    def step(self, labels, inputs, *, learning_rate=None, upstream=None, sampled_values=None):
+    def step(self, labels, inputs, *, learning_rate=None, upstream=None, sampled_values=None,
+             label_row_splits=None):
         """Sample, compute the loss and its gradients, and update the weights
         and biases in place, in one pass.
 
@@ -965,6 +1038,10 @@ class SampledLoss:
             ``(loss, inputs_grad)``: the loss before the update and the
             gradient of ``sum(upstream * loss)`` w.r.t. ``inputs``.
         """
+        if _rowwise.is_rowwise(label_row_splits, self.negatives, sampled_values):  # beyond TF
+            lr = self.learning_rate if learning_rate is None else float(learning_rate)
+            return StepResult(*_rowwise.sampled_loss_call(
+                self, labels, inputs, sampled_values, False, upstream, label_row_splits, lr))
         x = inputs if isinstance(inputs, np.ndarray) else np.asarray(inputs)
         if x.dtype not in _SHARD_DTYPES or x.ndim != 2:
             raise TypeError("inputs must be a 2-D float32 or float64 array")  # or bfloat16

@@ -7,6 +7,9 @@ under test.
 * :mod:`oracles.losses`: sampled logits, NCE, sampled softmax and their
   gradients in NumPy (SPEC §6-§9), proven against TF's golden losses by
   tests/test_reference.py.
+* :mod:`oracles.beyond_tf`: the losses beyond TF's API (issue 11): in-batch
+  softmax, ragged labels / per-example negatives, and a dictionary-based
+  twin of the streaming frequency estimator.
 
 Tests import them as ``from oracles import losses as ref`` (pytest puts
 ``tests/`` on ``sys.path``); the fuzz harnesses add ``tests/`` to the path.
