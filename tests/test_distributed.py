@@ -34,9 +34,17 @@ _IN_CI = os.environ.get("CI") == "true"
 
 
 def _find_mpiexec():
-    beside = Path(sys.executable).parent / "mpiexec"
-    if beside.exists():
-        return str(beside)
+    """The mpiexec of the MPICH wheel installed with this Python, else one on PATH."""
+    import sysconfig
+
+    dirs = [Path(sys.executable).parent, Path(sysconfig.get_path("scripts"))]
+    try:
+        dirs.append(Path(sysconfig.get_path("scripts", f"{os.name}_user")))
+    except KeyError:
+        pass
+    for d in dirs:
+        if (d / "mpiexec").exists():
+            return str(d / "mpiexec")
     return shutil.which("mpiexec")
 
 

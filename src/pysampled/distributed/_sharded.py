@@ -105,6 +105,7 @@ class _Channel:
         self.on_timeout = on_timeout
         self.bytes_sent = 0
         self.log: dict = {}
+        self.wait_s = 0.0
         self.what = ""
 
     def _count(self, name, nbytes):
@@ -112,7 +113,14 @@ class _Channel:
         self.log[name] = self.log.get(name, 0) + int(nbytes)
 
     def _wait(self, req, name):
-        deadline = time.monotonic() + self.timeout
+        t0 = time.monotonic()
+        deadline = t0 + self.timeout
+        try:
+            self._poll(req, name, deadline)
+        finally:
+            self.wait_s += time.monotonic() - t0
+
+    def _poll(self, req, name, deadline):
         polls = 0
         while not req.Test():
             polls += 1
@@ -426,6 +434,12 @@ class ShardedSampledLoss:
         return self._ch.bytes_sent
 
     @property
+    def last_wait_seconds(self) -> float:
+        """Seconds the last :meth:`step` / :meth:`loss` call spent waiting for
+        collectives to complete (communication plus waiting for slower ranks)."""
+        return self._ch.wait_s
+
+    @property
     def last_traffic(self) -> dict:
         """Bytes per collective of the last :meth:`step` / :meth:`loss` call."""
         return dict(self._ch.log)
@@ -491,6 +505,7 @@ class ShardedSampledLoss:
         self._calls += 1
         ch.what = f"{mode} call {self._calls}"
         ch.log = {}
+        ch.wait_s = 0.0
         T = self.num_true
         batch_split = bool(batch_split)
         error = None
