@@ -151,7 +151,16 @@ def expected_bytes(K, r, B, D, T, f, loss, mode, split, upstream):
     total = (K - 1) * 6 * 8  # agreement header: six int64
     if split:
         total += (K - 1) * b * (T * 8 + D * f + (f if upstream else 0))
-    total += (K - 1) * (3 if loss == "sampled_softmax" else 1) * B * f
+    # normaliser / NCE loss: reduce-scatter of per-example partials, then an
+    # allgather of the combined slices when other ranks need them
+    if loss == "sampled_softmax":
+        total += 3 * (B - b) * f
+        if mode != "loss" or not split:
+            total += (K - 1) * b * 3 * f
+    else:
+        total += (B - b) * f
+        if not split:
+            total += (K - 1) * b * f
     if mode != "loss":
         total += (B - b) * D * f  # reduce-scatter of the input gradient
         if not split:

@@ -10,9 +10,11 @@ Design (details and numbers in ``docs/DISTRIBUTED.md``):
   own shard, the logits of the columns whose class it owns: the sampled
   classes it owns (shared by the batch) and the true labels it owns.
 * The softmax normaliser is combined from per-rank partials of size
-  ``[3, batch]`` (row max, sum of exponentials below that max, true-logit
-  term); NCE needs only the per-rank partial loss ``[batch]``. One
-  allgather; the partials are combined locally in rank order.
+  ``[batch, 3]`` (row max, sum of exponentials below that max, true-logit
+  term); NCE needs only the per-rank partial loss ``[batch]``. A
+  reduce-scatter over example slices (alltoallv; each rank combines its
+  slice's partials in rank order) and an allgather of the combined slices
+  where other ranks need them: per-rank bytes do not grow with the ranks.
 * With the gradient of every owned logit known, a second kernel call on the
   local shard returns this rank's part of the input gradient and applies
   SGD or Adagrad to the owned rows in place (the same fused update as
@@ -165,12 +167,13 @@ class _Channel:
         self._count(name, (self.size - 1) * send.nbytes)
         return out
 
-    def reduce_scatter(self, part, rows, name):
-        """Sum of every rank's ``part`` (``[sum(rows), ...]``), this rank's
-        ``rows[rank]`` rows only; the ``size`` pieces are added in rank order."""
+    def exchange_slices(self, part, rows, name):
+        """Reduce-scatter transport: rank ``k`` gets rows ``rows[k]`` of every
+        rank's ``part`` (``[sum(rows), ...]``), as ``[size, rows[rank], ...]``
+        in rank order (the caller combines them in that fixed order)."""
         part = np.ascontiguousarray(part)
         if self.size == 1:
-            return part
+            return part[None]
         per_row = int(np.prod(part.shape[1:], dtype=np.int64))
         mine = int(rows[self.rank])
         starts = _slices(rows)
@@ -181,6 +184,12 @@ class _Channel:
         rdispls = [k * mine * per_row for k in range(self.size)]
         self._wait(self.comm.Ialltoallv([part, (scounts, sdispls)], [recv, (rcounts, rdispls)]), name)
         self._count(name, (int(sum(rows)) - mine) * per_row * part.itemsize)
+        return recv
+
+    def reduce_scatter(self, part, rows, name):
+        """Sum of every rank's ``part``, this rank's ``rows[rank]`` rows only,
+        the pieces added in rank order."""
+        recv = self.exchange_slices(part, rows, name)
         out = recv[0].copy()
         for k in range(1, self.size):
             out += recv[k]
@@ -592,63 +601,89 @@ class ShardedSampledLoss:
         Sr = loc_s.shape[0]
         active = self._w_view is not None and B > 0 and (Sr > 0 or bool(own_t.any()))
         lab_loc = np.ascontiguousarray(np.where(own_t, row_l.reshape(B, T), 0))
-        valid = np.zeros((B, T + Sr), dtype=bool)
-        valid[:, :T] = own_t
-        if self.remove_accidental_hits and Sr:
-            valid[:, T:] = ~(lab[:, :, None] == sampled[sel][None, None, :]).any(axis=1)
-        else:
-            valid[:, T:] = True
         threads = resolve_num_threads(self.num_threads)
         tec_k = tec.reshape(-1) if self.subtract_log_q else None
         sec_k = sec_loc if self.subtract_log_q else None
+        ninf = dtype.type(-np.inf)
         if active:
             _, logits, _, _, _, _ = _losses._run(
                 _KIND_LOGITS, x, lab_loc.reshape(-1), T, loc_s, tec_k, sec_k, self._w_view,
                 self._b_view, self.subtract_log_q, False, False, 0.0, None, False, True, threads)
+            # Columns this rank does not own (true labels of other ranks, which
+            # the kernel computed on a placeholder row) and accidental hits get
+            # -inf: they then add exactly 0 to every sum and get gradient 0, as
+            # TF's -FLT_MAX mask gives in the single-process loss.
+            true_part = logits[:, :T]
+            true_part[~own_t] = ninf
+            if self.remove_accidental_hits and Sr:
+                hb, hs = np.nonzero((lab[:, :, None] == sampled[sel][None, None, :]).any(axis=1))
+                logits[hb, T + hs] = ninf
         else:
-            logits = np.zeros((B, T + Sr), dtype=dtype)
-            valid[:] = False
-        z = np.zeros((B, T + Sr), dtype=dtype)
+            logits = np.full((B, T + Sr), ninf, dtype=dtype)
+        own_true = np.where(own_t, logits[:, :T], dtype.type(0))  # finite where owned
         if self.loss_kind == "sampled_softmax":
             zt = dtype.type(1.0 / T)
         else:
             zt = dtype.type(1.0 / T if self.true_target is None else self.true_target)
-        z[:, :T] = np.where(own_t, zt, dtype.type(0))
+        z_t = np.where(own_t, zt, dtype.type(0))
+        # Per-example partials of this rank, combined over the ranks by a
+        # reduce-scatter over example slices (each rank combines its slice in
+        # rank order), then an allgather of the combined slices where needed.
+        lo, hi = starts[r], starts[r + 1]
+        need_all = mode != "loss" or not batch_split  # gradients need every example's normaliser
+        u = np.ones(B, dtype=dtype) if up is None else up
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             if self.loss_kind == "sampled_softmax":
-                lv = np.where(valid, logits, dtype.type(-np.inf))
-                m_r = lv.max(axis=1) if lv.shape[1] else np.full(B, -np.inf, dtype=dtype)
-                m_safe = np.where(m_r == -np.inf, dtype.type(0), m_r)
-                s_r = np.exp(lv - m_safe[:, None]).sum(axis=1, dtype=dtype)
-                t_r = (z * np.where(valid, logits, dtype.type(0))).sum(axis=1, dtype=dtype)
-                stats = ch.allgather(np.stack([m_r, s_r, t_r]).astype(dtype, copy=False),
-                                     "softmax normaliser")
-                M = stats[:, 0, :].max(axis=0)
-                Ssum = np.zeros(B, dtype=dtype)
-                Tsum = np.zeros(B, dtype=dtype)
+                m_r = logits.max(axis=1) if logits.shape[1] else np.full(B, ninf, dtype=dtype)
+                m_safe = np.where(m_r == ninf, dtype.type(0), m_r)
+                e = logits - m_safe[:, None]  # the kernel's logits are not needed any more
+                np.exp(e, out=e)
+                s_r = e.sum(axis=1, dtype=dtype)
+                t_r = (z_t * own_true).sum(axis=1, dtype=dtype)
+                parts = ch.exchange_slices(np.stack([m_r, s_r, t_r], axis=1).astype(dtype, copy=False),
+                                           out_rows, "softmax normaliser")
+                M = parts[:, :, 0].max(axis=0)
+                Ssum = np.zeros(M.shape, dtype=dtype)
+                Tsum = np.zeros(M.shape, dtype=dtype)
                 for k in range(K):
-                    Ssum += stats[k, 1] * np.exp(stats[k, 0] - M)
-                    Tsum += stats[k, 2]
-                loss = M + np.log(Ssum) - Tsum
+                    Ssum += parts[k, :, 1] * np.exp(parts[k, :, 0] - M)
+                    Tsum += parts[k, :, 2]
+                mine = np.stack([M, Ssum, M + np.log(Ssum) - Tsum], axis=1)
+                if need_all:
+                    full = ch.allgatherv(mine, out_rows, "gather normaliser") if K > 1 else mine
+                    M, Ssum, loss = full[:, 0], full[:, 1], full[:, 2]
+                else:
+                    loss = np.zeros(B, dtype=dtype)
+                    loss[lo:hi] = mine[:, 2]
                 if mode != "loss":
-                    g = np.exp(lv - M[:, None]) / Ssum[:, None] - z
+                    # softmax_j = exp(l_j - m_r) * exp(m_r - M) / S; g = u * (softmax - z)
+                    scale = u * np.where(m_r == ninf, dtype.type(0), np.exp(m_safe - M) / Ssum)
+                    e *= scale[:, None]
+                    e[:, :T] -= u[:, None] * z_t
+                    g = e
             else:
-                a = np.abs(logits)
-                term = np.maximum(logits, 0) - logits * z + np.log1p(np.exp(-a))
-                l_r = np.where(valid, term, dtype.type(0)).sum(axis=1, dtype=dtype)
-                parts = ch.allgather(l_r, "nce loss")
-                loss = np.zeros(B, dtype=dtype)
-                for k in range(K):
-                    loss += parts[k]
+                a_ = np.abs(logits)
+                np.negative(a_, out=a_)
+                np.exp(a_, out=a_)  # exp(-|l|): 0 on -inf columns
+                term = np.log1p(a_)
+                term += np.maximum(logits, dtype.type(0))
+                l_r = term.sum(axis=1, dtype=dtype) - (own_true * z_t).sum(axis=1, dtype=dtype)
+                mine = ch.reduce_scatter(l_r, out_rows, "nce loss")
+                if not batch_split:  # NCE gradients are local: only a shared batch needs every loss
+                    loss = ch.allgatherv(mine, out_rows, "gather nce loss") if K > 1 else mine
+                else:
+                    loss = np.zeros(B, dtype=dtype)
+                    loss[lo:hi] = mine
                 if mode != "loss":
-                    g = _stable_sigmoid(logits) - z
+                    # sigmoid(l) = 1/(1+e) for l >= 0, e/(1+e) below, with e = exp(-|l|)
+                    g = np.where(logits >= 0, dtype.type(1), a_)
+                    g /= dtype.type(1) + a_
+                    g[:, :T] -= z_t
+                    if up is not None:
+                        g *= u[:, None]
         loss = loss.astype(dtype, copy=False)
         if mode == "loss":
-            return loss[starts[r]:starts[r + 1]] if batch_split else loss, None, None
-
-        g = np.where(valid, g, dtype.type(0))
-        if up is not None:
-            g *= up[:, None]
+            return loss[lo:hi] if batch_split else loss, None, None
         g = np.ascontiguousarray(g, dtype=dtype)
         ids = gw = gb = None
         if active:
@@ -678,7 +713,7 @@ class ShardedSampledLoss:
         dx_mine = ch.reduce_scatter(dx_r, out_rows, "reduce input gradient")
         if batch_split:
             dx = dx_mine
-            loss = loss[starts[r]:starts[r + 1]]
+            loss = loss[lo:hi]
         else:
             dx = dx_mine if K == 1 else ch.allgatherv(dx_mine, out_rows, "gather input gradient")
         grads = None
