@@ -199,15 +199,23 @@ void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out,
   const int64_t tile = std::max<int64_t>(8, std::min<int64_t>(48, round_up(B / (4 * threads) + 1, 8)));
   constexpr int64_t kKc = 256;  // k-block of the dX GEMM
   const T mask_value = static_cast<T>(-FLT_MAX);
+  // Logits kind, gradients only (no logits output): skip the forward GEMM.
+  const bool skip_forward = in.kind == LossKind::kLogits && grads && out.logits == nullptr;
   parallel_for((B + tile - 1) / tile, threads, [&](int64_t t) {
     const int64_t r0 = t * tile;
     const int64_t mb = std::min(tile, B - r0);
     T* L = ws.lg.data() + r0 * ldl;
-    if (S > 0) {
+    if (skip_forward) {
+      // Gradients of sum(upstream * logits) need no logits: the cotangent is the upstream.
+      for (int64_t i = r0; i < r0 + mb; ++i) {
+        std::memcpy(ws.lg.data() + i * ldl, in.upstream + i * ldl, sizeof(T) * ldl);
+      }
+    }
+    if (S > 0 && !skip_forward) {
       k.gemm(mb, S, Dp, ws.x.data() + r0 * Dp, Dp, 1, ws.w_pack.data(), NR, Dp * NR, L + NT, ldl,
              false);
     }
-    for (int64_t i = r0; i < r0 + mb; ++i) {
+    for (int64_t i = r0; i < r0 + mb && !skip_forward; ++i) {
       T* row = ws.lg.data() + i * ldl;
       const T* xi = ws.x.data() + i * Dp;
       for (int64_t c = 0; c < NT; ++c) {
