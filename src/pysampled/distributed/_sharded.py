@@ -37,7 +37,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _losses
-from .._validation import as_ids, check_attr_min, resolve_num_threads
+from .._threads import resolve_num_threads
+from .._validation import as_ids, check_attr_min
 from ..losses import LossGrads, SparseRows, _labels_matrix, _route, _shard_list
 
 __all__ = ["DistributedError", "DistributedTimeoutError", "ShardedSampledLoss",
