@@ -75,9 +75,9 @@ if _WHY is not None:
 MPIEXEC = _find_mpiexec()
 
 
-def mpirun(n, script, *args, timeout=120, threads=1):
+def mpirun(n, script, *args, timeout=120, threads=1, python_args=()):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
-    cmd = [MPIEXEC, "-n", str(n), sys.executable, str(HERE / script), *map(str, args)]
+    cmd = [MPIEXEC, "-n", str(n), sys.executable, *python_args, str(HERE / script), *map(str, args)]
     t0 = time.monotonic()
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     return p, time.monotonic() - t0
@@ -231,6 +231,18 @@ def test_a_failing_rank_ends_the_job_without_output(tmp_path, fault, n, extra, m
     if message is not None:
         assert message in p.stderr, p.stderr[-3000:]
     assert not list(tmp_path.iterdir()), "a rank wrote output although the job failed"
+
+
+def test_under_python_m_mpi4py_an_uncaught_exception_aborts_at_once(tmp_path):
+    # The README's recommended launch: mpi4py's runner calls MPI_Abort on an
+    # uncaught exception, so the job ends before any peer's 60 s timeout.
+    p, elapsed = mpirun(4, "faults.py", "--fault", "raise", "--timeout", 60, "--out", tmp_path / "o",
+                        python_args=("-m", "mpi4py"), timeout=90)
+    assert p.returncode != 0
+    assert "injected failure on the last rank" in p.stderr
+    assert "did not complete within" not in p.stderr
+    assert elapsed < 45, elapsed
+    assert not list(tmp_path.iterdir())
 
 
 def test_the_fault_script_writes_output_when_nothing_fails(tmp_path):
