@@ -129,6 +129,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--worker", choices=["single", "mpi"])
     ap.add_argument("--cfg")
+    ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
     if a.worker:
         cfg = json.loads(a.cfg)
@@ -137,47 +138,62 @@ def main():
     cfg = dict(classes=500_000, dim=128, batch=256, sampled=2048, steps=30, warmup=3)
     if a.quick:
         cfg = dict(classes=20_000, dim=32, batch=64, sampled=256, steps=5, warmup=1)
+        a.rounds = 1
     mpiexec = _mpiexec()
-    results = {"config": cfg, "single": {}, "mpi": {}}
+    results = {"config": cfg, "rounds": a.rounds, "single": {}, "mpi": {}, "load_before": os.getloadavg()}
     me = [sys.executable, str(Path(__file__).resolve())]
-    for threads in (1, 2):
-        c = dict(cfg, threads=threads)
-        print(f"single process, {threads} thread(s)", file=sys.stderr, flush=True)
-        results["single"][threads] = run(me + ["--worker", "single", "--cfg", json.dumps(c)], threads)
-    for split in (False, True):
-        for K in (1, 2, 4):
-            c = dict(cfg, split=split)
-            print(f"mpiexec -n {K} split={split}", file=sys.stderr, flush=True)
-            results["mpi"][f"{K}-{split}"] = run(
-                [mpiexec, "-n", str(K)] + me + ["--worker", "mpi", "--cfg", json.dumps(c)], 1)
+    # Every configuration once per round, rounds interleaved: on a shared,
+    # noisy machine each configuration sees the same mix of conditions; the
+    # table reports the median round.
+    raw_single, raw_mpi = {}, {}
+    for rnd in range(a.rounds):
+        for threads in (1, 2):
+            c = dict(cfg, threads=threads)
+            print(f"round {rnd}: single process, {threads} thread(s)", file=sys.stderr, flush=True)
+            raw_single.setdefault(threads, []).append(
+                run(me + ["--worker", "single", "--cfg", json.dumps(c)], threads))
+        for split in (False, True):
+            for K in (1, 2, 4):
+                c = dict(cfg, split=split)
+                print(f"round {rnd}: mpiexec -n {K} split={split}", file=sys.stderr, flush=True)
+                raw_mpi.setdefault(f"{K}-{split}", []).append(
+                    run([mpiexec, "-n", str(K)] + me + ["--worker", "mpi", "--cfg", json.dumps(c)], 1))
+
+    def median_round(rs):
+        rs = sorted(rs, key=lambda r: r["median_ms"])
+        out = dict(rs[len(rs) // 2])
+        out["all_ms"] = [r["median_ms"] for r in rs]
+        return out
+
+    results["single"] = {k: median_round(v) for k, v in raw_single.items()}
+    results["mpi"] = {k: median_round(v) for k, v in raw_mpi.items()}
     try:
         cpu = [ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                if ln.startswith("model name")][0]
     except (OSError, IndexError):
         cpu = "unknown"
     results["cpu"], results["cores"] = cpu, os.cpu_count()
-    try:
-        results["load_before"] = os.getloadavg()
-    except OSError:
-        pass
     out = HERE / "out"
     out.mkdir(exist_ok=True)
     (out / "distributed.json").write_text(json.dumps(results, indent=1))
 
     print(f"CPU: {cpu}, {os.cpu_count()} cores. Config: N = {cfg['classes']:,} classes, "
           f"D = {cfg['dim']}, B = {cfg['batch']}, S = {cfg['sampled']}, sampled softmax, SGD, float32; "
-          f"median of {cfg['steps']} steps.\n")
-    print("| run | steps/s | ms/step | bytes sent per rank per step | waiting in collectives (ms, median rank 0) | shard MiB per rank |")
+          f"median of {cfg['steps']} steps per run, median of {a.rounds} interleaved rounds "
+          f"(all rounds' ms/step in brackets). Load average before/after: "
+          f"{results.get('load_before')} / {os.getloadavg()}.\n")
+    print("| run | steps/s | ms/step [rounds] | bytes sent per rank per step | waiting in collectives (ms, rank 0) | shard MiB per rank |")
     print("|---|---|---|---|---|---|")
+    fmt = lambda r: f"{r['median_ms']:.1f} [{', '.join(f'{v:.1f}' for v in r['all_ms'])}]"  # noqa: E731
     for t, r in results["single"].items():
-        print(f"| SampledLoss, 1 process, {t} thread(s) | {r['steps_per_s']:.1f} | {r['median_ms']:.1f} | 0 | - | "
+        print(f"| SampledLoss, 1 process, {t} thread(s) | {r['steps_per_s']:.1f} | {fmt(r)} | 0 | - | "
               f"{cfg['classes'] * (cfg['dim'] + 1) * 4 / 2**20:.0f} |")
     for key, r in results["mpi"].items():
         K, split = key.split("-")
         note = " (oversubscribed: 2 ranks per core)" if int(K) > (os.cpu_count() or 1) else ""
         ranks = r["ranks"]
         print(f"| ShardedSampledLoss, {K} rank(s){note}, {'batch_split' if split == 'True' else 'shared batch'} | "
-              f"{r['steps_per_s']:.1f} | {r['median_ms']:.1f} | "
+              f"{r['steps_per_s']:.1f} | {fmt(r)} | "
               f"{max(x['bytes_per_step'] or 0 for x in ranks):,} | {ranks[0]['wait_ms']:.1f} | "
               f"{max(x['shard_MiB'] for x in ranks):.0f} |")
 
