@@ -109,7 +109,8 @@ EQUIV = [
     (4, "--loss nce --strategy mod --classes 37"),
     (4, "--loss sampled_softmax --strategy mod --num-true 2 --upstream --split"),
     (4, "--loss nce --strategy div --num-true 3 --upstream --optimizer adagrad"),
-    (4, "--loss sampled_softmax --strategy div --batch 3 --split --optimizer adagrad"),  # a rank with no examples
+    # a rank with no examples
+    (4, "--loss sampled_softmax --strategy div --batch 3 --split --optimizer adagrad"),
     (4, "--loss nce --strategy mod --classes 3 --sampled 2 --batch 3"),  # a rank with no rows
     (4, "--loss sampled_softmax --strategy mod --classes 500 --dim 16 --batch 32 --sampled 50 --steps 4 "
         "--optimizer adagrad --split"),
@@ -220,7 +221,8 @@ FAULTS = [
 ]
 
 
-@pytest.mark.parametrize("fault,n,extra,message", FAULTS, ids=[f"{f[0]}-n{f[1]}-{''.join(f[2])}" for f in FAULTS])
+@pytest.mark.parametrize("fault,n,extra,message", FAULTS,
+                         ids=[f"{f[0]}-n{f[1]}-{''.join(f[2])}" for f in FAULTS])
 def test_a_failing_rank_ends_the_job_without_output(tmp_path, fault, n, extra, message):
     timeout = 3.0
     out = tmp_path / "o"

@@ -1,4 +1,4 @@
-"""Bad-input sweep, area: `pysampled.distributed.ShardedSampledLoss` on one rank
+r"""Bad-input sweep, area: `pysampled.distributed.ShardedSampledLoss` on one rank
 (construction, `step`, `loss`; a failing step leaves the shard untouched).
 
 The communicator is the size-1 stand-in of tests/_self_comm.py (no mpi4py):
@@ -166,10 +166,12 @@ returns("Sharded-seed-none", lambda: dist(seed=None)[1].seed,
 
 # ======================================================================= calls
 raises("Sharded-step-readonly-weights",
-       lambda: dist(weights=readonly(np.zeros((C, D), np.float32)))[1].step([[0]], np.zeros((1, D), np.float32)),
+       lambda: dist(weights=readonly(np.zeros((C, D), np.float32)))[1].step(
+           [[0]], np.zeros((1, D), np.float32)),
        ValueError, r"^step\(\) updates in place: local weights and biases must be writable$")
 returns("Sharded-loss-readonly-weights",
-        lambda: dist(weights=readonly(np.ones((C, D), np.float32)))[1].loss([[0]], np.ones((1, D), np.float32)),
+        lambda: dist(weights=readonly(np.ones((C, D), np.float32)))[1].loss(
+            [[0]], np.ones((1, D), np.float32)),
         lambda r: r.shape == (1,) and np.isfinite(r).all(), "loss() only reads: works")
 raises("Sharded-step-float64-inputs-float32-weights",
        call(inputs=lambda p: p["inputs"].astype(np.float64), expect_unchanged=True),
@@ -180,7 +182,8 @@ for _dt in ("float16", "int64", "bool", "object"):
            TypeError, r"^inputs must be a 2-D float32 or float64 array")
 raises("Sharded-step-inputs-1d", call(inputs=lambda p: p["inputs"][0], expect_unchanged=True),
        TypeError, r"^inputs must be a 2-D float32 or float64 array")
-raises("Sharded-step-labels-rows-mismatch", call(labels=np.zeros((B - 1, 1), np.int64), expect_unchanged=True),
+raises("Sharded-step-labels-rows-mismatch",
+       call(labels=np.zeros((B - 1, 1), np.int64), expect_unchanged=True),
        ValueError, r"^labels have 3 rows but inputs have 4$")
 raises("Sharded-step-labels-columns", call(labels=np.zeros((B, 2), np.int64), expect_unchanged=True),
        ValueError, r"^labels must have shape \[batch_size, num_true=1\], got \(4, 2\)$")
@@ -209,7 +212,8 @@ def _check_empty(r):
     np.testing.assert_array_equal(p["biases"], fresh["biases"])
 
 
-returns("Sharded-step-empty-batch", call(labels=np.zeros((0, 1), np.int64), inputs=np.zeros((0, D), np.float32)),
+returns("Sharded-step-empty-batch",
+        call(labels=np.zeros((0, 1), np.int64), inputs=np.zeros((0, D), np.float32)),
         _check_empty, "empty loss and input gradient; shard unchanged")
 returns("Sharded-step-empty-batch-split", call(labels=np.zeros((0, 1), np.int64),
                                                inputs=np.zeros((0, D), np.float32), batch_split=True),

@@ -64,7 +64,8 @@ class DistributedTimeoutError(DistributedError, TimeoutError):
 class ShardedStepResult(NamedTuple):
     """What :meth:`ShardedSampledLoss.step` returns (as :class:`pysampled.StepResult`)."""
 
-    loss: np.ndarray  #: ``[batch]`` per-example loss before the update (this rank's slice with ``batch_split``)
+    #: ``[batch]`` per-example loss before the update (this rank's slice with ``batch_split``)
+    loss: np.ndarray
     inputs_grad: np.ndarray  #: ``[batch, dim]`` gradient of ``sum(upstream * loss)`` w.r.t. the inputs
 
 
@@ -354,7 +355,8 @@ class ShardedSampledLoss:
                 "dtype": int(w.dtype == np.float64), "biases": int(b is not None),
                 "sampler": kind, "sampler range": srange, "seed": seeds[0], "seed2": seeds[1],
                 "learning_rate": int(np.float64(self.learning_rate).view(np.int64)),
-                "remove_accidental_hits": -1 if remove_accidental_hits is None else int(bool(remove_accidental_hits)),
+                "remove_accidental_hits": (-1 if remove_accidental_hits is None
+                                           else int(bool(remove_accidental_hits))),
                 "subtract_log_q": int(bool(subtract_log_q)),
                 "true_target": 0 if true_target is None else int(np.float64(true_target).view(np.int64)),
                 "seed drawn on rank 0": int(np.random.SeedSequence().entropy % (2**31 - 1))
