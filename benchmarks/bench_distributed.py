@@ -182,7 +182,8 @@ def main():
           f"median of {cfg['steps']} steps per run, median of {a.rounds} interleaved rounds "
           f"(all rounds' ms/step in brackets). Load average before/after: "
           f"{results.get('load_before')} / {os.getloadavg()}.\n")
-    print("| run | steps/s | ms/step [rounds] | bytes sent per rank per step | waiting in collectives (ms, rank 0) | shard MiB per rank |")
+    print("| run | steps/s | ms/step [rounds] | bytes sent per rank per step | "
+          "waiting in collectives (ms, rank 0) | shard MiB per rank |")
     print("|---|---|---|---|---|---|")
     fmt = lambda r: f"{r['median_ms']:.1f} [{', '.join(f'{v:.1f}' for v in r['all_ms'])}]"  # noqa: E731
     for t, r in results["single"].items():
@@ -192,7 +193,8 @@ def main():
         K, split = key.split("-")
         note = " (oversubscribed: 2 ranks per core)" if int(K) > (os.cpu_count() or 1) else ""
         ranks = r["ranks"]
-        print(f"| ShardedSampledLoss, {K} rank(s){note}, {'batch_split' if split == 'True' else 'shared batch'} | "
+        mode = "batch_split" if split == "True" else "shared batch"
+        print(f"| ShardedSampledLoss, {K} rank(s){note}, {mode} | "
               f"{r['steps_per_s']:.1f} | {fmt(r)} | "
               f"{max(x['bytes_per_step'] or 0 for x in ranks):,} | {ranks[0]['wait_ms']:.1f} | "
               f"{max(x['shard_MiB'] for x in ranks):.0f} |")
