@@ -39,13 +39,13 @@ import numpy as np
 from .. import _losses
 from .._threads import resolve_num_threads
 from .._validation import as_ids, check_attr_min
-from ..losses import LossGrads, SparseRows, _labels_matrix, _route, _shard_list
+from ..losses import LossGrads, SparseRows, _labels_matrix, _shard_list
 
 __all__ = ["DistributedError", "DistributedTimeoutError", "ShardedSampledLoss",
            "ShardedStepResult", "shard_rows"]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-_KIND_LOGITS = 0
+_KIND_LOGITS = _losses.LossKind.LOGITS
 _FLT_MAX = float(np.finfo(np.float32).max)
 
 
@@ -200,7 +200,8 @@ class _Channel:
 
 _NFIELDS = 24  # room for the agreed constructor arguments (18 today)
 _LOSS_CODES = {"sampled_softmax": 0, "nce": 1}
-_OPT_CODES = {"sgd": 0, "adagrad": 1}
+_OPT_CODES = {"sgd": 0, "adagrad": 1}  # in the agreement header
+_OPTIMIZERS = {"sgd": _losses.Optimizer.SGD, "adagrad": _losses.Optimizer.ADAGRAD}
 
 
 class ShardedSampledLoss:
@@ -595,9 +596,10 @@ class ShardedSampledLoss:
         sec = np.ascontiguousarray(sec, dtype=dtype)
 
         # Columns this rank owns: true labels it owns (per example), sampled classes it owns.
-        owner_l, row_l = _route(lab.reshape(-1), self._rows, self._div)
+        owner_l, row_l = _losses.locate(np.ascontiguousarray(lab.reshape(-1)), self._rows,
+                                        self._div, "labels")
         own_t = (owner_l == r).reshape(B, T)
-        owner_s, row_s = _route(sampled, self._rows, self._div)
+        owner_s, row_s = _losses.locate(sampled, self._rows, self._div, "sampled_candidates")
         sel = owner_s == r
         loc_s = np.ascontiguousarray(row_s[sel])
         sec_loc = np.ascontiguousarray(sec[sel])
@@ -697,7 +699,7 @@ class ShardedSampledLoss:
                 _, _, dx_r, _, _, _ = _losses._run(
                     _KIND_LOGITS, x, lab_loc.reshape(-1), T, loc_s, tec_k, sec_k, self._w_view,
                     self._b_view, self.subtract_log_q, False, False, 0.0, g.reshape(-1), True,
-                    False, threads, _OPT_CODES[self.optimizer], lr, self.epsilon, accw, accb, False)
+                    False, threads, _OPTIMIZERS[self.optimizer], lr, self.epsilon, accw, accb, False)
             else:
                 _, _, dx_r, ids, gw, gb = _losses._run(
                     _KIND_LOGITS, x, lab_loc.reshape(-1), T, loc_s, tec_k, sec_k, self._w_view,
