@@ -57,7 +57,9 @@ RESULTS-TABLE-START
     Sharded-step-labels-rows-mismatch  raises ValueError: /^labels have 3 rows but inputs have 4$/
     Sharded-step-labels-columns  raises ValueError: /^labels must have shape \[batch_size, num_true=1\],
         got \(4, 2\)$/
-    Sharded-step-labels-float  raises TypeError: /^labels must hold integers, got dtype float64$/
+    Sharded-step-labels-float  raises ValueError: /^labels must hold integer values: got 0\.5 \(TF would
+        truncate a float label toward zero silently\)$/
+    Sharded-step-labels-integral-float  returns: integral floats cast to int64 as TF does
     Sharded-step-dim-mismatch  raises ValueError: /^Matrix size-incompatible: inputs are \[4, 5\] but
         the weights have 3 columns$/
     Sharded-step-label-2**40  raises IndexError: /out of range \[0, 12\), received 1099511627776$/
@@ -187,8 +189,11 @@ raises("Sharded-step-labels-rows-mismatch",
        ValueError, r"^labels have 3 rows but inputs have 4$")
 raises("Sharded-step-labels-columns", call(labels=np.zeros((B, 2), np.int64), expect_unchanged=True),
        ValueError, r"^labels must have shape \[batch_size, num_true=1\], got \(4, 2\)$")
-raises("Sharded-step-labels-float", call(labels=lambda p: p["labels"].astype(float), expect_unchanged=True),
-       TypeError, r"^labels must hold integers, got dtype float64$")
+raises("Sharded-step-labels-float", call(labels=lambda p: p["labels"] + 0.5, expect_unchanged=True),
+       ValueError, r"^labels must hold integer values: got 0\.5 \(TF would truncate a float "
+       r"label toward zero silently\)$")
+returns("Sharded-step-labels-integral-float", call(labels=lambda p: p["labels"].astype(float)),
+        lambda r: np.isfinite(r[0][0]).all(), "integral floats cast to int64 as TF does")
 raises("Sharded-step-dim-mismatch", call(inputs=np.zeros((B, D + 2), np.float32), expect_unchanged=True),
        ValueError, r"^Matrix size-incompatible: inputs are \[4, 5\] but the weights have 3 columns$")
 raises("Sharded-step-label-2**40", call(labels=np.array([[0], [1], [2**40], [2]]), expect_unchanged=True),
