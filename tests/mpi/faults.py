@@ -65,6 +65,7 @@ for step in range(a.steps):
     except Exception as e:  # report, then exit non-zero without writing anything
         sys.stderr.write(f"rank {r}: {type(e).__name__}: {e}\n")
         sys.stderr.flush()
+        time.sleep(0.5)  # let mpiexec forward the message before the job is torn down
         comm.Abort(2)
     results.append(res.loss)
 tmp = f"{a.out}.rank{r}.tmp"

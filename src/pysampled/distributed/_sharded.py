@@ -141,6 +141,7 @@ class _Channel:
         if self.on_timeout == "abort":
             sys.stderr.write(msg + "; aborting the job\n")
             sys.stderr.flush()
+            time.sleep(0.5)  # let mpiexec forward the message before the job is torn down
             self.comm.Abort(1)
         raise DistributedTimeoutError(msg)
 
