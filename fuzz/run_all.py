@@ -50,6 +50,7 @@ HARNESSES = [
     "vocab_file",
     "checkpoint",
     "beyond_tf",
+    "distributed",
 ]
 MAX_LEN = {"checkpoint": 20000, "w2v_format": 8192, "text_corpus": 8192, "vocab_file": 4096}
 

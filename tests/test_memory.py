@@ -206,6 +206,13 @@ def _cases(tmp_path):
                                   sampler=ps.UniformSampler(C // 2, seed=9)),
     }
     hog_labels = labels % (C // 2)
+    from _self_comm import SelfComm
+    from pysampled.distributed import ShardedSampledLoss
+
+    sharded = ShardedSampledLoss(SelfComm(), np.concatenate(w_shards).copy(),
+                                 np.concatenate(b_shards).copy(), C, num_sampled=S, num_true=NT,
+                                 partition_strategy="mod", optimizer="adagrad", seed=10,
+                                 num_threads=1)
 
     words = [f"w{i}" for i in range(50)]
     vecs = rng.standard_normal((50, 8)).astype(np.float32)
@@ -289,6 +296,9 @@ def _cases(tmp_path):
         ("SampledLoss.__call__", 3, lambda: sl["sgd"](labels, x, return_grads=True)),
         ("SampledLoss.step(sgd)", 5, lambda: sl["sgd"].step(labels, x)),
         ("SampledLoss.step(adagrad, nce)", 5, lambda: sl["adagrad"].step(labels, x)),
+        ("ShardedSampledLoss.step (one rank)", 5, lambda: sharded.step(labels, x)),
+        ("ShardedSampledLoss.loss(return_grads) (one rank)", 3,
+         lambda: sharded.loss(labels, x, return_grads=True)),
         # word2vec formats and trainer
     ]
     # Slow ones (fsync'ed files, whole trainings) and the multi-threaded ones
