@@ -523,14 +523,16 @@ def test_allow_copy_converts_and_carries_gradients_back():
 
 # ------------------------------------------------------------------- training
 def test_training_reaches_full_softmax_accuracy():
-    """Bag-of-words classifier over 5000 classes (Zipf labels, 3 signature
-    tokens per class + 2 noise tokens): SampledSoftmax (S=64, SparseAdam)
-    must reach the full-softmax model's held-out accuracy minus 5 points."""
-    C, V, D, B, steps = 5000, 8000, 32, 256, 500
+    """Bag-of-words classifier over 5000 classes (Zipf labels; each example is
+    its class's 3 signature tokens + 2 random tokens out of 10000): the model
+    trained with SampledSoftmax (S=256, log-uniform, SparseAdam) must reach the
+    held-out accuracy of the same model trained with the full softmax minus 5
+    points (measured: 0.839 vs 0.870). One thread (an overloaded shared
+    machine makes spinning OpenMP pools crawl); ~25 s on this machine."""
+    C, V, D, B, S, steps = 5000, 10000, 32, 128, 256, 400
     g = torch.Generator().manual_seed(0)
     sig = torch.randint(0, V, (C, 3), generator=g)
-    ranks = torch.arange(1, C + 1, dtype=torch.float64)
-    probs = 1 / ranks
+    probs = 1 / torch.arange(1, C + 1, dtype=torch.float64)
     probs /= probs.sum()
 
     def batch(n):
@@ -543,15 +545,12 @@ def test_training_reaches_full_softmax_accuracy():
     def train(sampled):
         torch.manual_seed(1)
         emb = torch.nn.EmbeddingBag(V, D, mode="mean", sparse=True)
-        head = pt.SampledSoftmax(C, D, 64, seed=5)
-        opt = torch.optim.SparseAdam(list(emb.parameters()) + list(head.parameters()), lr=0.02)
+        head = pt.SampledSoftmax(C, D, S, seed=5, num_threads=1)
+        opt = torch.optim.SparseAdam(list(emb.parameters()) + list(head.parameters()), lr=0.05)
         for _ in range(steps):
             tok, y = batch(B)
             h = emb(tok)
-            if sampled:
-                loss = head(h, y).mean()
-            else:
-                loss = F.cross_entropy(head.full_logits(h), y)
+            loss = head(h, y).mean() if sampled else F.cross_entropy(head.full_logits(h), y)
             opt.zero_grad()
             loss.backward()
             if not sampled:  # the full softmax gives dense gradients: sparse views for SparseAdam
@@ -561,10 +560,15 @@ def test_training_reaches_full_softmax_accuracy():
         with torch.no_grad():
             return (head.full_logits(emb(test_tok)).argmax(1) == test_y).double().mean().item()
 
-    t0 = time.perf_counter()
-    acc_sampled = train(True)
-    t_sampled = time.perf_counter() - t0
-    acc_full = train(False)
-    assert acc_full > 0.5, acc_full  # the task is learnable
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        t0 = time.perf_counter()
+        acc_sampled = train(True)
+        t_sampled = time.perf_counter() - t0
+        acc_full = train(False)
+    finally:
+        torch.set_num_threads(old)
+    assert acc_full > 0.8, acc_full  # the task is learnable
     assert acc_sampled >= acc_full - 0.05, (acc_sampled, acc_full)
     assert t_sampled < 60
