@@ -1,23 +1,21 @@
 """pysampled: TensorFlow's candidate samplers and sampled losses for NumPy.
 
-Samplers (`pysampled.samplers`) reproduce TF's sample streams bit for bit;
-losses (`pysampled.losses`) are TF's NCE and sampled softmax with gradients;
-`pysampled.word2vec` trains word embeddings with them. Everything heavy runs
-in C++ with OpenMP and the GIL released.
+The library: samplers (:mod:`pysampled.samplers`) reproduce TF's sample
+streams bit for bit; losses (:mod:`pysampled.losses`) are TF's NCE and
+sampled softmax with gradients and fused updates. Everything heavy runs in
+C++ with OpenMP and the GIL released.
+
+The word2vec application built on it lives in :mod:`pysampled.word2vec`
+(trainer, corpus, formats, evaluation) and :mod:`pysampled.cli` (the
+``pysampled`` command). Its names (``Word2Vec``, ``TextCorpus``, ...) are
+importable from here too, but are loaded only when first used: ``import
+pysampled`` does not import the application.
 """
-import os as _os
+from ._threads import load_core as _load_core
 
-# OpenMP threads that wait at the end of a parallel region spin for a while
-# (GNU OpenMP: 300,000 spins by default) before sleeping. On a busy machine
-# that spinning steals the cores the other threads need, and short kernels
-# can run 10x slower. Unless the user chose a policy, spin briefly. This only
-# takes effect if pysampled is the first library to load GNU OpenMP.
-if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
-    _os.environ["GOMP_SPINCOUNT"] = "10000"
+_runtime = _load_core()  # the C++ core and OpenMP, under the spin policy (see _threads)
 
-from ._samplers import has_openmp as _has_openmp  # noqa: E402
-from .evaluation import evaluate_analogies, evaluate_similarity  # noqa: E402
-from .losses import (
+from .losses import (  # noqa: E402
     LossGrads,
     SampledLoss,
     SparseRows,
@@ -27,7 +25,7 @@ from .losses import (
     sampled_softmax_loss,
     sampled_sparse_softmax_loss,
 )
-from .samplers import (
+from .samplers import (  # noqa: E402
     CandidateSample,
     CandidateSampler,
     FixedUnigramSampler,
@@ -43,16 +41,36 @@ from .samplers import (
     uniform_candidate_sampler,
 )
 
-from .synthetic import SyntheticCorpus, planted_score
-from .w2v_format import load_word2vec_format, save_word2vec_format
-from .word2vec import TextCorpus, Word2Vec
-
 __version__ = "0.1.0"
+
+#: Names of the word2vec application re-exported lazily (module -> names).
+_APPLICATION = {
+    "pysampled.word2vec": ("Word2Vec", "TextCorpus"),
+    "pysampled.word2vec.synthetic": ("SyntheticCorpus", "planted_score"),
+    "pysampled.word2vec.evaluation": ("evaluate_analogies", "evaluate_similarity"),
+    "pysampled.word2vec.formats": ("load_word2vec_format", "save_word2vec_format"),
+}
+_LAZY = {name: module for module, names in _APPLICATION.items() for name in names}
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pysampled' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def openmp_enabled() -> bool:
     """Whether this build of pysampled was compiled with OpenMP threads."""
-    return bool(_has_openmp())
+    return bool(_runtime.has_openmp())
 
 
 __all__ = [

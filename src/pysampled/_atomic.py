@@ -8,7 +8,7 @@ import secrets
 import socket
 import zlib
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "remove_if_owner_gone"]
 
 #: This host, in the names of temporary files (a directory may be shared).
 _HOST = f"{zlib.crc32(socket.gethostname().encode()):08x}"
@@ -89,9 +89,18 @@ def atomic_write(path, mode="wb", encoding=None, newline=None):
 
 def _remove_stale_temporaries(directory, name):
     """Remove temporary files of `name` left by writers on this host that are gone."""
-    if os.name != "posix":  # os.kill(pid, 0) is a liveness probe on POSIX only
+    remove_if_owner_gone(directory, _temp_pattern(name), os.unlink)
+
+
+def remove_if_owner_gone(directory, pattern, remove):
+    """Call ``remove(path)`` for each entry of `directory` whose name matches
+    `pattern` (a compiled regex whose group 1 is the writer's pid) when that
+    process no longer exists. POSIX only (``os.kill(pid, 0)`` is the
+    liveness probe); entries of this process, of live processes, of other
+    users' processes and names that do not match are never touched. The one
+    home of the trainers' and writers' leftover cleanup."""
+    if os.name != "posix":
         return
-    pattern = _temp_pattern(name)
     try:
         entries = list(os.scandir(directory))
     except OSError:
@@ -104,7 +113,7 @@ def _remove_stale_temporaries(directory, name):
         if pid == os.getpid() or _pid_alive(pid):
             continue  # maybe a write in progress (another thread or process)
         with contextlib.suppress(OSError):
-            os.unlink(entry.path)
+            remove(entry.path)
 
 
 def _pid_alive(pid):

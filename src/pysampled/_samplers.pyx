@@ -17,43 +17,93 @@ from libcpp.utility cimport move
 from libcpp.vector cimport vector
 
 from pysampled._core cimport (
-    AccidentalHits, CandidateStream, Isa, active_isa, detected_isa, isa_name, set_isa, FixedUnigramSampler, GeneratorState, LearnedUnigramSampler,
-    LogUniformSampler, RangeSampler, UniformSampler, available_cores, compute_accidental_hits,
-    default_num_threads, expected_count, make_fixed_unigram_weights, openmp_enabled,
+    AccidentalHits, BulkKernels, CandidateStream, FixedUnigramSampler, GeneratorState, Isa,
+    LearnedUnigramSampler, LogUniformSampler, RangeSampler, UniformSampler, bulk_kernels,
+    compute_accidental_hits, detected_isa, make_fixed_unigram_weights, pack_alias,
 )
 
 
-def has_openmp():
-    return openmp_enabled()
+# Runtime queries live in pysampled._runtime; these names stay here for callers
+# that imported them from this module.
+from pysampled._runtime import (  # noqa: F401
+    SIMD_LEVELS, detected_simd_level, has_openmp, num_cores, omp_max_threads, set_simd_level,
+    simd_level,
+)
 
 
-def omp_max_threads():
-    return default_num_threads()
+def _bulk_kernel(str level, str kernel, *args):
+    """Run one bulk-sampling kernel of one SIMD level directly (for tests).
 
-
-def num_cores():
-    return available_cores()
-
-
-_ISA_LEVELS = ("generic", "avx2", "avx512")
-
-
-def simd_level():
-    """The SIMD level the kernels use now: 'generic', 'avx2' or 'avx512'."""
-    return _ISA_LEVELS[<int>active_isa()]
-
-
-def detected_simd_level():
-    """The best SIMD level this CPU supports."""
-    return _ISA_LEVELS[<int>detected_isa()]
-
-
-def set_simd_level(str level):
-    """Force a SIMD level (tests, benchmarks); ValueError if the CPU lacks it."""
-    if level not in _ISA_LEVELS:
-        raise ValueError(f"unknown SIMD level {level!r}; expected one of {_ISA_LEVELS}")
-    cdef int index = _ISA_LEVELS.index(level)
-    set_isa(<Isa>index)
+    ``("philox", key[2] uint32, counter[4] uint32, first_block, nblocks)`` -> uint64 words;
+    ``("uniform", words uint64, range)``, ``("log_uniform", words, log_range, range)``,
+    ``("alias", words, prob float32, alias int32)`` -> int64 draws. Private: the
+    arguments are trusted beyond the checks here (range >= 1, alias values in range).
+    """
+    if level not in SIMD_LEVELS:
+        raise ValueError(f"unknown SIMD level {level!r}; expected one of {SIMD_LEVELS}")
+    cdef int index = SIMD_LEVELS.index(level)
+    if index > <int>detected_isa():
+        raise ValueError(f"this CPU does not support {level}")
+    cdef const BulkKernels* k = &bulk_kernels(<Isa>index)
+    cdef const uint32_t[::1] key
+    cdef const uint32_t[::1] counter
+    cdef const uint64_t[::1] words
+    cdef const float[::1] prob
+    cdef const int32_t[::1] alias
+    cdef uint64_t[::1] wout
+    cdef int64_t[::1] out
+    cdef uint64_t first_block
+    cdef int64_t nblocks, n, i, rng
+    cdef double log_range
+    cdef vector[uint64_t] table
+    if kernel == "philox":
+        key = np.ascontiguousarray(args[0], dtype=np.uint32)
+        counter = np.ascontiguousarray(args[1], dtype=np.uint32)
+        if key.shape[0] != 2 or counter.shape[0] != 4:
+            raise ValueError("key has 2 words, counter 4")
+        first_block = args[2]
+        nblocks = args[3]
+        if nblocks < 0:
+            raise ValueError("nblocks must be non-negative")
+        result = np.empty(2 * nblocks + 1, dtype=np.uint64)
+        wout = result
+        with nogil:
+            k.philox_words(&key[0], &counter[0], first_block, nblocks, &wout[0])
+        return result[:2 * nblocks]
+    words = np.ascontiguousarray(args[0], dtype=np.uint64)
+    n = words.shape[0]
+    result = np.empty(n + 1, dtype=np.int64)
+    out = result
+    cdef const uint64_t* wp = &words[0] if n > 0 else NULL
+    if kernel == "uniform":
+        rng = args[1]
+        if rng < 1:
+            raise ValueError("range must be at least 1")
+        with nogil:
+            k.uniform(wp, n, <uint64_t>rng, &out[0])
+    elif kernel == "log_uniform":
+        log_range = args[1]
+        rng = args[2]
+        if rng < 1:
+            raise ValueError("range must be at least 1")
+        with nogil:
+            k.log_uniform(wp, n, log_range, rng, &out[0])
+    elif kernel == "alias":
+        prob = np.ascontiguousarray(args[1], dtype=np.float32)
+        alias = np.ascontiguousarray(args[2], dtype=np.int32)
+        if prob.shape[0] < 1 or prob.shape[0] != alias.shape[0] or prob.shape[0] > 0xFFFFFFFF:
+            raise ValueError("prob and alias need the same length, at least 1")
+        for i in range(alias.shape[0]):
+            if alias[i] < 0 or alias[i] >= prob.shape[0]:
+                raise ValueError("alias values must index the table")
+        table.resize(prob.shape[0])
+        for i in range(prob.shape[0]):
+            table[i] = pack_alias(prob[i], alias[i])
+        with nogil:
+            k.alias(wp, n, table.data(), <uint32_t>table.size(), &out[0])
+    else:
+        raise ValueError(f"unknown kernel {kernel!r}")
+    return result[:n]
 
 
 cdef inline const int64_t* _ptr64(const int64_t[::1] a) noexcept nogil:
@@ -74,10 +124,6 @@ def fixed_unigram_weights(const float[::1] unigrams, float distortion, int64_t n
     if w.size() > 0:
         memcpy(&o[0], w.data(), w.size() * sizeof(float))
     return out
-
-
-def tf_expected_count(float p, int64_t num_sampled, int64_t num_tries):
-    return expected_count(p, num_sampled, num_tries)
 
 
 cdef class Stream:
@@ -114,10 +160,6 @@ cdef class Stream:
     @property
     def range_max(self):
         return deref(self.ptr).sampler().range()
-
-    @property
-    def support_size(self):
-        return deref(self.ptr).sampler().support_size()
 
     def sample(self, const int64_t[:, ::1] true_classes, int64_t num_sampled, bint unique):
         """TF kernel call -> (sampled int64[S], tec float32[B, NT], sec float32[S], num_tries)."""

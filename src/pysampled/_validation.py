@@ -8,18 +8,13 @@ one (SPEC §11), with TF's swapped "expected/was" values put right.
 from __future__ import annotations
 
 import operator
-import os
-import warnings
 
 import numpy as np
 
-from . import _samplers
 
 MAXINT32 = 2**31 - 1
 _INT64_MAX = np.iinfo(np.int64).max
 _DEFAULT_GRAPH_SEED = 87654321
-#: The most threads one call may ask for (OpenMP would try to start them all).
-MAX_THREADS = 1024
 
 
 def as_int(value, name: str) -> int:
@@ -30,6 +25,16 @@ def as_int(value, name: str) -> int:
         return operator.index(value)
     except TypeError:
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+
+
+def int_at_least(value, name: str, minimum: int = 1) -> int:
+    """An integer argument in ``[minimum, 2**63)`` (every size reaches C++ as int64)."""
+    v = as_int(value, name)
+    if v < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {v}")
+    if v >= 2**63:
+        raise ValueError(f"{name} must be less than 2**63, got {v}")
+    return v
 
 
 def check_attr_min(value, name: str, minimum: int = 1) -> int:
@@ -95,49 +100,10 @@ def true_classes_matrix(true_classes, num_true: int) -> np.ndarray:
     return a
 
 
-# GNU OpenMP is not fork-safe: a child forked after the parent ran parallel
-# regions hangs in its first parallel region (the pool's threads were not
-# copied). Results do not depend on the thread count, so such a child runs
-# pysampled single-threaded instead ('spawn'/'forkserver' children are free).
-_fork = {"threads_used": False, "unsafe_child": False}
-
-
-def _after_fork_in_child():
-    if _fork["threads_used"]:
-        _fork["unsafe_child"] = True
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def resolve_num_threads(num_threads) -> int:
-    """None -> what OpenMP allows now (OMP_NUM_THREADS, threadpoolctl); -1 -> all cores.
-
-    In a process forked after pysampled ran OpenMP threads: 1 (see above).
-    """
-    if num_threads is None:
-        n = max(1, _samplers.omp_max_threads())
-    else:
-        n = as_int(num_threads, "num_threads")
-        if n == -1:
-            n = _samplers.num_cores()
-        elif n < 1:
-            raise ValueError("num_threads must be a positive integer, -1 (all cores) or None")
-        elif n > MAX_THREADS:
-            raise ValueError(f"num_threads={n} is more than pysampled will start "
-                             f"({MAX_THREADS}); use -1 for all cores")
-    if n > 1 and not _samplers.has_openmp():
-        if num_threads is not None:
-            warnings.warn("pysampled was built without OpenMP: running single-threaded",
-                          RuntimeWarning, stacklevel=3)
-        return 1
-    if n > 1:
-        if _fork["unsafe_child"]:
-            warnings.warn("pysampled runs single-threaded in a process forked after it used "
-                          "OpenMP threads (GNU OpenMP would hang); start workers with the "
-                          "'spawn' or 'forkserver' method to use threads", RuntimeWarning,
-                          stacklevel=3)
-            return 1
-        _fork["threads_used"] = True
-    return n
+def __getattr__(name):
+    # The thread policy moved to pysampled._threads; these names stay
+    # importable from here for existing callers.
+    if name in ("resolve_num_threads", "MAX_THREADS"):
+        from . import _threads
+        return getattr(_threads, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,7 +8,6 @@ class NoiseTable:
     size: int
     def __init__(self, weights: npt.NDArray[np.float32]) -> None: ...
 
-def random_word(seed: int, epoch: int, tag: int, pos: int) -> int: ...
 def train_chunk(syn0: npt.NDArray[np.float32], syn1: npt.NDArray[np.float32],
                 keep_prob: npt.NDArray[np.float32], noise: NoiseTable,
                 tokens: npt.NDArray[np.int32], sentence_ends: npt.NDArray[np.int64],

@@ -11,7 +11,7 @@ from libcpp.vector cimport vector
 
 from pysampled._core cimport (
     AliasTable, Word2VecChunk, Word2VecConfig, Word2VecModel, Word2VecStats, Word2VecWindows,
-    chunk_windows, train_chunk as cpp_train_chunk, w2v_random,
+    chunk_windows, train_chunk as cpp_train_chunk,
 )
 import numpy as np
 
@@ -41,11 +41,6 @@ cdef void _set_chunk(Word2VecChunk& ch, const int32_t[::1] tokens,
     ch.position = position
     ch.seed = seed
     ch.epoch = epoch
-
-
-def random_word(uint64_t seed, uint64_t epoch, uint64_t tag, uint64_t pos):
-    """The 64-bit random word behind a choice (for tests)."""
-    return w2v_random(seed, epoch, tag, pos)
 
 
 def train_chunk(float[:, ::1] syn0, float[:, ::1] syn1, const float[::1] keep_prob,

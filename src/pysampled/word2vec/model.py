@@ -1,8 +1,9 @@
 """A word2vec-style embedding trainer on pysampled's samplers and kernels.
 
-Design: this module owns everything around the C++ kernels: the streamed
-corpus and its one-pass vocabulary, the encoded corpus on disk, the
-learning-rate schedule, checkpoints and progress. Training runs chunk by
+Design: this module owns the model (configuration, vocabulary, vectors) and
+the training schedule around the C++ kernels; the corpus and its encoding
+live in :mod:`.corpus`, checkpoints in :mod:`.checkpoint`, the progress line
+in :mod:`.progress`. Training runs chunk by
 chunk (whole sentences, about ``chunk_words`` tokens each); every chunk is
 one call into C++ with the GIL released:
 
@@ -21,95 +22,20 @@ resuming from a checkpoint gives the vectors of an uninterrupted run.
 """
 from __future__ import annotations
 
-import json
-import math
 import os
 import sys
-import tempfile
 import time
-from typing import Iterator, Sequence
 
 import numpy as np
 
-from . import _word2vec
-from ._atomic import atomic_write
-from ._validation import as_int, resolve_num_threads
+from .. import _word2vec
+from .._validation import as_int, int_at_least, resolve_num_threads
+from .arrays import aligned_zeros
+from .checkpoint import load_checkpoint, save_checkpoint
+from .corpus import MAX_SENTENCE_LENGTH, EncodedCorpus, TextCorpus, corpus_source, encoding_dir
+from .progress import Progress
 
 __all__ = ["Word2Vec", "TextCorpus", "MAX_SENTENCE_LENGTH"]
-
-#: Longer sentences are cut into pieces of this many tokens (as gensim does).
-MAX_SENTENCE_LENGTH = 10_000
-_CHECKPOINT_VERSION = 1
-
-
-class TextCorpus:
-    """Plain-text files read lazily: one sentence per line, tokens separated by
-    whitespace. Files are decoded as UTF-8 (invalid bytes are replaced)."""
-
-    def __init__(self, paths: str | os.PathLike | Sequence[str | os.PathLike]):
-        if isinstance(paths, (str, os.PathLike)):
-            paths = [paths]
-        self.paths = [os.fspath(p) for p in paths]
-        if not self.paths:
-            raise ValueError("no input files")
-        for p in self.paths:
-            if not os.path.isfile(p):
-                raise FileNotFoundError(f"input file not found: {p}")
-
-        for p in self.paths:
-            with open(p, "rb") as f:
-                head = f.read(1 << 16)
-            if b"\x00" in head:
-                raise ValueError(f"{p} looks like a binary file (it contains NUL bytes), "
-                                 "not text with one sentence per line")
-
-    def __iter__(self) -> Iterator[list[str]]:
-        for p in self.paths:
-            with open(p, encoding="utf-8", errors="replace") as f:
-                for line in f:
-                    words = line.split()
-                    if words:
-                        yield words
-
-
-class _Encoded:
-    """The corpus as int32 word ids and int64 sentence ends, in two files."""
-
-    def __init__(self, directory: str):
-        self.dir = directory
-        self.tokens = np.memmap(os.path.join(directory, "tokens.i32"), dtype=np.int32, mode="r") \
-            if os.path.getsize(os.path.join(directory, "tokens.i32")) else np.zeros(0, np.int32)
-        self.ends = np.memmap(os.path.join(directory, "ends.i64"), dtype=np.int64, mode="r") \
-            if os.path.getsize(os.path.join(directory, "ends.i64")) else np.zeros(0, np.int64)
-
-    @property
-    def num_tokens(self) -> int:
-        return int(self.tokens.shape[0])
-
-    def chunks(self, chunk_words: int):
-        """(index, start, stop, sentence ends relative to start): whole sentences,
-        cut as soon as a chunk reaches chunk_words tokens."""
-        ends = self.ends
-        n_sent = ends.shape[0]
-        index = 0
-        s0 = 0
-        start = 0
-        while s0 < n_sent:
-            target = start + chunk_words
-            s1 = int(np.searchsorted(ends, target, side="left", sorter=None)) + 1
-            s1 = min(max(s1, s0 + 1), n_sent)
-            stop = int(ends[s1 - 1])
-            yield index, start, stop, np.asarray(ends[s0:s1]) - start
-            index += 1
-            s0, start = s1, stop
-
-
-def _corpus_source(corpus):
-    if isinstance(corpus, (str, os.PathLike)) or (
-            isinstance(corpus, (list, tuple)) and corpus and isinstance(corpus[0], (str, os.PathLike))
-            and not isinstance(corpus[0], list)):
-        return TextCorpus(corpus)
-    return corpus
 
 
 class Word2Vec:
@@ -165,14 +91,14 @@ class Word2Vec:
             raise ValueError(f"loss must be 'negative', 'nce' or 'sampled_softmax', got {loss!r}")
         self.model = model
         self.loss = loss
-        self.dim = _positive(dim, "dim")
-        self.window = _positive(window, "window")
+        self.dim = int_at_least(dim, "dim")
+        self.window = int_at_least(window, "window")
         self.negative = as_int(negative, "negative")
         if not 0 <= self.negative <= 62:
             raise ValueError("negative must be between 0 and 62")
         if loss == "negative" and self.negative == 0:
             raise ValueError("loss='negative' needs negative >= 1")
-        self.min_count = _positive(min_count, "min_count")
+        self.min_count = int_at_least(min_count, "min_count")
         self.sample = float(sample)
         if not self.sample >= 0:
             raise ValueError("sample must be >= 0")
@@ -182,9 +108,9 @@ class Word2Vec:
         self.min_alpha = float(min_alpha)
         if not (self.alpha > 0 and 0 <= self.min_alpha <= self.alpha):
             raise ValueError("need alpha > 0 and 0 <= min_alpha <= alpha")
-        self.epochs = _positive(epochs, "epochs")
+        self.epochs = int_at_least(epochs, "epochs")
         self.cbow_mean = bool(cbow_mean)
-        self.max_vocab_size = None if max_vocab_size is None else _positive(max_vocab_size,
+        self.max_vocab_size = None if max_vocab_size is None else int_at_least(max_vocab_size,
                                                                              "max_vocab_size")
         self.threads = threads
         resolve_num_threads(threads)  # validate early
@@ -192,10 +118,10 @@ class Word2Vec:
         if not 0 <= self.seed < 2**64:
             raise ValueError(f"seed must be in [0, 2**64), got {self.seed}")
         self.deterministic = bool(deterministic)
-        self.group_size = _positive(group_size, "group_size")
-        self.num_sampled = _positive(num_sampled, "num_sampled")
-        self.batch_size = _positive(batch_size, "batch_size")
-        self.chunk_words = _positive(chunk_words, "chunk_words")
+        self.group_size = int_at_least(group_size, "group_size")
+        self.num_sampled = int_at_least(num_sampled, "num_sampled")
+        self.batch_size = int_at_least(batch_size, "batch_size")
+        self.chunk_words = int_at_least(chunk_words, "chunk_words")
         self.words: list[str] = []
         self.counts = np.zeros(0, np.int64)
         self.index: dict[str, int] = {}
@@ -238,8 +164,8 @@ class Word2Vec:
         """Count words in one pass over ``corpus`` (file path(s) or an iterable
         of token lists), keep the frequent ones, encode the corpus to disk and
         initialise the vectors."""
-        source = _corpus_source(corpus)
-        self._workdir = _encoding_dir(workdir)
+        source = corpus_source(corpus)
+        self._workdir = encoding_dir(workdir)
         tmp = self._workdir.name
         provisional: dict[str, int] = {}
         counts: list[int] = []
@@ -298,18 +224,18 @@ class Word2Vec:
         new_ends = new_ends[np.diff(np.concatenate([[0], new_ends])) > 0]
         ids[kept].tofile(os.path.join(tmp, "tokens.i32"))
         new_ends.astype(np.int64).tofile(os.path.join(tmp, "ends.i64"))
-        self._encoded = _Encoded(tmp)
+        self._encoded = EncodedCorpus(tmp)
         self.progress["corpus_tokens"] = self._encoded.num_tokens
         self.progress["corpus_sentences"] = int(self._encoded.ends.shape[0])
 
     def _init_vectors(self):
         v, d, stride = len(self.words), self.dim, self.stride
         rng = np.random.default_rng(self.seed)
-        self.syn0 = _aligned_zeros((v, stride))
+        self.syn0 = aligned_zeros((v, stride))
         # Uniform in [-1/dim, 1/dim), gensim's range (word2vec.c uses half of it,
         # which learns measurably slower in the first epochs).
         self.syn0[:, :d] = (rng.random((v, d), dtype=np.float32) * 2.0 - 1.0) / d
-        self.syn1 = _aligned_zeros((v, stride))
+        self.syn1 = aligned_zeros((v, stride))
         self.bias = np.zeros(v, dtype=np.float32)
 
     def keep_probabilities(self) -> np.ndarray:
@@ -368,7 +294,7 @@ class Word2Vec:
         n_tokens = enc.num_tokens
         total_words = self.epochs * n_tokens
         chunks = list(enc.chunks(self.chunk_words))
-        bar = _Progress(total_words, enabled=progress)
+        bar = Progress(total_words, enabled=progress)
         t_start = time.perf_counter()
         last_ckpt = t_start
         words_this_run = 0
@@ -423,8 +349,8 @@ class Word2Vec:
                 "epochs": [dict(h) for h in self.history], "finished": not stopped}
 
     def _encode_with_vocab(self, corpus, workdir):
-        source = _corpus_source(corpus)
-        self._workdir = _encoding_dir(workdir)
+        source = corpus_source(corpus)
+        self._workdir = encoding_dir(workdir)
         tmp = self._workdir.name
         ends = []
         n = 0
@@ -438,7 +364,7 @@ class Word2Vec:
                         n += len(ids)
                         ends.append(n)
         np.asarray(ends, dtype=np.int64).tofile(os.path.join(tmp, "ends.i64"))
-        self._encoded = _Encoded(tmp)
+        self._encoded = EncodedCorpus(tmp)
         want = (self.progress["corpus_tokens"], self.progress["corpus_sentences"])
         got = (self._encoded.num_tokens, int(self._encoded.ends.shape[0]))
         if want[0] and want != got:
@@ -448,8 +374,8 @@ class Word2Vec:
 
     # ------------------------------------------- nce / sampled softmax variant
     def _make_sampled_loss(self, threads):
-        from .losses import SampledLoss
-        from .samplers import FixedUnigramSampler
+        from ..losses import SampledLoss
+        from ..samplers import FixedUnigramSampler
 
         sampler = FixedUnigramSampler(len(self.words), unigrams=self.counts.astype(np.float32),
                                       distortion=0.75, seed=(self.seed, 1))
@@ -532,179 +458,17 @@ class Word2Vec:
     # ------------------------------------------------------------------- files
     def save_word2vec_format(self, path, binary: bool = False) -> None:
         """Write the vectors in word2vec's text or binary format (atomically)."""
-        from .w2v_format import save_word2vec_format
+        from .formats import save_word2vec_format
 
         save_word2vec_format(path, self.words, self.vectors, binary=binary)
 
     def save(self, path) -> None:
         """Write a checkpoint (atomically: a temporary file, fsync, rename)."""
-        if self._sampler is not None:
-            self.sampler_state = [int(x) for x in self._sampler.get_state()["generator"]]
-        meta = {"version": _CHECKPOINT_VERSION, "config": self.config(),
-                "progress": self.progress, "history": self.history,
-                "sampler_state": self.sampler_state}
-        extra = {}
-        if self.accum0 is not None:  # set together with accum1/accum_bias
-            extra = dict(accum0=self.accum0, accum1=self.accum1, accum_bias=self.accum_bias)
-        with atomic_write(path, "wb") as f:
-            np.savez(f, syn0=self.syn0, syn1=self.syn1, bias=self.bias, counts=self.counts,
-                     words=np.array(self.words, dtype=str), meta=np.array(json.dumps(meta)),
-                     **extra)
+        save_checkpoint(self, path)
 
     @classmethod
     def load(cls, path, *, threads=None) -> "Word2Vec":
         """A model from a checkpoint written by :meth:`save` (training can go on
         with :meth:`train`, given the same corpus). Anything that is not such a
         checkpoint raises ``ValueError``."""
-        where = os.fspath(path)
-        try:
-            with np.load(where, allow_pickle=False) as z:
-                meta = json.loads(str(z["meta"]))
-                _check_meta(meta)
-                obj = cls(**meta["config"], threads=threads)
-                arrays = {k: z[k] for k in z.files if k != "meta"}
-        except ValueError as e:
-            raise ValueError(f"cannot read checkpoint {where!r}: {e}") from e
-        except FileNotFoundError:
-            raise
-        except Exception as e:  # zipfile, json, npy and constructor errors
-            raise ValueError(f"cannot read checkpoint {where!r}: {type(e).__name__}: {e}") from e
-        try:
-            words = [str(w) for w in arrays["words"]]
-            v, stride = len(words), obj.stride
-            for name in ("syn0", "syn1"):
-                if arrays[name].shape != (v, stride) or arrays[name].dtype != np.float32:
-                    raise ValueError(f"{name} has shape {arrays[name].shape}, expected {(v, stride)}")
-            if arrays["bias"].shape != (v,) or arrays["counts"].shape != (v,):
-                raise ValueError("bias or counts do not match the vocabulary")
-            obj.syn0 = _aligned_zeros((v, stride))
-            obj.syn0[...] = arrays["syn0"]
-            obj.syn1 = _aligned_zeros((v, stride))
-            obj.syn1[...] = arrays["syn1"]
-            obj.bias = np.array(arrays["bias"], dtype=np.float32)
-            obj.counts = np.array(arrays["counts"], dtype=np.int64)
-            obj.words = words
-            if "accum0" in arrays:
-                obj.accum0 = np.array(arrays["accum0"], dtype=np.float32)
-                obj.accum1 = np.array(arrays["accum1"], dtype=np.float32)
-                obj.accum_bias = np.array(arrays["accum_bias"], dtype=np.float32)
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"checkpoint {where!r} is inconsistent: {e}") from e
-        obj.index = {w: i for i, w in enumerate(obj.words)}
-        obj.progress = dict(meta["progress"])
-        obj.history = [dict(h) for h in meta["history"]]
-        obj.sampler_state = meta.get("sampler_state")
-        return obj
-
-
-def _check_meta(meta) -> None:
-    """The JSON part of a checkpoint must have the fields and types save() writes."""
-    if not isinstance(meta, dict):
-        raise ValueError("metadata is not a JSON object")
-    if meta.get("version") != _CHECKPOINT_VERSION:
-        raise ValueError(f"unsupported checkpoint version {meta.get('version')!r}")
-    config, progress, history = meta.get("config"), meta.get("progress"), meta.get("history")
-    if not isinstance(config, dict):
-        raise ValueError("config is not a JSON object")
-    known = set(Word2Vec().config())
-    unknown = set(config) - known
-    if unknown:
-        raise ValueError(f"unknown config keys {sorted(unknown)}")
-    for key in ("dim", "window", "negative", "min_count", "epochs", "seed", "group_size",
-                "num_sampled", "batch_size", "chunk_words"):
-        if key in config and (type(config[key]) is not int):
-            raise ValueError(f"config {key!r} must be an integer, got {config[key]!r}")
-    if not isinstance(progress, dict):
-        raise ValueError("progress is not a JSON object")
-    for key in ("epoch", "chunk", "words_done", "pairs", "corpus_tokens", "corpus_sentences"):
-        if type(progress.get(key)) is not int or progress[key] < 0:
-            raise ValueError(f"progress {key!r} must be a non-negative integer")
-    if type(progress.get("loss")) not in (int, float):
-        raise ValueError("progress 'loss' must be a number")
-    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
-        raise ValueError("history must be a list of objects")
-    state = meta.get("sampler_state")
-    if state is not None and not (isinstance(state, list) and len(state) == 6
-                                  and all(type(x) is int for x in state)):
-        raise ValueError("sampler_state must be six integers")
-
-
-_WORKDIR_PREFIX = "pysampled-w2v-"
-
-
-def _encoding_dir(workdir):
-    """A temporary directory for the encoded corpus, named after this process;
-    directories that killed trainers left behind in the same place are
-    removed first (only ours: the name pattern, and the owner's pid is gone)."""
-    import shutil
-
-    base = workdir if workdir is not None else tempfile.gettempdir()
-    try:
-        names = os.listdir(base)
-    except OSError:
-        names = []
-    for name in names:
-        parts = name[len(_WORKDIR_PREFIX):].split("-", 1)
-        if not name.startswith(_WORKDIR_PREFIX) or len(parts) != 2 or not parts[0].isdigit():
-            continue
-        pid = int(parts[0])
-        if pid == os.getpid():
-            continue
-        try:
-            os.kill(pid, 0)
-            continue  # alive (or not ours to judge)
-        except ProcessLookupError:
-            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
-        except OSError:
-            continue
-    return tempfile.TemporaryDirectory(prefix=f"{_WORKDIR_PREFIX}{os.getpid()}-", dir=workdir)
-
-
-def _aligned_zeros(shape, align=64) -> np.ndarray:
-    """float32 zeros whose data starts on an `align`-byte boundary (rows of a
-    multiple of 16 floats then never straddle cache lines)."""
-    n = int(np.prod(shape))
-    raw = np.zeros(n + align // 4, dtype=np.float32)
-    offset = (-raw.ctypes.data % align) // 4
-    return raw[offset:offset + n].reshape(shape)
-
-
-def _positive(value, name) -> int:
-    v = as_int(value, name)
-    if v < 1:
-        raise ValueError(f"{name} must be at least 1, got {v}")
-    if v >= 2**63:  # every size reaches C++ as int64
-        raise ValueError(f"{name} must be less than 2**63, got {v}")
-    return v
-
-
-class _Progress:
-    """A one-line progress display on stderr: words/s, loss, learning rate, ETA."""
-
-    def __init__(self, total: int, enabled: bool):
-        self.total = max(1, total)
-        self.enabled = enabled
-        self.t0 = time.perf_counter()
-        self.last = 0.0
-
-    def update(self, done, done_this_run, loss, alpha, epoch):
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if now - self.last < 0.2 and done < self.total:
-            return
-        self.last = now
-        elapsed = now - self.t0
-        rate = done_this_run / elapsed if elapsed > 0 else 0.0
-        eta = (self.total - done) / rate if rate > 0 else float("inf")
-        frac = done / self.total
-        bar = "#" * int(frac * 20) + "-" * (20 - int(frac * 20))
-        eta_s = "--:--" if math.isinf(eta) else f"{int(eta) // 60:d}:{int(eta) % 60:02d}"
-        sys.stderr.write(f"\repoch {epoch + 1} [{bar}] {frac * 100:5.1f}%  {rate / 1e6:6.2f}M words/s"
-                         f"  loss {loss:.4f}  lr {alpha:.5f}  ETA {eta_s} ")
-        sys.stderr.flush()
-
-    def close(self):
-        if self.enabled:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+        return load_checkpoint(cls, path, threads=threads)
