@@ -572,3 +572,29 @@ def test_training_reaches_full_softmax_accuracy():
     assert acc_full > 0.8, acc_full  # the task is learnable
     assert acc_sampled >= acc_full - 0.05, (acc_sampled, acc_full)
     assert t_sampled < 60
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_custom_op_path_equals_eager_path(sparse):
+    """Eager calls use an autograd.Function over the same implementation as the
+    torch.library ops (which torch.compile traces): same bits, values and grads."""
+    from pysampled.torch import _ops
+    p = problem(shards=3, strategy="div", nt=2, hits=True, seed=13, dtype=torch.float32)
+    sv = [torch.from_numpy(np.asarray(a)) for a in p["sv"]]
+    labels = p["labels"]
+    args = (_ops._KIND_SOFTMAX, 2, True, True, False, None, "div", None, sparse)
+    outs = []
+    for via_op in (False, True):
+        clear(p)
+        if via_op:
+            out = torch.ops.pysampled.sampled_loss(p["x"], p["ws"], p["bs"], labels, *sv, *args)
+        else:
+            out = _ops.loss(p["x"], p["ws"], p["bs"], labels, *sv, *args)
+        (out * torch.arange(6.0)).sum().backward()
+        outs.append([out.detach()] + [t.grad.to_dense() for t in params(p)])
+    for a, b in zip(*outs):
+        assert torch.equal(a, b)
+    (gx,) = torch.autograd.grad(torch.ops.pysampled.sampled_loss(p["x"], p["ws"], p["bs"], labels, *sv,
+                                                                 *args).sum(), p["x"], create_graph=True)
+    with pytest.raises(RuntimeError, match="double backward"):
+        gx.sum().backward()

@@ -125,8 +125,7 @@ def _sampled_values(sampled_values, labels, num_true, num_sampled, num_classes, 
             s = [_num(seed[0], "global seed"), _num(seed[1], "op seed")]
         else:
             s = [_num(seed, "seed")]
-        return torch.ops.pysampled.log_uniform_sample(labels, num_true, num_sampled, True,
-                                                      num_classes, s)
+        return _ops.draw_log_uniform(labels, num_true, num_sampled, True, num_classes, s)
     try:
         sampled, tec, sec = sampled_values
     except (TypeError, ValueError):
@@ -173,7 +172,7 @@ def _run(kind, weights, biases, labels, inputs, num_sampled, num_classes, num_tr
         true_target = float(true_target)
     sampled, tec, sec = _sampled_values(sampled_values, labels, num_true, num_sampled,
                                         num_classes, seed)
-    return torch.ops.pysampled.sampled_loss(
+    return _ops.loss(
         inputs, w, b, labels, sampled, tec, sec, kind, num_true, bool(subtract_log_q),
         bool(remove_accidental_hits), bool(mask_all_duplicates), true_target, partition_strategy,
         num_threads, bool(sparse_grad))

@@ -126,9 +126,8 @@ class _SampledBase(nn.Module):
                              f"{tuple(inputs.shape)}")
         if labels.shape[0] != inputs.shape[0]:
             raise ValueError(f"labels have {labels.shape[0]} rows but inputs have {inputs.shape[0]}")
-        sampled, tec, sec = torch.ops.pysampled.sample(labels, self._handle, self.num_sampled,
-                                                       self.unique)
-        return torch.ops.pysampled.sampled_loss(
+        sampled, tec, sec = _ops.draw(labels, self._handle, self.num_sampled, self.unique)
+        return _ops.loss(
             inputs, list(self.weights), [] if self.biases is None else list(self.biases), labels,
             sampled, tec, sec, self._kind, self.num_true, self.subtract_log_q,
             self.remove_accidental_hits, self.mask_all_duplicates, self.true_target,
