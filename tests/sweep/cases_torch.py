@@ -1,4 +1,4 @@
-r"""Bad-input sweep, area: pysampled.torch (functions and modules): devices, dtypes, layouts, shapes, requires_grad.
+r"""Bad-input sweep, area: pysampled.torch: devices, dtypes, layouts, shapes, requires_grad, modules.
 
 Registered only when torch is importable (tests/test_torch.py fails in CI
 when it is not). Documented outcomes (regenerate with ``python
@@ -75,7 +75,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sweep.builders import C, D, S, problem
+from sweep.builders import C, D, problem
 from sweep.harness import raises, returns
 
 try:
@@ -129,7 +129,8 @@ if torch is not None:
                  weights=lambda p: [p["weights"][:6], p["weights"][6:]]),
            ValueError, r"^biases\[1\] is on device meta")
     for _dt in ("float16", "bfloat16", "int64", "bool", "complex64"):
-        raises(f"torch-inputs-{_dt}", tcall(inputs=lambda p, dt=_dt: p["inputs"].detach().to(getattr(torch, dt))),
+        raises(f"torch-inputs-{_dt}",
+               tcall(inputs=lambda p, dt=_dt: p["inputs"].detach().to(getattr(torch, dt))),
                TypeError, rf"^inputs must be float32 or float64, got torch.{_dt}")
     raises("torch-weights-int", tcall(weights=torch.zeros(C, D, dtype=torch.int32)),
            TypeError, r"^weights must be float32 or float64, got torch.int32$")
@@ -165,8 +166,9 @@ if torch is not None:
            ValueError, r"^Matrix size-incompatible")
     raises("torch-weights-1d", tcall(weights=torch.zeros(C)),
            ValueError, r"^weights must be 2-D, got shape \(12,\)$")
-    raises("torch-shards-mixed-dtypes", tcall(weights=[torch.zeros(6, D), torch.zeros(6, D, dtype=torch.float64)],
-                                             partition_strategy="div"),
+    raises("torch-shards-mixed-dtypes",
+           tcall(weights=[torch.zeros(6, D), torch.zeros(6, D, dtype=torch.float64)],
+                 partition_strategy="div"),
            TypeError, r"^all weights shards must have the same dtype$")
     raises("torch-shards-empty", tcall(weights=[]), ValueError, r"^weights: the list of shards is empty$")
     raises("torch-unknown-strategy", tcall(partition_strategy="zz"),
