@@ -598,3 +598,41 @@ def test_custom_op_path_equals_eager_path(sparse):
                                                                  *args).sum(), p["x"], create_graph=True)
     with pytest.raises(RuntimeError, match="double backward"):
         gx.sum().backward()
+
+
+def test_no_growth_over_many_steps_and_modules():
+    """NumPy memory (tracked by tracemalloc: every gradient array the kernel
+    returns) does not grow over repeated steps, and dropped modules release
+    their sampler handles."""
+    import gc
+    import tracemalloc
+
+    from pysampled.torch import _ops
+    m = pt.SampledSoftmax(2000, 16, 32, num_shards=2, seed=1)
+    opt = torch.optim.SparseAdam(list(m.parameters()))
+    x, y = torch.randn(64, 16, requires_grad=True), torch.randint(0, 2000, (64,))
+
+    def step():
+        opt.zero_grad()
+        x.grad = None
+        m(x, y).mean().backward()
+        opt.step()
+
+    for _ in range(20):
+        step()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        for _ in range(100):
+            step()
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    assert grown < 64 * 1024, grown
+    before = len(_ops._SAMPLERS)
+    for _ in range(50):
+        pt.NCELoss(100, 4, 3, seed=1)
+    gc.collect()
+    assert len(_ops._SAMPLERS) == before
