@@ -39,6 +39,19 @@ B, D = 256, 64
 FLT_MAX = 3.4028234663852886e38
 
 
+def cpu_per_call(fn, min_s=0.5, max_calls=200):
+    """CPU seconds (this process, all its threads) per call: less sensitive than
+    wall time to other processes on a shared machine."""
+    import time
+
+    calls, t0 = 0, time.process_time()
+    w0 = time.perf_counter()
+    while calls < max_calls and (calls < 3 or time.perf_counter() - w0 < min_s):
+        fn()
+        calls += 1
+    return (time.process_time() - t0) / calls
+
+
 def worker(system, N, S_list, threads, target_s):
     import numpy as np
 
@@ -67,6 +80,7 @@ def worker(system, N, S_list, threads, target_s):
                 return gx
 
             r = _common.measure(lambda: step().numpy(), warmup=3, target_s=target_s)
+            r["cpu_s"] = cpu_per_call(lambda: step().numpy(), target_s / 2)
             out.append(dict(system=system, N=N, S=S, threads=threads, **r))
         return out
 
@@ -114,6 +128,7 @@ def worker(system, N, S_list, threads, target_s):
                 F.cross_entropy(logits, zeros).backward()
                 opt.step()
         r = _common.measure(step, warmup=3, target_s=target_s)
+        r["cpu_s"] = cpu_per_call(step, target_s / 2)
         out.append(dict(system=system, N=N, S=S, threads=threads, **r))
     return out
 
@@ -152,7 +167,7 @@ def main(argv=None):
                 res = json.loads(p.stdout.strip().splitlines()[-1])
                 for r in res:
                     print(f"{system:10s} N={N:>8} S={r['S']:>5} threads={threads}: "
-                          f"{1e3 * r['median_s']:8.2f} ms", flush=True)
+                          f"{1e3 * r['median_s']:8.2f} ms wall, {1e3 * r['cpu_s']:8.2f} ms CPU", flush=True)
                 results.extend(res)
     info = _common.machine_info()
     _common.write_json(a.out, {"machine": info, "B": B, "D": D, "results": results,
@@ -165,12 +180,18 @@ def main(argv=None):
                 ps_ = key.get(("pysampled", N, S, threads))
                 th = key.get(("torch", N, S, threads))
                 tf_ = key.get(("tensorflow", N, S, threads))
-                ms = lambda r: "-" if r is None else f"{1e3 * r['median_s']:.2f}"  # noqa: E731
-                ratio = "-" if not (ps_ and th) else f"{th['median_s'] / ps_['median_s']:.2f}x"
-                ratio_tf = "-" if not (ps_ and tf_) else f"{tf_['median_s'] / ps_['median_s']:.2f}x"
-                rows.append([threads, f"{N:,}", S, ms(ps_), ms(th), ratio, ms(tf_), ratio_tf])
-    print(_common.md_table(["threads", "N", "S", "pysampled ms", "torch ms", "torch/ps",
-                            "TF ms", "TF/ps"], rows))
+                def ms(r, k):
+                    return "-" if r is None else f"{1e3 * r[k]:.2f}"
+
+                def ratio(r, k):
+                    return "-" if not (ps_ and r) else f"{r[k] / ps_[k]:.2f}x"
+
+                rows.append([threads, f"{N:,}", S, ms(ps_, "median_s"), ms(th, "median_s"),
+                             ratio(th, "median_s"), ms(ps_, "cpu_s"), ms(th, "cpu_s"),
+                             ratio(th, "cpu_s"), ms(tf_, "median_s"), ratio(tf_, "median_s")])
+    print(_common.md_table(["threads", "N", "S", "ps wall ms", "torch wall ms", "torch/ps wall",
+                            "ps CPU ms", "torch CPU ms", "torch/ps CPU", "TF wall ms",
+                            "TF/ps wall"], rows))
     print(_common.load_warning(busy))
 
 

@@ -636,3 +636,35 @@ def test_no_growth_over_many_steps_and_modules():
         pt.NCELoss(100, 4, 3, seed=1)
     gc.collect()
     assert len(_ops._SAMPLERS) == before
+
+
+@pytest.mark.parametrize("kind", ["softmax", "nce"])
+@pytest.mark.parametrize("B", [8, 6])
+def test_uniform_upstream_uses_the_forward_gradients(kind, B):
+    """loss.sum() / loss.mean(): the gradients computed in the forward pass,
+    times the common upstream c: the NumPy API's gradients of the sum, times c
+    (bit for bit); equal to NumPy's upstream=c exactly when c is a power of two,
+    within rounding otherwise."""
+    p = problem(B=B, shards=2, strategy="mod", nt=2, hits=True, dtype=torch.float32, seed=21)
+    ws, bs = np_views(p)
+    for reduce in ("sum", "mean"):
+        clear(p)
+        out = FUNCS[kind](p, remove_accidental_hits=True)
+        getattr(out, reduce)().backward()
+        _, g1 = NP_FUNCS[kind](ws, bs, p["labels"].numpy(), p["x"].detach().numpy(), p["S"], p["N"],
+                               num_true=2, sampled_values=p["sv"], partition_strategy="mod",
+                               remove_accidental_hits=True, return_grads=True)
+        c = np.float32(1.0 if reduce == "sum" else 1.0 / B)
+        assert np.array_equal(p["x"].grad.numpy(), g1.inputs * c)
+        for t, part in zip(p["ws"], g1.weights.per_shard()):
+            assert np.array_equal(t.grad.numpy(), part.to_dense(t.shape[0]) * c)
+        _, gc = NP_FUNCS[kind](ws, bs, p["labels"].numpy(), p["x"].detach().numpy(), p["S"], p["N"],
+                               num_true=2, sampled_values=p["sv"], partition_strategy="mod",
+                               remove_accidental_hits=True, return_grads=True,
+                               upstream=np.full(B, c, np.float32))
+        if B == 8 or reduce == "sum":
+            assert np.array_equal(p["x"].grad.numpy(), gc.inputs)
+            for t, part in zip(p["ws"], gc.weights.per_shard()):
+                assert np.array_equal(t.grad.numpy(), part.to_dense(t.shape[0]))
+        else:
+            np.testing.assert_allclose(p["x"].grad.numpy(), gc.inputs, rtol=1e-5, atol=1e-7)

@@ -109,7 +109,16 @@ def _sampled_loss_backward_impl(grad: torch.Tensor, inputs: torch.Tensor, weight
     _, grads = _call_numpy(kind, inputs, weights, biases, labels, sampled, tec, sec, num_true,
                            subtract_log_q, remove_accidental_hits, mask_all_duplicates, true_target,
                            partition_strategy, num_threads, upstream=grad, return_grads=True)
-    out = [torch.from_numpy(grads.inputs)]
+    return _grad_outputs(grads, weights, biases, sparse_grad, need_weights, need_biases)
+
+
+def _grad_outputs(grads, weights, biases, sparse_grad, need_weights, need_biases, scale=None):
+    """The backward op's flat output list from a :class:`LossGrads` (every
+    gradient multiplied by `scale` when given)."""
+    def scaled(a):
+        return a if scale is None else a * a.dtype.type(scale)
+
+    out = [torch.from_numpy(scaled(grads.inputs))]
 
     def emit(rows, shards, needed):
         parts = rows.per_shard() if len(shards) > 1 else [rows]
@@ -118,10 +127,10 @@ def _sampled_loss_backward_impl(grad: torch.Tensor, inputs: torch.Tensor, weight
                 out.extend([shard.new_empty((0,))] * (2 if sparse_grad else 1))
             elif sparse_grad:
                 out.append(torch.from_numpy(part.ids))
-                out.append(torch.from_numpy(part.values))
+                out.append(torch.from_numpy(scaled(part.values)))
             else:
                 dense = torch.zeros(shard.shape, dtype=shard.dtype)
-                dense.index_add_(0, torch.from_numpy(part.ids), torch.from_numpy(part.values))
+                dense.index_add_(0, torch.from_numpy(part.ids), torch.from_numpy(scaled(part.values)))
                 out.append(dense)
 
     emit(grads.weights, weights, need_weights)
@@ -275,10 +284,12 @@ class _EagerLoss(torch.autograd.Function):
     def forward(ctx, inputs, nw, nb, cfg, *rest):
         weights, biases = list(rest[:nw]), list(rest[nw:nw + nb])
         labels, sampled, tec, sec = rest[nw + nb:]
-        out, _ = _call_numpy(cfg["kind"], inputs, weights, biases, labels, sampled, tec, sec,
-                             cfg["num_true"], cfg["subtract_log_q"], cfg["remove_accidental_hits"],
-                             cfg["mask_all_duplicates"], cfg["true_target"],
-                             cfg["partition_strategy"], cfg["num_threads"])
+        fuse = ctx.fuse = cfg["fuse"]
+        out, ctx.pre = _call_numpy(cfg["kind"], inputs, weights, biases, labels, sampled, tec, sec,
+                                   cfg["num_true"], cfg["subtract_log_q"],
+                                   cfg["remove_accidental_hits"], cfg["mask_all_duplicates"],
+                                   cfg["true_target"], cfg["partition_strategy"],
+                                   cfg["num_threads"], return_grads=fuse)
         ctx.nw, ctx.nb, ctx.config = nw, nb, cfg
         ctx.w_req = any(t.requires_grad for t in weights)
         ctx.b_req = any(t.requires_grad for t in biases)
@@ -297,6 +308,17 @@ class _EagerLoss(torch.autograd.Function):
         none_tail = (None,) * 4
         if not (need_x or need_w or need_b):
             return (None, None, None, None) + (None,) * (ctx.nw + ctx.nb) + none_tail
+        pre, ctx.pre = ctx.pre, None
+        flat = grad.reshape(-1)
+        if (pre is not None and not torch.is_grad_enabled() and flat.numel() > 0
+                and bool((flat == flat[0]).all())):
+            # every example's upstream is the same c (loss.sum(), loss.mean()): the gradients
+            # of the sum, computed in the forward pass, times c
+            c = flat[0].item()
+            out = _grad_outputs(pre, weights, biases, cfg["sparse_grad"], need_w, need_b,
+                                None if c == 1.0 else c)
+            gw, gb = _assemble(out, weights, biases, need_w, need_b, cfg["sparse_grad"])
+            return (out[0] if need_x else None, None, None, None) + tuple(gw) + tuple(gb) + none_tail
         # create_graph=True: go through the op, whose own backward raises (no double backward)
         fn = sampled_loss_backward if torch.is_grad_enabled() else _sampled_loss_backward_impl
         out = fn(
@@ -338,6 +360,10 @@ def loss(inputs, weights, biases, labels, sampled, tec, sec, kind, num_true, sub
         return torch.ops.pysampled.sampled_loss(inputs, weights, biases, labels, sampled, tec, sec,
                                                 *args)
     cfg = dict(zip(_ARG_NAMES[7:], args))
+    # Losses whose gradient will be wanted: compute it in the same kernel pass (used when the
+    # upstream gradient is uniform, see _EagerLoss.backward); the logits are left alone.
+    cfg["fuse"] = (kind != _KIND_LOGITS and torch.is_grad_enabled()
+                   and any(t.requires_grad for t in [inputs, *weights, *biases]))
     return _EagerLoss.apply(inputs, len(weights), len(biases), cfg, *weights, *biases, labels,
                             sampled, tec, sec)
 
