@@ -19,7 +19,12 @@ itself TF-exact); the differences are the types and four keyword options:
     As in the NumPy API (None: what OpenMP allows). Results are
     bit-identical for any value and any ``torch.set_num_threads``.
 ``upstream`` / ``return_grads``
-    Not taken: autograd supplies the upstream gradient.
+    Not taken: autograd supplies the upstream gradient. In eager mode a loss
+    that will be differentiated gets its gradients in the forward kernel
+    pass; when every example's upstream is the same ``c`` (``loss.sum()``,
+    ``loss.mean()``) backward returns them times ``c`` (bit-identical to the
+    NumPy API's ``upstream=c`` when ``c`` is a power of two, within rounding
+    otherwise); any other upstream runs the kernel again with it.
 
 ``weights`` (and ``biases``) may be one tensor or a list/tuple of row
 shards (``nn.Parameter``s, typically), routed by ``partition_strategy``
