@@ -1,7 +1,7 @@
 r"""Bad-input sweep, area: pysampled.torch: devices, dtypes, layouts, shapes, requires_grad, modules.
 
-Registered only when torch is importable (tests/test_torch.py fails in CI
-when it is not). Documented outcomes (regenerate with ``python
+Registered only when torch is importable and the process is not under ASan
+(tests/test_torch.py fails in CI when torch is missing). Documented outcomes (regenerate with ``python
 tests/test_bad_input_sweep.py --write-tables``)::
 
 RESULTS-TABLE-START
@@ -78,11 +78,15 @@ import numpy as np
 from sweep.builders import C, D, problem
 from sweep.harness import raises, returns
 
-try:
-    import torch
-    import pysampled.torch as pt
-except ImportError:  # pragma: no cover - the sanitizer venv has no torch
-    torch = None
+from _sanitizer import SANITIZED
+
+torch = None
+if not SANITIZED:  # torch is not run under ASan (the sanitizer venv may still see a system torch)
+    try:
+        import torch
+        import pysampled.torch as pt
+    except ImportError:  # pragma: no cover - an environment without torch
+        torch = None
 
 
 def tproblem(dtype="float32"):
