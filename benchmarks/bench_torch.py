@@ -20,7 +20,7 @@ Each (system, N, threads) runs in a fresh subprocess whose environment and
 library APIs fix the thread count (``_common.thread_env`` /
 ``limit_threads``). B = 256, D = 64, float32, labels uniform over N.
 
-    python benchmarks/bench_torch.py [--quick] [--tf-python /path/to/tf/python]
+    python benchmarks/bench_torch.py [--quick] [--no-optimizer] [--tf-python /path/to/tf/python]
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def cpu_per_call(fn, min_s=0.5, max_calls=200):
     return (time.process_time() - t0) / calls
 
 
-def worker(system, N, S_list, threads, target_s):
+def worker(system, N, S_list, threads, target_s, optimizer=True):
     import numpy as np
 
     if system != "tensorflow":
@@ -76,7 +76,8 @@ def worker(system, N, S_list, threads, target_s):
                 with tf.GradientTape() as tape:
                     loss = tf.reduce_mean(tf.nn.sampled_softmax_loss(W, b, labels, x, S, N))
                 gw, gb, gx = tape.gradient(loss, [W, b, x])
-                opt.apply_gradients([(gw, W), (gb, b)])
+                if optimizer:
+                    opt.apply_gradients([(gw, W), (gb, b)])
                 return gx
 
             r = _common.measure(lambda: step().numpy(), warmup=3, target_s=target_s)
@@ -111,7 +112,8 @@ def worker(system, N, S_list, threads, target_s):
                 opt.zero_grad()
                 x.grad = None
                 head(x, labels).mean().backward()
-                opt.step()
+                if optimizer:
+                    opt.step()
         else:
             def step():
                 sampled, tec, sec = sampler.sample(labels.numpy().reshape(-1, 1), S, True)
@@ -126,7 +128,8 @@ def worker(system, N, S_list, threads, target_s):
                 samp = samp.masked_fill(labels[:, None] == sampled[None, :], -FLT_MAX)
                 logits = torch.cat([true_logit[:, None], samp], 1)
                 F.cross_entropy(logits, zeros).backward()
-                opt.step()
+                if optimizer:
+                    opt.step()
         r = _common.measure(step, warmup=3, target_s=target_s)
         r["cpu_s"] = cpu_per_call(step, target_s / 2)
         out.append(dict(system=system, N=N, S=S, threads=threads, **r))
@@ -138,6 +141,8 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="N = 10^5 only, shorter timings")
     ap.add_argument("--tf-python", help="a Python with tensorflow-cpu installed")
     ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--no-optimizer", action="store_true",
+                    help="forward + backward only (no optimizer step): the loss itself")
     ap.add_argument("--out", default=str(HERE / "results_torch.json"))
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -154,7 +159,7 @@ def main(argv=None):
             for system in systems:
                 py = a.tf_python if system == "tensorflow" else sys.executable
                 job = dict(system=system, N=N, S_list=S_list, threads=threads,
-                           target_s=0.5 if a.quick else 1.5)
+                           target_s=0.5 if a.quick else 1.5, optimizer=not a.no_optimizer)
                 busy.append(_common.cpu_busy_fraction())
                 env = _common.thread_env(threads)
                 env["PYTHONPATH"] = str(HERE)
