@@ -143,7 +143,7 @@ def main(argv=None):
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--no-optimizer", action="store_true",
                     help="forward + backward only (no optimizer step): the loss itself")
-    ap.add_argument("--out", default=str(HERE / "results_torch.json"))
+    ap.add_argument("--out", default=str(HERE / "out" / "torch.json"))
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker:
