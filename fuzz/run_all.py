@@ -51,6 +51,7 @@ HARNESSES = [
     "checkpoint",
     "beyond_tf",
     "distributed",
+    "torch",
 ]
 MAX_LEN = {"checkpoint": 20000, "w2v_format": 8192, "text_corpus": 8192, "vocab_file": 4096}
 

@@ -1,0 +1,204 @@
+"""One training step of a sampled-softmax head in PyTorch: pysampled.torch vs
+the best pure-PyTorch implementation (and TF when a TF interpreter is given).
+
+A step = draw the batch's negatives + forward + backward + optimizer step on
+the class weights and biases (and the inputs' gradient, as for a layer below):
+
+* ``pysampled``: ``pysampled.torch.SampledSoftmax(N, D, S, sparse_grad=True)``
+  + ``torch.optim.SparseAdam``.
+* ``torch``: the same math in plain PyTorch: ``nn.Embedding(sparse=True)``
+  for weights and biases, one lookup of ``cat(labels, sampled)``, the true
+  logit as a row dot product, the sampled logits as one matmul, ``- log Q``,
+  the accidental-hit mask (``masked_fill`` of ``-FLT_MAX``),
+  ``F.cross_entropy``, ``SparseAdam``. The negatives come from the same
+  pysampled ``LogUniformSampler`` (unique, TF's), drawn inside the step.
+* ``tensorflow`` (``--tf-python PATH``): ``tf.nn.sampled_softmax_loss`` (its
+  own log-uniform sampler) under ``tf.function``, ``GradientTape``, Keras
+  ``Adam`` on the weight and bias variables (IndexedSlices gradients).
+
+Each (system, N, threads) runs in a fresh subprocess whose environment and
+library APIs fix the thread count (``_common.thread_env`` /
+``limit_threads``). B = 256, D = 64, float32, labels uniform over N.
+
+    python benchmarks/bench_torch.py [--quick] [--no-optimizer] [--tf-python /path/to/tf/python]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import _common  # noqa: E402
+
+B, D = 256, 64
+FLT_MAX = 3.4028234663852886e38
+
+
+def cpu_per_call(fn, min_s=0.5, max_calls=200):
+    """CPU seconds (this process, all its threads) per call: less sensitive than
+    wall time to other processes on a shared machine."""
+    import time
+
+    calls, t0 = 0, time.process_time()
+    w0 = time.perf_counter()
+    while calls < max_calls and (calls < 3 or time.perf_counter() - w0 < min_s):
+        fn()
+        calls += 1
+    return (time.process_time() - t0) / calls
+
+
+def worker(system, N, S_list, threads, target_s, optimizer=True):
+    import numpy as np
+
+    if system != "tensorflow":
+        import pysampled  # first: its OpenMP spin policy applies to the shared libgomp
+    _common.limit_threads(threads, "tensorflow" if system == "tensorflow" else "torch")
+    rng = np.random.default_rng(0)
+    x_np = rng.standard_normal((B, D)).astype(np.float32)
+    out = []
+    if system == "tensorflow":
+        import tensorflow as tf
+
+        W = tf.Variable(tf.random.truncated_normal((N, D), stddev=1 / D ** 0.5))
+        b = tf.Variable(tf.zeros(N))
+        x = tf.Variable(x_np)
+        opt = tf.keras.optimizers.Adam(1e-3)
+        for S in S_list:
+            labels = tf.constant(rng.integers(0, N, (B, 1)), tf.int64)
+
+            @tf.function
+            def step():
+                with tf.GradientTape() as tape:
+                    loss = tf.reduce_mean(tf.nn.sampled_softmax_loss(W, b, labels, x, S, N))
+                gw, gb, gx = tape.gradient(loss, [W, b, x])
+                if optimizer:
+                    opt.apply_gradients([(gw, W), (gb, b)])
+                return gx
+
+            r = _common.measure(lambda: step().numpy(), warmup=3, target_s=target_s)
+            r["cpu_s"] = cpu_per_call(lambda: step().numpy(), target_s / 2)
+            out.append(dict(system=system, N=N, S=S, threads=threads, **r))
+        return out
+
+    import torch
+    import torch.nn.functional as F
+    import pysampled.torch as pt
+
+    torch.manual_seed(0)
+    x = torch.from_numpy(x_np).requires_grad_()
+    if system == "pysampled":
+        head = pt.SampledSoftmax(N, D, 1, seed=1, num_threads=threads)
+        opt = torch.optim.SparseAdam(list(head.parameters()), lr=1e-3)
+    else:
+        sampler = pysampled.LogUniformSampler(N, seed=1)
+        emb = torch.nn.Embedding(N, D, sparse=True)
+        bemb = torch.nn.Embedding(N, 1, sparse=True)
+        with torch.no_grad():
+            torch.nn.init.trunc_normal_(emb.weight, std=D ** -0.5, a=-2 * D ** -0.5, b=2 * D ** -0.5)
+            bemb.weight.zero_()
+        opt = torch.optim.SparseAdam(list(emb.parameters()) + list(bemb.parameters()), lr=1e-3)
+        zeros = torch.zeros(B, dtype=torch.long)
+    for S in S_list:
+        labels = torch.from_numpy(rng.integers(0, N, B))
+        if system == "pysampled":
+            head.num_sampled = S
+
+            def step():
+                opt.zero_grad()
+                x.grad = None
+                head(x, labels).mean().backward()
+                if optimizer:
+                    opt.step()
+        else:
+            def step():
+                sampled, tec, sec = sampler.sample(labels.numpy().reshape(-1, 1), S, True)
+                sampled, tec, sec = (torch.from_numpy(sampled), torch.from_numpy(tec),
+                                     torch.from_numpy(sec))
+                opt.zero_grad()
+                x.grad = None
+                ids = torch.cat([labels, sampled])
+                w, bb = emb(ids), bemb(ids).view(-1)
+                true_logit = (x * w[:B]).sum(1) + bb[:B] - torch.log(tec.view(-1))
+                samp = x @ w[B:].T + (bb[B:] - torch.log(sec))
+                samp = samp.masked_fill(labels[:, None] == sampled[None, :], -FLT_MAX)
+                logits = torch.cat([true_logit[:, None], samp], 1)
+                F.cross_entropy(logits, zeros).backward()
+                if optimizer:
+                    opt.step()
+        r = _common.measure(step, warmup=3, target_s=target_s)
+        r["cpu_s"] = cpu_per_call(step, target_s / 2)
+        out.append(dict(system=system, N=N, S=S, threads=threads, **r))
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="N = 10^5 only, shorter timings")
+    ap.add_argument("--tf-python", help="a Python with tensorflow-cpu installed")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--no-optimizer", action="store_true",
+                    help="forward + backward only (no optimizer step): the loss itself")
+    ap.add_argument("--out", default=str(HERE / "out" / "torch.json"))
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.worker:
+        job = json.loads(a.worker)
+        print(json.dumps(worker(**job)))
+        return
+    Ns = [10**5] if a.quick else [10**5, 10**6]
+    S_list = [64, 512, 4096]
+    systems = ["pysampled", "torch"] + (["tensorflow"] if a.tf_python else [])
+    results, busy = [], []
+    for threads in [int(t) for t in a.threads.split(",")]:
+        for N in Ns:
+            for system in systems:
+                py = a.tf_python if system == "tensorflow" else sys.executable
+                job = dict(system=system, N=N, S_list=S_list, threads=threads,
+                           target_s=0.5 if a.quick else 1.5, optimizer=not a.no_optimizer)
+                busy.append(_common.cpu_busy_fraction())
+                env = _common.thread_env(threads)
+                env["PYTHONPATH"] = str(HERE)
+                p = subprocess.run([py, __file__, "--worker", json.dumps(job)], env=env,
+                                   capture_output=True, text=True, timeout=1800)
+                if p.returncode:
+                    print(p.stderr[-3000:], file=sys.stderr)
+                    results.append(dict(system=system, N=N, threads=threads, status="failed"))
+                    continue
+                res = json.loads(p.stdout.strip().splitlines()[-1])
+                for r in res:
+                    print(f"{system:10s} N={N:>8} S={r['S']:>5} threads={threads}: "
+                          f"{1e3 * r['median_s']:8.2f} ms wall, {1e3 * r['cpu_s']:8.2f} ms CPU", flush=True)
+                results.extend(res)
+    info = _common.machine_info()
+    _common.write_json(a.out, {"machine": info, "B": B, "D": D, "results": results,
+                               "cpu_busy": busy})
+    rows = []
+    key = {(r["system"], r["N"], r.get("S"), r["threads"]): r for r in results if "median_s" in r}
+    for threads in sorted({r["threads"] for r in results}):
+        for N in Ns:
+            for S in S_list:
+                ps_ = key.get(("pysampled", N, S, threads))
+                th = key.get(("torch", N, S, threads))
+                tf_ = key.get(("tensorflow", N, S, threads))
+                def ms(r, k):
+                    return "-" if r is None else f"{1e3 * r[k]:.2f}"
+
+                def ratio(r, k):
+                    return "-" if not (ps_ and r) else f"{r[k] / ps_[k]:.2f}x"
+
+                rows.append([threads, f"{N:,}", S, ms(ps_, "median_s"), ms(th, "median_s"),
+                             ratio(th, "median_s"), ms(ps_, "cpu_s"), ms(th, "cpu_s"),
+                             ratio(th, "cpu_s"), ms(tf_, "median_s"), ratio(tf_, "median_s")])
+    print(_common.md_table(["threads", "N", "S", "ps wall ms", "torch wall ms", "torch/ps wall",
+                            "ps CPU ms", "torch CPU ms", "torch/ps CPU", "TF wall ms",
+                            "TF/ps wall"], rows))
+    print(_common.load_warning(busy))
+
+
+if __name__ == "__main__":
+    main()
