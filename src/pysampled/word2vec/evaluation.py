@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -72,6 +72,7 @@ def evaluate_analogies(
     path,
     restrict_vocab: Optional[int] = 300000,
     case_insensitive: bool = True,
+    normalize: Optional[Callable[[str], str]] = None,
 ) -> dict:
     """Word-analogy accuracy with 3CosAdd, on a ``questions-words.txt`` style file.
 
@@ -101,6 +102,10 @@ def evaluate_analogies(
         ``paris``) uses the vector of its first (most frequent) word, and
         every word with the same key as ``a``, ``b`` or ``c`` is excluded
         from the answers.
+    normalize : callable, optional
+        Applied to every word of the question file before the lookup: the
+        token normalisation the vectors were trained with (for example
+        ``TextCorpus(..., lowercase=True).normalizer()``).
 
     Returns
     -------
@@ -162,6 +167,8 @@ def evaluate_analogies(
             if len(fields) != 4:
                 invalid += 1
                 continue
+            if normalize is not None:
+                fields = [normalize(w) for w in fields]
             if case_insensitive:
                 fields = [w.upper() for w in fields]
             rows = [key_to_row.get(w) for w in fields]
@@ -270,6 +277,7 @@ def evaluate_similarity(
     delimiter: Optional[str] = "\t",
     case_insensitive: bool = True,
     restrict_vocab: Optional[int] = 300000,
+    normalize: Optional[Callable[[str], str]] = None,
 ) -> dict:
     """Correlation between cosine similarities and human word-pair ratings.
 
@@ -293,6 +301,9 @@ def evaluate_similarity(
     restrict_vocab : int or None, default 300000
         Only the first ``restrict_vocab`` words are looked up (None: all);
         as in gensim's ``evaluate_word_pairs``.
+    normalize : callable, optional
+        Applied to both words of every pair before the lookup (the token
+        normalisation the vectors were trained with).
 
     Returns
     -------
@@ -346,6 +357,8 @@ def evaluate_similarity(
             if not math.isfinite(score):
                 raise ValueError(f"{where}: line {lineno}: score {fields[2]!r} is not finite")
             a, b = fields[0], fields[1]
+            if normalize is not None:
+                a, b = normalize(a), normalize(b)
             if case_insensitive:
                 a, b = a.upper(), b.upper()
             ra, rb = key_to_row.get(a), key_to_row.get(b)
