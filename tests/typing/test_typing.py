@@ -35,7 +35,8 @@ MARK = re.compile(r"#\s*E:\s*(.+?)\s*$")
 def mypy_args(tmp_path_factory, request):
     config = tmp_path_factory.mktemp("mypy") / "mypy.ini"
     config.write_text("[mypy]\n")  # isolated from the project's own [tool.mypy]
-    cache = request.config.cache.mkdir("mypy") if request.config.cache else config.parent
+    cache = request.config.cache.mkdir("mypy") if getattr(request.config, "cache", None) \
+        else config.parent
     return ["--config-file", str(config), "--cache-dir", str(cache), "--no-error-summary",
             "--hide-error-context", "--no-color-output", "--show-absolute-path"]
 
