@@ -49,6 +49,7 @@ HARNESSES = [
     "w2v_format",
     "vocab_file",
     "checkpoint",
+    "tokenize",
 ]
 MAX_LEN = {"checkpoint": 20000, "w2v_format": 8192, "text_corpus": 8192, "vocab_file": 4096}
 

@@ -21,6 +21,7 @@ __all__ = [
     "nce_loss",
     "sampled_softmax_loss",
     "sampled_sparse_softmax_loss",
+    "rank_sampled_softmax_loss",
 ]
 
 #: Float arrays: float32 or float64 (the inputs decide the computing dtype).
@@ -137,6 +138,40 @@ def sampled_sparse_softmax_loss(weights: _Weights, biases: _Biases, labels: npt.
                                 num_threads: int | None = None,
                                 mask_all_duplicates: bool = False
                                 ) -> _FloatArray | tuple[_FloatArray, LossGrads]: ...
+
+@overload
+def rank_sampled_softmax_loss(weights: _Weights, biases: _Biases, labels: npt.ArrayLike,
+                              inputs: npt.ArrayLike, num_sampled: int, num_resampled: int,
+                              num_classes: int, num_true: int,
+                              sampled_values: _SampledValues | None,
+                              resampling_temperature: float, remove_accidental_hits: bool,
+                              partition_strategy: _Strategy, name: str | None = None, *,
+                              seed: _Seed = None, return_grads: Literal[False] = False,
+                              upstream: npt.ArrayLike | None = None,
+                              num_threads: int | None = None,
+                              mask_all_duplicates: bool = False) -> _FloatArray: ...
+@overload
+def rank_sampled_softmax_loss(weights: _Weights, biases: _Biases, labels: npt.ArrayLike,
+                              inputs: npt.ArrayLike, num_sampled: int, num_resampled: int,
+                              num_classes: int, num_true: int,
+                              sampled_values: _SampledValues | None,
+                              resampling_temperature: float, remove_accidental_hits: bool,
+                              partition_strategy: _Strategy, name: str | None = None, *,
+                              seed: _Seed = None, return_grads: Literal[True],
+                              upstream: npt.ArrayLike | None = None,
+                              num_threads: int | None = None,
+                              mask_all_duplicates: bool = False) -> tuple[_FloatArray, LossGrads]: ...
+@overload
+def rank_sampled_softmax_loss(weights: _Weights, biases: _Biases, labels: npt.ArrayLike,
+                              inputs: npt.ArrayLike, num_sampled: int, num_resampled: int,
+                              num_classes: int, num_true: int,
+                              sampled_values: _SampledValues | None,
+                              resampling_temperature: float, remove_accidental_hits: bool,
+                              partition_strategy: _Strategy, name: str | None = None, *,
+                              seed: _Seed = None, return_grads: bool,
+                              upstream: npt.ArrayLike | None = None,
+                              num_threads: int | None = None,
+                              mask_all_duplicates: bool = False) -> _FloatArray | tuple[_FloatArray, LossGrads]: ...
 
 @overload
 def compute_sampled_logits(weights: _Weights, biases: _Biases, labels: npt.ArrayLike,

@@ -97,5 +97,6 @@ def all_candidate_sampler(true_classes: _Ids, num_true: int, num_sampled: int, u
                           seed: _Seed = None, name: str | None = None) -> CandidateSample: ...
 def compute_accidental_hits(
     true_classes: _Ids, sampled_candidates: _Ids, num_true: int, seed: _Seed = None,
-    name: str | None = None, all_duplicates: bool = False,
+    name: str | None = None, mask_all_duplicates: bool = False, *,
+    all_duplicates: bool | None = None,
 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...

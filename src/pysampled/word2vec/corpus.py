@@ -46,6 +46,8 @@ def normalize_token(token: str, *, lowercase: bool = False,
     becomes empty is dropped by :func:`tokenize`. The rule is per token, so a
     word of an evaluation file maps to exactly one key.
     """
+    if not isinstance(token, str):
+        raise TypeError(f"a token is a str, got {type(token).__name__}")
     if strip_punctuation:
         token = token.translate(_punctuation_table())
     if lowercase:
@@ -56,6 +58,8 @@ def normalize_token(token: str, *, lowercase: bool = False,
 def tokenize(line: str, *, lowercase: bool = False, strip_punctuation: bool = False) -> list[str]:
     """The tokens of one line of text: split at Unicode whitespace (``str.split``),
     each token passed through :func:`normalize_token`, empty ones dropped."""
+    if not isinstance(line, str):
+        raise TypeError(f"tokenize() takes a str, got {type(line).__name__}")
     words = line.split()
     if not (lowercase or strip_punctuation):
         return words

@@ -69,3 +69,5 @@ assert_type(model.step(labels, inputs), StepResult)
 assert_type(model(labels, inputs), F)
 assert_type(model(labels, inputs, return_grads=True), tuple[F, LossGrads])
 assert_type(ps.openmp_enabled(), bool)
+assert_type(ps.rank_sampled_softmax_loss(weights, biases, labels, inputs, 16, 8, 100, 1, None, 1.0,
+                                         True, "mod", seed=1), F)
