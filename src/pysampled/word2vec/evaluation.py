@@ -142,7 +142,8 @@ def evaluate_analogies(
     >>> res["accuracy"], res["sections"]["capital-common-countries"]["accuracy"]  # doctest: +SKIP
     """
     unit, key_to_row, canon, variants = _prepare(words, vectors, restrict_vocab, case_insensitive)
-    names, sec_oov, questions, invalid = _read_questions(path, key_to_row, case_insensitive)
+    names, sec_oov, questions, invalid = _read_questions(path, key_to_row, case_insensitive,
+                                                         normalize)
     sec_correct, sec_total = _answer_questions(unit, canon, variants, questions, len(names))
     sections = {}
     for s, name in enumerate(names):
@@ -167,7 +168,7 @@ def evaluate_analogies(
     }
 
 
-def _read_questions(path, key_to_row, case_insensitive):
+def _read_questions(path, key_to_row, case_insensitive, normalize=None):
     """Parse a questions-words file: section names (file order, repeats
     merged), per-section OOV counts, the questions as (section, a, b, c, d)
     rows of the restricted vocabulary, and the count of invalid lines."""
