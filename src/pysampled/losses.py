@@ -856,13 +856,17 @@ class SampledLoss:
         return _prepare(kind=self._kind, x=x, labels=labels, num_true=self.num_true,
                         sampled_values=sampled_values, draw=self._draw,
                         subtract_log_q=self.subtract_log_q, upstream=upstream,
-                        want_grads=want_grads)
+                        want_grads=want_grads,
+                        # the functions' rule: counts must agree when hits are masked
+                        num_sampled=self.num_sampled if self.remove_accidental_hits else None)
 
     def __call__(self, labels, inputs, *, sampled_values=None, return_grads=False, upstream=None):
         """The per-example loss (and gradients), without updating anything.
 
         ``sampled_values`` given explicitly may hold any number of candidates
-        (``num_sampled`` only sizes the sampler's draw)."""
+        (``num_sampled`` only sizes the sampler's draw), except with
+        ``remove_accidental_hits``, where the counts must agree (the rule of
+        the loss functions, after TF's)."""
         x = _inputs_matrix(inputs)
         batch = self._batch(labels, x, sampled_values, upstream, return_grads)
         result = _losses._run(

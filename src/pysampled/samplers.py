@@ -713,6 +713,16 @@ def all_candidate_sampler(true_classes, num_true, num_sampled, unique, seed=None
                            np.ones(num_sampled, dtype=np.float32))
 
 
+_warned_all_duplicates = False
+
+
+def _warn_all_duplicates():
+    global _warned_all_duplicates
+    _warned_all_duplicates = True
+    warnings.warn("compute_accidental_hits(all_duplicates=...) is deprecated; use "
+                  "mask_all_duplicates=...", DeprecationWarning, stacklevel=3)
+
+
 def compute_accidental_hits(true_classes, sampled_candidates, num_true, seed=None, name=None,
                             mask_all_duplicates=False, *, all_duplicates=None):
     """Find sampled candidates that equal one of an example's true classes.
@@ -729,7 +739,7 @@ def compute_accidental_hits(true_classes, sampled_candidates, num_true, seed=Non
         (SPEC §12.11). True reports every position (the same option as the
         losses' ``mask_all_duplicates``).
     all_duplicates : bool, optional
-        Deprecated name of ``mask_all_duplicates`` (DeprecationWarning).
+        Deprecated name of ``mask_all_duplicates`` (a DeprecationWarning, once per process).
 
     Returns
     -------
@@ -751,8 +761,8 @@ def compute_accidental_hits(true_classes, sampled_candidates, num_true, seed=Non
         raise ValueError("true_candidates must be a batch_size * num_true matrix")
     sc = as_ids(sampled_candidates, "sampled_candidates", ndim=1)
     if all_duplicates is not None:
-        warnings.warn("compute_accidental_hits(all_duplicates=...) is deprecated; use "
-                      "mask_all_duplicates=...", DeprecationWarning, stacklevel=2)
+        if not _warned_all_duplicates:  # once per process: a loop must not pile up warnings
+            _warn_all_duplicates()
         mask_all_duplicates = all_duplicates
     return _samplers.accidental_hits(tc.reshape(-1), tc.shape[0], num_true, sc,
                                      bool(mask_all_duplicates))

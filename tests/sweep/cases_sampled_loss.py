@@ -41,8 +41,8 @@ RESULTS-TABLE-START
     step-label-2**40-explicit-sv  raises IndexError: /^labels\[2\] = 1099511627776 is not in \[0, 12\)$/
     step-sampled-out-of-range-explicit-sv  raises IndexError: /^sampled_candidates\[3\] = 12 is not in
         \[0, 12\)$/
-    step-sampled-wrong-length  raises ValueError: /^sampled_expected_count must have shape \(2,\), got
-        \(4,\)$/
+    step-sampled-wrong-length  raises ValueError: /^sampled_candidates has 2 entries but num_sampled=4,
+        which must agree with remove_accidental_hits=True/
     step-tec-wrong-shape  raises ValueError: /^true_expected_count must have shape \(4, 1\), got
         \(4,\)$/
     step-upstream-wrong-shape  raises ValueError: /^upstream must have shape \(4,\), got \(4, 1\)$/
@@ -166,7 +166,8 @@ raises("step-sampled-out-of-range-explicit-sv",
 # but their expected counts must match them.
 raises("step-sampled-wrong-length", step_call(expect_unchanged=True, sampled_values=lambda p: sv_replace(
     p, sampled=np.array([5, 7]))), ValueError,
-    r"^sampled_expected_count must have shape \(2,\), got \(4,\)$")
+    r"^sampled_candidates has 2 entries but num_sampled=4, which must agree with "
+    r"remove_accidental_hits=True")
 raises("step-tec-wrong-shape", step_call(expect_unchanged=True, sampled_values=lambda p: sv_replace(
     p, tec=np.ones(B, np.float32))),
     ValueError, r"^true_expected_count must have shape \(4, 1\), got \(4,\)$")

@@ -195,6 +195,8 @@ raises("sparse-rows-per-shard-non-canonical",
 
 
 def _deprecated_all_duplicates():
+    import pysampled.samplers
+    pysampled.samplers._warned_all_duplicates = False  # the warning comes once per process
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
         out = ps.compute_accidental_hits([[5]], [5, 5], 1, all_duplicates=True)
