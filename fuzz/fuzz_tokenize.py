@@ -8,7 +8,8 @@ line equals ``normalize_token`` of each whitespace-split token with empty
 results dropped; with ``strip_punctuation`` no output character is of a
 Unicode ``P*`` category (checked per character with ``unicodedata``); with
 ``lowercase`` the output is a fixed point of ``str.lower``; no output token
-is empty or contains whitespace; ``normalize_token`` is idempotent. Nothing but ``TypeError`` for a non-str may escape.
+is empty or contains whitespace; ``normalize_token`` is idempotent. Nothing
+may escape (the input is always a str).
 """
 import unicodedata
 
