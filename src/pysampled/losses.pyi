@@ -171,7 +171,8 @@ def rank_sampled_softmax_loss(weights: _Weights, biases: _Biases, labels: npt.Ar
                               seed: _Seed = None, return_grads: bool,
                               upstream: npt.ArrayLike | None = None,
                               num_threads: int | None = None,
-                              mask_all_duplicates: bool = False) -> _FloatArray | tuple[_FloatArray, LossGrads]: ...
+                              mask_all_duplicates: bool = False
+                              ) -> _FloatArray | tuple[_FloatArray, LossGrads]: ...
 
 @overload
 def compute_sampled_logits(weights: _Weights, biases: _Biases, labels: npt.ArrayLike,
@@ -201,7 +202,8 @@ def compute_sampled_logits(weights: _Weights, biases: _Biases, labels: npt.Array
                            name: str | None = None, *, return_grads: bool,
                            upstream: npt.ArrayLike | None = None, num_threads: int | None = None,
                            mask_all_duplicates: bool = False
-                           ) -> tuple[_FloatArray, _FloatArray] | tuple[_FloatArray, _FloatArray, LossGrads]: ...
+                           ) -> (tuple[_FloatArray, _FloatArray]
+                                 | tuple[_FloatArray, _FloatArray, LossGrads]): ...
 
 class SampledLoss:
     num_sampled: int
