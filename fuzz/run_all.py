@@ -52,6 +52,7 @@ HARNESSES = [
     "beyond_tf",
     "distributed",
     "torch",
+    "tokenize",
 ]
 MAX_LEN = {"checkpoint": 20000, "w2v_format": 8192, "text_corpus": 8192, "vocab_file": 4096}
 

@@ -11,6 +11,8 @@ The word2vec application built on it lives in :mod:`pysampled.word2vec`
 importable from here too, but are loaded only when first used: ``import
 pysampled`` does not import the application.
 """
+from typing import TYPE_CHECKING, Any
+
 from ._threads import load_core as _load_core
 
 _runtime = _load_core()  # the C++ core and OpenMP, under the spin policy (see _threads)
@@ -55,18 +57,24 @@ _APPLICATION = {
 _LAZY = {name: module for module, names in _APPLICATION.items() for name in names}
 
 
-def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pysampled' has no attribute {name!r}")
-    import importlib
+if TYPE_CHECKING:  # type checkers see the lazy names as ordinary imports
+    from .word2vec import TextCorpus, Word2Vec
+    from .word2vec.evaluation import evaluate_analogies, evaluate_similarity
+    from .word2vec.formats import load_word2vec_format, save_word2vec_format
+    from .word2vec.synthetic import SyntheticCorpus, planted_score
+else:
+    def __getattr__(name: str) -> Any:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module 'pysampled' has no attribute {name!r}")
+        import importlib
 
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 

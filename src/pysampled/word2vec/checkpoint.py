@@ -41,12 +41,22 @@ def load_checkpoint(cls, path, *, threads=None):
     checkpoint raises ``ValueError``."""
     where = os.fspath(path)
     try:
+        if os.path.isdir(where):
+            raise ValueError("it is a directory")
+        with open(where, "rb") as f:
+            magic = f.read(4)
+        if magic != b"PK\x03\x04":
+            raise ValueError("it is not a pysampled checkpoint (not an .npz file)")
         with np.load(where, allow_pickle=False) as z:
+            if "meta" not in z.files:
+                raise ValueError("it is not a pysampled checkpoint (no 'meta' record)")
             meta = json.loads(str(z["meta"]))
             _check_meta(meta)
             obj = cls(**meta["config"], threads=threads)
             arrays = {k: z[k] for k in z.files if k != "meta"}
     except ValueError as e:
+        if "allow_pickle" in str(e):  # NumPy's advice would be wrong here: never unpickle
+            e = ValueError("it holds Python objects, which a checkpoint never does")
         raise ValueError(f"cannot read checkpoint {where!r}: {e}") from e
     except FileNotFoundError:
         raise

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -72,6 +72,7 @@ def evaluate_analogies(
     path,
     restrict_vocab: Optional[int] = 300000,
     case_insensitive: bool = True,
+    normalize: Optional[Callable[[str], str]] = None,
 ) -> dict:
     """Word-analogy accuracy with 3CosAdd, on a ``questions-words.txt`` style file.
 
@@ -101,6 +102,10 @@ def evaluate_analogies(
         ``paris``) uses the vector of its first (most frequent) word, and
         every word with the same key as ``a``, ``b`` or ``c`` is excluded
         from the answers.
+    normalize : callable, optional
+        Applied to every word of the question file before the lookup: the
+        token normalisation the vectors were trained with (for example
+        ``TextCorpus(..., lowercase=True).normalizer()``).
 
     Returns
     -------
@@ -137,7 +142,8 @@ def evaluate_analogies(
     >>> res["accuracy"], res["sections"]["capital-common-countries"]["accuracy"]  # doctest: +SKIP
     """
     unit, key_to_row, canon, variants = _prepare(words, vectors, restrict_vocab, case_insensitive)
-    names, sec_oov, questions, invalid = _read_questions(path, key_to_row, case_insensitive)
+    names, sec_oov, questions, invalid = _read_questions(path, key_to_row, case_insensitive,
+                                                         normalize)
     sec_correct, sec_total = _answer_questions(unit, canon, variants, questions, len(names))
     sections = {}
     for s, name in enumerate(names):
@@ -162,7 +168,7 @@ def evaluate_analogies(
     }
 
 
-def _read_questions(path, key_to_row, case_insensitive):
+def _read_questions(path, key_to_row, case_insensitive, normalize=None):
     """Parse a questions-words file: section names (file order, repeats
     merged), per-section OOV counts, the questions as (section, a, b, c, d)
     rows of the restricted vocabulary, and the count of invalid lines."""
@@ -191,6 +197,8 @@ def _read_questions(path, key_to_row, case_insensitive):
             if len(fields) != 4:
                 invalid += 1
                 continue
+            if normalize is not None:
+                fields = [normalize(w) for w in fields]
             if case_insensitive:
                 fields = [w.upper() for w in fields]
             rows = [key_to_row.get(w) for w in fields]
@@ -283,6 +291,7 @@ def evaluate_similarity(
     delimiter: Optional[str] = "\t",
     case_insensitive: bool = True,
     restrict_vocab: Optional[int] = 300000,
+    normalize: Optional[Callable[[str], str]] = None,
 ) -> dict:
     """Correlation between cosine similarities and human word-pair ratings.
 
@@ -306,6 +315,9 @@ def evaluate_similarity(
     restrict_vocab : int or None, default 300000
         Only the first ``restrict_vocab`` words are looked up (None: all);
         as in gensim's ``evaluate_word_pairs``.
+    normalize : callable, optional
+        Applied to both words of every pair before the lookup (the token
+        normalisation the vectors were trained with).
 
     Returns
     -------
@@ -359,6 +371,8 @@ def evaluate_similarity(
             if not math.isfinite(score):
                 raise ValueError(f"{where}: line {lineno}: score {fields[2]!r} is not finite")
             a, b = fields[0], fields[1]
+            if normalize is not None:
+                a, b = normalize(a), normalize(b)
             if case_insensitive:
                 a, b = a.upper(), b.upper()
             ra, rb = key_to_row.get(a), key_to_row.get(b)

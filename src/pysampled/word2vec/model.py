@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from typing import Callable
 
 import numpy as np
 
@@ -133,8 +134,20 @@ class Word2Vec:
         self.progress = {"epoch": 0, "chunk": 0, "words_done": 0, "loss": 0.0, "pairs": 0,
                          "corpus_tokens": 0, "corpus_sentences": 0}
         self.history: list[dict] = []
+        self.tokens_read: int | None = None  # set by build_vocab
+        self.distinct_words: int | None = None
         self._encoded = None
         self._workdir = None
+
+    def __repr__(self) -> str:
+        cfg = self.config()
+        shown = ", ".join(f"{k}={cfg[k]!r}" for k in ("model", "loss", "dim", "window", "epochs"))
+        if self.syn0 is None:
+            state = "no vocabulary yet"
+        else:
+            state = (f"vocabulary={len(self.words):,} words, "
+                     f"trained {self.progress['epoch']} of {self.epochs} epochs")
+        return f"<Word2Vec {shown}; {state}>"
 
     # ------------------------------------------------------------------ config
     def config(self) -> dict:
@@ -194,6 +207,7 @@ class Word2Vec:
             np.asarray(buf, dtype=np.int32).tofile(tok_file)
         if n_tokens == 0:
             raise ValueError("the corpus is empty")
+        self.tokens_read, self.distinct_words = n_tokens, len(counts)
         count_arr = np.asarray(counts, dtype=np.int64)
         words = np.array(list(provisional.keys()), dtype=object)
         keep = np.flatnonzero(count_arr >= self.min_count)
@@ -255,7 +269,8 @@ class Word2Vec:
     # ---------------------------------------------------------------- training
     def train(self, corpus=None, *, progress: bool | None = None, checkpoint: str | None = None,
               checkpoint_every: float = 300.0, workdir: str | None = None,
-              stop_after_chunks: int | None = None) -> dict:
+              stop_after_chunks: int | None = None,
+              should_stop: Callable[[], bool] | None = None) -> dict:
         """Train for the remaining epochs (all of them unless resumed).
 
         Parameters
@@ -272,6 +287,10 @@ class Word2Vec:
             seconds and at the end of each epoch; :meth:`load` resumes from it.
         stop_after_chunks : int, optional
             Stop after this many chunks (for tests and time-boxed runs).
+        should_stop : callable, optional
+            Called before every chunk; when it returns True training stops
+            there, as with ``stop_after_chunks`` (the command line's SIGINT /
+            SIGTERM handler sets it, so the final checkpoint is consistent).
 
         Returns
         -------
@@ -303,7 +322,8 @@ class Word2Vec:
         while self.progress["epoch"] < self.epochs:
             epoch = self.progress["epoch"]
             for index, start, stop, ends in chunks[self.progress["chunk"]:]:
-                if stop_after_chunks is not None and stop_after_chunks <= 0:
+                if (stop_after_chunks is not None and stop_after_chunks <= 0) or (
+                        should_stop is not None and should_stop()):
                     stopped = True
                     break
                 frac = self.progress["words_done"] / max(1, total_words)
