@@ -78,7 +78,7 @@ def train_chunk(float[:, ::1] syn0, float[:, ::1] syn1, const float[::1] keep_pr
                 NoiseTable noise, const int32_t[::1] tokens, const int64_t[::1] sentence_ends,
                 int64_t position, uint64_t seed, uint64_t epoch, float alpha, int64_t dim,
                 int window, int negative, bint cbow, bint cbow_mean, bint hogwild,
-                int64_t group_size, int num_threads):
+                int64_t group_size, int num_threads, bint shrink_windows=True):
     """Train on one chunk; returns (words, kept, pairs, loss)."""
     cdef Word2VecModel m
     cdef Word2VecConfig cfg
@@ -100,6 +100,7 @@ def train_chunk(float[:, ::1] syn0, float[:, ::1] syn1, const float[::1] keep_pr
     cfg.cbow_mean = cbow_mean
     cfg.hogwild = hogwild
     cfg.group_size = group_size
+    cfg.shrink_windows = shrink_windows
     _set_chunk(ch, tokens, sentence_ends, position, seed, epoch)
     ch.alpha = alpha
     with nogil:
@@ -109,13 +110,14 @@ def train_chunk(float[:, ::1] syn0, float[:, ::1] syn1, const float[::1] keep_pr
 
 def windows(const float[::1] keep_prob, const int32_t[::1] tokens,
             const int64_t[::1] sentence_ends, int64_t position, uint64_t seed, uint64_t epoch,
-            int window, bint cbow, int num_threads):
+            int window, bint cbow, int num_threads, bint shrink_windows=True):
     """The chunk's predictions (inputs, targets, offsets); see chunk_windows in C++."""
     cdef Word2VecChunk ch
     cdef Word2VecWindows w
     _set_chunk(ch, tokens, sentence_ends, position, seed, epoch)
     with nogil:
-        chunk_windows(&keep_prob[0], keep_prob.shape[0], window, cbow, ch, num_threads, w)
+        chunk_windows(&keep_prob[0], keep_prob.shape[0], window, cbow, ch, num_threads, w,
+                      shrink_windows)
     return _copy32(w.inputs), _copy32(w.targets), _copy64(w.offsets)
 
 

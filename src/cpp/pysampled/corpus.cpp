@@ -365,6 +365,7 @@ void scan_vocabulary(const std::vector<std::string>& paths, const CorpusScanOpti
   WordTable total;
   int64_t min_reduce = 1;
   const bool prune = options.max_vocab_size > 0;
+  bool counted_a_block = false;
   auto merge_states = [&]() {
     for (CountState& st : states) {
       merge_into(total, st.table);
@@ -375,17 +376,18 @@ void scan_vocabulary(const std::vector<std::string>& paths, const CorpusScanOpti
     LineBlocks blocks(path, options.block_bytes);
     const char *b, *e;
     while (blocks.next(b, e)) {
-      const int parts = threads_for(e - b, threads);
-      const std::vector<const char*> cuts = split_lines(b, e, parts);
-      parallel_for(parts, parts, [&](int64_t t) { count_range(cuts[t], cuts[t + 1], states[t]); });
-      if (prune) {
-        merge_states();
+      if (prune && counted_a_block) {  // between blocks only: never after the last one
         while (static_cast<int64_t>(total.size()) > options.max_vocab_size) {
           const int64_t r = min_reduce;
           total.filter([r](const WordTable::Entry& en) { return en.value > r; });
           ++min_reduce;
         }
       }
+      const int parts = threads_for(e - b, threads);
+      const std::vector<const char*> cuts = split_lines(b, e, parts);
+      parallel_for(parts, parts, [&](int64_t t) { count_range(cuts[t], cuts[t + 1], states[t]); });
+      if (prune) merge_states();
+      counted_a_block = true;
     }
   }
   merge_states();

@@ -32,12 +32,14 @@ namespace pysampled {
 struct CorpusScanOptions {
   int num_threads = 1;
   int64_t block_bytes = int64_t{32} << 20;
-  // > 0: bound the vocabulary during the count. After each block, while it
-  // holds more than max_vocab_size words, the words counted at most
-  // `min_reduce` times so far are removed and min_reduce grows by one
-  // (min_reduce starts at 1 and is kept from block to block, as in
-  // word2vec.c's ReduceVocab). Counts of surviving words may then miss
-  // occurrences seen before a word was removed.
+  // > 0: bound the vocabulary during the count. Before each block but the
+  // first (of any file), while the vocabulary holds more than max_vocab_size
+  // words, the words counted at most `min_reduce` times so far are removed
+  // and min_reduce grows by one (it starts at 1 and is kept from block to
+  // block, as in word2vec.c's ReduceVocab). Counts of surviving words may
+  // then miss occurrences seen before a word was removed. Nothing is pruned
+  // after the last block (the caller keeps the most frequent words), so a
+  // corpus of one block is counted exactly.
   int64_t max_vocab_size = 0;
   int64_t min_count = 1;  // words returned: those counted at least this often
 };

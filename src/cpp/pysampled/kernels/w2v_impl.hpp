@@ -379,7 +379,8 @@ Word2VecStats train_chunk(const Word2VecModel& m, const Word2VecConfig& cfg, con
   const int64_t stride = m.stride;
   thread_local W2VRecords rec;
   thread_local GroupScratch scratch;
-  build_records(m.keep_prob, m.neg_table, m.neg_size, cfg.window, cfg.negative, ch, threads, rec);
+  build_records(m.keep_prob, m.neg_table, m.neg_size, cfg.window, cfg.negative, cfg.shrink_windows, ch,
+                threads, rec);
   Word2VecStats st;
   st.words = ch.num_tokens;
   st.kept = rec.count;
