@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="seconds between checkpoints (default %(default)s; also at each epoch end)")
     io.add_argument("--resume", metavar="FILE",
                     help="continue from a checkpoint (give the same --input)")
+    io.add_argument("--extend", metavar="FILE",
+                    help="continue training a saved checkpoint on --input, adding the new "
+                    "words of --input to its vocabulary (gensim's build_vocab(update=True))")
     io.add_argument("--workdir", metavar="DIR",
                     help="where to keep the encoded corpus (default: the system temp dir)")
     m = t.add_argument_group("model")
@@ -55,7 +58,15 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--num-sampled", type=int, default=64,
                    help="shared negatives per batch (nce and sampled_softmax losses)")
     m.add_argument("--min-count", type=int, default=5)
-    m.add_argument("--max-vocab-size", type=int, default=None)
+    m.add_argument("--max-vocab-size", type=int, default=None,
+                   help="bound the vocabulary while counting (prune the rarest words between "
+                   "blocks, as word2vec.c), then keep this many most frequent words")
+    m.add_argument("--max-final-vocab", type=int, default=None,
+                   help="raise min-count until at most this many words are left (gensim)")
+    m.add_argument("--ns-exponent", type=float, default=0.75,
+                   help="noise distribution count^EXP (default %(default)s)")
+    m.add_argument("--no-shrink-windows", action="store_true",
+                   help="every window has the full radius (default: uniform in 1..window)")
     m.add_argument("--sample", type=float, default=1e-3, help="frequent-word subsampling threshold")
     m.add_argument("--alpha", type=float, default=None, help="initial learning rate")
     m.add_argument("--min-alpha", type=float, default=1e-4, help="final learning rate")
@@ -122,7 +133,12 @@ def _train(args) -> int:
                  f"{len(synthetic.groups)} planted topic groups)"
     progress = not args.quiet and sys.stderr.isatty()
     t0 = time.perf_counter()
-    if args.resume:
+    if args.extend:
+        if not args.input:
+            raise UsageError("--extend needs --input (the new text)")
+        model = Word2Vec.load(args.extend, threads=args.threads)
+        model.build_vocab(corpus, workdir=args.workdir, update=True)
+    elif args.resume:
         model = Word2Vec.load(args.resume, threads=args.threads)
         print(f"resuming {args.resume}: epoch {model.progress['epoch'] + 1}, "
               f"{model.progress['words_done']:,} words done", file=sys.stderr)
@@ -132,7 +148,9 @@ def _train(args) -> int:
                          min_count=args.min_count, max_vocab_size=args.max_vocab_size,
                          sample=args.sample, alpha=args.alpha, min_alpha=args.min_alpha,
                          epochs=args.epochs, cbow_mean=not args.cbow_sum, threads=args.threads,
-                         seed=args.seed, deterministic=not args.hogwild)
+                         seed=args.seed, deterministic=not args.hogwild,
+                         max_final_vocab=args.max_final_vocab, ns_exponent=args.ns_exponent,
+                         shrink_windows=not args.no_shrink_windows)
         model.build_vocab(corpus, workdir=args.workdir)
     t_vocab = time.perf_counter() - t0
     if not args.quiet:
