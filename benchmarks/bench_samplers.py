@@ -35,6 +35,19 @@ Usage::
     python benchmarks/bench_samplers.py --quick           # smoke test, ~2 min
     python benchmarks/bench_samplers.py                   # full run
     python benchmarks/bench_samplers.py --systems pysampled,numpy --threads 1
+    python benchmarks/bench_samplers.py --levels          # per-SIMD-level table, ~1 min
+
+``--levels`` is a separate, single-process run (1 thread, ``10**6`` draws into
+``out=``): ``sample_bulk`` at every SIMD level the CPU has (forced with
+``pysampled._samplers.set_simd_level``), interleaved round-robin with its NumPy
+peers (``Generator.integers``; ``exp(random() * log R)``, allocating and into
+preallocated buffers) and the machine's random-read rate (``np.take`` of
+random int64 indices from an int64 table of R entries, the memory access an
+alias draw makes), so that all ratios come from one run. Rates are from the
+fastest of the round-robin repetitions (the machine is shared: the fastest
+run is the least disturbed one) and, by default, the thread's CPU time
+(``--levels-clock wall`` for wall time); medians and wall-time rates are kept
+in the JSON.
 """
 from __future__ import annotations
 
@@ -439,6 +452,115 @@ def report(results, args):
     return "\n".join(out)
 
 
+# --------------------------------------------------------- per SIMD level
+
+LEVELS = ("generic", "avx2", "avx512")
+# issue #16: (peer, ratio the best level must reach against it)
+LEVEL_TARGETS = {"uniform": ("np integers", 0.6), "log_uniform": ("np exp(random*logR) out=", 1.3),
+                 "unigram": ("np integers", 0.5)}
+
+
+def levels_main(a):
+    """Per-level bulk throughput with NumPy peers and the random-read rate."""
+    import pysampled as ps
+    from pysampled import _samplers
+
+    t_start = time.perf_counter()
+    info = C.machine_info(peers=())
+    detected = _samplers.detected_simd_level()
+    levels = LEVELS[:LEVELS.index(detected) + 1]
+    n = a.levels_draws
+    out = np.empty(n, dtype=np.int64)
+    fbuf = np.empty(n, dtype=np.float64)
+    ibuf = np.empty(n, dtype=np.int64)
+    rng = np.random.default_rng(1)
+    cases = {}  # (dist, R, column) -> callable
+
+    def level_fn(sampler, level):
+        def f():
+            _samplers.set_simd_level(level)
+            sampler.sample_bulk(n, num_threads=1, out=out)
+        return f
+
+    for dist in DISTS:
+        for R in a.ranges:
+            if dist == "uniform":
+                s = ps.UniformSampler(R, seed=1)
+            elif dist == "log_uniform":
+                s = ps.LogUniformSampler(R, seed=1)
+            else:
+                s = ps.FixedUnigramSampler(R, unigrams=unigram_counts(R), distortion=DISTORTION,
+                                           seed=1)
+            for level in levels:
+                cases[(dist, R, level)] = level_fn(s, level)
+            if dist == "log_uniform":
+                lr = math.log(R)
+                cases[(dist, R, "np exp(random*logR)")] = (
+                    lambda lr=lr: np.exp(rng.random(n) * lr))
+                cases[(dist, R, "np exp(random*logR) out=")] = (
+                    lambda lr=lr: np.exp(np.multiply(rng.random(out=fbuf), lr, out=fbuf), out=fbuf))
+    for R in a.ranges:
+        cases[("peer", R, "np integers")] = lambda R=R: rng.integers(0, R, n)
+        table = np.arange(R, dtype=np.int64)
+        idx = rng.integers(0, R, n)
+        cases[("peer", R, "random read")] = (
+            lambda table=table, idx=idx: np.take(table, idx, out=ibuf))
+    clock = time.thread_time if a.levels_clock == "cpu" else time.perf_counter
+    times = {k: [] for k in cases}
+    wall = {k: [] for k in cases}
+    for f in cases.values():  # warm-up: page in tables and buffers
+        f()
+    busy = [C.cpu_busy_fraction()]
+    for _ in range(a.levels_repeat):
+        for k, f in cases.items():
+            w0, t0 = time.perf_counter(), clock()
+            f()
+            times[k].append(clock() - t0)
+            wall[k].append(time.perf_counter() - w0)
+    busy.append(C.cpu_busy_fraction())
+    _samplers.set_simd_level(detected)
+    rate = {k: n / min(v) / 1e6 for k, v in times.items()}
+    median = {k: n / float(np.median(v)) / 1e6 for k, v in times.items()}
+    wall_rate = {k: n / min(v) / 1e6 for k, v in wall.items()}
+
+    rows = []
+    for dist in DISTS:
+        peer, target = LEVEL_TARGETS[dist]
+        for R in a.ranges:
+            lv = [rate[(dist, R, level)] for level in levels]
+            peer_rate = rate[(dist, R, peer)] if (dist, R, peer) in rate else rate[("peer", R, peer)]
+            best = max(lv)
+            row = [DIST_LABEL[dist], C.fmt_int(R)] + [f"{x:,.1f}" for x in lv]
+            row += [f"{x / lv[0]:.2f}×" for x in lv[1:]]
+            row += [f"{peer}: {peer_rate:,.1f}", f"{best / peer_rate:.2f}× (target ≥ {target}×)",
+                    f"{rate[('peer', R, 'random read')]:,.1f}"]
+            if dist == "log_uniform":
+                row[-3] += f" (allocating: {rate[(dist, R, 'np exp(random*logR)')]:,.1f})"
+            rows.append(row)
+    header = (["dist", "R"] + [f"{lv} M/s" for lv in levels] +
+              [f"{lv} / generic" for lv in levels[1:]] +
+              ["NumPy peer, M/s", "best level / peer", "random reads M/s"])
+    md = [C.load_warning(busy),
+          f"\n### Bulk draws per SIMD level: M draws/s, 1 thread, {C.fmt_int(n)} draws into `out=` "
+          f"(fastest of {a.levels_repeat} round-robin repetitions)\n",
+          C.md_table(header, rows, ["l", "r"] + ["r"] * (len(header) - 2))]
+    report_md = "\n".join(md)
+    doc = {"benchmark": "samplers_levels", "machine": info, "levels": levels, "draws": n,
+           "repeat": a.levels_repeat, "other_load": busy,
+           "results": [{"dist": k[0], "R": k[1], "column": k[2], "best_m_per_s": rate[k],
+                        "median_m_per_s": median[k], "best_wall_m_per_s": wall_rate[k]}
+                       for k in cases],
+           "clock": a.levels_clock,
+           "wall_s": time.perf_counter() - t_start, "markdown": report_md}
+    path = a.output or Path(__file__).resolve().parent / "out" / "samplers_levels.json"
+    C.write_json(path, doc)
+    print(f"CPU: {info['cpu'].get('model')}, numpy {info['numpy']}, detected SIMD level {detected}",
+          file=sys.stderr)
+    print(report_md)
+    print(f"\nJSON: {path} (wall {time.perf_counter() - t_start:.0f} s)", file=sys.stderr)
+    return 0
+
+
 # ------------------------------------------------------------------- main
 
 
@@ -465,6 +587,15 @@ def parse_args(argv=None):
     p.add_argument("--max-setup-s", type=float, default=None,
                    help="skip TF fixed-unigram configurations whose measured setup (traced "
                         "first call) takes longer than this (default 30, quick 10)")
+    p.add_argument("--levels", action="store_true",
+                   help="per-SIMD-level bulk table with NumPy peers and the random-read rate "
+                        "(one process, 1 thread)")
+    p.add_argument("--levels-draws", type=int, default=10**6, help="draws per call for --levels")
+    p.add_argument("--levels-repeat", type=int, default=None,
+                   help="round-robin repetitions for --levels (default 40, quick 8)")
+    p.add_argument("--levels-clock", choices=("cpu", "wall"), default="cpu",
+                   help="--levels timer: the thread's CPU time (default; leaves out the time "
+                        "the scheduler gives to other processes on a shared machine) or wall time")
     p.add_argument("--output", default=None, help="JSON path (default benchmarks/out/samplers[_quick].json)")
     # worker mode (internal)
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -491,6 +622,7 @@ def parse_args(argv=None):
     a.min_repeat = 3 if a.quick else 7
     a.max_repeat = 20 if a.quick else 100
     a.build_repeat = 2 if a.quick else 5
+    a.levels_repeat = a.levels_repeat or (8 if a.quick else 40)
     return a
 
 
@@ -508,6 +640,8 @@ def main(argv=None):
     a = parse_args(argv)
     if a.worker:
         return worker_main(a)
+    if a.levels:
+        return levels_main(a)
     t_start = time.perf_counter()
     info = C.machine_info()
     print(f"# pysampled sampler benchmark{' (quick)' if a.quick else ''}", flush=True)

@@ -1,40 +1,28 @@
 """Shared helpers of the sampled-loss test modules (not a test module itself).
 
-* ``ref``: the NumPy oracle ``src/pysampled/_reference.py``, loaded by path
-  (it is proven against TF by tests/test_reference.py).
+* ``ref``: the NumPy oracle ``tests/oracles/losses.py`` (it is proven
+  against TF by tests/test_reference.py).
 * Golden files: ``tests/data/tf_losses.npz`` and ``tests/data/tf_losses_extra.npz``.
-* Error measures, SIMD levels available on this CPU, canonical sharding.
+* Error measures, SIMD levels available on this CPU, canonical sharding
+  (the ``restore_simd`` fixture is in conftest.py).
 """
 import contextlib
-import importlib.util
 import json
 import pathlib
 
 import numpy as np
-import pytest
 
-from pysampled import _samplers
+from oracles import losses as ref  # noqa: F401  (re-exported to the loss tests)
+from pysampled import _runtime as _samplers
 
 HERE = pathlib.Path(__file__).resolve().parent
-_SRC = HERE.parent / "src" / "pysampled" / "_reference.py"
-_spec = importlib.util.spec_from_file_location("pysampled_reference_oracle_losses", _SRC)
-ref = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(ref)
 
 FLT_MAX = float(np.finfo(np.float32).max)
 GOLDEN_TOL = {"float32": 2e-4, "float64": 1e-9, "mixed": 2e-4}
 
-_LEVELS = ("generic", "avx2", "avx512")
-#: SIMD levels this CPU can run, lowest first.
-SIMD_LEVELS = list(_LEVELS[: _LEVELS.index(_samplers.detected_simd_level()) + 1])
-
-
-@pytest.fixture
-def restore_simd():
-    """Put the SIMD level back to what it was after the test."""
-    old = _samplers.simd_level()
-    yield
-    _samplers.set_simd_level(old)
+#: SIMD levels this CPU can run, lowest first (see conftest.py).
+SIMD_LEVELS = list(_samplers.SIMD_LEVELS[: _samplers.SIMD_LEVELS.index(
+    _samplers.detected_simd_level()) + 1])
 
 
 @contextlib.contextmanager

@@ -30,7 +30,6 @@ from _loss_common import (
     assert_norm,
     assert_scaled,
     ref,
-    restore_simd,  # noqa: F401  (fixture)
     simd_level,
     split,
 )

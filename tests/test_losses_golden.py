@@ -30,7 +30,6 @@ from _loss_common import (
     golden_params,
     max_scaled_error,
     ref,
-    restore_simd,  # noqa: F401  (fixture)
     shard_dense,
 )
 from pysampled import _samplers

@@ -1,6 +1,6 @@
 """The C++ sampled-loss kernel against the NumPy oracle on many random problems.
 
-The oracle (``src/pysampled/_reference.py``, proven against TF by
+The oracle (``tests/oracles/losses.py``, proven against TF by
 tests/test_reference.py) computes in the inputs' dtype like TF. Problems vary
 float32/float64 and mixed W/X dtypes, num_true, num_sampled S (around the
 kernel's block sizes 16/32/48/256 and beyond), dim D (1, 5, 17, 100, 130,
@@ -32,7 +32,6 @@ from _loss_common import (
     assert_norm,
     assert_scaled,
     ref,
-    restore_simd,  # noqa: F401  (fixture)
     shard_dense,
     simd_level,
 )

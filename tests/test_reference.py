@@ -1,4 +1,4 @@
-"""Proof of the NumPy test oracle ``pysampled/_reference.py``.
+"""Proof of the NumPy test oracle ``tests/oracles/losses.py``.
 
 1. Golden vectors: every case of ``tests/data/tf_losses.npz`` (made by TF 2.21)
    and of ``tests/data/tf_losses_extra.npz`` (made by TF 2.21 with
@@ -24,7 +24,6 @@ The oracle is loaded from this source tree by path, so these tests need
 neither the compiled extension nor a particular installed version of
 pysampled (several worktrees may share one virtual environment).
 """
-import importlib.util
 import json
 import pathlib
 
@@ -32,10 +31,7 @@ import numpy as np
 import pytest
 
 HERE = pathlib.Path(__file__).resolve().parent
-_SRC = HERE.parent / "src" / "pysampled" / "_reference.py"
-_spec = importlib.util.spec_from_file_location("pysampled_reference_oracle", _SRC)
-ref = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(ref)
+from oracles import losses as ref  # noqa: E402
 
 GOLDEN = HERE / "data" / "tf_losses.npz"
 GOLDEN_EXTRA = HERE / "data" / "tf_losses_extra.npz"

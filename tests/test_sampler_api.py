@@ -17,7 +17,7 @@ import pytest
 
 import pysampled
 from _sanitizer import TIMEOUT_SCALE
-import sampler_oracle as O
+from oracles import samplers as O
 from pysampled import _samplers
 
 LEVELS = ("generic", "avx2", "avx512")

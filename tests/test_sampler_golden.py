@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import pysampled
-import sampler_oracle as O
+from oracles import samplers as O
 
 GOLDEN_PATH = pathlib.Path(__file__).parent / "data" / "tf_sampler_stats.npz"
 _NPZ = np.load(GOLDEN_PATH)

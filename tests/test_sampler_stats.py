@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import pysampled
-import sampler_oracle as O
+from oracles import samplers as O
 
 P_MIN = O.P_THRESHOLD
 NO_TRUE = np.zeros((0, 1), dtype=np.int64)  # empty batch: learned samplers stay put

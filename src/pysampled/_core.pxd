@@ -24,6 +24,21 @@ cdef extern from "pysampled/isa.hpp" namespace "pysampled" nogil:
     const char* isa_name(Isa isa)
 
 
+cdef extern from "pysampled/kernels/bulk.hpp" namespace "pysampled" nogil:
+    # The bulk-sampling kernels of one SIMD level (tests compare the levels).
+    ctypedef struct BulkKernels:
+        void (*philox_words)(const uint32_t* key, const uint32_t* counter, uint64_t first_block,
+                             int64_t nblocks, uint64_t* words) noexcept nogil
+        void (*uniform)(const uint64_t* words, int64_t n, uint64_t range,
+                        int64_t* out) noexcept nogil
+        void (*log_uniform)(const uint64_t* words, int64_t n, double log_range, int64_t range,
+                            int64_t* out) noexcept nogil
+        void (*alias)(const uint64_t* words, int64_t n, const uint64_t* table, uint32_t size,
+                      int64_t* out) noexcept nogil
+    const BulkKernels& bulk_kernels(Isa isa)
+    uint64_t pack_alias(float prob, int32_t alias)
+
+
 cdef extern from "pysampled/samplers.hpp" namespace "pysampled" nogil:
     cdef cppclass RangeSampler:
         int64_t range()

@@ -17,17 +17,93 @@ from libcpp.utility cimport move
 from libcpp.vector cimport vector
 
 from pysampled._core cimport (
-    AccidentalHits, CandidateStream, FixedUnigramSampler, GeneratorState, LearnedUnigramSampler,
-    LogUniformSampler, RangeSampler, UniformSampler, compute_accidental_hits,
-    make_fixed_unigram_weights,
+    AccidentalHits, BulkKernels, CandidateStream, FixedUnigramSampler, GeneratorState, Isa,
+    LearnedUnigramSampler, LogUniformSampler, RangeSampler, UniformSampler, bulk_kernels,
+    compute_accidental_hits, detected_isa, make_fixed_unigram_weights, pack_alias,
 )
 
 
 # Runtime queries live in pysampled._runtime; these names stay here for callers
 # that imported them from this module.
 from pysampled._runtime import (  # noqa: F401
-    detected_simd_level, has_openmp, num_cores, omp_max_threads, set_simd_level, simd_level,
+    SIMD_LEVELS, detected_simd_level, has_openmp, num_cores, omp_max_threads, set_simd_level,
+    simd_level,
 )
+
+
+def _bulk_kernel(str level, str kernel, *args):
+    """Run one bulk-sampling kernel of one SIMD level directly (for tests).
+
+    ``("philox", key[2] uint32, counter[4] uint32, first_block, nblocks)`` -> uint64 words;
+    ``("uniform", words uint64, range)``, ``("log_uniform", words, log_range, range)``,
+    ``("alias", words, prob float32, alias int32)`` -> int64 draws. Private: the
+    arguments are trusted beyond the checks here (range >= 1, alias values in range).
+    """
+    if level not in SIMD_LEVELS:
+        raise ValueError(f"unknown SIMD level {level!r}; expected one of {SIMD_LEVELS}")
+    cdef int index = SIMD_LEVELS.index(level)
+    if index > <int>detected_isa():
+        raise ValueError(f"this CPU does not support {level}")
+    cdef const BulkKernels* k = &bulk_kernels(<Isa>index)
+    cdef const uint32_t[::1] key
+    cdef const uint32_t[::1] counter
+    cdef const uint64_t[::1] words
+    cdef const float[::1] prob
+    cdef const int32_t[::1] alias
+    cdef uint64_t[::1] wout
+    cdef int64_t[::1] out
+    cdef uint64_t first_block
+    cdef int64_t nblocks, n, i, rng
+    cdef double log_range
+    cdef vector[uint64_t] table
+    if kernel == "philox":
+        key = np.ascontiguousarray(args[0], dtype=np.uint32)
+        counter = np.ascontiguousarray(args[1], dtype=np.uint32)
+        if key.shape[0] != 2 or counter.shape[0] != 4:
+            raise ValueError("key has 2 words, counter 4")
+        first_block = args[2]
+        nblocks = args[3]
+        if nblocks < 0:
+            raise ValueError("nblocks must be non-negative")
+        result = np.empty(2 * nblocks + 1, dtype=np.uint64)
+        wout = result
+        with nogil:
+            k.philox_words(&key[0], &counter[0], first_block, nblocks, &wout[0])
+        return result[:2 * nblocks]
+    words = np.ascontiguousarray(args[0], dtype=np.uint64)
+    n = words.shape[0]
+    result = np.empty(n + 1, dtype=np.int64)
+    out = result
+    cdef const uint64_t* wp = &words[0] if n > 0 else NULL
+    if kernel == "uniform":
+        rng = args[1]
+        if rng < 1:
+            raise ValueError("range must be at least 1")
+        with nogil:
+            k.uniform(wp, n, <uint64_t>rng, &out[0])
+    elif kernel == "log_uniform":
+        log_range = args[1]
+        rng = args[2]
+        if rng < 1:
+            raise ValueError("range must be at least 1")
+        with nogil:
+            k.log_uniform(wp, n, log_range, rng, &out[0])
+    elif kernel == "alias":
+        prob = np.ascontiguousarray(args[1], dtype=np.float32)
+        alias = np.ascontiguousarray(args[2], dtype=np.int32)
+        if prob.shape[0] < 1 or prob.shape[0] != alias.shape[0] or prob.shape[0] > 0xFFFFFFFF:
+            raise ValueError("prob and alias need the same length, at least 1")
+        for i in range(alias.shape[0]):
+            if alias[i] < 0 or alias[i] >= prob.shape[0]:
+                raise ValueError("alias values must index the table")
+        table.resize(prob.shape[0])
+        for i in range(prob.shape[0]):
+            table[i] = pack_alias(prob[i], alias[i])
+        with nogil:
+            k.alias(wp, n, table.data(), <uint32_t>table.size(), &out[0])
+    else:
+        raise ValueError(f"unknown kernel {kernel!r}")
+    return result[:n]
 
 
 cdef inline const int64_t* _ptr64(const int64_t[::1] a) noexcept nogil:

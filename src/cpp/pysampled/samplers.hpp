@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "alias_table.hpp"
 #include "aligned_buffer.hpp"
 #include "kernels/bulk.hpp"
 #include "philox.hpp"
@@ -72,19 +73,6 @@ class LogUniformSampler final : public RangeSampler {
 
  private:
   double log_range_;
-};
-
-// Walker alias table over float weights, built exactly as TF builds it.
-class AliasTable {
- public:
-  AliasTable() = default;
-  explicit AliasTable(const std::vector<float>& weights);
-  int32_t size() const { return static_cast<int32_t>(columns_.size()); }
-  int32_t draw(WordStream& rng) const;  // TF: RandFloat, then Uniform(n)
-  const uint64_t* columns() const { return columns_.data(); }
-
- private:
-  HugeArray<uint64_t> columns_;  // pack_alias(prob, alias)
 };
 
 class FixedUnigramSampler final : public RangeSampler {

@@ -137,6 +137,35 @@ def evaluate_analogies(
     >>> res["accuracy"], res["sections"]["capital-common-countries"]["accuracy"]  # doctest: +SKIP
     """
     unit, key_to_row, canon, variants = _prepare(words, vectors, restrict_vocab, case_insensitive)
+    names, sec_oov, questions, invalid = _read_questions(path, key_to_row, case_insensitive)
+    sec_correct, sec_total = _answer_questions(unit, canon, variants, questions, len(names))
+    sections = {}
+    for s, name in enumerate(names):
+        sections[name] = {
+            "accuracy": _accuracy(int(sec_correct[s]), int(sec_total[s])),
+            "correct": int(sec_correct[s]),
+            "total": int(sec_total[s]),
+            "oov": int(sec_oov[s]),
+        }
+    correct, total, oov = int(sec_correct.sum()), int(sec_total.sum()), int(sum(sec_oov))
+    syn = np.array([name.startswith("gram") for name in names], dtype=bool)
+    return {
+        "accuracy": _accuracy(correct, total),
+        "correct": correct,
+        "total": total,
+        "oov": oov,
+        "oov_ratio": oov / (total + oov) if total + oov else float("nan"),
+        "invalid": invalid,
+        "sections": sections,
+        "semantic_accuracy": _accuracy(int(sec_correct[~syn].sum()), int(sec_total[~syn].sum())),
+        "syntactic_accuracy": _accuracy(int(sec_correct[syn].sum()), int(sec_total[syn].sum())),
+    }
+
+
+def _read_questions(path, key_to_row, case_insensitive):
+    """Parse a questions-words file: section names (file order, repeats
+    merged), per-section OOV counts, the questions as (section, a, b, c, d)
+    rows of the restricted vocabulary, and the count of invalid lines."""
     names: List[str] = []
     sec_index: Dict[str, int] = {}
     sec_oov: List[int] = []
@@ -169,57 +198,41 @@ def evaluate_analogies(
                 sec_oov[current] += 1
                 continue
             questions.append((current, *rows))
+    return names, sec_oov, questions, invalid
 
-    nsec = len(names)
+
+def _answer_questions(unit, canon, variants, questions, nsec):
+    """Per-section counts of correct and answered questions (3CosAdd, the
+    question words and their case variants excluded), in batches."""
     sec_correct = np.zeros(nsec, dtype=np.int64)
     sec_total = np.zeros(nsec, dtype=np.int64)
-    if questions:
-        q = np.array(questions, dtype=np.intp)
-        sec, ia, ib, ic, id_ = q.T
-        n = unit.shape[0]
-        batch = max(1, _MAX_BATCH_ELEMENTS // max(n, 1))
-        hits = np.empty(len(q), dtype=bool)
-        for start in range(0, len(q), batch):
-            stop = min(len(q), start + batch)
-            a, b, c = ia[start:stop], ib[start:stop], ic[start:stop]
-            target = unit[b] - unit[a] + unit[c]
-            sims = target @ unit.T
-            r = np.arange(stop - start)
-            sims[r, a] = -np.inf
-            sims[r, b] = -np.inf
-            sims[r, c] = -np.inf
-            if variants:
-                for j in range(stop - start):
-                    for row in (a[j], b[j], c[j]):
-                        extra = variants.get(int(row))
-                        if extra is not None:
-                            sims[j, extra] = -np.inf
-            pred = np.argmax(sims, axis=1)
-            hits[start:stop] = canon[pred] == id_[start:stop]
-        np.add.at(sec_total, sec, 1)
-        np.add.at(sec_correct, sec, hits.astype(np.int64))
-
-    sections = {}
-    for s, name in enumerate(names):
-        sections[name] = {
-            "accuracy": _accuracy(int(sec_correct[s]), int(sec_total[s])),
-            "correct": int(sec_correct[s]),
-            "total": int(sec_total[s]),
-            "oov": int(sec_oov[s]),
-        }
-    correct, total, oov = int(sec_correct.sum()), int(sec_total.sum()), int(sum(sec_oov))
-    syn = np.array([name.startswith("gram") for name in names], dtype=bool)
-    return {
-        "accuracy": _accuracy(correct, total),
-        "correct": correct,
-        "total": total,
-        "oov": oov,
-        "oov_ratio": oov / (total + oov) if total + oov else float("nan"),
-        "invalid": invalid,
-        "sections": sections,
-        "semantic_accuracy": _accuracy(int(sec_correct[~syn].sum()), int(sec_total[~syn].sum())),
-        "syntactic_accuracy": _accuracy(int(sec_correct[syn].sum()), int(sec_total[syn].sum())),
-    }
+    if not questions:
+        return sec_correct, sec_total
+    q = np.array(questions, dtype=np.intp)
+    sec, ia, ib, ic, id_ = q.T
+    n = unit.shape[0]
+    batch = max(1, _MAX_BATCH_ELEMENTS // max(n, 1))
+    hits = np.empty(len(q), dtype=bool)
+    for start in range(0, len(q), batch):
+        stop = min(len(q), start + batch)
+        a, b, c = ia[start:stop], ib[start:stop], ic[start:stop]
+        target = unit[b] - unit[a] + unit[c]
+        sims = target @ unit.T
+        r = np.arange(stop - start)
+        sims[r, a] = -np.inf
+        sims[r, b] = -np.inf
+        sims[r, c] = -np.inf
+        if variants:
+            for j in range(stop - start):
+                for row in (a[j], b[j], c[j]):
+                    extra = variants.get(int(row))
+                    if extra is not None:
+                        sims[j, extra] = -np.inf
+        pred = np.argmax(sims, axis=1)
+        hits[start:stop] = canon[pred] == id_[start:stop]
+    np.add.at(sec_total, sec, 1)
+    np.add.at(sec_correct, sec, hits.astype(np.int64))
+    return sec_correct, sec_total
 
 
 # ---------------------------------------------------------------------------

@@ -5,6 +5,22 @@ fast to generate (vectorised NumPy), deterministic for a seed, and with a known
 answer, namely which words belong together. :func:`planted_score` measures how
 well a set of embeddings recovers those groups (precision@k of cosine nearest
 neighbours), and :func:`chance_level` says what random embeddings score.
+
+Difficulty. The defaults (3M tokens, 50 topics x 40 words, 10% topic words) are
+tuned to be learnable but not trivially so: the rarest topic word occurs
+only about 35 times, and gensim 4.4 skip-gram (window 5, dim 100,
+5 negatives, default learning rate, seed 1) scores, by epochs:
+
+==================  =======  =======  =======  =======
+subsampling         1        2        3        5
+==================  =======  =======  =======  =======
+``sample=1e-3``     0.61     0.99     1.00     1.00
+``sample=0``        0.26     --       0.996    1.00
+==================  =======  =======  =======  =======
+
+while random vectors score the chance level ``39 / 1999 ≈ 0.0195``
+(:meth:`SyntheticCorpus.chance_level`). Lower ``topic_share`` makes it harder (0.065: 0.04,
+0.33, 0.87 and 0.99 after 1, 2, 3 and 5 epochs with ``sample=1e-3``).
 """
 from __future__ import annotations
 
@@ -57,21 +73,8 @@ class SyntheticCorpus:
     good embedding puts each topic word's nearest neighbours in its own
     group; :meth:`score` (:func:`planted_score`) measures that.
 
-    The defaults (3M tokens, 50 topics x 40 words, 10% topic words) are
-    tuned to be learnable but not trivially so: the rarest topic word occurs
-    only about 35 times, and gensim 4.4 skip-gram (window 5, dim 100,
-    5 negatives, default learning rate, seed 1) scores, by epochs:
-
-    ==================  =======  =======  =======  =======
-    subsampling         1        2        3        5
-    ==================  =======  =======  =======  =======
-    ``sample=1e-3``     0.61     0.99     1.00     1.00
-    ``sample=0``        0.26     --       0.996    1.00
-    ==================  =======  =======  =======  =======
-
-    while random vectors score the chance level ``39 / 1999 ≈ 0.0195``
-    (:meth:`chance_level`). Lower ``topic_share`` makes it harder (0.065: 0.04,
-    0.33, 0.87 and 0.99 after 1, 2, 3 and 5 epochs with ``sample=1e-3``).
+    How hard the default corpus is, and what gensim scores on it: see the
+    module documentation.
 
     Parameters
     ----------
@@ -193,37 +196,7 @@ class SyntheticCorpus:
     # ------------------------------------------------------------------
     def _block(self, index: int) -> Tuple[np.ndarray, np.ndarray]:
         """Generate block ``index``: (token ids int32, sentence lengths int64)."""
-        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(self.seed, spawn_key=(index,))))
-        lo, hi = self.sentence_length
-        mean = 0.5 * (lo + hi)
-        parts = []
-        total = 0
-        while total < _BLOCK_TOKENS:  # one pass in practice
-            n = int((_BLOCK_TOKENS - total) / mean * 1.05) + 16
-            lengths = rng.integers(lo, hi + 1, size=n)
-            parts.append(lengths)
-            total += int(lengths.sum())
-        lengths = np.concatenate(parts)
-        ends = np.cumsum(lengths)
-        keep = int(np.searchsorted(ends, _BLOCK_TOKENS, side="left")) + 1
-        lengths = lengths[:keep]
-        ntok = int(ends[keep - 1])
-
-        topics = rng.integers(0, self.num_topics, size=keep)
-        u = rng.random(ntok)
-        v = rng.random(ntok)
-        is_topic = u < self.topic_share
-        ids = np.empty(ntok, dtype=np.int32)
-        tok_topic = np.repeat(topics, lengths)
-        t_idx = np.flatnonzero(is_topic)
-        ids[t_idx] = (
-            self.num_common
-            + tok_topic[t_idx] * self.words_per_topic
-            + _zipf_draw(self._topic_cdf, v[t_idx])
-        )
-        c_idx = np.flatnonzero(~is_topic)
-        ids[c_idx] = _zipf_draw(self._common_cdf, v[c_idx])
-        return ids, lengths
+        return _generate_block(self, index)
 
     def blocks(self) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
         """Stream the corpus as integer ids, block by block.
@@ -263,12 +236,7 @@ class SyntheticCorpus:
         """
         vocab = np.array(self.vocab, dtype=object)
         for ids, lengths in self.blocks():
-            toks = vocab.take(ids).tolist()
-            ends = np.cumsum(lengths).tolist()
-            start = 0
-            for end in ends:
-                yield toks[start:end]
-                start = end
+            yield from _split(vocab.take(ids).tolist(), lengths)
 
     def __iter__(self) -> Iterator[List[str]]:
         """Iterate over sentences (same as :meth:`sentences`); re-iterable."""
@@ -289,13 +257,7 @@ class SyntheticCorpus:
         vocab = np.array(self.vocab, dtype=object)
         with atomic_write(path, "w", encoding="utf-8", newline="\n") as f:
             for ids, lengths in self.blocks():
-                toks = vocab.take(ids).tolist()
-                ends = np.cumsum(lengths).tolist()
-                lines = []
-                start = 0
-                for end in ends:
-                    lines.append(" ".join(toks[start:end]))
-                    start = end
+                lines = [" ".join(s) for s in _split(vocab.take(ids).tolist(), lengths)]
                 lines.append("")
                 f.write("\n".join(lines))
 
@@ -336,6 +298,50 @@ class SyntheticCorpus:
             when every planted word is present.
         """
         return chance_level(self.groups, words)
+
+
+def _generate_block(corpus: "SyntheticCorpus", index: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Block ``index`` of `corpus`: (token ids int32, sentence lengths int64);
+    a function of ``(corpus.seed, index)`` and the corpus parameters only."""
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(corpus.seed, spawn_key=(index,))))
+    lo, hi = corpus.sentence_length
+    mean = 0.5 * (lo + hi)
+    parts = []
+    total = 0
+    while total < _BLOCK_TOKENS:  # one pass in practice
+        n = int((_BLOCK_TOKENS - total) / mean * 1.05) + 16
+        lengths = rng.integers(lo, hi + 1, size=n)
+        parts.append(lengths)
+        total += int(lengths.sum())
+    lengths = np.concatenate(parts)
+    ends = np.cumsum(lengths)
+    keep = int(np.searchsorted(ends, _BLOCK_TOKENS, side="left")) + 1
+    lengths = lengths[:keep]
+    ntok = int(ends[keep - 1])
+
+    topics = rng.integers(0, corpus.num_topics, size=keep)
+    u = rng.random(ntok)
+    v = rng.random(ntok)
+    is_topic = u < corpus.topic_share
+    ids = np.empty(ntok, dtype=np.int32)
+    tok_topic = np.repeat(topics, lengths)
+    t_idx = np.flatnonzero(is_topic)
+    ids[t_idx] = (
+        corpus.num_common
+        + tok_topic[t_idx] * corpus.words_per_topic
+        + _zipf_draw(corpus._topic_cdf, v[t_idx])
+    )
+    c_idx = np.flatnonzero(~is_topic)
+    ids[c_idx] = _zipf_draw(corpus._common_cdf, v[c_idx])
+    return ids, lengths
+
+
+def _split(tokens: List[str], lengths) -> Iterator[List[str]]:
+    """Cut a block's tokens into its sentences."""
+    start = 0
+    for end in np.cumsum(lengths).tolist():
+        yield tokens[start:end]
+        start = end
 
 
 def _planted_rows(words, groups):

@@ -1,0 +1,1 @@
+"""The bad-input sweep, split by area (see harness.py)."""

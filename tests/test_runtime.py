@@ -1,0 +1,76 @@
+"""Runtime queries and policies: SIMD levels, OpenMP, the spin policy, lazy imports."""
+import os
+import subprocess
+import sys
+
+from pysampled import _runtime
+
+
+def test_simd_levels_report():
+    detected = _runtime.detected_simd_level()
+    assert detected in _runtime.SIMD_LEVELS
+    # Every level up to the detected one can be switched on; the next one is refused.
+    old = _runtime.simd_level()
+    try:
+        for level in _runtime.SIMD_LEVELS:
+            if _runtime.SIMD_LEVELS.index(level) <= _runtime.SIMD_LEVELS.index(detected):
+                _runtime.set_simd_level(level)
+                assert _runtime.simd_level() == level
+            else:
+                try:
+                    _runtime.set_simd_level(level)
+                except ValueError as e:
+                    assert "does not support" in str(e)
+                else:
+                    raise AssertionError(f"{level} accepted on a {detected} CPU")
+    finally:
+        _runtime.set_simd_level(old)
+
+
+def test_each_simd_level_fixture_switches_the_level(each_simd_level):
+    assert _runtime.simd_level() == each_simd_level
+
+
+def _run(code, **env):
+    full = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY",
+                                                              "PYSAMPLED_SPIN_POLICY")}
+    full.update(env)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full,
+                          timeout=120, check=True).stdout.strip()
+
+
+def test_import_leaves_the_environment_unchanged():
+    code = ("import os, pysampled; "
+            "print(os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_WAIT_POLICY'))")
+    assert _run(code) == "None None"
+    # A user's own settings are kept as they were.
+    assert _run(code, GOMP_SPINCOUNT="123") == "123 None"
+    assert _run(code, OMP_WAIT_POLICY="passive") == "None passive"
+    assert _run(code, PYSAMPLED_SPIN_POLICY="default") == "None None"
+
+
+def test_library_import_does_not_import_the_application():
+    code = ("import sys, pysampled; "
+            "print(sorted(m for m in sys.modules if m.startswith('pysampled.word2vec')"
+            " or m == 'pysampled.cli'))")
+    assert _run(code) == "[]"
+    code = "import sys, pysampled; pysampled.Word2Vec; print('pysampled.word2vec' in sys.modules)"
+    assert _run(code) == "True"
+
+
+def test_moved_modules_are_the_same_objects():
+    import pysampled.evaluation
+    import pysampled.synthetic
+    import pysampled.w2v_format
+    import pysampled.word2vec.evaluation
+    import pysampled.word2vec.formats
+    import pysampled.word2vec.synthetic
+
+    assert pysampled.evaluation is pysampled.word2vec.evaluation
+    assert pysampled.w2v_format is pysampled.word2vec.formats
+    assert pysampled.synthetic is pysampled.word2vec.synthetic
+    from pysampled import Word2Vec, evaluate_similarity, load_word2vec_format
+
+    assert Word2Vec is pysampled.word2vec.Word2Vec
+    assert evaluate_similarity is pysampled.word2vec.evaluation.evaluate_similarity
+    assert load_word2vec_format is pysampled.word2vec.formats.load_word2vec_format
