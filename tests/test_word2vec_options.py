@@ -247,3 +247,20 @@ def test_command_line_options(tmp_path):
     assert words == ["a", "b", "d", "e"]  # new words: max_final_vocab=2 cuts x (50 < 100)
     r = run("--extend", ck, "--quiet")
     assert r.returncode == 2 and "--extend needs --input" in r.stderr
+
+
+def test_thread_chooser_follows_the_faster_count_and_keeps_probing():
+    from pysampled.word2vec.model import _ThreadChooser
+
+    ch = _ThreadChooser(2, adaptive=True, probe_every=4)
+    speed = {2: 3.0, 1: 1.0}  # seconds per word: one thread is faster (busy neighbour)
+    picks = []
+    for _ in range(40):
+        t = ch.pick()
+        picks.append(t)
+        ch.record(t, speed[t] * 100, 100)
+    assert picks[:2] == [2, 1]
+    assert picks[2:].count(1) > 0.7 * len(picks[2:])  # mostly the faster count
+    assert 2 in picks[10:]  # the other count is still probed
+    assert set(_ThreadChooser(2, adaptive=False).pick() for _ in range(5)) == {2}
+    assert _ThreadChooser(1, adaptive=True).options == (1,)

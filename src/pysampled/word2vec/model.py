@@ -39,6 +39,41 @@ from .progress import Progress
 __all__ = ["Word2Vec", "TextCorpus", "MAX_SENTENCE_LENGTH"]
 
 
+class _ThreadChooser:
+    """Thread count per chunk of the deterministic mode. Its results are the
+    same for any thread count, but its synchronous groups make every thread
+    wait for the slowest: with a busy neighbour on one core, `threads`
+    threads can be far slower than one. So both counts are timed (every
+    `probe_every`-th chunk runs the other one) and the faster per word is
+    used. Only the speed depends on this choice, never the vectors."""
+
+    def __init__(self, threads: int, adaptive: bool, probe_every: int = 8):
+        self.threads = threads
+        self.options = (threads, 1) if adaptive and threads > 1 else (threads,)
+        self.cost = {t: None for t in self.options}  # smoothed seconds per word
+        self.probe_every = probe_every
+        self.calls = 0
+
+    def pick(self) -> int:
+        self.calls += 1
+        if len(self.options) == 1:
+            return self.threads
+        unknown = [t for t in self.options if self.cost[t] is None]
+        if unknown:
+            return unknown[0]
+        best = min(self.options, key=lambda t: self.cost[t])
+        if self.calls % self.probe_every == 0:
+            return next(t for t in self.options if t != best)
+        return best
+
+    def record(self, threads: int, seconds: float, words: int) -> None:
+        if words <= 0 or len(self.options) == 1:
+            return
+        c = seconds / words
+        old = self.cost[threads]
+        self.cost[threads] = c if old is None else 0.5 * old + 0.5 * c
+
+
 class Word2Vec:
     """Skip-gram / CBOW word embeddings (word2vec, gensim-compatible options).
 
@@ -224,7 +259,11 @@ class Word2Vec:
         else:
             words, counts = self._select(scan.words, scan.counts)
             if not words:
-                raise ValueError(f"no word occurs at least min_count={self.min_count} times")
+                why = ""
+                if self.max_final_vocab is not None and len(scan.words) > self.max_final_vocab:
+                    why = (f" (max_final_vocab={self.max_final_vocab} raised it to "
+                           f"{int(scan.counts[self.max_final_vocab]) + 1})")
+                raise ValueError(f"no word occurs at least min_count={self.min_count} times{why}")
         index = {w: i for i, w in enumerate(words)}
         encoded = encode_corpus(scanned, index, tmp, threads)
         t2 = time.perf_counter()
@@ -348,6 +387,9 @@ class Word2Vec:
         keep = self.keep_probabilities()
         noise = _word2vec.NoiseTable(self.noise_weights())
         enc = self._encoded
+        # Deterministic results do not depend on the thread count, so it may
+        # follow the machine's load; Hogwild keeps the threads asked for.
+        chooser = _ThreadChooser(threads, adaptive=self.deterministic)
         n_tokens = enc.num_tokens
         total_words = self.epochs * n_tokens
         chunks = list(enc.chunks(self.chunk_words))
@@ -367,12 +409,15 @@ class Word2Vec:
                 alpha = max(self.min_alpha, self.alpha - (self.alpha - self.min_alpha) * frac)
                 tokens = enc.tokens[start:stop]  # a view of the memory-mapped corpus
                 if self.loss == "negative":
+                    chunk_threads = chooser.pick()
+                    t_chunk = time.perf_counter()
                     words, kept, pairs, loss = _word2vec.train_chunk(
                         self.syn0, self.syn1, keep, noise, tokens, np.ascontiguousarray(ends),
                         start, self.seed, epoch, alpha, self.dim, self._kernel_window(),
                         self.negative,
                         self.model == "cbow", self.cbow_mean, not self.deterministic,
-                        self.group_size, threads, self.shrink_windows)
+                        self.group_size, chunk_threads, self.shrink_windows)
+                    chooser.record(chunk_threads, time.perf_counter() - t_chunk, int(words))
                 else:
                     words, pairs, loss = self._train_chunk_sampled(
                         sampled_loss, keep, noise, tokens, np.ascontiguousarray(ends), start,
