@@ -44,8 +44,8 @@ class _ThreadChooser:
     same for any thread count, but its synchronous groups make every thread
     wait for the slowest: with a busy neighbour on one core, `threads`
     threads can be far slower than one. So both counts are timed (every
-    `probe_every`-th chunk runs the other one) and the faster per word is
-    used. Only the speed depends on this choice, never the vectors."""
+    `probe_every`-th chunk, or less often the slower the other count was,
+    runs the other one) and the faster per word is used. Only the speed depends on this choice, never the vectors."""
 
     def __init__(self, threads: int, adaptive: bool, probe_every: int = 8):
         self.threads = threads
@@ -62,8 +62,11 @@ class _ThreadChooser:
         if unknown:
             return unknown[0]
         best = min(self.options, key=lambda t: self.cost[t])
-        if self.calls % self.probe_every == 0:
-            return next(t for t in self.options if t != best)
+        other = next(t for t in self.options if t != best)
+        # Probe the slower count less often the slower it is (at most 1/64 of the chunks).
+        period = min(64, int(self.probe_every * self.cost[other] / self.cost[best]))
+        if self.calls % max(self.probe_every, period) == 0:
+            return other
         return best
 
     def record(self, threads: int, seconds: float, words: int) -> None:
