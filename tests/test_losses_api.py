@@ -500,11 +500,19 @@ def test_tec_of_shape_batch_is_refused(small):
         _nce(small, sampled_values=(small.sampled, small.tec, small.sec[:3]))
 
 
-def test_len_sampled_must_equal_num_sampled(small):
+def test_num_sampled_only_sizes_a_draw(small):
+    """TF's rule (issue 9): with explicit sampled values every candidate is
+    used whatever num_sampled says; with remove_accidental_hits TF's hit mask
+    has num_sampled columns, so a different count raises here."""
     for fn in ALL_FUNCS:
-        for S in (3, 5):
+        base = fn(small, remove_accidental_hits=False)
+        for S in (1, 3, 5):
+            got = fn(small, num_sampled=S, remove_accidental_hits=False)
+            for a, b in zip(np.atleast_1d(base) if not isinstance(base, tuple) else base,
+                            got if isinstance(got, tuple) else np.atleast_1d(got)):
+                np.testing.assert_array_equal(a, b)
             with pytest.raises(ValueError, match=f"num_sampled={S}"):
-                fn(small, num_sampled=S)
+                fn(small, num_sampled=S, remove_accidental_hits=True)
 
 
 def test_sampled_values_must_be_a_triple(small):
@@ -513,8 +521,11 @@ def test_sampled_values_must_be_a_triple(small):
 
 
 def test_float_ids_are_refused(small):
-    with pytest.raises(TypeError, match="labels must hold integers"):
-        _nce(small, labels=small.labels.astype(np.float64))
+    # Integral float labels are TF's cast to int64 (issue 9); fractional ones raise.
+    np.testing.assert_array_equal(_nce(small, labels=small.labels.astype(np.float64)),
+                                  _nce(small))
+    with pytest.raises(ValueError, match="labels must hold integer values"):
+        _nce(small, labels=small.labels + 0.5)
     with pytest.raises(TypeError, match="sampled_candidates must hold integers"):
         _nce(small, sampled_values=(small.sampled.astype(np.float32), small.tec, small.sec))
 

@@ -23,6 +23,7 @@ from .losses import (  # noqa: E402
     compute_sampled_logits,
     nce_loss,
     sampled_softmax_loss,
+    rank_sampled_softmax_loss,
     sampled_sparse_softmax_loss,
 )
 from .samplers import (  # noqa: E402
@@ -89,6 +90,7 @@ __all__ = [
     "compute_sampled_logits",
     "nce_loss",
     "sampled_softmax_loss",
+    "rank_sampled_softmax_loss",
     "sampled_sparse_softmax_loss",
     "CandidateSample",
     "CandidateSampler",

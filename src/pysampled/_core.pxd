@@ -122,6 +122,8 @@ cdef extern from "pysampled/sharded.hpp" namespace "pysampled" nogil:
         int64_t total_rows()
         int64_t cols()
         int64_t num_shards()
+        void locate(int64_t id, int64_t& shard, int64_t& row)
+        void check_id(int64_t id, const char* what, int64_t position) except +
 
 
 cdef extern from "pysampled/sampled_loss.hpp" namespace "pysampled" nogil:

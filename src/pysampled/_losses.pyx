@@ -5,8 +5,13 @@ Design: no policy here. `pysampled.losses` validates shapes, dtypes and ids'
 types, resolves defaults and the sampler, and passes C-contiguous int64 ids,
 inputs/expected counts in the computing dtype and lists of weight/bias
 shards. This module wraps the shards zero-copy (keeping the arrays alive),
-releases the GIL for the whole C++ call and returns NumPy arrays.
+releases the GIL for the whole C++ call and returns NumPy arrays. The loss
+kind and the optimizer cross the boundary as the named enums below, whose
+values are the C++ enumerators'.
 """
+import enum
+from collections import namedtuple
+
 import numpy as np
 
 from libc.stdint cimport int64_t
@@ -14,13 +19,35 @@ from libc.string cimport memcpy
 from libcpp.vector cimport vector
 
 from pysampled._core cimport (
-    DType, LossKind, Optimizer, Partition, SampledLossInput, SampledLossOutput, Shard, ShardedRows,
-    SparseUpdate, sampled_loss,
+    DType, Partition, SampledLossInput, SampledLossOutput, Shard, ShardedRows, SparseUpdate,
+    sampled_loss,
 )
+from pysampled._core cimport LossKind as CLossKind
+from pysampled._core cimport Optimizer as COptimizer
 
 ctypedef fused floating:
     float
     double
+
+
+class LossKind(enum.IntEnum):
+    """What the kernel computes (the C++ ``LossKind``)."""
+    LOGITS = <int>CLossKind.kLogits
+    NCE = <int>CLossKind.kNce
+    SOFTMAX = <int>CLossKind.kSoftmax
+
+
+class Optimizer(enum.IntEnum):
+    """The in-place update fused into a call (the C++ ``Optimizer``); NONE: no update."""
+    NONE = -1
+    SGD = <int>COptimizer.kSgd
+    ADAGRAD = <int>COptimizer.kAdagrad
+
+
+#: What `_run` returns. Without gradients the last four fields are None; with an
+#: update (optimizer not NONE) only ``d_inputs`` of the gradients comes back.
+KernelResult = namedtuple(
+    "KernelResult", ["loss", "logits", "d_inputs", "grad_ids", "grad_weights", "grad_biases"])
 
 
 cdef class Shards:
@@ -52,16 +79,26 @@ cdef inline const floating* _ptr(const floating[::1] a) noexcept nogil:
     return &a[0] if a.shape[0] > 0 else NULL
 
 
-def _run(int kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int64_t num_true,
+def _run(kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int64_t num_true,
          const int64_t[::1] sampled, const floating[::1] tec, const floating[::1] sec,
          Shards weights, Shards biases, bint subtract_log_q, bint remove_accidental_hits,
-         bint mask_all_duplicates, double nce_true_target, const floating[::1] upstream,
-         bint want_grads, bint want_logits, int num_threads, int optimizer=-1,
+         bint mask_all_duplicates, double true_target, const floating[::1] upstream,
+         bint want_grads, bint want_logits, int num_threads, optimizer=Optimizer.NONE,
          double learning_rate=0.0, double epsilon=0.0, Shards weight_accum=None,
          Shards bias_accum=None, bint hogwild=False):
-    """One kernel call. With optimizer >= 0 (0 SGD, 1 Adagrad) the gradient
-    is applied in place to the weights/biases (which the caller checked are
-    writable arrays of the computing dtype) and only (loss, None, dx) come back."""
+    """One kernel call (``kind``: a `LossKind`), returning a `KernelResult`.
+
+    With an ``optimizer`` other than NONE the gradient is applied in place to
+    the weights/biases (which the caller checked are writable arrays of the
+    computing dtype). ``true_target`` 0 means NCE's ``1 / num_true``.
+    """
+    cdef int c_kind = kind  # IntEnum members convert without a lookup
+    cdef int c_optimizer = optimizer
+    if not (<int>CLossKind.kLogits <= c_kind <= <int>CLossKind.kSoftmax):
+        raise ValueError(f"unknown loss kind {kind!r}")
+    if not (c_optimizer == -1 or <int>COptimizer.kSgd <= c_optimizer <= <int>COptimizer.kAdagrad):
+        raise ValueError(f"unknown optimizer {optimizer!r}")
+    cdef bint update = c_optimizer != -1
     cdef SampledLossInput[floating] inp
     cdef SampledLossOutput[floating] out
     cdef SparseUpdate[floating] up
@@ -71,7 +108,7 @@ def _run(int kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int
     cdef floating[::1] loss_v
     cdef floating[:, ::1] logits_v
     cdef floating[:, ::1] dx_v
-    inp.kind = <LossKind>kind
+    inp.kind = <CLossKind>c_kind
     inp.batch = B
     inp.dim = D
     inp.num_true = num_true
@@ -87,7 +124,7 @@ def _run(int kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int
     inp.subtract_log_q = subtract_log_q
     inp.remove_accidental_hits = remove_accidental_hits
     inp.mask_all_duplicates = mask_all_duplicates
-    inp.nce_true_target = <floating>nce_true_target
+    inp.nce_true_target = <floating>true_target
     inp.upstream = _ptr(upstream) if upstream is not None else NULL
     inp.want_grads = want_grads
     inp.num_threads = num_threads
@@ -97,7 +134,7 @@ def _run(int kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int
     cdef int64_t[::1] ids_v
     cdef floating[:, ::1] gw_v
     cdef floating[::1] gb_v
-    if kind != 0:
+    if c_kind != <int>CLossKind.kLogits:
         loss = np.empty(B, dtype=dtype)
         loss_v = loss
         out.loss = &loss_v[0] if B > 0 else NULL
@@ -105,8 +142,8 @@ def _run(int kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int
         logits = np.empty((B, num_true + S), dtype=dtype)
         logits_v = logits
         out.logits = &logits_v[0, 0] if logits.size > 0 else NULL
-    if optimizer >= 0:
-        up.optimizer = <Optimizer>optimizer
+    if update:
+        up.optimizer = <COptimizer>c_optimizer
         up.learning_rate = <floating>learning_rate
         up.epsilon = <floating>epsilon
         up.weights = &weights.rows
@@ -119,7 +156,7 @@ def _run(int kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int
         dx = np.empty((B, D), dtype=dtype)
         dx_v = dx
         out.d_inputs = &dx_v[0, 0] if dx.size > 0 else NULL
-    if want_grads and optimizer < 0:
+    if want_grads and not update:
         # Room for every row a batch can touch; the result is a view of the used part.
         ids = np.empty(cap, dtype=np.int64)
         gw = np.empty((cap, D), dtype=dtype)
@@ -134,7 +171,38 @@ def _run(int kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int
             out.grad_biases = &gb_v[0] if cap > 0 else NULL
     with nogil:
         sampled_loss(inp, out, up_ptr)
-    if not want_grads or optimizer >= 0:
-        return loss, logits, dx, None, None, None
+    if not want_grads or update:
+        return KernelResult(loss, logits, dx, None, None, None)
     cdef int64_t U = out.grad_rows
-    return loss, logits, dx, ids[:U], gw[:U], (gb[:U] if gb is not None else None)
+    return KernelResult(loss, logits, dx, ids[:U], gw[:U], gb[:U] if gb is not None else None)
+
+
+def locate(const int64_t[::1] ids, shard_rows, bint div, str what="ids"):
+    """``(shard, row)``: int64 arrays routing global class ids to shards of
+    ``shard_rows`` rows with the kernel's own ``ShardedRows::locate``.
+
+    The layout must be canonical for the strategy (ValueError otherwise) and
+    ids must lie in ``[0, sum(shard_rows))`` (IndexError naming ``what``).
+    """
+    cdef bytes name = what.encode()
+    cdef const char* c_name = name
+    cdef vector[Shard] shards
+    cdef Shard s
+    for n in shard_rows:
+        s.data = NULL  # routing only: no row is read
+        s.rows = n
+        s.cols = 1
+        s.row_stride = 1
+        s.dtype = DType.kFloat32
+        shards.push_back(s)
+    cdef ShardedRows table = ShardedRows(shards, Partition.kDiv if div else Partition.kMod)
+    cdef Py_ssize_t count = ids.shape[0], i
+    shard = np.empty(count, dtype=np.int64)
+    row = np.empty(count, dtype=np.int64)
+    cdef int64_t[::1] shard_v = shard
+    cdef int64_t[::1] row_v = row
+    with nogil:
+        for i in range(count):
+            table.check_id(ids[i], c_name, i)
+            table.locate(ids[i], shard_v[i], row_v[i])
+    return shard, row

@@ -111,14 +111,14 @@ cdef inline const int64_t* _ptr64(const int64_t[::1] a) noexcept nogil:
 
 
 def fixed_unigram_weights(const float[::1] unigrams, float distortion, int64_t num_reserved_ids,
-                          int64_t num_shards, int64_t shard, bint fix_quirk):
+                          int64_t num_shards, int64_t shard, bint correct_reserved_ids):
     """Per-id float32 weights of one shard, built as TF builds them."""
     cdef vector[float] w
     cdef const float* u = &unigrams[0] if unigrams.shape[0] > 0 else NULL
     cdef int64_t n = unigrams.shape[0]
     with nogil:
         w = make_fixed_unigram_weights(u, n, distortion, num_reserved_ids, num_shards, shard,
-                                       fix_quirk)
+                                       correct_reserved_ids)
     out = np.empty(w.size(), dtype=np.float32)
     cdef float[::1] o = out
     if w.size() > 0:
@@ -247,11 +247,11 @@ cdef class Stream:
 
 
 def accidental_hits(const int64_t[::1] true_flat, int64_t batch, int64_t num_true,
-                    const int64_t[::1] sampled, bint all_duplicates):
+                    const int64_t[::1] sampled, bint mask_all_duplicates):
     cdef AccidentalHits hits
     with nogil:
         hits = compute_accidental_hits(_ptr64(true_flat), batch, num_true, _ptr64(sampled),
-                                       sampled.shape[0], all_duplicates)
+                                       sampled.shape[0], mask_all_duplicates)
     cdef size_t n = hits.indices.size(), i
     indices = np.empty(n, dtype=np.int32)
     ids = np.empty(n, dtype=np.int64)

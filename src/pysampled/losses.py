@@ -36,8 +36,10 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _losses
-from ._validation import as_ids, check_attr_min, resolve_num_threads
-from .samplers import log_uniform_candidate_sampler
+from ._losses import LossKind, Optimizer
+from ._threads import resolve_num_threads
+from ._validation import as_ids, as_int, check_attr_min
+from .samplers import learned_unigram_candidate_sampler, log_uniform_candidate_sampler
 
 __all__ = [
     "SparseRows",
@@ -46,12 +48,13 @@ __all__ = [
     "StepResult",
     "compute_sampled_logits",
     "nce_loss",
+    "rank_sampled_softmax_loss",
     "sampled_softmax_loss",
     "sampled_sparse_softmax_loss",
 ]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-_KIND_LOGITS, _KIND_NCE, _KIND_SOFTMAX = 0, 1, 2
+_INT64_LIMIT = 2.0**63
 
 
 class SparseRows:
@@ -82,8 +85,11 @@ class SparseRows:
 
     def per_shard(self) -> list:
         """The same rows split by shard, with *local* row ids, one
-        :class:`SparseRows` per shard (what a parameter server applies)."""
-        shard, row = _route(self.ids, self._shard_rows, self._div)
+        :class:`SparseRows` per shard (what a parameter server applies).
+
+        Routed by the kernel's own ``ShardedRows::locate`` (one home for the
+        mod/div rule)."""
+        shard, row = _losses.locate(as_ids(self.ids, "ids", ndim=1), self._shard_rows, self._div)
         out = []
         for p, rows in enumerate(self._shard_rows):
             sel = shard == p
@@ -101,22 +107,6 @@ class LossGrads(NamedTuple):
     inputs: np.ndarray  #: dense ``[batch, dim]``
     weights: SparseRows  #: deduplicated rows of the weights
     biases: SparseRows | None  #: deduplicated entries of the biases (None without biases)
-
-
-def _route(ids, shard_rows, div):
-    p = len(shard_rows)
-    ids = np.asarray(ids, dtype=np.int64)
-    if p == 1:
-        return np.zeros_like(ids), ids.copy()
-    if not div:
-        return ids % p, ids // p
-    total = int(sum(shard_rows))
-    q, r = divmod(total, p)
-    split = r * (q + 1)
-    low = ids < split
-    shard = np.where(low, ids // (q + 1), (ids - r) // max(q, 1))
-    row = np.where(low, ids % (q + 1), (ids - r) % max(q, 1))
-    return shard, row
 
 
 def _shard_list(value, name, ndim):
@@ -153,8 +143,9 @@ def _shard_list(value, name, ndim):
     return out
 
 
-def _strategy(partition_strategy, num_shards) -> bool:
-    """True for "div". With one shard the strategy is ignored, as in TF."""
+def _uses_div(partition_strategy, num_shards) -> bool:
+    """Whether ids are routed with "div" (True) or "mod" (False). With one
+    shard the strategy is ignored, as in TF."""
     if num_shards == 1:
         return False
     if partition_strategy not in ("mod", "div"):
@@ -163,9 +154,73 @@ def _strategy(partition_strategy, num_shards) -> bool:
     return partition_strategy == "div"
 
 
+class _Params:
+    """Validated weight and bias shards with their zero-copy kernel views."""
+
+    __slots__ = ("w", "b", "w_div", "b_div", "w_view", "b_view")
+
+    def __init__(self, weights, biases, partition_strategy):
+        self.w = _shard_list(weights, "weights", 2)
+        self.b = None if biases is None else _shard_list(biases, "biases", 1)
+        self.w_div = _uses_div(partition_strategy, len(self.w))
+        self.b_div = False if self.b is None else _uses_div(partition_strategy, len(self.b))
+        self.w_view = _losses.Shards(self.w, self.w_div)
+        self.b_view = None if self.b is None else _losses.Shards(self.b, self.b_div)
+
+    def check_dim(self, x, sep=","):
+        if x.shape[1] != self.w_view.cols:
+            raise ValueError(f"Matrix size-incompatible: inputs are [{x.shape[0]}{sep}{x.shape[1]}]"
+                             f" but weights have {self.w_view.cols} columns")
+
+    def grads(self, result) -> LossGrads:
+        """The kernel's gradient rows as a :class:`LossGrads` in the shards' dtypes."""
+        ids, gw, gb = result.grad_ids, result.grad_weights, result.grad_biases
+        w_dtype = self.w[0].dtype
+        gw = gw if gw.dtype == w_dtype else gw.astype(w_dtype)
+        w_rows = SparseRows(ids, gw, self.w_view.total_rows, [a.shape[0] for a in self.w],
+                            self.w_div)
+        b_rows = None
+        if self.b is not None:
+            b_dtype = self.b[0].dtype
+            gb = gb if gb.dtype == b_dtype else gb.astype(b_dtype)
+            b_rows = SparseRows(ids, gb, self.b_view.total_rows, [a.shape[0] for a in self.b],
+                                self.b_div)
+        return LossGrads(result.d_inputs, w_rows, b_rows)
+
+    def gather(self, ids, dtype):
+        """Weight rows and biases (or zeros) of `ids`, in `dtype`, routed by the kernel."""
+        w = np.empty((ids.shape[0], self.w_view.cols), dtype=dtype)
+        b = np.zeros(ids.shape[0], dtype=dtype)
+        shard, row = _losses.locate(ids, [a.shape[0] for a in self.w], self.w_div,
+                                    "sampled_candidates")
+        for p, a in enumerate(self.w):
+            sel = shard == p
+            w[sel] = a[row[sel]]
+        if self.b is not None:
+            shard, row = _losses.locate(ids, [a.shape[0] for a in self.b], self.b_div,
+                                        "sampled_candidates")
+            for p, a in enumerate(self.b):
+                sel = shard == p
+                b[sel] = a[row[sel]]
+        return w, b
+
+
+def _inputs_matrix(inputs):
+    """`inputs` as a C-contiguous float32/float64 matrix (copied only if needed)."""
+    x = inputs if isinstance(inputs, np.ndarray) else np.asarray(inputs)
+    if x.dtype not in _FLOATS:
+        raise TypeError(f"inputs must be float32 or float64, got {x.dtype}")
+    if x.ndim != 2:
+        raise ValueError(f"inputs must be 2-D [batch_size, dim], got shape {x.shape}")
+    return np.ascontiguousarray(x)
+
+
 def _floats(value, name, shape, dtype):
+    if (type(value) is np.ndarray and value.dtype == dtype and value.shape == shape
+            and value.flags.c_contiguous and value.flags.aligned):
+        return value  # what the samplers return: nothing to check or convert
     a = np.asarray(value)
-    if a.dtype.kind not in "fiu" or a.dtype == np.bool_:
+    if a.dtype.kind not in "fiu":  # bool is kind "b"
         raise TypeError(f"{name} must hold numbers, got dtype {a.dtype}")
     if a.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
@@ -173,8 +228,75 @@ def _floats(value, name, shape, dtype):
     return a if a.flags.aligned else a.copy()  # the C++ core reads them as float/double
 
 
+def _true_expected(value, batch, num_true, dtype):
+    """``true_expected_count`` as a contiguous ``[batch * num_true]`` vector.
+
+    Every shape TF broadcasts against the true logits ``[batch, num_true]``
+    with the same meaning is accepted: ``[batch, num_true]``, ``[batch, 1]``
+    (one count per example), ``[1, num_true]`` or ``[num_true]`` (one per
+    column), ``[1, 1]``, ``[1]`` and a scalar. A 1-D array of ``batch``
+    entries (``batch > 1``) raises: TF broadcasts it along the *columns*, so
+    with ``num_true == 1`` it silently computes a ``[batch, batch]`` result
+    and with ``num_true == batch`` it applies entry ``k`` to column ``k``.
+    """
+    shape = (batch, num_true)
+    if (type(value) is np.ndarray and value.shape == shape and value.dtype == dtype
+            and value.flags.c_contiguous and value.flags.aligned):
+        return value.reshape(-1)  # what the samplers return
+    a = value if type(value) is np.ndarray else np.asarray(value)
+    if a.dtype.kind not in "fiu":  # bool is kind "b"
+        raise TypeError(f"true_expected_count must hold numbers, got dtype {a.dtype}")
+    if a.shape != shape:
+        if a.ndim == 1 and a.shape[0] == batch and batch > 1:
+            # TF broadcasts a 1-D vector along the true columns, not the
+            # examples (with num_true == 1 it silently computes [batch, batch]).
+            raise ValueError(f"true_expected_count must have shape {shape}, got {a.shape}")
+        if a.ndim > 2 or any(d not in (1, t) for d, t in zip(a.shape[::-1], shape[::-1])):
+            raise ValueError(f"true_expected_count must have shape {shape}, got {a.shape}")
+        a = np.broadcast_to(a, shape)
+    return _floats(a, "true_expected_count", shape, dtype).reshape(-1)
+
+
+def _sampled_expected(value, num_candidates, dtype):
+    """``sampled_expected_count`` as a contiguous ``[num_candidates]`` vector.
+
+    Accepted as in TF: ``[S]``, ``[1, S]``, ``[1]``, ``[1, 1]``, a scalar.
+    Per-example shapes (``[batch, S]``, ``[batch, 1]``), which TF applies
+    row by row, raise: the candidates and their counts are shared by the
+    whole batch here.
+    """
+    shape = (num_candidates,)
+    if (type(value) is np.ndarray and value.shape == shape and value.dtype == dtype
+            and value.flags.c_contiguous and value.flags.aligned):
+        return value  # what the samplers return
+    a = value if type(value) is np.ndarray else np.asarray(value)
+    if a.dtype.kind not in "fiu":  # bool is kind "b"
+        raise TypeError(f"sampled_expected_count must hold numbers, got dtype {a.dtype}")
+    if a.shape != shape:
+        if a.ndim > 2 or (a.ndim == 2 and a.shape[0] != 1) or (
+                a.ndim >= 1 and a.shape[-1] not in (1, num_candidates)):
+            raise ValueError(f"sampled_expected_count must have shape {shape}, got {a.shape}")
+        a = np.broadcast_to(a.reshape(-1) if a.ndim == 2 else a, shape)
+    return _floats(a, "sampled_expected_count", shape, dtype)
+
+
+def _label_ids(labels, name="labels"):
+    """Label ids as int64. Floating-point labels are accepted when every value
+    is an integer (TF casts labels to int64); a fractional, NaN or infinite
+    label raises where TF would truncate it silently."""
+    a = labels if type(labels) is np.ndarray else np.asarray(labels)
+    if a.dtype.kind == "f" and a.size:
+        bad = ~np.isfinite(a) | (a != np.trunc(a)) | (np.abs(a) >= _INT64_LIMIT)
+        if bad.any():
+            v = a[bad].flat[0]
+            raise ValueError(f"{name} must hold integer values: got {float(v)!r} (TF would truncate "
+                             "a float label toward zero silently)")
+        a = a.astype(np.int64)
+    return as_ids(a, name)
+
+
 def _labels_matrix(labels, num_true):
-    a = as_ids(labels, "labels")
+    a = _label_ids(labels)
     if a.ndim == 1 and num_true == 1:
         a = a.reshape(-1, 1)
     if a.ndim != 2 or a.shape[1] != num_true:
@@ -182,79 +304,105 @@ def _labels_matrix(labels, num_true):
     return a
 
 
-def _compute(kind, weights, biases, labels, inputs, num_sampled, num_classes, num_true,
-             sampled_values, subtract_log_q, remove_accidental_hits, partition_strategy, seed,
-             want_grads, upstream, num_threads, mask_all_duplicates, true_target, want_logits):
-    x = inputs if isinstance(inputs, np.ndarray) else np.asarray(inputs)
-    if x.dtype not in _FLOATS:
-        raise TypeError(f"inputs must be float32 or float64, got {x.dtype}")
-    if x.ndim != 2:
-        raise ValueError(f"inputs must be 2-D [batch_size, dim], got shape {x.shape}")
-    dtype = x.dtype
-    x = np.ascontiguousarray(x)
-    batch, dim = x.shape
-    num_true = check_attr_min(num_true, "num_true")
-    num_sampled = check_attr_min(num_sampled, "num_sampled", minimum=0 if sampled_values is not None else 1)
-    w_shards = _shard_list(weights, "weights", 2)
-    b_shards = None if biases is None else _shard_list(biases, "biases", 1)
-    w_div = _strategy(partition_strategy, len(w_shards))
-    b_div = False if b_shards is None else _strategy(partition_strategy, len(b_shards))
-    if w_shards[0].shape[1] != dim:
-        raise ValueError(f"Matrix size-incompatible: inputs are [{batch},{dim}] but weights have "
-                         f"{w_shards[0].shape[1]} columns")
-    labels = _labels_matrix(labels, num_true)
-    if labels.shape[0] != batch:
-        raise ValueError(f"labels have {labels.shape[0]} rows but inputs have {batch}")
+def _true_target(value) -> float:
+    """NCE's target of the true columns; 0.0 stands for TF's ``1 / num_true``."""
+    if value is None:
+        return 0.0
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError("true_target must be a positive number")
+    return float(value)
 
+
+def _unpack_sampled_values(sampled_values):
+    try:
+        sampled, tec, sec = sampled_values
+    except (TypeError, ValueError):
+        raise ValueError("sampled_values must be a triple (sampled_candidates, "
+                         "true_expected_count, sampled_expected_count)") from None
+    return as_ids(sampled, "sampled_candidates", ndim=1), tec, sec
+
+
+class _Batch(NamedTuple):
+    """One batch, validated and converted for the kernel."""
+
+    labels: np.ndarray  #: int64 [batch * num_true]
+    sampled: np.ndarray  #: int64 [S]
+    tec: np.ndarray | None  #: [batch * num_true] in the computing dtype (None: no log-Q)
+    sec: np.ndarray | None  #: [S] in the computing dtype (None: no log-Q)
+    upstream: np.ndarray | None  #: flattened cotangent in the computing dtype, or None
+
+
+def _prepare(*, kind, x, labels, num_true, sampled_values, draw, subtract_log_q, upstream,
+             want_grads, num_sampled=None) -> _Batch:
+    """The preparation shared by the loss functions and :meth:`SampledLoss.step`.
+
+    ``x`` is the validated inputs matrix; ``labels`` are coerced to
+    ``[batch, num_true]`` int64; ``draw(labels)`` gives the sampled values
+    when ``sampled_values`` is None. With explicit sampled values every
+    candidate is used, whatever ``num_sampled`` says (TF's rule), except
+    that ``num_sampled`` given here must equal their number: the functions
+    pass it when ``remove_accidental_hits`` is on, where TF's mask has
+    ``num_sampled`` columns and a different count errors or broadcasts
+    the mask over the wrong columns.
+    """
+    batch = x.shape[0]
+    lab = _labels_matrix(labels, num_true)
+    if lab.shape[0] != batch:
+        raise ValueError(f"labels have {lab.shape[0]} rows but inputs have {batch}")
     if sampled_values is None:
-        num_classes = check_attr_min(num_classes, "num_classes")
-        sampled, tec, sec = log_uniform_candidate_sampler(labels, num_true, num_sampled, True,
-                                                          num_classes, seed)
+        sampled, tec, sec = draw(lab)
     else:
-        try:
-            sampled, tec, sec = sampled_values
-        except (TypeError, ValueError):
-            raise ValueError("sampled_values must be a triple (sampled_candidates, "
-                             "true_expected_count, sampled_expected_count)") from None
-        sampled = as_ids(sampled, "sampled_candidates", ndim=1)
-        if sampled.shape[0] != num_sampled:
-            raise ValueError(f"sampled_candidates has {sampled.shape[0]} entries but "
-                             f"num_sampled={num_sampled}")
+        sampled, tec, sec = _unpack_sampled_values(sampled_values)
+        if num_sampled is not None and sampled.shape[0] != num_sampled:
+            raise ValueError(
+                f"sampled_candidates has {sampled.shape[0]} entries but num_sampled="
+                f"{num_sampled}, which must agree with remove_accidental_hits=True (TF masks "
+                f"hits in a [batch, num_sampled] grid)")
     if subtract_log_q:
-        tec = _floats(tec, "true_expected_count", (batch, num_true), dtype).reshape(-1)
-        sec = _floats(sec, "sampled_expected_count", (sampled.shape[0],), dtype)
+        tec = _true_expected(tec, batch, num_true, x.dtype)
+        sec = _sampled_expected(sec, sampled.shape[0], x.dtype)
     else:
         tec = sec = None
-
     if upstream is not None:
-        shape = (batch, num_true + sampled.shape[0]) if kind == _KIND_LOGITS else (batch,)
-        upstream = _floats(upstream, "upstream", shape, dtype).reshape(-1)
-    elif kind == _KIND_LOGITS and want_grads:
-        upstream = np.ones(batch * (num_true + sampled.shape[0]), dtype=dtype)
-    if true_target is None:
-        true_target = 0.0
-    elif not (np.isfinite(true_target) and true_target > 0):
-        raise ValueError("true_target must be a positive number")
+        shape = (batch, num_true + sampled.shape[0]) if kind == LossKind.LOGITS else (batch,)
+        upstream = _floats(upstream, "upstream", shape, x.dtype).reshape(-1)
+    elif kind == LossKind.LOGITS and want_grads:
+        upstream = np.ones(batch * (num_true + sampled.shape[0]), dtype=x.dtype)
+    return _Batch(lab.reshape(-1), sampled, tec, sec, upstream)
 
-    w_view = _losses.Shards(w_shards, w_div)
-    b_view = None if b_shards is None else _losses.Shards(b_shards, b_div)
-    threads = resolve_num_threads(num_threads)
-    loss, logits, dx, ids, gw, gb = _losses._run(
-        kind, x, labels.reshape(-1), num_true, sampled, tec, sec, w_view, b_view,
-        bool(subtract_log_q), bool(remove_accidental_hits), bool(mask_all_duplicates),
-        float(true_target), upstream, bool(want_grads), bool(want_logits), threads)
-    grads = None
-    if want_grads:
-        w_dtype = w_shards[0].dtype
-        gw = gw if gw.dtype == w_dtype else gw.astype(w_dtype)
-        w_rows = SparseRows(ids, gw, w_view.total_rows, [a.shape[0] for a in w_shards], w_div)
-        b_rows = None
-        if b_shards is not None:
-            b_dtype = b_shards[0].dtype
-            gb = gb if gb.dtype == b_dtype else gb.astype(b_dtype)
-            b_rows = SparseRows(ids, gb, b_view.total_rows, [a.shape[0] for a in b_shards], b_div)
-        grads = LossGrads(dx, w_rows, b_rows)
-    return loss, logits, grads
+
+def _compute(kind, *, weights, biases, labels, inputs, num_sampled, num_classes, num_true,
+             sampled_values, subtract_log_q, remove_accidental_hits, partition_strategy, seed,
+             want_grads, upstream, num_threads, mask_all_duplicates, true_target, want_logits):
+    """``(loss, logits, grads)`` of one loss-function call (see the public functions)."""
+    x = _inputs_matrix(inputs)
+    num_true = check_attr_min(num_true, "num_true")
+    if sampled_values is None:
+        num_sampled = check_attr_min(num_sampled, "num_sampled")
+    elif remove_accidental_hits:
+        num_sampled = check_attr_min(num_sampled, "num_sampled", minimum=0)
+    else:
+        num_sampled = None  # only sizes a draw (TF's rule)
+    params = _Params(weights, biases, partition_strategy)
+    params.check_dim(x)
+
+    def draw(lab):
+        n = check_attr_min(num_classes, "num_classes")
+        return log_uniform_candidate_sampler(lab, num_true, num_sampled, True, n, seed)
+
+    batch = _prepare(kind=kind, x=x, labels=labels, num_true=num_true,
+                     sampled_values=sampled_values, draw=draw, subtract_log_q=subtract_log_q,
+                     upstream=upstream, want_grads=want_grads,
+                     num_sampled=None if sampled_values is None else num_sampled)
+    result = _losses._run(
+        kind, x, batch.labels, num_true, batch.sampled, batch.tec, batch.sec, params.w_view,
+        params.b_view, subtract_log_q=bool(subtract_log_q),
+        remove_accidental_hits=bool(remove_accidental_hits),
+        mask_all_duplicates=bool(mask_all_duplicates), true_target=_true_target(true_target),
+        upstream=batch.upstream, want_grads=bool(want_grads), want_logits=bool(want_logits),
+        num_threads=resolve_num_threads(num_threads))
+    grads = params.grads(result) if want_grads else None
+    return result.loss, result.logits, grads
 
 
 _COMMON_PARAMS = """
@@ -334,10 +482,13 @@ def nce_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true
     ``partition_strategy`` defaults to TF 1's "mod"; ``tf.nn.nce_loss`` in
     TF 2 always uses "div". TF's NCE has no ``seed`` argument.
     """
-    loss, _, grads = _compute(_KIND_NCE, weights, biases, labels, inputs, num_sampled,
-                              num_classes, num_true, sampled_values, True, remove_accidental_hits,
-                              partition_strategy, seed, return_grads, upstream, num_threads,
-                              mask_all_duplicates, true_target, False)
+    loss, _, grads = _compute(
+        LossKind.NCE, weights=weights, biases=biases, labels=labels, inputs=inputs,
+        num_sampled=num_sampled, num_classes=num_classes, num_true=num_true,
+        sampled_values=sampled_values, subtract_log_q=True,
+        remove_accidental_hits=remove_accidental_hits, partition_strategy=partition_strategy,
+        seed=seed, want_grads=return_grads, upstream=upstream, num_threads=num_threads,
+        mask_all_duplicates=mask_all_duplicates, true_target=true_target, want_logits=False)
     return (loss, grads) if return_grads else loss
 
 
@@ -362,10 +513,13 @@ def sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_class
     -----
     ``partition_strategy`` defaults to TF 1's "mod"; TF 2 always uses "div".
     """
-    loss, _, grads = _compute(_KIND_SOFTMAX, weights, biases, labels, inputs, num_sampled,
-                              num_classes, num_true, sampled_values, True, remove_accidental_hits,
-                              partition_strategy, seed, return_grads, upstream, num_threads,
-                              mask_all_duplicates, None, False)
+    loss, _, grads = _compute(
+        LossKind.SOFTMAX, weights=weights, biases=biases, labels=labels, inputs=inputs,
+        num_sampled=num_sampled, num_classes=num_classes, num_true=num_true,
+        sampled_values=sampled_values, subtract_log_q=True,
+        remove_accidental_hits=remove_accidental_hits, partition_strategy=partition_strategy,
+        seed=seed, want_grads=return_grads, upstream=upstream, num_threads=num_threads,
+        mask_all_duplicates=mask_all_duplicates, true_target=None, want_logits=False)
     return (loss, grads) if return_grads else loss
 
 
@@ -381,16 +535,142 @@ def sampled_sparse_softmax_loss(weights, biases, labels, inputs, num_sampled, nu
     is :func:`sampled_softmax_loss` with ``num_true=1``. Unlike TF, a batch
     of one example works. Other arguments as :func:`sampled_softmax_loss`.
     """
-    lab = as_ids(labels, "labels")
+    lab = _label_ids(labels)
     if lab.ndim == 2 and lab.shape[1] == 1:
         lab = lab.reshape(-1)
     if lab.ndim != 1:
         raise ValueError(f"labels must have shape [batch_size] or [batch_size, 1], got {lab.shape}")
     return sampled_softmax_loss(weights, biases, lab.reshape(-1, 1), inputs, num_sampled,
-                                num_classes, 1, sampled_values, remove_accidental_hits,
-                                partition_strategy, seed, name, return_grads=return_grads,
-                                upstream=upstream, num_threads=num_threads,
-                                mask_all_duplicates=mask_all_duplicates)
+                                num_classes, num_true=1, sampled_values=sampled_values,
+                                remove_accidental_hits=remove_accidental_hits,
+                                partition_strategy=partition_strategy, seed=seed,
+                                return_grads=return_grads, upstream=upstream,
+                                num_threads=num_threads, mask_all_duplicates=mask_all_duplicates)
+
+
+def rank_sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_resampled,
+                              num_classes, num_true, sampled_values, resampling_temperature,
+                              remove_accidental_hits, partition_strategy, name=None, *, seed=None,
+                              return_grads=False, upstream=None, num_threads=None,
+                              mask_all_duplicates=False):
+    """Sampled softmax with rank-based adaptive resampling (TF 1.15 contrib's
+    ``tf.contrib.nn.rank_sampled_softmax_loss``, TAPAS, arXiv:1707.03073).
+
+    Two phases, as in TF: ``num_sampled`` candidates come from
+    ``sampled_values`` (default: :func:`learned_unigram_candidate_sampler`
+    with ``unique=True``, ``range_max=num_classes`` and ``seed``); each
+    candidate ``c`` is scored ``logsumexp_j(w_c . (x_j / T)) + b_c / T`` over
+    the examples ``j`` of the batch (``T = resampling_temperature``), and the
+    ``num_resampled`` best-scored candidates, with their sampled expected
+    counts, are the sampled values of :func:`sampled_softmax_loss`.
+
+    Parameters
+    ----------
+    weights, biases, labels, inputs, num_classes, num_true, remove_accidental_hits :
+        As for :func:`sampled_softmax_loss` (all required, as in TF).
+        ``biases`` may be None here (no bias), which TF does not accept.
+    num_sampled : int
+        Candidates of the first phase; must not exceed ``num_classes``.
+    num_resampled : int
+        Candidates kept; must be less than ``num_sampled`` (and at most the
+        number of candidates given in ``sampled_values``).
+    sampled_values : tuple or None
+        ``(sampled_candidates, true_expected_count, sampled_expected_count)``
+        or None for the default sampler.
+    resampling_temperature : float
+        Lower is more adaptive. Must be finite and nonzero (TF divides by it
+        without a check and ranks NaN scores).
+    partition_strategy : {"mod", "div"}
+        Required and checked even for one shard, as in TF.
+    seed : None, int or (int, int)
+        Seed of the default sampler (TF's contrib function has none).
+    return_grads, upstream, num_threads, mask_all_duplicates :
+        As for :func:`sampled_softmax_loss`.
+
+    Returns
+    -------
+    loss : ndarray ``[batch_size]``
+    grads : LossGrads
+        Only with ``return_grads=True``: the gradients of the final sampled
+        softmax; the selection has none (TF stops the gradient at the
+        sampled values, and top-k indices carry none).
+
+    Raises
+    ------
+    ValueError
+        TF's errors: ``num_sampled (S) cannot be greater than num_classes
+        (C)``, ``num_resampled (R) must be less than num_sampled (S)``,
+        ``unsupported partition_strategy (P)``, in that order.
+
+    Notes
+    -----
+    Ties of the score keep the lower candidate position (TF's ``top_k``
+    rule); the kept candidates stay in their sampled order. TF's
+    ``top_k(sorted=False)`` leaves their order unspecified: the loss does
+    not depend on it, except through TF's duplicate-hit rule (only the last
+    position of a duplicated sampled id is masked). NaN scores rank last.
+    """
+    num_sampled = as_int(num_sampled, "num_sampled")
+    num_resampled = as_int(num_resampled, "num_resampled")
+    num_classes = as_int(num_classes, "num_classes")
+    if num_sampled > num_classes:
+        raise ValueError(f"num_sampled ({num_sampled}) cannot be greater than num_classes "
+                         f"({num_classes})")
+    if num_sampled <= num_resampled:
+        raise ValueError(f"num_resampled ({num_resampled}) must be less than num_sampled "
+                         f"({num_sampled})")
+    if partition_strategy not in ("div", "mod"):
+        raise ValueError(f"unsupported partition_strategy ({partition_strategy})")
+    if num_resampled < 0:
+        raise ValueError(f"num_resampled must be at least 0, got {num_resampled}")
+    num_true = check_attr_min(num_true, "num_true")
+    t = float(resampling_temperature)
+    if not (np.isfinite(t) and t != 0):
+        raise ValueError(f"resampling_temperature must be finite and nonzero, got {t}")
+    x = _inputs_matrix(inputs)
+    params = _Params(weights, biases, partition_strategy)
+    params.check_dim(x)
+    lab = _labels_matrix(labels, num_true)
+    if lab.shape[0] != x.shape[0]:
+        raise ValueError(f"labels have {lab.shape[0]} rows but inputs have {x.shape[0]}")
+    if sampled_values is None or (isinstance(sampled_values, (tuple, list))
+                                  and len(sampled_values) == 0):  # TF: `if not sampled_values`
+        sampled_values = learned_unigram_candidate_sampler(lab, num_true, num_sampled, True,
+                                                           num_classes, seed)
+    sampled, tec, sec = _unpack_sampled_values(sampled_values)
+    if num_resampled > sampled.shape[0]:
+        raise ValueError(f"num_resampled ({num_resampled}) is more than the "
+                         f"{sampled.shape[0]} sampled candidates")
+    sec = _sampled_expected(sec, sampled.shape[0], x.dtype)
+    keep = _rank_resample(params, x, sampled, t, num_resampled)
+    resampled = (sampled[keep], tec, sec[keep])
+    return sampled_softmax_loss(
+        weights, biases, lab, x, num_resampled, num_classes, num_true=num_true,
+        sampled_values=resampled, remove_accidental_hits=remove_accidental_hits,
+        partition_strategy=partition_strategy, return_grads=return_grads, upstream=upstream,
+        num_threads=num_threads, mask_all_duplicates=mask_all_duplicates)
+
+
+def _rank_resample(params, x, sampled, temperature, k):
+    """Positions (ascending) of the `k` candidates with the largest scores
+    ``logsumexp_j(w_c . (x_j / T)) + b_c / T``, computed in the inputs' dtype
+    in TF's order (inputs scaled first, biases added after the reduction)."""
+    w, b = params.gather(sampled, x.dtype)  # validates the ids (IndexError)
+    scaled = x / x.dtype.type(temperature)
+    if x.shape[0] == 0:
+        scores = np.full(sampled.shape[0], -np.inf, dtype=x.dtype)
+    else:
+        z = w @ scaled.T  # [S, B]
+        top = np.max(z, axis=1, keepdims=True)
+        top = np.where(np.isfinite(top), top, 0)
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            scores = np.log(np.sum(np.exp(z - top), axis=1)) + top[:, 0]
+    with np.errstate(over="ignore", invalid="ignore"):
+        scores = scores + b / x.dtype.type(temperature)
+    # Largest first; ties (and equal NaNs) keep the lower position; NaN last.
+    order = np.lexsort((np.arange(scores.shape[0]), np.isnan(scores),
+                        -np.nan_to_num(scores, nan=0.0, posinf=np.inf, neginf=-np.inf)))
+    return np.sort(order[:k])
 
 
 @_doc()
@@ -422,10 +702,13 @@ def compute_sampled_logits(weights, biases, labels, inputs, num_sampled, num_cla
     grads : LossGrads
         Only with ``return_grads=True``.
     """
-    _, logits, grads = _compute(_KIND_LOGITS, weights, biases, labels, inputs, num_sampled,
-                                num_classes, num_true, sampled_values, subtract_log_q,
-                                remove_accidental_hits, partition_strategy, seed, return_grads,
-                                upstream, num_threads, mask_all_duplicates, None, True)
+    _, logits, grads = _compute(
+        LossKind.LOGITS, weights=weights, biases=biases, labels=labels, inputs=inputs,
+        num_sampled=num_sampled, num_classes=num_classes, num_true=num_true,
+        sampled_values=sampled_values, subtract_log_q=subtract_log_q,
+        remove_accidental_hits=remove_accidental_hits, partition_strategy=partition_strategy,
+        seed=seed, want_grads=return_grads, upstream=upstream, num_threads=num_threads,
+        mask_all_duplicates=mask_all_duplicates, true_target=None, want_logits=True)
     nt = check_attr_min(num_true, "num_true")
     out_labels = np.zeros(logits.shape, dtype=logits.dtype)
     out_labels[:, :nt] = 1.0 / nt
@@ -499,13 +782,14 @@ class SampledLoss:
             raise ValueError(f"loss must be 'sampled_softmax' or 'nce', got {loss!r}")
         if optimizer not in ("sgd", "adagrad"):
             raise ValueError(f"optimizer must be 'sgd' or 'adagrad', got {optimizer!r}")
-        self._w = _shard_list(weights, "weights", 2)
-        self._b = None if biases is None else _shard_list(biases, "biases", 1)
-        self._w_div = _strategy(partition_strategy, len(self._w))
-        self._b_div = False if self._b is None else _strategy(partition_strategy, len(self._b))
-        self._w_view = _losses.Shards(self._w, self._w_div)
-        self._b_view = None if self._b is None else _losses.Shards(self._b, self._b_div)
+        # The model is validated once, here; step() only checks what a caller
+        # can change between calls (the arrays' writeable flags).
+        self._params = _Params(weights, biases, partition_strategy)
+        self._w, self._b = self._params.w, self._params.b
+        dtypes = {a.dtype for a in self._w + (self._b or [])}
+        self._dtype = dtypes.pop() if len(dtypes) == 1 else None  # the one step() accepts
         self.loss = loss
+        self._kind = LossKind.SOFTMAX if loss == "sampled_softmax" else LossKind.NCE
         self.num_sampled = check_attr_min(num_sampled, "num_sampled")
         self.num_true = check_attr_min(num_true, "num_true")
         self.unique = bool(unique)
@@ -514,23 +798,25 @@ class SampledLoss:
         self.subtract_log_q = bool(subtract_log_q)
         self.partition_strategy = partition_strategy
         self.optimizer = optimizer
+        self._optimizer = Optimizer.SGD if optimizer == "sgd" else Optimizer.ADAGRAD
         self.learning_rate = float(learning_rate)
         self.epsilon = float(epsilon)
         self.hogwild = bool(hogwild)
         self.num_threads = num_threads
         self.mask_all_duplicates = bool(mask_all_duplicates)
-        if true_target is not None and not (np.isfinite(true_target) and true_target > 0):
-            raise ValueError("true_target must be a positive number")
+        self._target = _true_target(true_target)
         self.true_target = true_target
+        total_rows = self._params.w_view.total_rows
         if sampler is None:
-            sampler = LogUniformSampler(self._w_view.total_rows, seed=seed)
+            sampler = LogUniformSampler(total_rows, seed=seed)
         elif not isinstance(sampler, CandidateSampler):
             raise TypeError("sampler must be a pysampled CandidateSampler")
-        if sampler.range_max > self._w_view.total_rows:
+        if sampler.range_max > total_rows:
             raise ValueError(f"the sampler draws from {sampler.range_max} classes but the weights "
-                             f"have {self._w_view.total_rows} rows")
+                             f"have {total_rows} rows")
         self.sampler = sampler
         self._accum_w = self._accum_b = None
+        self._accum_w_view = self._accum_b_view = None
         if optimizer == "adagrad":
             init = float(initial_accumulator_value)
             if not init > 0:
@@ -538,6 +824,9 @@ class SampledLoss:
             self._accum_w = [np.full(a.shape, init, dtype=a.dtype) for a in self._w]
             self._accum_b = None if self._b is None else [np.full(a.shape, init, dtype=a.dtype)
                                                           for a in self._b]
+            self._accum_w_view = _losses.Shards(self._accum_w, self._params.w_div)
+            self._accum_b_view = (None if self._accum_b is None
+                                  else _losses.Shards(self._accum_b, self._params.b_div))
 
     @property
     def weights(self) -> list:
@@ -559,19 +848,37 @@ class SampledLoss:
         lab = _labels_matrix(labels, self.num_true)
         return self.sampler.sample(lab, self.num_sampled, self.unique)
 
-    def _kind(self):
-        return _KIND_SOFTMAX if self.loss == "sampled_softmax" else _KIND_NCE
+    def _draw(self, lab):  # `lab` already validated by _prepare
+        return self.sampler.sample(lab, self.num_sampled, self.unique)
+
+    def _batch(self, labels, x, sampled_values, upstream, want_grads, sep=","):
+        self._params.check_dim(x, sep)
+        return _prepare(kind=self._kind, x=x, labels=labels, num_true=self.num_true,
+                        sampled_values=sampled_values, draw=self._draw,
+                        subtract_log_q=self.subtract_log_q, upstream=upstream,
+                        want_grads=want_grads,
+                        # the functions' rule: counts must agree when hits are masked
+                        num_sampled=self.num_sampled if self.remove_accidental_hits else None)
 
     def __call__(self, labels, inputs, *, sampled_values=None, return_grads=False, upstream=None):
-        """The per-example loss (and gradients), without updating anything."""
-        lab = _labels_matrix(labels, self.num_true)
-        sv = self.sample(lab) if sampled_values is None else sampled_values
-        loss, _, grads = _compute(self._kind(), self._w, self._b, lab, inputs, self.num_sampled,
-                                  None, self.num_true, sv, self.subtract_log_q,
-                                  self.remove_accidental_hits, self.partition_strategy, None,
-                                  return_grads, upstream, self.num_threads,
-                                  self.mask_all_duplicates, self.true_target, False)
-        return (loss, grads) if return_grads else loss
+        """The per-example loss (and gradients), without updating anything.
+
+        ``sampled_values`` given explicitly may hold any number of candidates
+        (``num_sampled`` only sizes the sampler's draw), except with
+        ``remove_accidental_hits``, where the counts must agree (the rule of
+        the loss functions, after TF's)."""
+        x = _inputs_matrix(inputs)
+        batch = self._batch(labels, x, sampled_values, upstream, return_grads)
+        result = _losses._run(
+            self._kind, x, batch.labels, self.num_true, batch.sampled, batch.tec, batch.sec,
+            self._params.w_view, self._params.b_view, subtract_log_q=self.subtract_log_q,
+            remove_accidental_hits=self.remove_accidental_hits,
+            mask_all_duplicates=self.mask_all_duplicates, true_target=self._target,
+            upstream=batch.upstream, want_grads=bool(return_grads), want_logits=False,
+            num_threads=resolve_num_threads(self.num_threads))
+        if return_grads:
+            return result.loss, self._params.grads(result)
+        return result.loss
 
     def step(self, labels, inputs, *, learning_rate=None, upstream=None, sampled_values=None):
         """Sample, compute the loss and its gradients, and update the weights
@@ -586,46 +893,26 @@ class SampledLoss:
         x = inputs if isinstance(inputs, np.ndarray) else np.asarray(inputs)
         if x.dtype not in _FLOATS or x.ndim != 2:
             raise TypeError("inputs must be a 2-D float32 or float64 array")
-        for a in self._w + (self._b or []):
-            if a.dtype != x.dtype:
-                raise TypeError(f"step() updates in place: weights and biases must be {x.dtype} "
-                                f"like the inputs, got {a.dtype}")
+        if x.dtype != self._dtype:
+            bad = next(a.dtype for a in self._w + (self._b or []) if a.dtype != x.dtype)
+            raise TypeError(f"step() updates in place: weights and biases must be {x.dtype} "
+                            f"like the inputs, got {bad}")
+        for a in self._w:
+            if not a.flags.writeable:
+                raise ValueError("step() updates in place: weights and biases must be writable")
+        for a in self._b or ():
             if not a.flags.writeable:
                 raise ValueError("step() updates in place: weights and biases must be writable")
         x = np.ascontiguousarray(x)
-        lab = _labels_matrix(labels, self.num_true)
-        if lab.shape[0] != x.shape[0]:
-            raise ValueError(f"labels have {lab.shape[0]} rows but inputs have {x.shape[0]}")
-        if x.shape[1] != self._w_view.cols:
-            raise ValueError(f"Matrix size-incompatible: inputs are {list(x.shape)} but weights "
-                             f"have {self._w_view.cols} columns")
         lr = self.learning_rate if learning_rate is None else float(learning_rate)
-        if sampled_values is None:
-            sampled, tec, sec = self.sample(lab)
-        else:
-            try:
-                sampled, tec, sec = sampled_values
-            except (TypeError, ValueError):
-                raise ValueError("sampled_values must be a triple (sampled_candidates, "
-                                 "true_expected_count, sampled_expected_count)") from None
-            sampled = as_ids(sampled, "sampled_candidates", ndim=1)
-            if sampled.shape[0] != self.num_sampled:  # as __call__ (and the functions) check
-                raise ValueError(f"sampled_candidates has {sampled.shape[0]} entries but "
-                                 f"num_sampled={self.num_sampled}")
-        batch = x.shape[0]
-        tec = _floats(tec, "true_expected_count", (batch, self.num_true), x.dtype).reshape(-1)
-        sec = _floats(sec, "sampled_expected_count", (sampled.shape[0],), x.dtype)
-        if upstream is not None:
-            upstream = _floats(upstream, "upstream", (batch,), x.dtype)
-        target = 0.0 if self.true_target is None else float(self.true_target)
-        accw = accb = None
-        if self._accum_w is not None:
-            accw = _losses.Shards(self._accum_w, self._w_div)
-            accb = None if self._accum_b is None else _losses.Shards(self._accum_b, self._b_div)
-        loss, _, dx, _, _, _ = _losses._run(
-            self._kind(), x, lab.reshape(-1), self.num_true, sampled, tec, sec, self._w_view,
-            self._b_view, self.subtract_log_q, self.remove_accidental_hits,
-            self.mask_all_duplicates, target, upstream, True, False,
-            resolve_num_threads(self.num_threads), 0 if self.optimizer == "sgd" else 1, lr,
-            self.epsilon, accw, accb, self.hogwild)
-        return StepResult(loss, dx)
+        batch = self._batch(labels, x, sampled_values, upstream, True, sep=", ")
+        result = _losses._run(
+            self._kind, x, batch.labels, self.num_true, batch.sampled, batch.tec, batch.sec,
+            self._params.w_view, self._params.b_view, subtract_log_q=self.subtract_log_q,
+            remove_accidental_hits=self.remove_accidental_hits,
+            mask_all_duplicates=self.mask_all_duplicates, true_target=self._target,
+            upstream=batch.upstream, want_grads=True, want_logits=False,
+            num_threads=resolve_num_threads(self.num_threads), optimizer=self._optimizer,
+            learning_rate=lr, epsilon=self.epsilon, weight_accum=self._accum_w_view,
+            bias_accum=self._accum_b_view, hogwild=self.hogwild)
+        return StepResult(result.loss, result.d_inputs)

@@ -26,6 +26,7 @@ import fractions
 import math
 import os
 import threading
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -80,6 +81,44 @@ _NOTES_EXPECTED = """
 def _expected_count_notes(fn):
     fn.__doc__ = fn.__doc__.rstrip() + "\n\n    Notes\n    -----" + _NOTES_EXPECTED
     return fn
+
+
+def memory_limit_bytes() -> int | None:
+    """The most memory one table may take: the smaller of the machine's
+    physical memory and this process's address-space limit (RLIMIT_AS), or
+    None where neither is known."""
+    limits = []
+    try:
+        limits.append(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        pass
+    try:
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            limits.append(soft)
+    except (ImportError, AttributeError, ValueError, OSError):
+        pass
+    limits = [x for x in limits if x > 0]
+    return min(limits) if limits else None
+
+
+def check_table_fits(entries: int, bytes_per_entry: int, what: str) -> None:
+    """Refuse, before allocating, a sampler table that cannot fit.
+
+    The rule: a table of ``entries * bytes_per_entry`` bytes (a lower bound
+    of what it needs) larger than :func:`memory_limit_bytes` raises
+    ``MemoryError``; so does one beyond the address space (2**63 bytes).
+    Without the check, Linux's overcommit lets the allocation succeed and
+    the process is killed while the table is filled.
+    """
+    need = entries * bytes_per_entry
+    limit = memory_limit_bytes()
+    cap = 2**63 if limit is None else min(limit, 2**63)
+    if need > cap:
+        raise MemoryError(f"{what}: a table of {entries} entries needs at least {need} bytes, "
+                          f"more than this process can use ({cap} bytes: physical memory or "
+                          f"RLIMIT_AS)")
 
 
 # --------------------------------------------------------------------- classes
@@ -308,6 +347,11 @@ class LearnedUnigramSampler(CandidateSampler):
 
     kind = "learned_unigram"
 
+    def __init__(self, range_max, seed=None):
+        # One 64-bit count per class (a Fenwick tree of range_max + 1 entries).
+        check_table_fits(check_attr_min(range_max, "range_max") + 1, 8, "LearnedUnigramSampler")
+        super().__init__(range_max, seed)
+
     @property
     def counts(self) -> np.ndarray:
         """A copy of the current int64 counts."""
@@ -449,6 +493,8 @@ class FixedUnigramSampler(CandidateSampler):
                 raise ValueError(f"range is {rmax} must be equal to weights size  {size}")
             if size > MAXINT32:
                 raise ValueError(f"range_max={rmax}: the alias table supports at most 2^31-1 entries")
+            # float32 weights + one 64-bit alias column per id, at the least.
+            check_table_fits(size, 12, "FixedUnigramSampler")
         self._weights = _samplers.fixed_unigram_weights(
             u, self._distortion, self._num_reserved_ids, self._num_shards, self._shard,
             self._correct_reserved_ids)
@@ -530,7 +576,12 @@ def _sample_fn(kind, true_classes, num_true, num_sampled, unique, range_max, see
     num_sampled = check_attr_min(num_sampled, "num_sampled")
     range_max = check_attr_min(range_max, "range_max")
     if kind == "learned_unigram" and range_max > MAXINT32:
-        raise ValueError(f"Value of range_max:{range_max} is too large to handle")
+        # TF 2.21's Python wrapper, then the check of TF's current kernel.
+        raise ValueError(f"Value of range_max:{range_max} is too large to handle (range_max "
+                         f"must be less than {MAXINT32} for unigram samplers)")
+    if kind in ("learned_unigram", "fixed_unigram") and range_max >= MAXINT32:  # TF's kernel
+        raise ValueError(f"range_max must be less than {MAXINT32} for unigram samplers, "
+                         f"got {range_max}")
     tc = true_classes_matrix(true_classes, num_true)
     unique = bool(unique)
     seed_key = kernel_seeds(seed)  # validates; None/int/pair keep TF's identity of kernels
@@ -626,6 +677,9 @@ def fixed_unigram_candidate_sampler(true_classes, num_true, num_sampled, unique,
     extra = (source, float(distortion), as_int(num_reserved_ids, "num_reserved_ids"),
              as_int(num_shards, "num_shards"), as_int(shard, "shard"), bool(correct_reserved_ids))
     range_max_i = check_attr_min(range_max, "range_max")
+    if range_max_i >= MAXINT32:  # TF's kernel check, before any table is built
+        raise ValueError(f"range_max must be less than {MAXINT32} for unigram samplers, "
+                         f"got {range_max_i}")
 
     def factory():
         return FixedUnigramSampler(range_max_i, unigrams=u, vocab_file=vocab_file or None,
@@ -659,8 +713,18 @@ def all_candidate_sampler(true_classes, num_true, num_sampled, unique, seed=None
                            np.ones(num_sampled, dtype=np.float32))
 
 
+_warned_all_duplicates = False
+
+
+def _warn_all_duplicates():
+    global _warned_all_duplicates
+    _warned_all_duplicates = True
+    warnings.warn("compute_accidental_hits(all_duplicates=...) is deprecated; use "
+                  "mask_all_duplicates=...", DeprecationWarning, stacklevel=3)
+
+
 def compute_accidental_hits(true_classes, sampled_candidates, num_true, seed=None, name=None,
-                            all_duplicates=False):
+                            mask_all_duplicates=False, *, all_duplicates=None):
     """Find sampled candidates that equal one of an example's true classes.
 
     Parameters
@@ -669,10 +733,13 @@ def compute_accidental_hits(true_classes, sampled_candidates, num_true, seed=Non
     sampled_candidates : array_like of int, shape [S]
     num_true : int
     seed, name : ignored (TF compatibility).
-    all_duplicates : bool
+    mask_all_duplicates : bool
         TF (False) reports, for a sampled value that occurs more than once,
         only its *last* position, so earlier duplicates are never masked
-        (SPEC §12.11). True reports every position.
+        (SPEC §12.11). True reports every position (the same option as the
+        losses' ``mask_all_duplicates``).
+    all_duplicates : bool, optional
+        Deprecated name of ``mask_all_duplicates`` (a DeprecationWarning, once per process).
 
     Returns
     -------
@@ -693,4 +760,9 @@ def compute_accidental_hits(true_classes, sampled_candidates, num_true, seed=Non
     if tc.ndim != 2 or tc.shape[1] != num_true:
         raise ValueError("true_candidates must be a batch_size * num_true matrix")
     sc = as_ids(sampled_candidates, "sampled_candidates", ndim=1)
-    return _samplers.accidental_hits(tc.reshape(-1), tc.shape[0], num_true, sc, bool(all_duplicates))
+    if all_duplicates is not None:
+        if not _warned_all_duplicates:  # once per process: a loop must not pile up warnings
+            _warn_all_duplicates()
+        mask_all_duplicates = all_duplicates
+    return _samplers.accidental_hits(tc.reshape(-1), tc.shape[0], num_true, sc,
+                                     bool(mask_all_duplicates))

@@ -21,10 +21,10 @@ RESULTS-TABLE-START
     dtype-weights-int64  raises TypeError: /^weights must be float32 or float64, got int64$/
     dtype-biases-int64  raises TypeError: /^biases must be float32 or float64, got int64$/
     dtype-weights-big-endian  raises ValueError: /^weights must be in native byte order, got >f4/
-    dtype-labels-float64  raises TypeError: /^labels must hold integers, got dtype float64$/
+    dtype-labels-float64  returns: same result as int64 labels (TF's cast)
+    dtype-labels-float16  returns: same result as int64 labels (TF's cast)
     dtype-sampled-float64  raises TypeError: /^sampled_candidates must hold integers, got dtype
         float64$/
-    dtype-labels-float16  raises TypeError: /^labels must hold integers, got dtype float16$/
     dtype-sampled-float16  raises TypeError: /^sampled_candidates must hold integers, got dtype
         float16$/
     dtype-labels-bool  raises TypeError: /^labels must hold integers, got dtype bool$/
@@ -110,9 +110,14 @@ for _dt in ("float16", "object", "bool", "complex128", "int64"):
            TypeError, rf"^biases must be float32 or float64, got {np.dtype(_dt)}$")
 raises("dtype-weights-big-endian", call_loss("nce", weights=lambda p: p["weights"].astype(">f4")),
        ValueError, r"^weights must be in native byte order, got >f4")
+for _dt in ("float64", "float16"):
+    # TF casts labels to int64: integral float labels are accepted (issue 9, item 4).
+    returns(f"dtype-labels-{_dt}", call_loss("nce", labels=lambda p, dt=_dt: p["labels"].astype(dt)),
+            same_as_clean("nce"), "same result as int64 labels (TF's cast)")
 for _dt in ("float64", "float16", "bool", "object", "complex128"):
-    raises(f"dtype-labels-{_dt}", call_loss("nce", labels=lambda p, dt=_dt: p["labels"].astype(dt)),
-           TypeError, rf"^labels must hold integers, got dtype {_dt}$")
+    if _dt not in ("float64", "float16"):
+        raises(f"dtype-labels-{_dt}", call_loss("nce", labels=lambda p, dt=_dt: p["labels"].astype(dt)),
+               TypeError, rf"^labels must hold integers, got dtype {_dt}$")
     raises(f"dtype-sampled-{_dt}", call_loss("ssm", sampled_values=lambda p, dt=_dt: sv_replace(
         p, sampled=p["sampled_values"][0].astype(dt))),
         TypeError, rf"^sampled_candidates must hold integers, got dtype {_dt}$")

@@ -33,14 +33,16 @@ RESULTS-TABLE-START
     step-labels-rows-mismatch  raises ValueError: /^labels have 3 rows but inputs have 4$/
     step-labels-columns  raises ValueError: /^labels must have shape \[batch_size, num_true=1\], got
         \(4, 2\)$/
-    step-labels-float  raises TypeError: /^labels must hold integers, got dtype float64$/
+    step-labels-float  raises ValueError: /^labels must hold integer values: got 0\.5 \(TF would
+        truncate a float label toward zero silently\)$/
     step-dim-mismatch  raises ValueError: /^Matrix size-incompatible: inputs are \[4, 5\] but weights
         have 3 columns$/
     step-label-2**40  raises IndexError: /out of range \[0, 12\), received 1099511627776$/
     step-label-2**40-explicit-sv  raises IndexError: /^labels\[2\] = 1099511627776 is not in \[0, 12\)$/
     step-sampled-out-of-range-explicit-sv  raises IndexError: /^sampled_candidates\[3\] = 12 is not in
         \[0, 12\)$/
-    step-sampled-wrong-length  raises ValueError: /^sampled_candidates has 2 entries but num_sampled=4$/
+    step-sampled-wrong-length  raises ValueError: /^sampled_candidates has 2 entries but num_sampled=4,
+        which must agree with remove_accidental_hits=True/
     step-tec-wrong-shape  raises ValueError: /^true_expected_count must have shape \(4, 1\), got
         \(4,\)$/
     step-upstream-wrong-shape  raises ValueError: /^upstream must have shape \(4,\), got \(4, 1\)$/
@@ -144,9 +146,9 @@ raises("step-labels-rows-mismatch", step_call(labels=np.zeros((B - 1, 1), np.int
        ValueError, r"^labels have 3 rows but inputs have 4$")
 raises("step-labels-columns", step_call(labels=np.zeros((B, 2), np.int64), expect_unchanged=True),
        ValueError, r"^labels must have shape \[batch_size, num_true=1\], got \(4, 2\)$")
-raises("step-labels-float", step_call(labels=lambda p: p["labels"].astype(float),
-                                      expect_unchanged=True),
-       TypeError, r"^labels must hold integers, got dtype float64$")
+raises("step-labels-float", step_call(labels=lambda p: p["labels"] + 0.5, expect_unchanged=True),
+       ValueError, r"^labels must hold integer values: got 0\.5 \(TF would truncate a float "
+       r"label toward zero silently\)$")
 raises("step-dim-mismatch", step_call(inputs=np.zeros((B, D + 2), np.float32), expect_unchanged=True),
        ValueError, r"^Matrix size-incompatible: inputs are \[4, 5\] but weights have 3 columns$")
 raises("step-label-2**40", step_call(labels=np.array([[0], [1], [2**40], [2]]),
@@ -160,8 +162,12 @@ raises("step-sampled-out-of-range-explicit-sv",
        step_call(expect_unchanged=True, sampled_values=lambda p: sv_replace(
            p, sampled=np.array([5, 7, 9, 12]))),
        IndexError, r"^sampled_candidates\[3\] = 12 is not in \[0, 12\)$")
+# Any number of explicit candidates is used (num_sampled sizes draws only),
+# but their expected counts must match them.
 raises("step-sampled-wrong-length", step_call(expect_unchanged=True, sampled_values=lambda p: sv_replace(
-    p, sampled=np.array([5, 7]))), ValueError, r"^sampled_candidates has 2 entries but num_sampled=4$")
+    p, sampled=np.array([5, 7]))), ValueError,
+    r"^sampled_candidates has 2 entries but num_sampled=4, which must agree with "
+    r"remove_accidental_hits=True")
 raises("step-tec-wrong-shape", step_call(expect_unchanged=True, sampled_values=lambda p: sv_replace(
     p, tec=np.ones(B, np.float32))),
     ValueError, r"^true_expected_count must have shape \(4, 1\), got \(4,\)$")

@@ -19,8 +19,9 @@ RESULTS-TABLE-START
         least minimum 1$/
     size-num_true-0-loss  raises ValueError: /^Value for attr 'num_true' of 0 must be at least minimum
         1$/
-    size-num_sampled-negative-explicit  raises ValueError: /^Value for attr 'num_sampled' of -1 must be
-        at least minimum 0$/
+    size-num_sampled-negative-explicit  returns: num_sampled unused with explicit sampled values (TF)
+    size-num_sampled-negative-explicit-rah  raises ValueError: /^Value for attr 'num_sampled' of -1 must
+        be at least minimum 0$/
     size-range_max-float  raises TypeError: /^range_max must be an integer, got float$/
     size-num_sampled-bool  raises TypeError: /^num_sampled must be an integer, got bool$/
     size-range_max-beyond-int64  raises ValueError: /^Value for attr 'range_max' of 9223372036854775808
@@ -193,7 +194,11 @@ raises("size-num_sampled-0-sample-method", lambda: ps.UniformSampler(5, seed=1).
        ValueError, r"^Value for attr 'num_sampled' of 0 must be at least minimum 1$")
 raises("size-num_true-0-loss", call_loss("nce", num_true=0),
        ValueError, r"^Value for attr 'num_true' of 0 must be at least minimum 1$")
-raises("size-num_sampled-negative-explicit", call_loss("nce", num_sampled=-1),
+# With explicit sampled values num_sampled is not used (TF), except with
+# remove_accidental_hits, where it must be a count and match them.
+returns("size-num_sampled-negative-explicit", call_loss("nce", num_sampled=-1),
+        same_as_clean("nce"), "num_sampled unused with explicit sampled values (TF)")
+raises("size-num_sampled-negative-explicit-rah", call_loss("ssm", num_sampled=-1),
        ValueError, r"^Value for attr 'num_sampled' of -1 must be at least minimum 0$")
 raises("size-range_max-float", lambda: ps.uniform_candidate_sampler([[0]], 1, 1, True, 10.0),
        TypeError, r"^range_max must be an integer, got float$")

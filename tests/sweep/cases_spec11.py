@@ -62,16 +62,28 @@ RESULTS-TABLE-START
     spec11-labels-1d-sparse  returns: same result as labels [B, 1]
     spec11-labels-1d-logits  returns: same result as labels [B, 1]
     spec11-labels-1d-ssm-rah  returns: same result as labels [B, 1]
-    spec11-len-sampled-gt-num_sampled-nce  raises ValueError: /^sampled_candidates has 4 entries but
-        num_sampled=3$/
-    spec11-len-sampled-gt-num_sampled-ssm  raises ValueError: /^sampled_candidates has 4 entries but
-        num_sampled=3$/
-    spec11-len-sampled-gt-num_sampled-sparse  raises ValueError: /^sampled_candidates has 4 entries but
-        num_sampled=3$/
-    spec11-len-sampled-gt-num_sampled-logits  raises ValueError: /^sampled_candidates has 4 entries but
-        num_sampled=3$/
-    spec11-len-sampled-lt-num_sampled-nce-rah-false  raises ValueError: /^sampled_candidates has 4
-        entries but num_sampled=5$/
+    spec11-len-sampled-gt-num_sampled-nce  returns: every candidate used (TF: num_sampled only sizes a
+        draw)
+    spec11-len-sampled-gt-num_sampled-nce-rah  raises ValueError: /^sampled_candidates has 4 entries but
+        num_sampled=3, which must agree with remove_accidental_hits=True \(TF masks hits in a \[batch,
+        num_sampled\] grid\)$/
+    spec11-len-sampled-gt-num_sampled-ssm  returns: every candidate used (TF: num_sampled only sizes a
+        draw)
+    spec11-len-sampled-gt-num_sampled-ssm-rah  raises ValueError: /^sampled_candidates has 4 entries but
+        num_sampled=3, which must agree with remove_accidental_hits=True \(TF masks hits in a \[batch,
+        num_sampled\] grid\)$/
+    spec11-len-sampled-gt-num_sampled-sparse  returns: every candidate used (TF: num_sampled only sizes
+        a draw)
+    spec11-len-sampled-gt-num_sampled-sparse-rah  raises ValueError: /^sampled_candidates has 4 entries
+        but num_sampled=3, which must agree with remove_accidental_hits=True \(TF masks hits in a
+        \[batch, num_sampled\] grid\)$/
+    spec11-len-sampled-gt-num_sampled-logits  returns: every candidate used (TF: num_sampled only sizes
+        a draw)
+    spec11-len-sampled-gt-num_sampled-logits-rah  raises ValueError: /^sampled_candidates has 4 entries
+        but num_sampled=3, which must agree with remove_accidental_hits=True \(TF masks hits in a
+        \[batch, num_sampled\] grid\)$/
+    spec11-len-sampled-lt-num_sampled-nce-rah-false  returns: every candidate used (TF: num_sampled only
+        sizes a draw)
     spec11-tec-shape-[B]-nce  raises ValueError: /^true_expected_count must have shape \(4, 1\), got
         \(4,\)$/
     spec11-tec-shape-[B]-ssm  raises ValueError: /^true_expected_count must have shape \(4, 1\), got
@@ -82,8 +94,8 @@ RESULTS-TABLE-START
         \(4,\)$/
     spec11-sec-shape-[S,1]  raises ValueError: /^sampled_expected_count must have shape \(4,\), got \(4,
         1\)$/
-    spec11-tec-shape-[B,NT]-vs-NT2  raises ValueError: /^true_expected_count must have shape \(4, 2\),
-        got \(4, 1\)$/
+    spec11-tec-shape-[B,1]-vs-NT2  returns: same as the count repeated over the true columns (TF's
+        broadcast)
     spec11-labels-[B,1]-with-NT2-nce  raises ValueError: /labels must have shape \[batch_size,
         num_true=2\], got \(4, 1\)/
     spec11-labels-[1,2]-with-NT2-nce-no-silent-broadcast  raises ValueError: /labels have 1 rows but
@@ -143,7 +155,7 @@ RESULTS-TABLE-START
     spec11-vocab-line-unparsable  raises ValueError: /^Wrong vocabulary format at line: b,x2$/
     vocab-file-missing  raises FileNotFoundError: /vocab\.csv/
     spec11-learned-unigram-range-too-large  raises ValueError: /^Value of range_max:2147483648 is too
-        large to handle$/
+        large to handle \(range_max must be less than 2147483647 for unigram samplers\)$/
     spec11-hits-non-matrix-ndim1  raises ValueError: /^true_candidates must be a batch_size \* num_true
         matrix$/
     spec11-hits-non-matrix-ndim3  raises ValueError: /^true_candidates must be a batch_size \* num_true
@@ -174,9 +186,17 @@ import numpy as np
 import pysampled as ps
 from sweep.builders import (
     B, C, D, S,
-    FLT_MAX, sv_replace, LOSSES, call_loss, finite_shape, same_as_clean, readonly, strided,
+    FLT_MAX, sv_replace, LOSSES, call_loss, finite_shape, per_row, same_as_clean, readonly,
+    strided,
 )
 from sweep.harness import raises, returns
+
+
+def _same_as(reference_call):
+    """Check: the per-example result equals, bit for bit, that of `reference_call`."""
+    def check(result):
+        np.testing.assert_array_equal(per_row(result), per_row(reference_call()))
+    return check
 
 
 # ============================================================ SPEC section 11
@@ -263,11 +283,22 @@ returns("spec11-labels-1d-ssm-rah", call_loss("ssm", remove_accidental_hits=True
         same_as_clean("ssm"), "same result as labels [B, 1]")
 # (10, 11) len(sampled) != num_sampled: refused (TF: silent, or a shape error with rah)
 for _name in LOSSES:
-    raises(f"spec11-len-sampled-gt-num_sampled-{_name}", call_loss(_name, num_sampled=S - 1),
-           ValueError, rf"^sampled_candidates has {S} entries but num_sampled={S - 1}$")
-raises("spec11-len-sampled-lt-num_sampled-nce-rah-false",
-       call_loss("nce", num_sampled=S + 1, remove_accidental_hits=False),
-       ValueError, rf"^sampled_candidates has {S} entries but num_sampled={S + 1}$")
+    # TF uses every given candidate (num_sampled only sizes a draw), except
+    # with remove_accidental_hits, whose [B, num_sampled] mask errors or
+    # masks the wrong columns: pysampled raises there (issue 9, item 2).
+    returns(f"spec11-len-sampled-gt-num_sampled-{_name}",
+            call_loss(_name, num_sampled=S - 1, remove_accidental_hits=False),
+            _same_as(call_loss(_name, remove_accidental_hits=False)),
+            "every candidate used (TF: num_sampled only sizes a draw)")
+    raises(f"spec11-len-sampled-gt-num_sampled-{_name}-rah",
+           call_loss(_name, num_sampled=S - 1, remove_accidental_hits=True),
+           ValueError, rf"^sampled_candidates has {S} entries but num_sampled={S - 1}, which "
+           r"must agree with remove_accidental_hits=True \(TF masks hits in a \[batch, "
+           r"num_sampled\] grid\)$")
+returns("spec11-len-sampled-lt-num_sampled-nce-rah-false",
+        call_loss("nce", num_sampled=S + 1, remove_accidental_hits=False),
+        _same_as(call_loss("nce", remove_accidental_hits=False)),
+        "every candidate used (TF: num_sampled only sizes a draw)")
 # (12) tec of shape [B] instead of [B, NT] (TF: silently broadcast to [B, B])
 for _name in LOSSES:
     raises(f"spec11-tec-shape-[B]-{_name}",
@@ -276,10 +307,14 @@ for _name in LOSSES:
 raises("spec11-sec-shape-[S,1]",
        call_loss("ssm", sampled_values=lambda p: sv_replace(p, sec=p["sampled_values"][2][:, None])),
        ValueError, r"^sampled_expected_count must have shape \(4,\), got \(4, 1\)$")
-raises("spec11-tec-shape-[B,NT]-vs-NT2",
-       call_loss("nce", NT=2, sampled_values=lambda p: sv_replace(
-           p, tec=np.ones((B, 1), np.float32))),
-       ValueError, r"^true_expected_count must have shape \(4, 2\), got \(4, 1\)$")
+# [B, 1] with NT=2: TF broadcasts one count per example across its true
+# columns, with that meaning (issue 9, item 1).
+returns("spec11-tec-shape-[B,1]-vs-NT2",
+        call_loss("nce", NT=2, sampled_values=lambda p: sv_replace(
+            p, tec=np.ones((B, 1), np.float32))),
+        _same_as(call_loss("nce", NT=2, sampled_values=lambda p: sv_replace(
+            p, tec=np.ones((B, 2), np.float32)))),
+        "same as the count repeated over the true columns (TF's broadcast)")
 # (13) labels [B, k], k != NT, explicit sampled values
 raises("spec11-labels-[B,1]-with-NT2-nce", call_loss("nce", NT=2, labels=np.zeros((B, 1), np.int64)),
        ValueError, r"labels must have shape \[batch_size, num_true=2\], got \(4, 1\)")
@@ -370,7 +405,8 @@ raises("vocab-file-missing",
 # (22) learned unigram range beyond int32 (function)
 raises("spec11-learned-unigram-range-too-large",
        lambda: ps.learned_unigram_candidate_sampler([[0]], 1, 1, True, 2**31, seed=1),
-       ValueError, r"^Value of range_max:2147483648 is too large to handle$")
+       ValueError, r"^Value of range_max:2147483648 is too large to handle \(range_max must be "
+       r"less than 2147483647 for unigram samplers\)$")
 # (23) non-matrix to compute_accidental_hits
 for _tc in ([1, 2], [[[1]]]):
     raises(f"spec11-hits-non-matrix-ndim{np.ndim(_tc)}",
