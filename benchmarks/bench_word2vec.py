@@ -216,6 +216,9 @@ class Worker:
                 r["effective_words"] = int(trained)  # after subsampling
                 r["processed_words"] = int(raw)
                 words, vectors = list(m.wv.index_to_key), m.wv.vectors
+                t0 = time.perf_counter()
+                m.wv.save_word2vec_format(os.path.join(a.workdir or "/tmp", f"gensim-{os.getpid()}.txt"))
+                r["write_s"] = time.perf_counter() - t0
             else:
                 from pysampled import Word2Vec
 
@@ -227,6 +230,8 @@ class Worker:
                 t0 = time.perf_counter()
                 m.build_vocab(str(a.corpus_path), workdir=a.workdir)
                 r["vocab_s"] = time.perf_counter() - t0
+                r["count_s"] = m.timings.get("vocabulary_s")  # read + tokenise + count
+                r["encode_s"] = m.timings.get("encoding_s")
                 c0 = cpu_seconds()
                 t0 = time.perf_counter()
                 summary = m.train(progress=False)
@@ -235,6 +240,10 @@ class Worker:
                 r["processed_words"] = int(summary["words"])  # after min_count, before subsampling
                 r["epoch_loss"] = [e["loss"] for e in summary["epochs"]]
                 words, vectors = m.words, m.vectors
+                t0 = time.perf_counter()
+                m.save_word2vec_format(os.path.join(a.workdir or "/tmp", f"ps-{os.getpid()}.txt"))
+                r["write_s"] = time.perf_counter() - t0
+            r["end_to_end_s"] = r["vocab_s"] + r["train_s"] + r["write_s"]
             r["vocab_size"] = len(words)
             r.update(self.quality(words, np.asarray(vectors)))
             runs.append(r)
@@ -243,6 +252,9 @@ class Worker:
         res = {"status": "ok", "runs": runs, "train_s": med,
                "train_s_min": min(x["train_s"] for x in runs),
                "vocab_s": statistics.median(x["vocab_s"] for x in runs),
+               "write_s": statistics.median(x["write_s"] for x in runs),
+               "end_to_end_s": statistics.median(x["end_to_end_s"] for x in runs),
+               "count_s": runs[0].get("count_s"), "encode_s": runs[0].get("encode_s"),
                "cpu_util": statistics.median(x["cpu_s"] / x["train_s"] for x in runs),
                "vocab_size": runs[0]["vocab_size"], "max_rss_mib":
                    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
@@ -441,6 +453,19 @@ def report(results, corpus, a, busy, metas):
                    "rate by its own words / all words of the epoch (word2vec_corpusfile.pyx), so "
                    "within an epoch alpha falls only 1/T of the way: a higher learning rate than "
                    "with 1 worker, the list path or pysampled (it can change short runs' scores).")
+    out.append("\nEnd to end (build_vocab + train + write the text vectors, median seconds; "
+               "pysampled's build_vocab split into reading/counting and encoding):\n")
+    e2e = []
+    for r in results:
+        if not _ok(r) or r.get("end_to_end_s") is None:
+            continue
+        split = (f"{r['count_s']:.2f} + {r['encode_s']:.2f}" if r.get("count_s") is not None
+                 else "")
+        e2e.append([r["model"], str(r["threads"]), label(r), f"{r['vocab_s']:.2f}", split,
+                    f"{r['train_s']:.2f}", f"{r['write_s']:.2f}", f"{r['end_to_end_s']:.2f}"])
+    if e2e:
+        out.append(C.md_table(["model", "thr", "system", "vocab s", "count + encode s",
+                               "train s", "write s", "end-to-end s"], e2e))
     list_loads = [r["list_load_s"] for r in results if r.get("list_load_s") is not None]
     if list_loads:
         out.append(f"\n`gensim list` reads the file into a list of token lists first "

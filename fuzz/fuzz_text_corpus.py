@@ -6,15 +6,19 @@ Input byte 0 selects the mode: ``b & 1 == 0`` the rest is one text file
 fuzzed lines of tokens (Unicode, invalid UTF-8, NUL bytes, odd whitespace
 and line endings, very long tokens) plus, sometimes, a missing path or a
 directory. Word2Vec options are fuzzed (``min_count``, ``max_vocab_size``,
-model, loss, window, negative, sample, dim, chunk_words...).
+``max_final_vocab``, ``ns_exponent``, ``shrink_windows``, model, loss, window,
+negative, sample, dim, chunk_words...).
 
 Documented errors: ``FileNotFoundError`` (missing input), ``ValueError``
 (binary file with NUL bytes, empty corpus, no word frequent enough, bad
 option), ``TypeError``. Oracles: the sentences are the whitespace-split
 lines of the UTF-8 decoded files (invalid bytes replaced); the vocabulary is
 exactly the words with at least ``min_count`` occurrences, most frequent
-first with ties by word, cut at ``max_vocab_size``, with their counts; the
-corpus statistics count the kept tokens; after one training chunk the
+first with ties by word, raised to gensim's ``max_final_vocab`` cut (ties
+at the cut dropped), cut at ``max_vocab_size``, with their counts (text
+files are read by the C++ reader; the same sentences given as a Python
+iterable give the same vocabulary and encoded corpus); the corpus
+statistics count the kept tokens; after one training chunk the
 vectors are finite; ``save_word2vec_format`` / ``load_word2vec_format`` and
 ``save`` / ``Word2Vec.load`` give back the same words and bit-identical
 vectors.
@@ -86,6 +90,12 @@ def TestOneInput(data):
               chunk_words=g.pick([1, 2, 5, 50, 100_000]), threads=g.pick([1, 2]), seed=g.int(0, 9))
     if g.chance(1, 4):
         kw["max_vocab_size"] = g.int(1, 4)
+    if g.chance(1, 4):
+        kw["max_final_vocab"] = g.int(1, 5)
+    if g.chance(1, 4):
+        kw["ns_exponent"] = g.pick([0.0, 0.75, 1.0, -1.0, 30.0])
+    if g.chance(1, 4):
+        kw["shrink_windows"] = g.bool()
     if g.chance(1, 2):
         kw["model"] = g.pick(["skipgram", "cbow"])
     if g.chance(1, 2):
@@ -100,7 +110,8 @@ def TestOneInput(data):
         kw["deterministic"] = g.bool()
     if g.wild:  # edge values of the integer options (work stays bounded by stop_after_chunks)
         for key in ["window", "seed", "group_size", "batch_size", "num_sampled", "chunk_words",
-                    "epochs", "negative", "min_count", "max_vocab_size", "threads", "dim"]:
+                    "epochs", "negative", "min_count", "max_vocab_size", "threads", "dim",
+                    "max_final_vocab"]:
             if g.chance(1, 12):
                 kw[key] = g.pick(fl.SIZE_EDGES) if key != "dim" else g.pick([0, 1, 16, 17, -1])
     # F11: the window's buffers grow with `window` itself (not the sentence length).
@@ -120,6 +131,10 @@ def TestOneInput(data):
     counts = collections.Counter(w for s in sentences for w in s)
     frequent = sorted((w for w, c in counts.items() if c >= kw["min_count"]),
                       key=lambda w: (-counts[w], w))
+    if "max_final_vocab" in kw and isinstance(kw["max_final_vocab"], int) \
+            and 0 < kw["max_final_vocab"] < len(frequent):
+        cut = counts[frequent[kw["max_final_vocab"]]] + 1
+        frequent = [w for w in frequent if counts[w] >= cut]
     if "max_vocab_size" in kw:
         frequent = frequent[:kw["max_vocab_size"]]
     if not ok:
@@ -132,6 +147,13 @@ def TestOneInput(data):
     check(model.progress["corpus_tokens"] == n_kept, "corpus token count",
           model.progress["corpus_tokens"], n_kept)
     check(model.vectors.shape == (len(frequent), kw["dim"]), "vectors shape")
+    twin = ps.Word2Vec(**kw)
+    twin.build_vocab(iter(sentences), workdir=str(fl.tmpdir()))
+    check(twin.words == model.words and twin.counts.tolist() == model.counts.tolist(),
+          "the C++ reader and the Python path disagree on the vocabulary")
+    check(np.array_equal(twin._encoded.tokens, model._encoded.tokens)
+          and np.array_equal(twin._encoded.ends, model._encoded.ends),
+          "the C++ reader and the Python path disagree on the encoded corpus")
 
     with expect(ValueError, OverflowError):
         model.train(progress=False, stop_after_chunks=g.int(1, 3))

@@ -213,6 +213,7 @@ cdef extern from "pysampled/word2vec.hpp" namespace "pysampled" nogil:
         bool cbow_mean
         bool hogwild
         int64_t group_size
+        bool shrink_windows
 
     cdef cppclass Word2VecModel:
         float* syn0
@@ -248,7 +249,8 @@ cdef extern from "pysampled/word2vec.hpp" namespace "pysampled" nogil:
         vector[int64_t] offsets
 
     void chunk_windows(const float* keep_prob, int64_t vocab, int window, bool cbow,
-                       const Word2VecChunk& chunk, int num_threads, Word2VecWindows& out) except +
+                       const Word2VecChunk& chunk, int num_threads, Word2VecWindows& out,
+                       bool shrink_windows) except +
     uint64_t w2v_random(uint64_t seed, uint64_t epoch, uint64_t tag, uint64_t pos)
 
 

@@ -1,5 +1,6 @@
 """Type stubs of the compiled word2vec bindings (see _word2vec.pyx)."""
-from typing import Tuple
+import os
+from typing import List, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -13,8 +14,15 @@ def train_chunk(syn0: npt.NDArray[np.float32], syn1: npt.NDArray[np.float32],
                 tokens: npt.NDArray[np.int32], sentence_ends: npt.NDArray[np.int64],
                 position: int, seed: int, epoch: int, alpha: float, dim: int, window: int,
                 negative: int, cbow: bool, cbow_mean: bool, hogwild: bool, group_size: int,
-                num_threads: int) -> Tuple[int, int, int, float]: ...
+                num_threads: int, shrink_windows: bool = ...) -> Tuple[int, int, int, float]: ...
 def windows(keep_prob: npt.NDArray[np.float32], tokens: npt.NDArray[np.int32],
             sentence_ends: npt.NDArray[np.int64], position: int, seed: int, epoch: int,
-            window: int, cbow: bool, num_threads: int
+            window: int, cbow: bool, num_threads: int, shrink_windows: bool = ...
             ) -> Tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.int64]]: ...
+def scan_vocabulary(paths: Sequence[Union[str, os.PathLike]], min_count: int, max_vocab_size: int,
+                    num_threads: int, block_bytes: int
+                    ) -> Tuple[List[str], npt.NDArray[np.int64], int, int, int, int]: ...
+def encode_corpus(paths: Sequence[Union[str, os.PathLike]], vocabulary: Sequence[str],
+                  tokens_path: Union[str, os.PathLike], ends_path: Union[str, os.PathLike],
+                  max_sentence_length: int, num_threads: int, block_bytes: int
+                  ) -> Tuple[int, int, int]: ...

@@ -7,13 +7,44 @@ whole sentences. Here we only wrap the arrays (zero-copy; syn0/syn1 are
 updated in place, as the trainer intends) and release the GIL.
 """
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+from libcpp.string cimport string
 from libcpp.vector cimport vector
 
 from pysampled._core cimport (
     AliasTable, Word2VecChunk, Word2VecConfig, Word2VecModel, Word2VecStats, Word2VecWindows,
     chunk_windows, train_chunk as cpp_train_chunk,
 )
+import os
+
 import numpy as np
+
+
+cdef extern from "pysampled/corpus.hpp" namespace "pysampled" nogil:
+    cdef cppclass CorpusScanOptions:
+        int num_threads
+        int64_t block_bytes
+        int64_t max_vocab_size
+        int64_t min_count
+
+    cdef cppclass CorpusVocabulary:
+        vector[string] words
+        vector[int64_t] counts
+        int64_t tokens
+        int64_t sentences
+        int64_t unique_words
+        int64_t min_reduce
+
+    cdef cppclass CorpusEncoding:
+        int64_t tokens
+        int64_t sentences
+        int64_t raw_tokens
+
+    void cpp_scan_vocabulary "pysampled::scan_vocabulary"(const vector[string]& paths, const CorpusScanOptions& options,
+                         CorpusVocabulary& out) except +
+    CorpusEncoding cpp_encode_corpus "pysampled::encode_corpus"(const vector[string]& paths, const vector[string]& vocabulary,
+                                 const string& tokens_path, const string& ends_path,
+                                 int64_t max_sentence_length, int num_threads,
+                                 int64_t block_bytes) except +
 
 
 cdef class NoiseTable:
@@ -47,7 +78,7 @@ def train_chunk(float[:, ::1] syn0, float[:, ::1] syn1, const float[::1] keep_pr
                 NoiseTable noise, const int32_t[::1] tokens, const int64_t[::1] sentence_ends,
                 int64_t position, uint64_t seed, uint64_t epoch, float alpha, int64_t dim,
                 int window, int negative, bint cbow, bint cbow_mean, bint hogwild,
-                int64_t group_size, int num_threads):
+                int64_t group_size, int num_threads, bint shrink_windows=True):
     """Train on one chunk; returns (words, kept, pairs, loss)."""
     cdef Word2VecModel m
     cdef Word2VecConfig cfg
@@ -69,6 +100,7 @@ def train_chunk(float[:, ::1] syn0, float[:, ::1] syn1, const float[::1] keep_pr
     cfg.cbow_mean = cbow_mean
     cfg.hogwild = hogwild
     cfg.group_size = group_size
+    cfg.shrink_windows = shrink_windows
     _set_chunk(ch, tokens, sentence_ends, position, seed, epoch)
     ch.alpha = alpha
     with nogil:
@@ -78,13 +110,14 @@ def train_chunk(float[:, ::1] syn0, float[:, ::1] syn1, const float[::1] keep_pr
 
 def windows(const float[::1] keep_prob, const int32_t[::1] tokens,
             const int64_t[::1] sentence_ends, int64_t position, uint64_t seed, uint64_t epoch,
-            int window, bint cbow, int num_threads):
+            int window, bint cbow, int num_threads, bint shrink_windows=True):
     """The chunk's predictions (inputs, targets, offsets); see chunk_windows in C++."""
     cdef Word2VecChunk ch
     cdef Word2VecWindows w
     _set_chunk(ch, tokens, sentence_ends, position, seed, epoch)
     with nogil:
-        chunk_windows(&keep_prob[0], keep_prob.shape[0], window, cbow, ch, num_threads, w)
+        chunk_windows(&keep_prob[0], keep_prob.shape[0], window, cbow, ch, num_threads, w,
+                      shrink_windows)
     return _copy32(w.inputs), _copy32(w.targets), _copy64(w.offsets)
 
 
@@ -94,3 +127,45 @@ cdef _copy32(vector[int32_t]& v):
 
 cdef _copy64(vector[int64_t]& v):
     return np.asarray(<int64_t[:v.size()]>v.data()).copy() if v.size() else np.zeros(0, np.int64)
+
+
+cdef vector[string] _paths(paths) except *:
+    cdef vector[string] out
+    for p in paths:
+        out.push_back(os.fsencode(p))
+    return out
+
+
+def scan_vocabulary(paths, int64_t min_count, int64_t max_vocab_size, int num_threads,
+                    int64_t block_bytes):
+    """Count the words of text files (see corpus.hpp). Returns (words, counts,
+    tokens, sentences, unique_words, min_reduce): the words counted at least
+    min_count times, most frequent first, ties by code points."""
+    cdef CorpusScanOptions opt
+    cdef CorpusVocabulary v
+    cdef vector[string] cpaths = _paths(paths)
+    opt.num_threads = num_threads
+    opt.block_bytes = block_bytes
+    opt.max_vocab_size = max_vocab_size
+    opt.min_count = min_count
+    with nogil:
+        cpp_scan_vocabulary(cpaths, opt, v)
+    words = [w.decode("utf-8") for w in v.words]
+    counts = _copy64(v.counts)
+    return words, counts, v.tokens, v.sentences, v.unique_words, v.min_reduce
+
+
+def encode_corpus(paths, vocabulary, tokens_path, ends_path, int64_t max_sentence_length,
+                  int num_threads, int64_t block_bytes):
+    """Write the corpus as word ids and sentence ends (see corpus.hpp).
+    Returns (tokens, sentences, raw_tokens)."""
+    cdef vector[string] cpaths = _paths(paths)
+    cdef vector[string] vocab
+    cdef string tp = os.fsencode(tokens_path)
+    cdef string ep = os.fsencode(ends_path)
+    cdef CorpusEncoding r
+    for w in vocabulary:
+        vocab.push_back(w.encode("utf-8"))
+    with nogil:
+        r = cpp_encode_corpus(cpaths, vocab, tp, ep, max_sentence_length, num_threads, block_bytes)
+    return r.tokens, r.sentences, r.raw_tokens

@@ -103,6 +103,9 @@ def _parser() -> tuple[_Parser, dict[str, _Parser]]:
                     metavar="SECONDS", help="seconds between checkpoints (also at each epoch end)")
     io.add_argument("--resume", metavar="FILE",
                     help="continue from a checkpoint (give the same --input)")
+    io.add_argument("--extend", metavar="FILE",
+                    help="continue training a saved checkpoint on --input, adding the new "
+                    "words of --input to its vocabulary (gensim's build_vocab(update=True))")
     io.add_argument("--workdir", metavar="DIR",
                     help="where to keep the encoded corpus (default: the system temp dir)")
     _tokenization_options(t.add_argument_group("tokenisation (text input)"))
@@ -118,7 +121,14 @@ def _parser() -> tuple[_Parser, dict[str, _Parser]]:
                    help="shared negatives per batch (nce and sampled_softmax losses)")
     m.add_argument("--min-count", type=int, default=5, help="drop words rarer than this")
     m.add_argument("--max-vocab-size", type=int, default=None, metavar="N",
-                   help="keep only the N most frequent words (default: no limit)")
+                   help="bound the vocabulary while counting (prune the rarest words between "
+                   "blocks, as word2vec.c), then keep the N most frequent words (default: no limit)")
+    m.add_argument("--max-final-vocab", type=int, default=None, metavar="N",
+                   help="raise min-count until at most N words are left (gensim; default: no limit)")
+    m.add_argument("--ns-exponent", type=float, default=0.75,
+                   help="noise distribution count^EXP")
+    m.add_argument("--no-shrink-windows", action="store_true",
+                   help="every window has the full radius (default: uniform in 1..window)")
     m.add_argument("--sample", type=float, default=1e-3,
                    help="frequent-word subsampling threshold (0: off)")
     m.add_argument("--alpha", type=float, default=None, help=ALPHA_HELP)
@@ -278,7 +288,12 @@ def _train(args: argparse.Namespace) -> int:
     progress = not args.quiet and sys.stderr.isatty()
     with _StopOnSignal() as stop:
         t0 = time.perf_counter()
-        if args.resume:
+        if args.extend:
+            if not args.input:
+                raise UsageError("--extend needs --input (the new text)")
+            model = Word2Vec.load(args.extend, threads=args.threads)
+            model.build_vocab(corpus, workdir=args.workdir, update=True)
+        elif args.resume:
             model = Word2Vec.load(args.resume, threads=args.threads)
             done, total = model.progress["epoch"], model.epochs
             if done >= total:
@@ -295,13 +310,15 @@ def _train(args: argparse.Namespace) -> int:
                              min_count=args.min_count, max_vocab_size=args.max_vocab_size,
                              sample=args.sample, alpha=args.alpha, min_alpha=args.min_alpha,
                              epochs=args.epochs, cbow_mean=not args.cbow_sum,
-                             threads=args.threads, seed=args.seed, deterministic=not args.hogwild)
+                             threads=args.threads, seed=args.seed, deterministic=not args.hogwild,
+                             max_final_vocab=args.max_final_vocab, ns_exponent=args.ns_exponent,
+                             shrink_windows=not args.no_shrink_windows)
             model.build_vocab(corpus, workdir=args.workdir)
             if not args.quiet:
                 kept = model.progress["corpus_tokens"]
                 print(f"{source}: {model.tokens_read:,} tokens read, {kept:,} kept "
                       f"({kept / max(1, model.tokens_read):.1%}); vocabulary "
-                      f"{len(model.words):,} of {model.distinct_words:,} distinct words "
+                      f"{len(model.words):,} words ({model.distinct_words:,} counted at least min count) "
                       f"(min count {model.min_count}) ({time.perf_counter() - t0:.1f} s)",
                       file=sys.stderr)
         stop.training = True

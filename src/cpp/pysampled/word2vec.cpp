@@ -33,7 +33,7 @@ uint64_t w2v_random(uint64_t seed, uint64_t epoch, uint64_t tag, uint64_t pos) {
 }
 
 void build_records(const float* keep_prob, const uint64_t* neg_table, uint32_t neg_size, int window,
-                   int negative, const Word2VecChunk& ch, int threads, W2VRecords& rec) {
+                   int negative, bool shrink, const Word2VecChunk& ch, int threads, W2VRecords& rec) {
   const int64_t n = ch.num_tokens;
   std::vector<uint8_t> keep(static_cast<size_t>(n));
   constexpr int64_t kBlock = 4096;
@@ -79,9 +79,11 @@ void build_records(const float* keep_prob, const uint64_t* neg_table, uint32_t n
     const int64_t len = static_cast<int64_t>(ids.size());
     for (int64_t t = 0; t < len; ++t) {
       const int64_t r = first_record[s] + t;
-      const uint64_t rw = w2v_random(ch.seed, ch.epoch, 1, static_cast<uint64_t>(pos[t]));
-      const int64_t shrink = static_cast<int64_t>(((rw & 0xFFFFFFFFu) * static_cast<uint64_t>(window)) >> 32);
-      const int64_t radius = window - shrink;
+      int64_t radius = window;
+      if (shrink) {
+        const uint64_t rw = w2v_random(ch.seed, ch.epoch, 1, static_cast<uint64_t>(pos[t]));
+        radius -= static_cast<int64_t>(((rw & 0xFFFFFFFFu) * static_cast<uint64_t>(window)) >> 32);
+      }
       int32_t* c = rec.ctx.data() + r * rec.max_ctx;
       int nc = 0;
       for (int64_t u = std::max<int64_t>(0, t - radius); u <= std::min(len - 1, t + radius); ++u) {
@@ -121,11 +123,12 @@ void check_chunk(const Word2VecChunk& chunk, int64_t vocab) {
 }  // namespace
 
 void chunk_windows(const float* keep_prob, int64_t vocab, int window, bool cbow,
-                   const Word2VecChunk& chunk, int num_threads, Word2VecWindows& out) {
+                   const Word2VecChunk& chunk, int num_threads, Word2VecWindows& out,
+                   bool shrink_windows) {
   if (window < 1) throw std::invalid_argument("window must be at least 1");
   check_chunk(chunk, vocab);
   W2VRecords rec;
-  build_records(keep_prob, nullptr, 0, window, 0, chunk, num_threads, rec);
+  build_records(keep_prob, nullptr, 0, window, 0, shrink_windows, chunk, num_threads, rec);
   out.inputs.clear();
   out.targets.clear();
   out.offsets.assign(1, 0);

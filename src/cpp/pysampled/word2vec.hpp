@@ -30,6 +30,7 @@ struct Word2VecConfig {
   bool cbow_mean = true;
   bool hogwild = false;
   int64_t group_size = 64;  // windows per synchronous update (deterministic mode)
+  bool shrink_windows = true;  // radius uniform in 1..window (false: always window)
 };
 
 struct Word2VecModel {
@@ -77,7 +78,8 @@ struct Word2VecWindows {
 };
 
 void chunk_windows(const float* keep_prob, int64_t vocab, int window, bool cbow,
-                   const Word2VecChunk& chunk, int num_threads, Word2VecWindows& out);
+                   const Word2VecChunk& chunk, int num_threads, Word2VecWindows& out,
+                   bool shrink_windows = true);
 
 // The random words behind every choice (exposed for tests): 64 bits for
 // stream `tag` at corpus position `pos`.

@@ -22,7 +22,9 @@ struct W2VRecords {
 };
 
 // Random tags of w2v_random: 0 subsampling, 1 window shrink, 2.. negatives.
+// shrink: each window's radius is window - (uniform 0..window-1); otherwise window.
 void build_records(const float* keep_prob, const uint64_t* neg_table, uint32_t neg_size, int window,
-                   int negative, const Word2VecChunk& chunk, int threads, W2VRecords& rec);
+                   int negative, bool shrink, const Word2VecChunk& chunk, int threads,
+                   W2VRecords& rec);
 
 }  // namespace pysampled

@@ -6,6 +6,23 @@ plain-text files. The trainer encodes the corpus once into two flat files
 (int32 word ids and int64 sentence ends) in a per-process temporary
 directory, memory-maps them and cuts chunks of whole sentences from them,
 so training never depends on how the corpus was produced.
+
+Text files are counted and encoded in C++ (``corpus.hpp``: streamed in
+blocks of whole lines, one byte range per thread, memory bounded by the
+vocabulary); other iterables in Python here. Both give the same vocabulary,
+ids and sentence ends for the same sentences (``tests/test_corpus.py``
+holds the C++ reader to Python's reading of the same bytes).
+
+``max_vocab_size`` bounds the vocabulary *during* the count, as gensim and
+word2vec.c do: between two blocks (text files: blocks of
+:data:`TEXT_BLOCK_BYTES` bytes cut at line ends; iterables: sentences
+totalling at least :data:`PRUNE_EVERY_TOKENS` tokens), while the vocabulary
+holds more than ``max_vocab_size`` words, the words counted at most
+``min_reduce`` times so far are dropped and ``min_reduce`` (starting at 1)
+grows by one. Nothing is pruned after the last block; the trainer then keeps
+the ``max_vocab_size`` most frequent words (ties by word). A corpus of one
+block is therefore counted exactly; the block boundaries never depend on the
+thread count.
 """
 from __future__ import annotations
 
@@ -16,17 +33,22 @@ import shutil
 import sys
 import tempfile
 import unicodedata
-from typing import Callable, Iterator, Sequence, Union
+from typing import Callable, Iterator, NamedTuple, Sequence, Union
 
 import numpy as np
 
+from .. import _word2vec
 from .._atomic import remove_if_owner_gone
 
 __all__ = ["TextCorpus", "MAX_SENTENCE_LENGTH", "corpus_source", "encoding_dir",
-           "normalize_token", "tokenize"]
+           "normalize_token", "tokenize", "VocabScan", "scan_vocabulary", "encode_corpus"]
 
 #: Longer sentences are cut into pieces of this many tokens (as gensim does).
 MAX_SENTENCE_LENGTH = 10_000
+#: Bytes per block of the C++ text reader (vocabulary pruning happens between blocks).
+TEXT_BLOCK_BYTES = 32 << 20
+#: Tokens per block of an iterable corpus (vocabulary pruning happens between blocks).
+PRUNE_EVERY_TOKENS = 1 << 20
 
 @functools.lru_cache(maxsize=None)
 def _punctuation_table() -> dict[int, None]:
@@ -158,6 +180,130 @@ class EncodedCorpus:
             yield index, start, stop, np.asarray(ends[s0:s1]) - start
             index += 1
             s0, start = s1, stop
+
+
+def _native(corpus) -> bool:
+    """Whether the C++ reader reads this corpus: text files without token
+    normalisation (--lowercase / --strip-punctuation run in Python)."""
+    return isinstance(corpus, TextCorpus) and not (corpus.lowercase or corpus.strip_punctuation)
+
+
+class VocabScan(NamedTuple):
+    """A counted corpus: words counted at least ``min_count`` times, most
+    frequent first, ties by word; their counts; all tokens read."""
+    words: list
+    counts: np.ndarray
+    tokens: int
+
+
+class _Provisional(NamedTuple):
+    """An iterable corpus after its count: every token's provisional id in a
+    file, the word of each provisional id, the ends of the sentence pieces."""
+    path: str
+    words: list
+    ends: np.ndarray
+
+
+def _prune(vocab: dict, min_reduce: int, max_size: int) -> int:
+    while len(vocab) > max_size:
+        for w in [w for w, c in vocab.items() if c[1] <= min_reduce]:
+            del vocab[w]
+        min_reduce += 1
+    return min_reduce
+
+
+def _scan_iterable(source, min_count, max_vocab_size, directory):
+    vocab: dict[str, list[int]] = {}  # word -> [provisional id, count]
+    prov_words: list[str] = []
+    tok_path = os.path.join(directory, "provisional.i32")
+    n_tokens = since_prune = 0
+    min_reduce = 1
+    ends: list[int] = []
+    with open(tok_path, "wb") as tok_file:
+        buf: list[int] = []
+        for sentence in source:
+            if isinstance(sentence, str):
+                raise TypeError("a corpus is an iterable of token lists (or file paths)")
+            if max_vocab_size and since_prune >= PRUNE_EVERY_TOKENS:
+                min_reduce = _prune(vocab, min_reduce, max_vocab_size)
+                since_prune = 0
+            for start in range(0, len(sentence), MAX_SENTENCE_LENGTH):
+                piece = sentence[start:start + MAX_SENTENCE_LENGTH]
+                for w in piece:
+                    e = vocab.get(w)
+                    if e is None:
+                        e = vocab[w] = [len(prov_words), 0]
+                        prov_words.append(w)
+                    e[1] += 1
+                    buf.append(e[0])
+                n_tokens += len(piece)
+                ends.append(n_tokens)
+            since_prune += len(sentence)
+            if len(buf) >= 1 << 20:
+                np.asarray(buf, dtype=np.int32).tofile(tok_file)
+                buf.clear()
+        np.asarray(buf, dtype=np.int32).tofile(tok_file)
+    kept = sorted((w for w, e in vocab.items() if e[1] >= min_count),
+                  key=lambda w: (-vocab[w][1], w))
+    counts = np.array([vocab[w][1] for w in kept], dtype=np.int64)
+    return (VocabScan(kept, counts, n_tokens),
+            _Provisional(tok_path, prov_words, np.asarray(ends, dtype=np.int64)))
+
+
+def scan_vocabulary(source, min_count: int, max_vocab_size: int | None, threads: int,
+                    directory: str):
+    """Count the words of `source` (a :class:`TextCorpus` or an iterable of
+    token lists). Returns the :class:`VocabScan` and what
+    :func:`encode_corpus` needs to encode the same corpus."""
+    if _native(source):
+        words, counts, tokens, *_ = _word2vec.scan_vocabulary(
+            source.paths, min_count, max_vocab_size or 0, threads, TEXT_BLOCK_BYTES)
+        return VocabScan(words, counts, int(tokens)), source
+    return _scan_iterable(source, min_count, max_vocab_size, directory)
+
+
+def encode_corpus(scanned, index: dict, directory: str, threads: int) -> "EncodedCorpus":
+    """Write the corpus counted by :func:`scan_vocabulary` as the ids of
+    `index` (word -> id) into `directory`, dropping other words and the
+    sentence pieces they leave empty."""
+    tokens, ends = os.path.join(directory, "tokens.i32"), os.path.join(directory, "ends.i64")
+    if _native(scanned):
+        words = sorted(index, key=index.__getitem__)
+        _word2vec.encode_corpus(scanned.paths, words, tokens, ends, MAX_SENTENCE_LENGTH, threads,
+                                TEXT_BLOCK_BYTES)
+        return EncodedCorpus(directory)
+    remap = np.array([index.get(w, -1) for w in scanned.words], dtype=np.int32)
+    ids = remap[np.fromfile(scanned.path, dtype=np.int32)]
+    os.remove(scanned.path)
+    kept = ids >= 0
+    cum = np.concatenate([[0], np.cumsum(kept, dtype=np.int64)])
+    new_ends = cum[scanned.ends]
+    new_ends = new_ends[np.diff(np.concatenate([[0], new_ends])) > 0]
+    ids[kept].tofile(tokens)
+    new_ends.astype(np.int64).tofile(ends)
+    return EncodedCorpus(directory)
+
+
+def encode_with_vocabulary(source, index: dict, directory: str, threads: int) -> "EncodedCorpus":
+    """Encode `source` (text files or an iterable of token lists) with a given
+    vocabulary, without counting it."""
+    if _native(source):
+        return encode_corpus(source, index, directory, threads)
+    ends = []
+    n = 0
+    with open(os.path.join(directory, "tokens.i32"), "wb") as f:
+        for sentence in source:
+            if isinstance(sentence, str):
+                raise TypeError("a corpus is an iterable of token lists (or file paths)")
+            for start in range(0, len(sentence), MAX_SENTENCE_LENGTH):
+                ids = [index[w] for w in sentence[start:start + MAX_SENTENCE_LENGTH]
+                       if w in index]
+                if ids:
+                    np.asarray(ids, dtype=np.int32).tofile(f)
+                    n += len(ids)
+                    ends.append(n)
+    np.asarray(ends, dtype=np.int64).tofile(os.path.join(directory, "ends.i64"))
+    return EncodedCorpus(directory)
 
 
 def corpus_source(corpus):

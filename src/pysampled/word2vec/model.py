@@ -22,7 +22,6 @@ resuming from a checkpoint gives the vectors of an uninterrupted run.
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
 from typing import Callable
@@ -33,10 +32,49 @@ from .. import _word2vec
 from .._validation import as_int, int_at_least, resolve_num_threads
 from .arrays import aligned_zeros
 from .checkpoint import load_checkpoint, save_checkpoint
-from .corpus import MAX_SENTENCE_LENGTH, EncodedCorpus, TextCorpus, corpus_source, encoding_dir
+from .corpus import (MAX_SENTENCE_LENGTH, TextCorpus, VocabScan, corpus_source, encode_corpus,
+                     encode_with_vocabulary, encoding_dir, scan_vocabulary)
 from .progress import Progress
 
 __all__ = ["Word2Vec", "TextCorpus", "MAX_SENTENCE_LENGTH"]
+
+
+class _ThreadChooser:
+    """Thread count per chunk of the deterministic mode. Its results are the
+    same for any thread count, but its synchronous groups make every thread
+    wait for the slowest: with a busy neighbour on one core, `threads`
+    threads can be far slower than one. So both counts are timed (every
+    `probe_every`-th chunk, or less often the slower the other count was,
+    runs the other one) and the faster per word is used. Only the speed depends on this choice, never the vectors."""
+
+    def __init__(self, threads: int, adaptive: bool, probe_every: int = 8):
+        self.threads = threads
+        self.options = (threads, 1) if adaptive and threads > 1 else (threads,)
+        self.cost = {t: None for t in self.options}  # smoothed seconds per word
+        self.probe_every = probe_every
+        self.calls = 0
+
+    def pick(self) -> int:
+        self.calls += 1
+        if len(self.options) == 1:
+            return self.threads
+        unknown = [t for t in self.options if self.cost[t] is None]
+        if unknown:
+            return unknown[0]
+        best = min(self.options, key=lambda t: self.cost[t])
+        other = next(t for t in self.options if t != best)
+        # Probe the slower count less often the slower it is (at most 1/64 of the chunks).
+        period = min(64, int(self.probe_every * self.cost[other] / self.cost[best]))
+        if self.calls % max(self.probe_every, period) == 0:
+            return other
+        return best
+
+    def record(self, threads: int, seconds: float, words: int) -> None:
+        if words <= 0 or len(self.options) == 1:
+            return
+        c = seconds / words
+        old = self.cost[threads]
+        self.cost[threads] = c if old is None else 0.5 * old + 0.5 * c
 
 
 class Word2Vec:
@@ -62,7 +100,21 @@ class Word2Vec:
     cbow_mean : bool
         CBOW input is the mean (True) or sum of the context vectors.
     max_vocab_size : int, optional
-        Keep only the most frequent words.
+        Bound the vocabulary while counting, as gensim and word2vec.c do
+        (between blocks of the corpus, the rarest words so far are pruned:
+        see :mod:`pysampled.word2vec.corpus` for the rule), then keep the
+        ``max_vocab_size`` most frequent words (ties by word).
+    max_final_vocab : int, optional
+        gensim's rule: raise ``min_count`` to one more than the count of the
+        word ranked ``max_final_vocab`` (0-based), so that at most that many
+        words are kept and words tied at the cut are all dropped.
+    ns_exponent : float
+        The noise distribution is count^ns_exponent (word2vec's 0.75; 0 is
+        uniform, 1 the unigram distribution, negative values favour rare
+        words). Also the distortion of the nce / sampled-softmax sampler.
+    shrink_windows : bool
+        True (word2vec, gensim's default): each window's radius is drawn
+        uniformly from 1..window. False: every window has radius ``window``.
     threads : int, optional
         None: what OpenMP allows; -1: all cores.
     seed : int
@@ -85,7 +137,8 @@ class Word2Vec:
     def __init__(self, *, model="skipgram", loss="negative", dim=100, window=5, negative=5,
                  min_count=5, sample=1e-3, alpha=None, min_alpha=1e-4, epochs=5, cbow_mean=True,
                  max_vocab_size=None, threads=None, seed=1, deterministic=True, group_size=64,
-                 num_sampled=64, batch_size=128, chunk_words=100_000):
+                 num_sampled=64, batch_size=128, chunk_words=100_000, max_final_vocab=None,
+                 ns_exponent=0.75, shrink_windows=True):
         if model not in ("skipgram", "cbow"):
             raise ValueError(f"model must be 'skipgram' or 'cbow', got {model!r}")
         if loss not in ("negative", "nce", "sampled_softmax"):
@@ -113,6 +166,12 @@ class Word2Vec:
         self.cbow_mean = bool(cbow_mean)
         self.max_vocab_size = None if max_vocab_size is None else int_at_least(max_vocab_size,
                                                                              "max_vocab_size")
+        self.max_final_vocab = None if max_final_vocab is None else int_at_least(
+            max_final_vocab, "max_final_vocab")
+        self.ns_exponent = float(ns_exponent)
+        if not np.isfinite(self.ns_exponent):
+            raise ValueError("ns_exponent must be finite")
+        self.shrink_windows = bool(shrink_windows)
         self.threads = threads
         resolve_num_threads(threads)  # validate early
         self.seed = as_int(seed, "seed")
@@ -138,6 +197,8 @@ class Word2Vec:
         self.distinct_words: int | None = None
         self._encoded = None
         self._workdir = None
+        #: Seconds spent by the last build_vocab: counting, then encoding.
+        self.timings: dict = {}
 
     def __repr__(self) -> str:
         cfg = self.config()
@@ -153,7 +214,8 @@ class Word2Vec:
     def config(self) -> dict:
         keys = ["model", "loss", "dim", "window", "negative", "min_count", "sample", "alpha",
                 "min_alpha", "epochs", "cbow_mean", "max_vocab_size", "seed", "deterministic",
-                "group_size", "num_sampled", "batch_size", "chunk_words"]
+                "group_size", "num_sampled", "batch_size", "chunk_words", "max_final_vocab",
+                "ns_exponent", "shrink_windows"]
         return {k: getattr(self, k) for k in keys}
 
     @property
@@ -173,74 +235,111 @@ class Word2Vec:
         return (self.dim + 15) // 16 * 16
 
     # ------------------------------------------------------------------- vocab
-    def build_vocab(self, corpus, workdir: str | None = None) -> "Word2Vec":
+    def build_vocab(self, corpus, workdir: str | None = None, *, update: bool = False
+                    ) -> "Word2Vec":
         """Count words in one pass over ``corpus`` (file path(s) or an iterable
         of token lists), keep the frequent ones, encode the corpus to disk and
-        initialise the vectors."""
+        initialise the vectors.
+
+        Text files are read, counted and encoded in C++ (in parallel, memory
+        bounded by the vocabulary); other iterables in Python, with the same
+        result for the same sentences.
+
+        Parameters
+        ----------
+        update : bool
+            Continue training on new text (gensim's ``build_vocab(update=True)``):
+            words of ``corpus`` not yet in the model that pass ``min_count``
+            (and ``max_final_vocab`` / ``max_vocab_size``, applied to the new
+            words) are appended after the existing ones, most frequent first,
+            with new random input vectors and zero output vectors; the counts
+            of words already in the model grow by their occurrences in
+            ``corpus``. The training schedule restarts: the next
+            :meth:`train` runs all ``epochs`` over ``corpus``.
+        """
+        if update and self.syn0 is None:
+            raise ValueError("build_vocab(update=True) needs a model with a vocabulary")
         source = corpus_source(corpus)
-        self._workdir = encoding_dir(workdir)
-        tmp = self._workdir.name
-        provisional: dict[str, int] = {}
-        counts: list[int] = []
-        tok_path = os.path.join(tmp, "provisional.i32")
-        n_tokens = 0
-        ends: list[int] = []
-        with open(tok_path, "wb") as tok_file:
-            buf: list[int] = []
-            for sentence in source:
-                if isinstance(sentence, str):
-                    raise TypeError("a corpus is an iterable of token lists (or file paths)")
-                for start in range(0, len(sentence), MAX_SENTENCE_LENGTH):
-                    piece = sentence[start:start + MAX_SENTENCE_LENGTH]
-                    for w in piece:
-                        i = provisional.get(w)
-                        if i is None:
-                            i = provisional[w] = len(counts)
-                            counts.append(0)
-                        counts[i] += 1
-                        buf.append(i)
-                    n_tokens += len(piece)
-                    ends.append(n_tokens)
-                if len(buf) >= 1 << 20:
-                    np.asarray(buf, dtype=np.int32).tofile(tok_file)
-                    buf.clear()
-            np.asarray(buf, dtype=np.int32).tofile(tok_file)
-        if n_tokens == 0:
+        threads = resolve_num_threads(self.threads)
+        workdir_obj = encoding_dir(workdir)
+        tmp = workdir_obj.name
+        t0 = time.perf_counter()
+        scan, scanned = scan_vocabulary(source, 1 if update else self.min_count,
+                                        self.max_vocab_size, threads, tmp)
+        if scan.tokens == 0:
             raise ValueError("the corpus is empty")
-        self.tokens_read, self.distinct_words = n_tokens, len(counts)
-        count_arr = np.asarray(counts, dtype=np.int64)
-        words = np.array(list(provisional.keys()), dtype=object)
-        keep = np.flatnonzero(count_arr >= self.min_count)
-        # Most frequent first; ties by word so the order never depends on input order.
-        order = sorted(keep.tolist(), key=lambda i: (-count_arr[i], words[i]))
-        if self.max_vocab_size is not None:
-            order = order[:self.max_vocab_size]
-        if not order:
-            raise ValueError(f"no word occurs at least min_count={self.min_count} times")
-        remap = np.full(len(counts), -1, dtype=np.int32)
-        remap[np.asarray(order, dtype=np.int64)] = np.arange(len(order), dtype=np.int32)
-        self.words = [str(words[i]) for i in order]
-        self.counts = count_arr[np.asarray(order, dtype=np.int64)]
-        self.index = {w: i for i, w in enumerate(self.words)}
-        self._encode(tok_path, np.asarray(ends, dtype=np.int64), remap, tmp)
-        os.remove(tok_path)
-        self._init_vectors()
+        # tokens read, and the distinct words that reached min_count while counting
+        self.tokens_read, self.distinct_words = scan.tokens, len(scan.words)
+        t1 = time.perf_counter()
+        if update:
+            words, counts = self._extend_vocabulary(scan)
+        else:
+            words, counts = self._select(scan.words, scan.counts)
+            if not words:
+                why = ""
+                if self.max_final_vocab is not None and len(scan.words) > self.max_final_vocab:
+                    why = (f" (max_final_vocab={self.max_final_vocab} raised it to "
+                           f"{int(scan.counts[self.max_final_vocab]) + 1})")
+                raise ValueError(f"no word occurs at least min_count={self.min_count} times{why}")
+        index = {w: i for i, w in enumerate(words)}
+        encoded = encode_corpus(scanned, index, tmp, threads)
+        t2 = time.perf_counter()
+        old_vocab = len(self.words) if update else 0
+        self._workdir, self._encoded = workdir_obj, encoded
+        self.words, self.counts, self.index = words, counts, index
+        if update:
+            self._grow_vectors(old_vocab)
+            self.progress = {"epoch": 0, "chunk": 0, "words_done": 0, "loss": 0.0, "pairs": 0}
+            self.history = []
+        else:
+            self._init_vectors()
+        self.progress["corpus_tokens"] = encoded.num_tokens
+        self.progress["corpus_sentences"] = int(encoded.ends.shape[0])
+        self.timings = {"vocabulary_s": t1 - t0, "encoding_s": t2 - t1}
         return self
 
-    def _encode(self, tok_path, ends, remap, tmp):
-        """Rewrite the provisional ids as final ids, dropping rare words (and
-        sentences left empty)."""
-        prov = np.fromfile(tok_path, dtype=np.int32)
-        ids = remap[prov]
-        kept = ids >= 0
-        cum = np.concatenate([[0], np.cumsum(kept, dtype=np.int64)])
-        new_ends = cum[ends]
-        new_ends = new_ends[np.diff(np.concatenate([[0], new_ends])) > 0]
-        ids[kept].tofile(os.path.join(tmp, "tokens.i32"))
-        new_ends.astype(np.int64).tofile(os.path.join(tmp, "ends.i64"))
-        self._encoded = EncodedCorpus(tmp)
-        self.progress["corpus_tokens"] = self._encoded.num_tokens
-        self.progress["corpus_sentences"] = int(self._encoded.ends.shape[0])
+    def _select(self, words: list, counts: np.ndarray) -> tuple[list, np.ndarray]:
+        """The vocabulary out of words counted at least min_count times (most
+        frequent first): gensim's ``max_final_vocab`` rule (raise the minimum
+        count until at most that many words are left, dropping ties at the
+        cut), then at most ``max_vocab_size`` words."""
+        n = len(words)
+        if self.max_final_vocab is not None and n > self.max_final_vocab:
+            effective = int(counts[self.max_final_vocab]) + 1
+            n = int(np.count_nonzero(counts >= effective))
+        if self.max_vocab_size is not None:
+            n = min(n, self.max_vocab_size)
+        return list(words[:n]), np.asarray(counts[:n], dtype=np.int64)
+
+    def _extend_vocabulary(self, scan: VocabScan) -> tuple[list, np.ndarray]:
+        counts = self.counts.copy()
+        new_w, new_c = [], []
+        for w, c in zip(scan.words, scan.counts.tolist()):
+            i = self.index.get(w)
+            if i is not None:
+                counts[i] += c
+            elif c >= self.min_count:
+                new_w.append(w)
+                new_c.append(c)
+        new_w, new_c_arr = self._select(new_w, np.asarray(new_c, dtype=np.int64))
+        return self.words + new_w, np.concatenate([counts, new_c_arr])
+
+    def _grow_vectors(self, old: int):
+        v, d, stride = len(self.words), self.dim, self.stride
+        if v == old:
+            return
+        rng = np.random.default_rng([self.seed, old])
+        syn0, syn1 = aligned_zeros((v, stride)), aligned_zeros((v, stride))
+        syn0[:old], syn1[:old] = self.syn0, self.syn1
+        syn0[old:, :d] = (rng.random((v - old, d), dtype=np.float32) * 2.0 - 1.0) / d
+        self.syn0, self.syn1 = syn0, syn1
+        self.bias = np.concatenate([self.bias, np.zeros(v - old, np.float32)])
+        if self.accum0 is not None:  # nce / sampled softmax: Adagrad's initial accumulators
+            grow = v - old
+            self.accum0 = np.concatenate([self.accum0, np.full((grow, stride), 0.1, np.float32)])
+            self.accum1 = np.concatenate([self.accum1, np.full((grow, stride), 0.1, np.float32)])
+            self.accum_bias = np.concatenate([self.accum_bias, np.full(grow, 0.1, np.float32)])
+        self.sampler_state = None  # a new noise distribution: a new stream
 
     def _init_vectors(self):
         v, d, stride = len(self.words), self.dim, self.stride
@@ -263,8 +362,8 @@ class Word2Vec:
         return np.minimum(p, 1.0).astype(np.float32)
 
     def noise_weights(self) -> np.ndarray:
-        """The negative-sampling distribution's weights: count^0.75 (float32)."""
-        return np.power(self.counts.astype(np.float64), 0.75).astype(np.float32)
+        """The negative-sampling distribution's weights: count^ns_exponent (float32)."""
+        return np.power(self.counts.astype(np.float64), self.ns_exponent).astype(np.float32)
 
     # ---------------------------------------------------------------- training
     def train(self, corpus=None, *, progress: bool | None = None, checkpoint: str | None = None,
@@ -310,6 +409,9 @@ class Word2Vec:
         keep = self.keep_probabilities()
         noise = _word2vec.NoiseTable(self.noise_weights())
         enc = self._encoded
+        # Deterministic results do not depend on the thread count, so it may
+        # follow the machine's load; Hogwild keeps the threads asked for.
+        chooser = _ThreadChooser(threads, adaptive=self.deterministic)
         n_tokens = enc.num_tokens
         total_words = self.epochs * n_tokens
         chunks = list(enc.chunks(self.chunk_words))
@@ -330,12 +432,15 @@ class Word2Vec:
                 alpha = max(self.min_alpha, self.alpha - (self.alpha - self.min_alpha) * frac)
                 tokens = enc.tokens[start:stop]  # a view of the memory-mapped corpus
                 if self.loss == "negative":
+                    chunk_threads = chooser.pick()
+                    t_chunk = time.perf_counter()
                     words, kept, pairs, loss = _word2vec.train_chunk(
                         self.syn0, self.syn1, keep, noise, tokens, np.ascontiguousarray(ends),
                         start, self.seed, epoch, alpha, self.dim, self._kernel_window(),
                         self.negative,
                         self.model == "cbow", self.cbow_mean, not self.deterministic,
-                        self.group_size, threads)
+                        self.group_size, chunk_threads, self.shrink_windows)
+                    chooser.record(chunk_threads, time.perf_counter() - t_chunk, int(words))
                 else:
                     words, pairs, loss = self._train_chunk_sampled(
                         sampled_loss, keep, noise, tokens, np.ascontiguousarray(ends), start,
@@ -372,19 +477,8 @@ class Word2Vec:
         source = corpus_source(corpus)
         self._workdir = encoding_dir(workdir)
         tmp = self._workdir.name
-        ends = []
-        n = 0
-        with open(os.path.join(tmp, "tokens.i32"), "wb") as f:
-            for sentence in source:
-                for start in range(0, len(sentence), MAX_SENTENCE_LENGTH):
-                    ids = [self.index[w] for w in sentence[start:start + MAX_SENTENCE_LENGTH]
-                           if w in self.index]
-                    if ids:
-                        np.asarray(ids, dtype=np.int32).tofile(f)
-                        n += len(ids)
-                        ends.append(n)
-        np.asarray(ends, dtype=np.int64).tofile(os.path.join(tmp, "ends.i64"))
-        self._encoded = EncodedCorpus(tmp)
+        self._encoded = encode_with_vocabulary(source, self.index, tmp,
+                                               resolve_num_threads(self.threads))
         want = (self.progress["corpus_tokens"], self.progress["corpus_sentences"])
         got = (self._encoded.num_tokens, int(self._encoded.ends.shape[0]))
         if want[0] and want != got:
@@ -398,7 +492,7 @@ class Word2Vec:
         from ..samplers import FixedUnigramSampler
 
         sampler = FixedUnigramSampler(len(self.words), unigrams=self.counts.astype(np.float32),
-                                      distortion=0.75, seed=(self.seed, 1))
+                                      distortion=self.ns_exponent, seed=(self.seed, 1))
         if self.sampler_state is not None:  # resumed: continue the negatives' stream
             sampler.set_state({"generator": self.sampler_state})
         loss = "nce" if self.loss == "nce" else "sampled_softmax"
@@ -420,7 +514,7 @@ class Word2Vec:
                              threads):
         inputs, targets, offsets = _word2vec.windows(
             keep, tokens, ends, position, self.seed, epoch, self._kernel_window(),
-            self.model == "cbow", threads)
+            self.model == "cbow", threads, self.shrink_windows)
         syn0 = self.syn0
         loss_sum = 0.0
         n_pred = targets.shape[0]

@@ -41,12 +41,13 @@ inline float dot(const float* a, const float* b, int64_t n) {
   return vsum(acc0 + acc1);
 }
 
-// dst[0 : NV*kL) += sum_j coef[j] * rows[j][0 : NV*kL), in registers.
-template <int NV>
+// dst[0 : NV*kL) += sum_j coef[j] * rows[j][0 : NV*kL), in registers
+// (kSet: dst = the sum, without reading dst).
+template <int NV, bool kSet = false>
 inline void accumulate_block(float* dst, const float* const* rows, const float* coef, int nrows,
                              int64_t offset) {
   VF acc[NV];
-  for (int v = 0; v < NV; ++v) acc[v] = vload(dst + v * kL);
+  for (int v = 0; v < NV; ++v) acc[v] = kSet ? VF{} : vload(dst + v * kL);
   for (int j = 0; j < nrows; ++j) {
     const float g = coef[j];
     if (g == 0.0f) continue;
@@ -56,27 +57,43 @@ inline void accumulate_block(float* dst, const float* const* rows, const float* 
   for (int v = 0; v < NV; ++v) vstore(dst + v * kL, acc[v]);
 }
 
-// dst += sum_j coef[j] * rows[j] over n floats (n a multiple of kL).
+// dst += sum_j coef[j] * rows[j] over n floats (n a multiple of kL); kSet:
+// dst = the sum (the same bits as zeroing dst first).
+template <bool kSet = false>
 inline void accumulate(float* dst, const float* const* rows, const float* coef, int nrows, int64_t n) {
   constexpr int kBlock = 8;  // vectors per column block (register budget)
   int64_t c0 = 0;
   for (; c0 + kBlock * kL <= n; c0 += kBlock * kL) {
-    accumulate_block<kBlock>(dst + c0, rows, coef, nrows, c0);
+    accumulate_block<kBlock, kSet>(dst + c0, rows, coef, nrows, c0);
   }
   switch ((n - c0) / kL) {
-    case 1: accumulate_block<1>(dst + c0, rows, coef, nrows, c0); break;
-    case 2: accumulate_block<2>(dst + c0, rows, coef, nrows, c0); break;
-    case 3: accumulate_block<3>(dst + c0, rows, coef, nrows, c0); break;
-    case 4: accumulate_block<4>(dst + c0, rows, coef, nrows, c0); break;
-    case 5: accumulate_block<5>(dst + c0, rows, coef, nrows, c0); break;
-    case 6: accumulate_block<6>(dst + c0, rows, coef, nrows, c0); break;
-    case 7: accumulate_block<7>(dst + c0, rows, coef, nrows, c0); break;
+    case 1: accumulate_block<1, kSet>(dst + c0, rows, coef, nrows, c0); break;
+    case 2: accumulate_block<2, kSet>(dst + c0, rows, coef, nrows, c0); break;
+    case 3: accumulate_block<3, kSet>(dst + c0, rows, coef, nrows, c0); break;
+    case 4: accumulate_block<4, kSet>(dst + c0, rows, coef, nrows, c0); break;
+    case 5: accumulate_block<5, kSet>(dst + c0, rows, coef, nrows, c0); break;
+    case 6: accumulate_block<6, kSet>(dst + c0, rows, coef, nrows, c0); break;
+    case 7: accumulate_block<7, kSet>(dst + c0, rows, coef, nrows, c0); break;
     default: break;
   }
 }
 
 inline void axpy(float g, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; i += kL) vstore(y + i, vload(y + i) + g * vload(x + i));
+}
+
+// y = g * x: the bits of axpy(g, x, y) on a zero y.
+inline void scale_to(float g, const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; i += kL) vstore(y + i, g * vload(x + i));
+}
+
+// y += g * x, or y = g * x for the first term of a sum (no zeroing pass).
+inline void add_term(bool first, float g, const float* x, float* y, int64_t n) {
+  if (first) {
+    scale_to(g, x, y, n);
+  } else {
+    axpy(g, x, y, n);
+  }
 }
 
 // g_j = alpha * (label_j - sigmoid(z_j)) in place (label 1 for j == 0), and
@@ -142,8 +159,7 @@ double hogwild(const Word2VecModel& m, const Word2VecConfig& cfg, const W2VRecor
         for (int j = 0; j < K; ++j) z[j] = live[j] ? dot(h.data(), orow[j], stride) : 0.0f;
         loss += grads_from_logits(z.data(), live, K, alpha);
         np += K;
-        std::fill(e.begin(), e.end(), 0.0f);
-        accumulate(e.data(), orow.data(), z.data(), K, stride);
+        accumulate<true>(e.data(), orow.data(), z.data(), K, stride);
         for (int j = 0; j < K; ++j) {
           if (live[j]) axpy(z[j], h.data(), const_cast<float*>(orow[j]), stride);
         }
@@ -154,8 +170,7 @@ double hogwild(const Word2VecModel& m, const Word2VecConfig& cfg, const W2VRecor
           for (int j = 0; j < K; ++j) z[j] = live[j] ? dot(in, orow[j], stride) : 0.0f;
           loss += grads_from_logits(z.data(), live, K, alpha);
           np += K;
-          std::fill(e.begin(), e.end(), 0.0f);
-          accumulate(e.data(), orow.data(), z.data(), K, stride);
+          accumulate<true>(e.data(), orow.data(), z.data(), K, stride);
           for (int j = 0; j < K; ++j) {
             if (live[j]) axpy(z[j], in, const_cast<float*>(orow[j]), stride);
           }
@@ -205,171 +220,250 @@ struct SlotMap {
 struct GroupScratch {
   SlotMap in, out;
   std::vector<float> g;          // SG: [records, max_ctx, K]; CBOW: [records, K]
-  AlignedVector<float> h, e;     // CBOW: [records, stride]
+  // CBOW: h = the window's input, e = its input gradient, [records, stride].
+  // Skip-gram (when it fits kMaxSgInputGrads): e = each context word's input
+  // gradient, [records, max_ctx, stride].
+  AlignedVector<float> h, e;
   std::vector<double> loss;      // [records]
   AlignedVector<float> delta_in, delta_out;
+};
+
+// Skip-gram keeps each context word's input gradient from phase 1 (computed
+// while the window's output rows are in cache) when the group's gradients
+// fit in this many floats; otherwise phase 2 recomputes them from the output
+// rows. Which path runs depends on the group alone, never on the threads.
+constexpr int64_t kMaxSgInputGrads = int64_t{1} << 22;
+
+inline void prefetch_row(const float* row, int64_t stride) {
+  for (int64_t d = 0; d < stride; d += 64 / static_cast<int64_t>(sizeof(float))) __builtin_prefetch(row + d);
+}
+
+// The frozen-weight group update of the deterministic mode, in named phases.
+template <bool kCbow>
+struct DeterministicGroup {
+  const Word2VecModel& m;
+  const Word2VecConfig& cfg;
+  const W2VRecords& rec;
+  int64_t r0, r1;
+  float alpha;
+  int64_t stride;
+  int threads;
+  GroupScratch& s;
+  int K = rec.outs, W = rec.max_ctx;
+  int64_t n = r1 - r0;
+  int64_t gw = kCbow ? K : static_cast<int64_t>(W) * K;
+  bool sg_grads = !kCbow && n * W * stride <= kMaxSgInputGrads;
+
+  const int32_t* ctx(int64_t r) const { return rec.ctx.data() + r * W; }
+  const int32_t* out(int64_t r) const { return rec.out.data() + r * K; }
+  float* in_row(int32_t id) const { return m.syn0 + static_cast<int64_t>(id) * stride; }
+  float* out_row(int32_t id) const { return m.syn1 + static_cast<int64_t>(id) * stride; }
+
+  // Phase 0: slots of the touched rows, and per-slot lists of contributions
+  // (record * width + index) in corpus order.
+  void index_touched_rows() {
+    s.in.init(m.vocab);
+    s.out.init(m.vocab);
+    for (int64_t r = r0; r < r1; ++r) {
+      if (rec.nctx[r] == 0) continue;
+      for (int c = 0; c < rec.nctx[r]; ++c) s.in.touch(ctx(r)[c]);
+      for (int j = 0; j < K; ++j) {
+        if (out(r)[j] >= 0) s.out.touch(out(r)[j]);
+      }
+    }
+    for (SlotMap* map : {&s.in, &s.out}) {
+      map->start.assign(map->rows.size() + 1, 0);
+      for (size_t i = 0; i < map->rows.size(); ++i) map->start[i + 1] = map->start[i] + map->count[i];
+      map->entries.resize(static_cast<size_t>(map->start.back()));
+      std::fill(map->count.begin(), map->count.end(), 0);
+    }
+    for (int64_t r = r0; r < r1; ++r) {
+      if (rec.nctx[r] == 0) continue;
+      for (int c = 0; c < rec.nctx[r]; ++c) {
+        const int32_t sl = s.in.slot[ctx(r)[c]];
+        s.in.entries[s.in.start[sl] + s.in.count[sl]++] = (r - r0) * W + c;
+      }
+      for (int j = 0; j < K; ++j) {
+        if (out(r)[j] < 0) continue;
+        const int32_t sl = s.out.slot[out(r)[j]];
+        s.out.entries[s.out.start[sl] + s.out.count[sl]++] = (r - r0) * K + j;
+      }
+    }
+  }
+
+  void prefetch_record(int64_t r) const {
+    if (r >= r1) return;
+    for (int j = 0; j < K; ++j) {
+      if (out(r)[j] >= 0) prefetch_row(out_row(out(r)[j]), stride);
+    }
+    for (int c = 0; c < rec.nctx[r]; ++c) prefetch_row(in_row(ctx(r)[c]), stride);
+  }
+
+  // Phase 1: gradients of every prediction from the frozen weights (and the
+  // input gradients while the output rows are in cache).
+  void gradients() {
+    s.g.resize(static_cast<size_t>(n * gw));
+    s.loss.assign(static_cast<size_t>(n), 0.0);
+    if (kCbow) {
+      s.h.resize(static_cast<size_t>(n * stride));
+      s.e.resize(static_cast<size_t>(n * stride));
+    } else if (sg_grads) {
+      s.e.resize(static_cast<size_t>(n * W * stride));
+    }
+    parallel_for((n + 15) / 16, threads, [&](int64_t b) {
+      std::vector<const float*> orow(static_cast<size_t>(K));
+      bool live[64];
+      float zbuf[64];
+      for (int64_t i = b * 16; i < std::min(n, (b + 1) * 16); ++i) {
+        const int64_t r = r0 + i;
+        prefetch_record(r + 1);
+        const int nc = rec.nctx[r];
+        if (nc == 0) continue;
+        for (int j = 0; j < K; ++j) {
+          live[j] = out(r)[j] >= 0;
+          orow[j] = live[j] ? out_row(out(r)[j]) : m.syn1;
+        }
+        if (kCbow) {
+          float* h = s.h.data() + i * stride;
+          std::fill(h, h + stride, 0.0f);
+          for (int c = 0; c < nc; ++c) axpy(1.0f, in_row(ctx(r)[c]), h, stride);
+          if (cfg.cbow_mean) {
+            const float inv = 1.0f / static_cast<float>(nc);
+            for (int64_t d = 0; d < stride; ++d) h[d] *= inv;
+          }
+          float* g = s.g.data() + i * K;
+          for (int j = 0; j < K; ++j) zbuf[j] = live[j] ? dot(h, orow[j], stride) : 0.0f;
+          s.loss[i] = grads_from_logits(zbuf, live, K, alpha);
+          std::memcpy(g, zbuf, sizeof(float) * K);
+          accumulate<true>(s.e.data() + i * stride, orow.data(), g, K, stride);
+        } else {
+          double loss = 0.0;
+          for (int c = 0; c < nc; ++c) {
+            const float* in = in_row(ctx(r)[c]);
+            float* g = s.g.data() + i * gw + static_cast<int64_t>(c) * K;
+            for (int j = 0; j < K; ++j) zbuf[j] = live[j] ? dot(in, orow[j], stride) : 0.0f;
+            loss += grads_from_logits(zbuf, live, K, alpha);
+            std::memcpy(g, zbuf, sizeof(float) * K);
+            if (sg_grads) accumulate<true>(s.e.data() + (i * W + c) * stride, orow.data(), g, K, stride);
+          }
+          s.loss[i] = loss;
+        }
+      }
+    });
+  }
+
+  // One input row's contribution `code` (record * W + context index); the
+  // first one of a row sets its delta.
+  void add_input_contribution(bool first, int64_t code, float* delta,
+                              std::vector<const float*>& rows) const {
+    const int64_t i = code / W, c = code % W;
+    if (kCbow) {
+      add_term(first, 1.0f, s.e.data() + i * stride, delta, stride);
+    } else if (sg_grads) {
+      add_term(first, 1.0f, s.e.data() + code * stride, delta, stride);
+    } else {
+      const int32_t* o = out(r0 + i);
+      for (int j = 0; j < K; ++j) rows[j] = o[j] >= 0 ? out_row(o[j]) : m.syn1;
+      if (first) {
+        accumulate<true>(delta, rows.data(), s.g.data() + i * gw + c * K, K, stride);
+      } else {
+        accumulate(delta, rows.data(), s.g.data() + i * gw + c * K, K, stride);
+      }
+    }
+  }
+
+  // One output row's contribution `code` (record * K + output index).
+  void add_output_contribution(bool first, int64_t code, float* delta,
+                               std::vector<const float*>& rows, std::vector<float>& coef) const {
+    const int64_t i = code / K, j = code % K;
+    if (kCbow) {
+      add_term(first, s.g[i * K + j], s.h.data() + i * stride, delta, stride);
+    } else {
+      const int64_t r = r0 + i;
+      const int nc = rec.nctx[r];
+      for (int c = 0; c < nc; ++c) {
+        rows[c] = in_row(ctx(r)[c]);
+        coef[c] = s.g[i * gw + c * K + j];
+      }
+      if (first) {
+        accumulate<true>(delta, rows.data(), coef.data(), nc, stride);
+      } else {
+        accumulate(delta, rows.data(), coef.data(), nc, stride);
+      }
+    }
+  }
+
+  // Phase 2: each touched row's summed update, from the frozen weights, its
+  // contributions added in corpus order.
+  void sum_row_updates() {
+    const int64_t u_in = static_cast<int64_t>(s.in.rows.size());
+    const int64_t u_out = static_cast<int64_t>(s.out.rows.size());
+    // Every touched row has at least one contribution, whose term sets its delta.
+    s.delta_in.resize(static_cast<size_t>(u_in * stride));
+    s.delta_out.resize(static_cast<size_t>(u_out * stride));
+    constexpr int64_t kSlots = 8;
+    const int64_t tasks_in = (u_in + kSlots - 1) / kSlots;
+    const int64_t tasks = tasks_in + (u_out + kSlots - 1) / kSlots;
+    parallel_for(tasks, threads, [&](int64_t t) {
+      std::vector<const float*> rows(static_cast<size_t>(std::max(K, W)));
+      std::vector<float> coef(static_cast<size_t>(W));  // W = 2 * window contexts, unbounded
+      const bool is_in = t < tasks_in;
+      const SlotMap& map = is_in ? s.in : s.out;
+      const int64_t first = (is_in ? t : t - tasks_in) * kSlots;
+      const int64_t last = std::min<int64_t>(static_cast<int64_t>(map.rows.size()), first + kSlots);
+      for (int64_t sl = first; sl < last; ++sl) {
+        float* delta = (is_in ? s.delta_in.data() : s.delta_out.data()) + sl * stride;
+        for (int64_t q = map.start[sl]; q < map.start[sl + 1]; ++q) {
+          const bool first = q == map.start[sl];
+          if (is_in) {
+            add_input_contribution(first, map.entries[q], delta, rows);
+          } else {
+            add_output_contribution(first, map.entries[q], delta, rows, coef);
+          }
+        }
+      }
+    });
+  }
+
+  // Phase 3: add the summed updates to the rows.
+  void apply_updates() {
+    const int64_t u_in = static_cast<int64_t>(s.in.rows.size());
+    const int64_t u_out = static_cast<int64_t>(s.out.rows.size());
+    parallel_for((u_in + u_out + 63) / 64, threads, [&](int64_t t) {
+      for (int64_t q = t * 64; q < std::min(u_in + u_out, (t + 1) * 64); ++q) {
+        if (q < u_in) {
+          axpy(1.0f, s.delta_in.data() + q * stride, in_row(s.in.rows[q]), stride);
+        } else {
+          const int64_t sl = q - u_in;
+          axpy(1.0f, s.delta_out.data() + sl * stride, out_row(s.out.rows[sl]), stride);
+        }
+      }
+    });
+    s.in.clear();
+    s.out.clear();
+  }
+
+  double run(int64_t& pairs) {
+    index_touched_rows();
+    gradients();
+    sum_row_updates();
+    apply_updates();
+    double loss = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+      loss += s.loss[i];
+      const int nc = rec.nctx[r0 + i];
+      if (nc > 0) pairs += (kCbow ? 1 : nc) * static_cast<int64_t>(K);
+    }
+    return loss;
+  }
 };
 
 template <bool kCbow>
 double deterministic_group(const Word2VecModel& m, const Word2VecConfig& cfg, const W2VRecords& rec,
                            int64_t r0, int64_t r1, float alpha, int64_t stride, int threads,
                            GroupScratch& s, int64_t& pairs) {
-  const int K = rec.outs, W = rec.max_ctx;
-  const int64_t n = r1 - r0;
-  // Phase 0: slots of the touched rows, and per-slot lists of contributions
-  // in corpus order.
-  s.in.init(m.vocab);
-  s.out.init(m.vocab);
-  for (int64_t r = r0; r < r1; ++r) {
-    const int32_t* ctx = rec.ctx.data() + r * W;
-    const int32_t* out = rec.out.data() + r * K;
-    if (rec.nctx[r] == 0) continue;
-    for (int c = 0; c < rec.nctx[r]; ++c) s.in.touch(ctx[c]);
-    for (int j = 0; j < K; ++j) {
-      if (out[j] >= 0) s.out.touch(out[j]);
-    }
-  }
-  for (SlotMap* map : {&s.in, &s.out}) {
-    map->start.assign(map->rows.size() + 1, 0);
-    for (size_t i = 0; i < map->rows.size(); ++i) map->start[i + 1] = map->start[i] + map->count[i];
-    map->entries.resize(static_cast<size_t>(map->start.back()));
-    std::fill(map->count.begin(), map->count.end(), 0);
-  }
-  for (int64_t r = r0; r < r1; ++r) {
-    const int32_t* ctx = rec.ctx.data() + r * W;
-    const int32_t* out = rec.out.data() + r * K;
-    if (rec.nctx[r] == 0) continue;
-    for (int c = 0; c < rec.nctx[r]; ++c) {
-      const int32_t sl = s.in.slot[ctx[c]];
-      s.in.entries[s.in.start[sl] + s.in.count[sl]++] = (r - r0) * W + c;
-    }
-    for (int j = 0; j < K; ++j) {
-      if (out[j] < 0) continue;
-      const int32_t sl = s.out.slot[out[j]];
-      s.out.entries[s.out.start[sl] + s.out.count[sl]++] = (r - r0) * K + j;
-    }
-  }
-
-  // Phase 1: gradients of every prediction from the frozen weights.
-  const int64_t gw = kCbow ? K : static_cast<int64_t>(W) * K;
-  s.g.resize(static_cast<size_t>(n * gw));
-  s.loss.assign(static_cast<size_t>(n), 0.0);
-  if (kCbow) {
-    s.h.resize(static_cast<size_t>(n * stride));
-    s.e.resize(static_cast<size_t>(n * stride));
-  }
-  parallel_for((n + 15) / 16, threads, [&](int64_t b) {
-    std::vector<const float*> orow(static_cast<size_t>(K));
-    bool live[64];
-    for (int64_t i = b * 16; i < std::min(n, (b + 1) * 16); ++i) {
-      const int64_t r = r0 + i;
-      const int nc = rec.nctx[r];
-      if (nc == 0) continue;
-      const int32_t* ctx = rec.ctx.data() + r * W;
-      const int32_t* out = rec.out.data() + r * K;
-      for (int j = 0; j < K; ++j) {
-        live[j] = out[j] >= 0;
-        orow[j] = live[j] ? m.syn1 + static_cast<int64_t>(out[j]) * stride : m.syn1;
-      }
-      if (kCbow) {
-        float* h = s.h.data() + i * stride;
-        std::fill(h, h + stride, 0.0f);
-        for (int c = 0; c < nc; ++c) axpy(1.0f, m.syn0 + static_cast<int64_t>(ctx[c]) * stride, h, stride);
-        if (cfg.cbow_mean) {
-          const float inv = 1.0f / static_cast<float>(nc);
-          for (int64_t d = 0; d < stride; ++d) h[d] *= inv;
-        }
-        float* g = s.g.data() + i * K;
-        float zbuf[64];
-        for (int j = 0; j < K; ++j) zbuf[j] = live[j] ? dot(h, orow[j], stride) : 0.0f;
-        s.loss[i] = grads_from_logits(zbuf, live, K, alpha);
-        std::memcpy(g, zbuf, sizeof(float) * K);
-        float* e = s.e.data() + i * stride;
-        std::fill(e, e + stride, 0.0f);
-        accumulate(e, orow.data(), g, K, stride);
-      } else {
-        double loss = 0.0;
-        for (int c = 0; c < nc; ++c) {
-          const float* in = m.syn0 + static_cast<int64_t>(ctx[c]) * stride;
-          float* g = s.g.data() + i * gw + static_cast<int64_t>(c) * K;
-          float zbuf[64];
-          for (int j = 0; j < K; ++j) zbuf[j] = live[j] ? dot(in, orow[j], stride) : 0.0f;
-          loss += grads_from_logits(zbuf, live, K, alpha);
-          std::memcpy(g, zbuf, sizeof(float) * K);
-        }
-        s.loss[i] = loss;
-      }
-    }
-  });
-
-  // Phase 2: each touched row's summed update, from the frozen weights.
-  const int64_t u_in = static_cast<int64_t>(s.in.rows.size());
-  const int64_t u_out = static_cast<int64_t>(s.out.rows.size());
-  s.delta_in.assign(static_cast<size_t>(u_in * stride), 0.0f);
-  s.delta_out.assign(static_cast<size_t>(u_out * stride), 0.0f);
-  constexpr int64_t kSlots = 8;
-  const int64_t tasks_in = (u_in + kSlots - 1) / kSlots;
-  const int64_t tasks = tasks_in + (u_out + kSlots - 1) / kSlots;
-  parallel_for(tasks, threads, [&](int64_t t) {
-    std::vector<const float*> rows(static_cast<size_t>(std::max(K, W)));
-    std::vector<float> coef(static_cast<size_t>(W));  // W = 2 * window contexts, unbounded
-    const bool is_in = t < tasks_in;
-    const SlotMap& map = is_in ? s.in : s.out;
-    const int64_t first = (is_in ? t : t - tasks_in) * kSlots;
-    const int64_t last = std::min<int64_t>(static_cast<int64_t>(map.rows.size()), first + kSlots);
-    for (int64_t sl = first; sl < last; ++sl) {
-      float* delta = (is_in ? s.delta_in.data() : s.delta_out.data()) + sl * stride;
-      for (int64_t q = map.start[sl]; q < map.start[sl + 1]; ++q) {
-        const int64_t code = map.entries[q];
-        if (is_in) {
-          const int64_t i = code / W, c = code % W;
-          const int64_t r = r0 + i;
-          if (kCbow) {
-            axpy(1.0f, s.e.data() + i * stride, delta, stride);
-          } else {
-            const int32_t* out = rec.out.data() + r * K;
-            for (int j = 0; j < K; ++j) rows[j] = out[j] >= 0 ? m.syn1 + static_cast<int64_t>(out[j]) * stride : m.syn1;
-            accumulate(delta, rows.data(), s.g.data() + i * gw + c * K, K, stride);
-          }
-        } else {
-          const int64_t i = code / K, j = code % K;
-          const int64_t r = r0 + i;
-          if (kCbow) {
-            axpy(s.g[i * K + j], s.h.data() + i * stride, delta, stride);
-          } else {
-            const int32_t* ctx = rec.ctx.data() + r * W;
-            const int nc = rec.nctx[r];
-            for (int c = 0; c < nc; ++c) {
-              rows[c] = m.syn0 + static_cast<int64_t>(ctx[c]) * stride;
-              coef[c] = s.g[i * gw + c * K + j];
-            }
-            accumulate(delta, rows.data(), coef.data(), nc, stride);
-          }
-        }
-      }
-    }
-  });
-
-  // Phase 3: apply.
-  parallel_for((u_in + u_out + 63) / 64, threads, [&](int64_t t) {
-    for (int64_t q = t * 64; q < std::min(u_in + u_out, (t + 1) * 64); ++q) {
-      if (q < u_in) {
-        axpy(1.0f, s.delta_in.data() + q * stride, m.syn0 + static_cast<int64_t>(s.in.rows[q]) * stride, stride);
-      } else {
-        const int64_t sl = q - u_in;
-        axpy(1.0f, s.delta_out.data() + sl * stride, m.syn1 + static_cast<int64_t>(s.out.rows[sl]) * stride, stride);
-      }
-    }
-  });
-  s.in.clear();
-  s.out.clear();
-  double loss = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    loss += s.loss[i];
-    const int nc = rec.nctx[r0 + i];
-    if (nc > 0) pairs += (kCbow ? 1 : nc) * static_cast<int64_t>(K);
-  }
-  return loss;
+  DeterministicGroup<kCbow> group{m, cfg, rec, r0, r1, alpha, stride, threads, s};
+  return group.run(pairs);
 }
 
 }  // namespace
@@ -379,7 +473,8 @@ Word2VecStats train_chunk(const Word2VecModel& m, const Word2VecConfig& cfg, con
   const int64_t stride = m.stride;
   thread_local W2VRecords rec;
   thread_local GroupScratch scratch;
-  build_records(m.keep_prob, m.neg_table, m.neg_size, cfg.window, cfg.negative, ch, threads, rec);
+  build_records(m.keep_prob, m.neg_table, m.neg_size, cfg.window, cfg.negative, cfg.shrink_windows, ch,
+                threads, rec);
   Word2VecStats st;
   st.words = ch.num_tokens;
   st.kept = rec.count;

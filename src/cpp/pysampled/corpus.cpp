@@ -1,0 +1,513 @@
+#include "corpus.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <numeric>
+#include <stdexcept>
+#include <ios>
+#include <system_error>
+
+#include "parallel.hpp"
+
+namespace pysampled {
+namespace {
+
+// std::ios_base::failure: an OSError in Python (Cython's translation).
+[[noreturn]] void io_error(int err, const std::string& what) {
+  throw std::ios_base::failure(what + ": " + std::strerror(err != 0 ? err : EIO));
+}
+
+// ------------------------------------------------------------- tokeniser
+
+enum : uint8_t { kWord = 0, kSpace = 1, kLineEnd = 2, kMultiByte = 3 };
+
+struct ByteClasses {
+  uint8_t c[256];
+  constexpr ByteClasses() : c() {
+    for (int b = 0; b < 256; ++b) c[b] = b >= 0x80 ? kMultiByte : kWord;
+    for (int b : {0x09, 0x0B, 0x0C, 0x1C, 0x1D, 0x1E, 0x1F, 0x20}) c[b] = kSpace;
+    c['\n'] = kLineEnd;
+    c['\r'] = kLineEnd;
+  }
+};
+constexpr ByteClasses kClasses{};
+
+// One UTF-8 character at p (p < e, *p >= 0x80): its length if well formed
+// (code point in cp), or minus the length of the maximal ill-formed subpart.
+inline int decode_utf8(const uint8_t* p, const uint8_t* e, uint32_t& cp) {
+  const uint8_t b0 = p[0];
+  int need;
+  uint8_t lo = 0x80, hi = 0xBF;
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    need = 1;
+    cp = b0 & 0x1F;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    need = 2;
+    cp = b0 & 0x0F;
+    if (b0 == 0xE0) lo = 0xA0;
+    if (b0 == 0xED) hi = 0x9F;
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    need = 3;
+    cp = b0 & 0x07;
+    if (b0 == 0xF0) lo = 0x90;
+    if (b0 == 0xF4) hi = 0x8F;
+  } else {
+    return -1;
+  }
+  for (int i = 1; i <= need; ++i) {
+    if (p + i >= e) return -i;
+    const uint8_t b = p[i];
+    if (b < (i == 1 ? lo : 0x80) || b > (i == 1 ? hi : 0xBF)) return -i;
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  return need + 1;
+}
+
+inline bool unicode_space(uint32_t cp) {
+  return cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) ||
+         cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
+}
+
+// Calls token(ptr, len) for every token of [b, e) (valid UTF-8 bytes) and
+// line_end() at every line end and at e. `scratch` holds tokens that needed
+// replacement characters.
+template <class Token, class LineEnd>
+void tokenize(const char* b, const char* e, std::string& scratch, Token&& token, LineEnd&& line_end) {
+  const uint8_t* p = reinterpret_cast<const uint8_t*>(b);
+  const uint8_t* const end = reinterpret_cast<const uint8_t*>(e);
+  const uint8_t* start = nullptr;  // first byte of the current token
+  const uint8_t* clean = nullptr;  // dirty token: first byte not yet copied to scratch
+  bool dirty = false;
+  auto flush = [&](const uint8_t* stop) {
+    if (start == nullptr) return;
+    if (dirty) {
+      scratch.append(reinterpret_cast<const char*>(clean), static_cast<size_t>(stop - clean));
+      token(scratch.data(), scratch.size());
+      dirty = false;
+    } else {
+      token(reinterpret_cast<const char*>(start), static_cast<size_t>(stop - start));
+    }
+    start = nullptr;
+  };
+  while (p < end) {
+    const uint8_t k = kClasses.c[*p];
+    if (k == kWord) {
+      if (start == nullptr) start = p;
+      ++p;
+      continue;
+    }
+    if (k == kMultiByte) {
+      uint32_t cp = 0;
+      const int n = decode_utf8(p, end, cp);
+      if (n > 0 && unicode_space(cp)) {
+        flush(p);
+        p += n;
+        continue;
+      }
+      if (start == nullptr) start = p;
+      if (n < 0) {
+        if (!dirty) {
+          dirty = true;
+          scratch.clear();
+          clean = start;
+        }
+        scratch.append(reinterpret_cast<const char*>(clean), static_cast<size_t>(p - clean));
+        scratch.append("\xEF\xBF\xBD", 3);
+        p += -n;
+        clean = p;
+      } else {
+        p += n;
+      }
+      continue;
+    }
+    flush(p);
+    if (k == kLineEnd) line_end();
+    ++p;
+  }
+  flush(end);
+  line_end();
+}
+
+inline uint64_t hash_bytes(const char* p, size_t n) {
+  uint64_t h = 0x9E3779B97F4A7C15ull ^ (static_cast<uint64_t>(n) * 0xFF51AFD7ED558CCDull);
+  while (n >= 8) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    h = (h ^ v) * 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 29;
+    p += 8;
+    n -= 8;
+  }
+  if (n > 0) {
+    uint64_t v = 0;
+    std::memcpy(&v, p, n);
+    h = (h ^ v) * 0x94D049BB133111EBull;
+  }
+  h ^= h >> 32;
+  h *= 0xD6E8FEB86659FD93ull;
+  return h ^ (h >> 32);
+}
+
+// ------------------------------------------------------------ word table
+
+// Open addressing (linear probing) from words to an int64 value.
+class WordTable {
+ public:
+  struct Entry {
+    uint64_t hash;
+    uint64_t offset;  // into the arena
+    uint32_t length;
+    int64_t value;
+  };
+
+  WordTable() { rehash(1024); }
+
+  size_t size() const { return entries_.size(); }
+  const std::vector<Entry>& entries() const { return entries_; }
+  const char* text(const Entry& en) const { return arena_.data() + en.offset; }
+
+  // The value of the word, inserted with `init` if new.
+  int64_t& get(const char* p, size_t n, uint64_t h, int64_t init) {
+    size_t i = h & mask_;
+    for (;;) {
+      const uint32_t s = slots_[i];
+      if (s == 0) break;
+      Entry& en = entries_[s - 1];
+      if (en.hash == h && en.length == n && std::memcmp(arena_.data() + en.offset, p, n) == 0) {
+        return en.value;
+      }
+      i = (i + 1) & mask_;
+    }
+    if (entries_.size() >= 0xFFFFFFFEu) throw std::length_error("too many distinct words");
+    const uint64_t off = arena_.size();
+    arena_.append(p, n);
+    entries_.push_back(Entry{h, off, static_cast<uint32_t>(n), init});
+    slots_[i] = static_cast<uint32_t>(entries_.size());
+    if (entries_.size() * 2 > slots_.size()) rehash(slots_.size() * 2);
+    return entries_.back().value;
+  }
+
+  // The value of the word, or `missing`.
+  int64_t find(const char* p, size_t n, uint64_t h, int64_t missing) const {
+    size_t i = h & mask_;
+    for (;;) {
+      const uint32_t s = slots_[i];
+      if (s == 0) return missing;
+      const Entry& en = entries_[s - 1];
+      if (en.hash == h && en.length == n && std::memcmp(arena_.data() + en.offset, p, n) == 0) {
+        return en.value;
+      }
+      i = (i + 1) & mask_;
+    }
+  }
+
+  // Keeps the entries with keep(entry) true, in their order.
+  template <class Keep>
+  void filter(Keep&& keep) {
+    std::vector<Entry> old;
+    old.swap(entries_);
+    std::string old_arena;
+    old_arena.swap(arena_);
+    for (const Entry& en : old) {
+      if (!keep(en)) continue;
+      entries_.push_back(Entry{en.hash, arena_.size(), en.length, en.value});
+      arena_.append(old_arena.data() + en.offset, en.length);
+    }
+    size_t cap = 1024;
+    while (cap < entries_.size() * 2 + 2) cap *= 2;
+    rehash(cap);
+  }
+
+  void clear() {
+    entries_.clear();
+    arena_.clear();
+    rehash(1024);
+  }
+
+ private:
+  void rehash(size_t capacity) {
+    slots_.assign(capacity, 0);
+    mask_ = capacity - 1;
+    for (size_t k = 0; k < entries_.size(); ++k) {
+      size_t i = entries_[k].hash & mask_;
+      while (slots_[i] != 0) i = (i + 1) & mask_;
+      slots_[i] = static_cast<uint32_t>(k + 1);
+    }
+  }
+
+  std::vector<uint32_t> slots_;
+  std::vector<Entry> entries_;
+  std::string arena_;
+  size_t mask_ = 0;
+};
+
+// ------------------------------------------------------------ block reader
+
+struct FileCloser {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+
+// Reads a file as blocks of whole lines.
+class LineBlocks {
+ public:
+  LineBlocks(const std::string& path, int64_t block_bytes)
+      : file_(std::fopen(path.c_str(), "rb")), block_(static_cast<size_t>(std::max<int64_t>(block_bytes, 1))) {
+    if (!file_) {
+      io_error(errno, "cannot open " + path);
+    }
+    path_ = path;
+  }
+
+  // The next block [b, e) of whole lines (the file's tail may end without a
+  // line end); false at the end of the file.
+  bool next(const char*& b, const char*& e) {
+    // Move the carried partial line to the front.
+    if (begin_ > 0) {
+      std::memmove(buf_.data(), buf_.data() + begin_, fill_ - begin_);
+      fill_ -= begin_;
+      begin_ = 0;
+    }
+    if (eof_ && fill_ == 0) return false;
+    size_t want = std::max(block_, fill_ + 1);
+    for (;;) {
+      if (buf_.size() < want) buf_.resize(want);
+      while (!eof_ && fill_ < want) {
+        const size_t got = std::fread(buf_.data() + fill_, 1, want - fill_, file_.get());
+        fill_ += got;
+        if (got == 0) {
+          if (std::ferror(file_.get())) {
+            io_error(errno, "cannot read " + path_);
+          }
+          eof_ = true;
+        }
+      }
+      if (eof_) {
+        b = buf_.data();
+        e = buf_.data() + fill_;
+        begin_ = fill_;
+        return fill_ > 0;
+      }
+      // Cut after the last line end.
+      size_t cut = fill_;
+      while (cut > 0 && buf_[cut - 1] != '\n' && buf_[cut - 1] != '\r') --cut;
+      if (cut > 0) {
+        b = buf_.data();
+        e = buf_.data() + cut;
+        begin_ = cut;
+        return true;
+      }
+      want = fill_ * 2;  // one line longer than the block: grow
+    }
+  }
+
+ private:
+  std::unique_ptr<std::FILE, FileCloser> file_;
+  std::string path_;
+  size_t block_;
+  std::vector<char> buf_;
+  size_t fill_ = 0, begin_ = 0;
+  bool eof_ = false;
+};
+
+// Cuts [b, e) into `parts` ranges at line ends (some may be empty).
+std::vector<const char*> split_lines(const char* b, const char* e, int parts) {
+  std::vector<const char*> cuts(static_cast<size_t>(parts) + 1, e);
+  cuts[0] = b;
+  const int64_t len = e - b;
+  for (int t = 1; t < parts; ++t) {
+    const char* q = std::max(cuts[t - 1], b + len * t / parts);
+    while (q < e && q > b && q[-1] != '\n' && q[-1] != '\r') ++q;
+    cuts[t] = q;
+  }
+  return cuts;
+}
+
+int threads_for(int64_t bytes, int num_threads) {
+  constexpr int64_t kMinBytesPerThread = int64_t{1} << 20;
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads, bytes / kMinBytesPerThread)));
+}
+
+struct CountState {
+  WordTable table;
+  std::string scratch;
+  int64_t tokens = 0, sentences = 0;
+};
+
+void count_range(const char* b, const char* e, CountState& st) {
+  int64_t in_line = 0;
+  tokenize(
+      b, e, st.scratch,
+      [&](const char* p, size_t n) {
+        ++st.table.get(p, n, hash_bytes(p, n), 0);
+        ++in_line;
+      },
+      [&]() {
+        st.tokens += in_line;
+        st.sentences += in_line > 0;
+        in_line = 0;
+      });
+}
+
+void merge_into(WordTable& dst, const WordTable& src) {
+  for (const auto& en : src.entries()) dst.get(src.text(en), en.length, en.hash, 0) += en.value;
+}
+
+}  // namespace
+
+void scan_vocabulary(const std::vector<std::string>& paths, const CorpusScanOptions& options,
+                     CorpusVocabulary& out) {
+  if (options.block_bytes < 1) throw std::invalid_argument("block_bytes must be positive");
+  const int threads = std::max(1, options.num_threads);
+  std::vector<CountState> states(static_cast<size_t>(threads));
+  WordTable total;
+  int64_t min_reduce = 1;
+  const bool prune = options.max_vocab_size > 0;
+  bool counted_a_block = false;
+  auto merge_states = [&]() {
+    for (CountState& st : states) {
+      merge_into(total, st.table);
+      st.table.clear();
+    }
+  };
+  for (const std::string& path : paths) {
+    LineBlocks blocks(path, options.block_bytes);
+    const char *b, *e;
+    while (blocks.next(b, e)) {
+      if (prune && counted_a_block) {  // between blocks only: never after the last one
+        while (static_cast<int64_t>(total.size()) > options.max_vocab_size) {
+          const int64_t r = min_reduce;
+          total.filter([r](const WordTable::Entry& en) { return en.value > r; });
+          ++min_reduce;
+        }
+      }
+      const int parts = threads_for(e - b, threads);
+      const std::vector<const char*> cuts = split_lines(b, e, parts);
+      parallel_for(parts, parts, [&](int64_t t) { count_range(cuts[t], cuts[t + 1], states[t]); });
+      if (prune) merge_states();
+      counted_a_block = true;
+    }
+  }
+  merge_states();
+  out = CorpusVocabulary();
+  for (const CountState& st : states) {
+    out.tokens += st.tokens;
+    out.sentences += st.sentences;
+  }
+  out.unique_words = static_cast<int64_t>(total.size());
+  out.min_reduce = min_reduce;
+  std::vector<const WordTable::Entry*> kept;
+  for (const auto& en : total.entries()) {
+    if (en.value >= options.min_count) kept.push_back(&en);
+  }
+  std::sort(kept.begin(), kept.end(), [&](const WordTable::Entry* x, const WordTable::Entry* y) {
+    if (x->value != y->value) return x->value > y->value;
+    const int c = std::memcmp(total.text(*x), total.text(*y), std::min(x->length, y->length));
+    return c != 0 ? c < 0 : x->length < y->length;
+  });
+  out.words.reserve(kept.size());
+  out.counts.reserve(kept.size());
+  for (const auto* en : kept) {
+    out.words.emplace_back(total.text(*en), en->length);
+    out.counts.push_back(en->value);
+  }
+}
+
+namespace {
+
+struct EncodeState {
+  std::string scratch;
+  std::vector<int32_t> ids;
+  std::vector<int64_t> ends;  // relative to the range's first kept token
+  int64_t raw = 0;
+};
+
+void encode_range(const char* b, const char* e, const WordTable& vocab, int64_t max_len,
+                  EncodeState& st) {
+  st.ids.clear();
+  st.ends.clear();
+  int64_t in_piece = 0;   // tokens read in the current piece
+  bool piece_kept = false;
+  auto end_piece = [&]() {
+    if (piece_kept) st.ends.push_back(static_cast<int64_t>(st.ids.size()));
+    piece_kept = false;
+    in_piece = 0;
+  };
+  tokenize(
+      b, e, st.scratch,
+      [&](const char* p, size_t n) {
+        if (in_piece == max_len) end_piece();
+        ++in_piece;
+        ++st.raw;
+        const int64_t id = vocab.find(p, n, hash_bytes(p, n), -1);
+        if (id >= 0) {
+          st.ids.push_back(static_cast<int32_t>(id));
+          piece_kept = true;
+        }
+      },
+      end_piece);
+}
+
+void write_all(std::FILE* f, const void* data, size_t bytes, const std::string& path) {
+  if (bytes > 0 && std::fwrite(data, 1, bytes, f) != bytes) {
+    io_error(errno, "cannot write " + path);
+  }
+}
+
+std::unique_ptr<std::FILE, FileCloser> open_for_writing(const std::string& path) {
+  std::unique_ptr<std::FILE, FileCloser> f(std::fopen(path.c_str(), "wb"));
+  if (!f) io_error(errno, "cannot create " + path);
+  return f;
+}
+
+}  // namespace
+
+CorpusEncoding encode_corpus(const std::vector<std::string>& paths,
+                             const std::vector<std::string>& vocabulary,
+                             const std::string& tokens_path, const std::string& ends_path,
+                             int64_t max_sentence_length, int num_threads, int64_t block_bytes) {
+  if (max_sentence_length < 1) throw std::invalid_argument("max_sentence_length must be positive");
+  if (block_bytes < 1) throw std::invalid_argument("block_bytes must be positive");
+  if (vocabulary.size() > static_cast<size_t>(INT32_MAX)) throw std::length_error("vocabulary too large");
+  WordTable vocab;
+  for (size_t i = 0; i < vocabulary.size(); ++i) {
+    const std::string& w = vocabulary[i];
+    int64_t& v = vocab.get(w.data(), w.size(), hash_bytes(w.data(), w.size()), static_cast<int64_t>(i));
+    if (v != static_cast<int64_t>(i)) throw std::invalid_argument("the vocabulary has a word twice");
+  }
+  const int threads = std::max(1, num_threads);
+  auto tok_file = open_for_writing(tokens_path);
+  auto end_file = open_for_writing(ends_path);
+  std::vector<EncodeState> states(static_cast<size_t>(threads));
+  CorpusEncoding res;
+  std::vector<int64_t> shifted;
+  for (const std::string& path : paths) {
+    LineBlocks blocks(path, block_bytes);
+    const char *b, *e;
+    while (blocks.next(b, e)) {
+      const int parts = threads_for(e - b, threads);
+      const std::vector<const char*> cuts = split_lines(b, e, parts);
+      parallel_for(parts, parts, [&](int64_t t) {
+        encode_range(cuts[t], cuts[t + 1], vocab, max_sentence_length, states[t]);
+      });
+      for (int t = 0; t < parts; ++t) {
+        const EncodeState& st = states[t];
+        write_all(tok_file.get(), st.ids.data(), st.ids.size() * sizeof(int32_t), tokens_path);
+        shifted.resize(st.ends.size());
+        for (size_t i = 0; i < st.ends.size(); ++i) shifted[i] = st.ends[i] + res.tokens;
+        write_all(end_file.get(), shifted.data(), shifted.size() * sizeof(int64_t), ends_path);
+        res.tokens += static_cast<int64_t>(st.ids.size());
+        res.sentences += static_cast<int64_t>(st.ends.size());
+      }
+    }
+  }
+  for (const EncodeState& st : states) res.raw_tokens += st.raw;
+  for (auto* f : {tok_file.get(), end_file.get()}) {
+    if (std::fflush(f) != 0) io_error(errno, "cannot write the encoded corpus");
+  }
+  return res;
+}
+
+}  // namespace pysampled

@@ -1,0 +1,146 @@
+"""The C++ text-corpus reader (``pysampled._word2vec.scan_vocabulary`` /
+``encode_corpus``) against Python's own reading of the same bytes.
+
+Oracle: ``bytes.decode("utf-8", errors="replace")``, lines as Python's
+universal-newline text mode cuts them (``io.StringIO(text, newline=None)``),
+tokens from ``str.split()``; counts from ``collections.Counter``, order by
+(count descending, word); pieces of at most ``max_len`` tokens. Inputs:
+random byte soup, random Unicode with every whitespace and line-end character
+Python knows, invalid UTF-8 at every position, long lines across block
+boundaries, several files, thread counts 1 and 2 and tiny blocks.
+"""
+import collections
+import io
+
+import numpy as np
+import pytest
+
+from pysampled import _word2vec
+
+WS = [c for c in map(chr, range(0x3100)) if c.isspace()]
+PIECES = ["a", "b", "the", "é", "e\u0301", "日本", "🙂", "\ufffd", "x" * 40, "\u200b", "ſ", "İ",
+          "\x00", "\x7f", "\u2029", "\u2028", "\x85", "\x1c", "\r", "\n", "\r\n", " ", "\t"]
+BAD = [b"\x80", b"\xc0\xaf", b"\xe0\x80", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xf0\x9f\x99",
+       b"\xc3", b"\xe2\x82", b"\xff", b"\xf8\x88\x80\x80\x80", b"\xc2\x85", b"\xe3\x80"]
+
+
+def oracle_sentences(datas):
+    out = []
+    for data in datas:
+        for line in io.StringIO(data.decode("utf-8", errors="replace"), newline=None):
+            words = line.split()
+            if words:
+                out.append(words)
+    return out
+
+
+def oracle_vocab(sentences, min_count=1):
+    c = collections.Counter(w for s in sentences for w in s)
+    words = sorted((w for w in c if c[w] >= min_count), key=lambda w: (-c[w], w))
+    return words, [c[w] for w in words]
+
+
+def oracle_encoding(sentences, vocab, max_len):
+    index = {w: i for i, w in enumerate(vocab)}
+    ids, ends = [], []
+    for s in sentences:
+        for k in range(0, len(s), max_len):
+            piece = [index[w] for w in s[k:k + max_len] if w in index]
+            if piece:
+                ids.extend(piece)
+                ends.append(len(ids))
+    return ids, ends
+
+
+def random_text(rng, n):
+    parts = []
+    for _ in range(n):
+        r = rng.random()
+        if r < 0.5:
+            parts.append(rng.choice(PIECES).encode("utf-8"))
+        elif r < 0.7:
+            parts.append(rng.choice(WS).encode("utf-8"))
+        elif r < 0.8:
+            parts.append(BAD[rng.integers(len(BAD))])
+        elif r < 0.9:
+            parts.append(f"w{rng.integers(0, 30)}".encode())
+        else:
+            parts.append(bytes(rng.integers(0, 256, rng.integers(1, 5)).astype(np.uint8)))
+    return b"".join(parts)
+
+
+def run(tmp_path, datas, *, threads=1, block=1 << 20, min_count=1, max_len=10_000):
+    paths = []
+    for i, d in enumerate(datas):
+        p = tmp_path / f"c{i}.txt"
+        p.write_bytes(d)
+        paths.append(str(p))
+    words, counts, tokens, sentences, unique, _ = _word2vec.scan_vocabulary(
+        paths, min_count, 0, threads, block)
+    vocab = words
+    t, e = str(tmp_path / "tokens.i32"), str(tmp_path / "ends.i64")
+    n_tok, n_sent, raw = _word2vec.encode_corpus(paths, vocab, t, e, max_len, threads, block)
+    return (words, counts.tolist(), tokens, sentences, unique,
+            np.fromfile(t, np.int32).tolist(), np.fromfile(e, np.int64).tolist(), n_tok, n_sent,
+            raw)
+
+
+def check(tmp_path, datas, **kw):
+    sents = oracle_sentences(datas)
+    mc = kw.get("min_count", 1)
+    words, counts = oracle_vocab(sents, mc)
+    ids, ends = oracle_encoding(sents, words, kw.get("max_len", 10_000))
+    got = run(tmp_path, datas, **kw)
+    assert got[0] == words
+    assert got[1] == counts
+    assert got[2] == sum(map(len, sents))
+    assert got[3] == len(sents)
+    assert got[4] == len(oracle_vocab(sents)[0])
+    assert got[5] == ids
+    assert got[6] == ends
+    assert got[7:] == (len(ids), len(ends), sum(map(len, sents)))
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("threads,block", [(1, 1 << 20), (2, 7), (2, 1 << 20), (1, 1)])
+def test_random_text_matches_python(tmp_path, seed, threads, block):
+    rng = np.random.default_rng(seed)
+    datas = [random_text(rng, int(rng.integers(0, 400))) for _ in range(int(rng.integers(1, 4)))]
+    check(tmp_path, datas, threads=threads, block=block, min_count=int(rng.integers(1, 3)),
+          max_len=int(rng.integers(1, 6)))
+
+
+@pytest.mark.parametrize("bad", BAD)
+@pytest.mark.parametrize("where", ["alone", "start", "middle", "end", "eof"])
+def test_invalid_utf8_is_replaced_as_python_does(tmp_path, bad, where):
+    data = {"alone": bad, "start": bad + b"ab cd\n", "middle": b"ab" + bad + b"cd ef\n",
+            "end": b"ab cd" + bad + b"\nx", "eof": b"ab cd " + bad}[where]
+    check(tmp_path, [data])
+
+
+@pytest.mark.parametrize("ch", WS + ["\u200b", "\ufeff", "\x00"])
+def test_every_whitespace_character(tmp_path, ch):
+    check(tmp_path, [f"a{ch}b{ch}{ch}c\nd{ch}\n{ch}\n".encode("utf-8")])
+
+
+def test_large_text_across_blocks_and_threads(tmp_path):
+    # Several blocks, lines longer than a block, and a sentence of more than max_len tokens.
+    rng = np.random.default_rng(5)
+    words = [f"w{i}" for i in range(3000)] + ["ü", "日本語"]
+    zipf = np.minimum(rng.zipf(1.3, 60_000), len(words)) - 1
+    toks = [words[i] for i in zipf]
+    lines, k = [], 0
+    while k < len(toks):
+        n = int(rng.integers(1, 40)) if rng.random() < 0.95 else 2500
+        lines.append(" ".join(toks[k:k + n]))
+        k += n
+    data = ("\n".join(lines) + "\r\n").encode()
+    for threads, block in [(1, 1 << 20), (2, 4096), (2, 1 << 16)]:
+        check(tmp_path, [data, data[:1000]], threads=threads, block=block, min_count=2,
+              max_len=1000)
+
+
+def test_empty_files_and_missing_file(tmp_path):
+    check(tmp_path, [b"", b"\n\n\r\n", b" \t "])
+    with pytest.raises(OSError):
+        _word2vec.scan_vocabulary([str(tmp_path / "missing")], 1, 0, 1, 1 << 20)
