@@ -221,7 +221,7 @@ def test_the_vocabulary_line_counts_every_token_read_and_the_kept_ones(tmp_path)
     assert r.returncode == 0, r.stderr
     line = next(x for x in r.stderr.splitlines() if "tokens read" in x)
     assert f": {len(tokens)} tokens read, {kept} kept" in line
-    assert f"vocabulary {kept_words} of {len(counts)} distinct words" in line
+    assert f"vocabulary {kept_words} words (min count 3)" in line
 
 
 def test_resuming_a_finished_run_says_it_is_finished(corpus_file, tmp_path):

@@ -318,8 +318,8 @@ def _train(args: argparse.Namespace) -> int:
                 kept = model.progress["corpus_tokens"]
                 print(f"{source}: {model.tokens_read:,} tokens read, {kept:,} kept "
                       f"({kept / max(1, model.tokens_read):.1%}); vocabulary "
-                      f"{len(model.words):,} words ({model.distinct_words:,} counted at least min count) "
-                      f"(min count {model.min_count}) ({time.perf_counter() - t0:.1f} s)",
+                      f"{len(model.words):,} words (min count {model.min_count}) "
+                      f"({time.perf_counter() - t0:.1f} s)",
                       file=sys.stderr)
         stop.training = True
         summary = model.train(corpus, progress=progress, checkpoint=args.checkpoint,

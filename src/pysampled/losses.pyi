@@ -59,7 +59,9 @@ def nce_loss(weights: _Weights, biases: _Biases, labels: npt.ArrayLike, inputs: 
              partition_strategy: _Strategy = "mod", seed: _Seed = None, name: str | None = None,
              *, return_grads: Literal[False] = False, upstream: npt.ArrayLike | None = None,
              num_threads: int | None = None, mask_all_duplicates: bool = False,
-             true_target: float | None = None) -> _FloatArray: ...
+             true_target: float | None = None,
+             label_row_splits: npt.ArrayLike | None = None,
+             negatives: Literal["shared", "per_example"] = "shared") -> _FloatArray: ...
 @overload
 def nce_loss(weights: _Weights, biases: _Biases, labels: npt.ArrayLike, inputs: npt.ArrayLike,
              num_sampled: int, num_classes: int, num_true: int = 1,
@@ -67,7 +69,9 @@ def nce_loss(weights: _Weights, biases: _Biases, labels: npt.ArrayLike, inputs: 
              partition_strategy: _Strategy = "mod", seed: _Seed = None, name: str | None = None,
              *, return_grads: Literal[True], upstream: npt.ArrayLike | None = None,
              num_threads: int | None = None, mask_all_duplicates: bool = False,
-             true_target: float | None = None) -> tuple[_FloatArray, LossGrads]: ...
+             true_target: float | None = None,
+             label_row_splits: npt.ArrayLike | None = None,
+             negatives: Literal["shared", "per_example"] = "shared") -> tuple[_FloatArray, LossGrads]: ...
 @overload
 def nce_loss(weights: _Weights, biases: _Biases, labels: npt.ArrayLike, inputs: npt.ArrayLike,
              num_sampled: int, num_classes: int, num_true: int = 1,
@@ -75,8 +79,9 @@ def nce_loss(weights: _Weights, biases: _Biases, labels: npt.ArrayLike, inputs: 
              partition_strategy: _Strategy = "mod", seed: _Seed = None, name: str | None = None,
              *, return_grads: bool, upstream: npt.ArrayLike | None = None,
              num_threads: int | None = None, mask_all_duplicates: bool = False,
-             true_target: float | None = None
-             ) -> _FloatArray | tuple[_FloatArray, LossGrads]: ...
+             true_target: float | None = None,
+             label_row_splits: npt.ArrayLike | None = None,
+             negatives: Literal["shared", "per_example"] = "shared") -> _FloatArray | tuple[_FloatArray, LossGrads]: ...
 
 @overload
 def sampled_softmax_loss(weights: _Weights, biases: _Biases, labels: npt.ArrayLike,
@@ -86,7 +91,9 @@ def sampled_softmax_loss(weights: _Weights, biases: _Biases, labels: npt.ArrayLi
                          seed: _Seed = None, name: str | None = None, *,
                          return_grads: Literal[False] = False,
                          upstream: npt.ArrayLike | None = None, num_threads: int | None = None,
-                         mask_all_duplicates: bool = False) -> _FloatArray: ...
+                         mask_all_duplicates: bool = False,
+             label_row_splits: npt.ArrayLike | None = None,
+             negatives: Literal["shared", "per_example"] = "shared") -> _FloatArray: ...
 @overload
 def sampled_softmax_loss(weights: _Weights, biases: _Biases, labels: npt.ArrayLike,
                          inputs: npt.ArrayLike, num_sampled: int, num_classes: int,
@@ -95,7 +102,9 @@ def sampled_softmax_loss(weights: _Weights, biases: _Biases, labels: npt.ArrayLi
                          seed: _Seed = None, name: str | None = None, *,
                          return_grads: Literal[True],
                          upstream: npt.ArrayLike | None = None, num_threads: int | None = None,
-                         mask_all_duplicates: bool = False) -> tuple[_FloatArray, LossGrads]: ...
+                         mask_all_duplicates: bool = False,
+             label_row_splits: npt.ArrayLike | None = None,
+             negatives: Literal["shared", "per_example"] = "shared") -> tuple[_FloatArray, LossGrads]: ...
 @overload
 def sampled_softmax_loss(weights: _Weights, biases: _Biases, labels: npt.ArrayLike,
                          inputs: npt.ArrayLike, num_sampled: int, num_classes: int,
@@ -103,8 +112,9 @@ def sampled_softmax_loss(weights: _Weights, biases: _Biases, labels: npt.ArrayLi
                          remove_accidental_hits: bool = True, partition_strategy: _Strategy = "mod",
                          seed: _Seed = None, name: str | None = None, *, return_grads: bool,
                          upstream: npt.ArrayLike | None = None, num_threads: int | None = None,
-                         mask_all_duplicates: bool = False
-                         ) -> _FloatArray | tuple[_FloatArray, LossGrads]: ...
+                         mask_all_duplicates: bool = False,
+             label_row_splits: npt.ArrayLike | None = None,
+             negatives: Literal["shared", "per_example"] = "shared") -> _FloatArray | tuple[_FloatArray, LossGrads]: ...
 
 @overload
 def sampled_sparse_softmax_loss(weights: _Weights, biases: _Biases, labels: npt.ArrayLike,
@@ -182,7 +192,8 @@ def compute_sampled_logits(weights: _Weights, biases: _Biases, labels: npt.Array
                            partition_strategy: _Strategy = "mod", seed: _Seed = None,
                            name: str | None = None, *, return_grads: Literal[False] = False,
                            upstream: npt.ArrayLike | None = None, num_threads: int | None = None,
-                           mask_all_duplicates: bool = False) -> tuple[_FloatArray, _FloatArray]: ...
+                           mask_all_duplicates: bool = False,
+             negatives: Literal["shared", "per_example"] = "shared") -> tuple[_FloatArray, _FloatArray]: ...
 @overload
 def compute_sampled_logits(weights: _Weights, biases: _Biases, labels: npt.ArrayLike,
                            inputs: npt.ArrayLike, num_sampled: int, num_classes: int,
@@ -191,8 +202,8 @@ def compute_sampled_logits(weights: _Weights, biases: _Biases, labels: npt.Array
                            partition_strategy: _Strategy = "mod", seed: _Seed = None,
                            name: str | None = None, *, return_grads: Literal[True],
                            upstream: npt.ArrayLike | None = None, num_threads: int | None = None,
-                           mask_all_duplicates: bool = False
-                           ) -> tuple[_FloatArray, _FloatArray, LossGrads]: ...
+                           mask_all_duplicates: bool = False,
+             negatives: Literal["shared", "per_example"] = "shared") -> tuple[_FloatArray, _FloatArray, LossGrads]: ...
 @overload
 def compute_sampled_logits(weights: _Weights, biases: _Biases, labels: npt.ArrayLike,
                            inputs: npt.ArrayLike, num_sampled: int, num_classes: int,
@@ -201,8 +212,8 @@ def compute_sampled_logits(weights: _Weights, biases: _Biases, labels: npt.Array
                            partition_strategy: _Strategy = "mod", seed: _Seed = None,
                            name: str | None = None, *, return_grads: bool,
                            upstream: npt.ArrayLike | None = None, num_threads: int | None = None,
-                           mask_all_duplicates: bool = False
-                           ) -> (tuple[_FloatArray, _FloatArray]
+                           mask_all_duplicates: bool = False,
+             negatives: Literal["shared", "per_example"] = "shared") -> (tuple[_FloatArray, _FloatArray]
                                  | tuple[_FloatArray, _FloatArray, LossGrads]): ...
 
 class SampledLoss:
@@ -229,7 +240,10 @@ class SampledLoss:
                  optimizer: Literal["sgd", "adagrad"] = "sgd", learning_rate: float = 0.1,
                  initial_accumulator_value: float = 0.1, epsilon: float = 1e-7,
                  hogwild: bool = False, num_threads: int | None = None, seed: _Seed = None,
-                 mask_all_duplicates: bool = False, true_target: float | None = None) -> None: ...
+                 mask_all_duplicates: bool = False, true_target: float | None = None,
+                 bf16_rounding: Literal["nearest", "stochastic"] = "nearest",
+                 rounding_seed: int = 0,
+                 negatives: Literal["shared", "per_example"] = "shared") -> None: ...
     @property
     def weights(self) -> list[_FloatArray]: ...
     @property
@@ -240,16 +254,20 @@ class SampledLoss:
     @overload
     def __call__(self, labels: npt.ArrayLike, inputs: npt.ArrayLike, *,
                  sampled_values: _SampledValues | None = None, return_grads: Literal[False] = False,
-                 upstream: npt.ArrayLike | None = None) -> _FloatArray: ...
+                 upstream: npt.ArrayLike | None = None,
+                 label_row_splits: npt.ArrayLike | None = None) -> _FloatArray: ...
     @overload
     def __call__(self, labels: npt.ArrayLike, inputs: npt.ArrayLike, *,
                  sampled_values: _SampledValues | None = None, return_grads: Literal[True],
-                 upstream: npt.ArrayLike | None = None) -> tuple[_FloatArray, LossGrads]: ...
+                 upstream: npt.ArrayLike | None = None,
+                 label_row_splits: npt.ArrayLike | None = None) -> tuple[_FloatArray, LossGrads]: ...
     @overload
     def __call__(self, labels: npt.ArrayLike, inputs: npt.ArrayLike, *,
                  sampled_values: _SampledValues | None = None, return_grads: bool,
-                 upstream: npt.ArrayLike | None = None
+                 upstream: npt.ArrayLike | None = None,
+                 label_row_splits: npt.ArrayLike | None = None
                  ) -> _FloatArray | tuple[_FloatArray, LossGrads]: ...
     def step(self, labels: npt.ArrayLike, inputs: npt.ArrayLike, *,
              learning_rate: float | None = None, upstream: npt.ArrayLike | None = None,
-             sampled_values: _SampledValues | None = None) -> StepResult: ...
+             sampled_values: _SampledValues | None = None,
+             label_row_splits: npt.ArrayLike | None = None) -> StepResult: ...

@@ -9,7 +9,7 @@ RESULTS-TABLE-START
     w2v-corpus-invalid-utf8  returns: invalid bytes replaced as Python's errors='replace'
     w2v-corpus-unicode-whitespace  returns: Python's str.split() whitespace separates words
     w2v-corpus-missing-file  raises FileNotFoundError: /not found/
-    w2v-corpus-directory  raises FileNotFoundError: /not found/
+    w2v-corpus-directory  raises IsADirectoryError: /is a directory: give the text files in it/
     w2v-max-final-vocab-0  raises ValueError: /max_final_vocab/
     w2v-max-final-vocab-float  raises TypeError: /max_final_vocab/
     w2v-max-final-vocab-all-tied  raises ValueError: /max_final_vocab=2 raised it to 2/
@@ -69,7 +69,7 @@ raises("w2v-corpus-missing-file",
        lambda: _w2v().build_vocab([os.path.join(tempfile.gettempdir(), "no-such-pysampled.txt")]),
        FileNotFoundError, "not found")
 raises("w2v-corpus-directory", lambda: _w2v().build_vocab([tempfile.gettempdir()]),
-       FileNotFoundError, "not found")
+       IsADirectoryError, "is a directory: give the text files in it")
 raises("w2v-max-final-vocab-0", lambda: _w2v(max_final_vocab=0), ValueError, "max_final_vocab")
 raises("w2v-max-final-vocab-float", lambda: _w2v(max_final_vocab=2.5), TypeError, "max_final_vocab")
 raises("w2v-max-final-vocab-all-tied", lambda: _build(b"a b c\n", max_final_vocab=2),

@@ -194,7 +194,6 @@ class Word2Vec:
                          "corpus_tokens": 0, "corpus_sentences": 0}
         self.history: list[dict] = []
         self.tokens_read: int | None = None  # set by build_vocab
-        self.distinct_words: int | None = None
         self._encoded = None
         self._workdir = None
         #: Seconds spent by the last build_vocab: counting, then encoding.
@@ -268,8 +267,7 @@ class Word2Vec:
                                         self.max_vocab_size, threads, tmp)
         if scan.tokens == 0:
             raise ValueError("the corpus is empty")
-        # tokens read, and the distinct words that reached min_count while counting
-        self.tokens_read, self.distinct_words = scan.tokens, len(scan.words)
+        self.tokens_read = scan.tokens  # every token read (the kept ones: progress)
         t1 = time.perf_counter()
         if update:
             words, counts = self._extend_vocabulary(scan)
