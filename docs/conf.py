@@ -23,7 +23,7 @@ extensions = [
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "GUARANTEES.md", "SPEC.md", "ARCHITECTURE.md", "README.md"]
+exclude_patterns = ["_build", "GUARANTEES.md", "SPEC.md", "ARCHITECTURE.md", "DISTRIBUTED.md", "README.md"]
 suppress_warnings = ["myst.header", "myst.xref_missing"]
 myst_heading_anchors = 3
 

@@ -1,4 +1,4 @@
-"""Bad-input sweep, area: Sizes and attributes (zero, negative, beyond 64 bits), sampler true classes and ids, fixed-unigram sources.
+r"""Bad-input sweep, area: Sizes and attributes (zero, negative, beyond 64 bits), sampler true classes and ids, fixed-unigram sources.
 
 Documented outcomes (regenerate with ``python tests/test_bad_input_sweep.py --write-tables``)::
 

@@ -1,4 +1,4 @@
-"""Bad-input sweep, area: TF behaviours of SPEC section 11 (docs/SPEC.md), one or more cases per row.
+r"""Bad-input sweep, area: TF behaviours of SPEC section 11 (docs/SPEC.md), one or more cases per row.
 
 Documented outcomes (regenerate with ``python tests/test_bad_input_sweep.py --write-tables``)::
 
