@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "aligned_buffer.hpp"
+#include "huge_array.hpp"
 #include "philox.hpp"
 
 namespace pysampled {

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "alias_table.hpp"
-#include "aligned_buffer.hpp"
+#include "huge_array.hpp"
 #include "kernels/bulk.hpp"
 #include "philox.hpp"
 

@@ -4,7 +4,6 @@
 #include <stdexcept>
 
 #include "isa.hpp"
-#include "kernels/bulk.hpp"
 #include "parallel.hpp"
 #include "word2vec_records.hpp"
 
@@ -18,87 +17,6 @@ Word2VecStats train_chunk(const Word2VecModel&, const Word2VecConfig&, const Wor
 }
 namespace isa_avx512 {
 Word2VecStats train_chunk(const Word2VecModel&, const Word2VecConfig&, const Word2VecChunk&, int);
-}
-
-uint64_t w2v_random(uint64_t seed, uint64_t epoch, uint64_t tag, uint64_t pos) {
-  // SplitMix64: a stream per (seed, epoch, tag), indexed by corpus position.
-  auto mix = [](uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  };
-  const uint64_t stream = mix(mix(seed ^ 0x5851F42D4C957F2Dull) ^ (epoch * 0xD1342543DE82EF95ull) ^
-                              (tag * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull));
-  return mix(stream + (pos + 1) * 0x9E3779B97F4A7C15ull);
-}
-
-void build_records(const float* keep_prob, const uint64_t* neg_table, uint32_t neg_size, int window,
-                   int negative, bool shrink, const Word2VecChunk& ch, int threads, W2VRecords& rec) {
-  const int64_t n = ch.num_tokens;
-  std::vector<uint8_t> keep(static_cast<size_t>(n));
-  constexpr int64_t kBlock = 4096;
-  parallel_for((n + kBlock - 1) / kBlock, threads, [&](int64_t b) {
-    const int64_t end = std::min(n, (b + 1) * kBlock);
-    for (int64_t p = b * kBlock; p < end; ++p) {
-      const int32_t id = ch.tokens[p];
-      const double u = static_cast<double>(w2v_random(ch.seed, ch.epoch, 0, ch.position + p) >> 11) *
-                       (1.0 / 9007199254740992.0);
-      keep[p] = u < static_cast<double>(keep_prob[id]) ? 1 : 0;
-    }
-  });
-  // Kept tokens per sentence -> record offsets.
-  std::vector<int64_t> first_record(static_cast<size_t>(ch.num_sentences) + 1, 0);
-  std::vector<int64_t> sentence_start(static_cast<size_t>(ch.num_sentences));
-  int64_t start = 0;
-  int64_t longest = 0;
-  for (int64_t s = 0; s < ch.num_sentences; ++s) {
-    sentence_start[s] = start;
-    int64_t kept = 0;
-    for (int64_t p = start; p < ch.sentence_ends[s]; ++p) kept += keep[p];
-    first_record[s + 1] = first_record[s] + kept;
-    longest = std::max(longest, kept);
-    start = ch.sentence_ends[s];
-  }
-  rec.count = first_record[ch.num_sentences];
-  // A window never holds more than the rest of its sentence: a huge `window`
-  // costs nothing beyond the longest kept sentence of the chunk.
-  rec.max_ctx = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(2 * int64_t{window}, longest - 1)));
-  rec.outs = 1 + negative;
-  rec.ctx.resize(static_cast<size_t>(rec.count * rec.max_ctx));
-  rec.nctx.resize(static_cast<size_t>(rec.count));
-  rec.out.resize(static_cast<size_t>(rec.count * rec.outs));
-  parallel_for(ch.num_sentences, threads, [&](int64_t s) {
-    std::vector<int32_t> ids;
-    std::vector<int64_t> pos;
-    for (int64_t p = sentence_start[s]; p < ch.sentence_ends[s]; ++p) {
-      if (keep[p]) {
-        ids.push_back(ch.tokens[p]);
-        pos.push_back(ch.position + p);
-      }
-    }
-    const int64_t len = static_cast<int64_t>(ids.size());
-    for (int64_t t = 0; t < len; ++t) {
-      const int64_t r = first_record[s] + t;
-      int64_t radius = window;
-      if (shrink) {
-        const uint64_t rw = w2v_random(ch.seed, ch.epoch, 1, static_cast<uint64_t>(pos[t]));
-        radius -= static_cast<int64_t>(((rw & 0xFFFFFFFFu) * static_cast<uint64_t>(window)) >> 32);
-      }
-      int32_t* c = rec.ctx.data() + r * rec.max_ctx;
-      int nc = 0;
-      for (int64_t u = std::max<int64_t>(0, t - radius); u <= std::min(len - 1, t + radius); ++u) {
-        if (u != t) c[nc++] = ids[u];
-      }
-      rec.nctx[r] = nc;
-      int32_t* o = rec.out.data() + r * rec.outs;
-      o[0] = ids[t];
-      for (int j = 0; j < negative; ++j) {
-        const uint64_t w = w2v_random(ch.seed, ch.epoch, 2 + static_cast<uint64_t>(j), static_cast<uint64_t>(pos[t]));
-        const int64_t neg = alias_pick(w, neg_table, neg_size);
-        o[1 + j] = neg == ids[t] ? -1 : static_cast<int32_t>(neg);
-      }
-    }
-  });
 }
 
 

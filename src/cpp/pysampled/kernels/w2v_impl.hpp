@@ -11,7 +11,7 @@
 #include <limits>
 #include <vector>
 
-#include "../aligned_buffer.hpp"
+#include "../huge_array.hpp"
 #include "../parallel.hpp"
 #include "../word2vec.hpp"
 #include "../word2vec_records.hpp"
