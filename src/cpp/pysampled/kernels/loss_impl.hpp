@@ -126,30 +126,6 @@ void add_bias_sub_logq(T* row, const T* bias, const T* log_q, int64_t n) {
   }
 }
 
-template <class T>
-T dot(const T* x, const T* y, int64_t n) {
-  using V = Vec<T>;
-  constexpr int L = lanes<T>();
-  V a0{}, a1{};
-  int64_t i = 0;
-  for (; i + 2 * L <= n; i += 2 * L) {
-    a0 += load<T>(x + i) * load<T>(y + i);
-    a1 += load<T>(x + i + L) * load<T>(y + i + L);
-  }
-  for (; i + L <= n; i += L) a0 += load<T>(x + i) * load<T>(y + i);
-  T s = hsum<T>(a0 + a1);
-  for (; i < n; ++i) s += x[i] * y[i];
-  return s;
-}
-
-template <class T>
-void axpy(T a, const T* x, T* y, int64_t n) {
-  constexpr int L = lanes<T>();
-  int64_t i = 0;
-  for (; i + L <= n; i += L) store<T>(y + i, load<T>(y + i) + a * load<T>(x + i));
-  for (; i < n; ++i) y[i] += a * x[i];
-}
-
 // ------------------------------------------------------------------- rows
 
 // Loads lanes [i, i+L) of row, padding past n with `fill`.
@@ -239,11 +215,8 @@ T softmax_row(T* row, int64_t n, int64_t num_true, T upstream) {
 template <class T>
 inline Vec<T> nce_block(Vec<T> x, Vec<T> z, T upstream, Vec<T>& loss) {
   using V = Vec<T>;
-  const V ax = x < T(0) ? -x : x;  // NaN stays NaN
-  const V e = vexp_nonpos<T>(-ax);
-  const V pos = x > T(0) ? x : V{};
-  loss += pos - x * z + vlog1p_unit<T>(e);
-  const V sig = x >= T(0) ? T(1) / (T(1) + e) : e / (T(1) + e);
+  V sig;
+  loss += logistic_xent<T>(x, z, sig);
   return upstream * (sig - z);
 }
 

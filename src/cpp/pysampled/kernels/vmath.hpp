@@ -169,3 +169,47 @@ inline T hmax(Vec<T> v) {
   return m;
 }
 
+// ------------------------------------------- row operations of both kernels
+// (the sampled losses and the word2vec trainer): one implementation, so both
+// round the same way.
+
+// x . y over n elements: two vector accumulators, then one horizontal sum,
+// then the scalar tail (none when n is a multiple of the width, as for the
+// word2vec rows).
+template <class T>
+T dot(const T* x, const T* y, int64_t n) {
+  using V = Vec<T>;
+  constexpr int L = lanes<T>();
+  V a0{}, a1{};
+  int64_t i = 0;
+  for (; i + 2 * L <= n; i += 2 * L) {
+    a0 += load<T>(x + i) * load<T>(y + i);
+    a1 += load<T>(x + i + L) * load<T>(y + i + L);
+  }
+  for (; i + L <= n; i += L) a0 += load<T>(x + i) * load<T>(y + i);
+  T s = hsum<T>(a0 + a1);
+  for (; i < n; ++i) s += x[i] * y[i];
+  return s;
+}
+
+// y += a * x over n elements.
+template <class T>
+void axpy(T a, const T* x, T* y, int64_t n) {
+  constexpr int L = lanes<T>();
+  int64_t i = 0;
+  for (; i + L <= n; i += L) store<T>(y + i, load<T>(y + i) + a * load<T>(x + i));
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+// Sigmoid cross-entropy of logits x against targets z, lane by lane, in the
+// stable form max(x, 0) - x z + log1p(exp(-|x|)); sig receives sigmoid(x).
+// (NaN stays NaN.) Used by NCE and by word2vec's negative sampling.
+template <class T>
+inline Vec<T> logistic_xent(Vec<T> x, Vec<T> z, Vec<T>& sig) {
+  using V = Vec<T>;
+  const V ax = x < T(0) ? -x : x;
+  const V e = vexp_nonpos<T>(-ax);
+  const V pos = x > T(0) ? x : V{};
+  sig = x >= T(0) ? T(1) / (T(1) + e) : e / (T(1) + e);
+  return pos - x * z + vlog1p_unit<T>(e);
+}

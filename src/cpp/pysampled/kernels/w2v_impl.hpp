@@ -30,17 +30,6 @@ inline VF vload(const float* p) { return load<float>(p); }
 inline void vstore(float* p, VF v) { store<float>(p, v); }
 inline float vsum(VF v) { return hsum<float>(v); }
 
-inline float dot(const float* a, const float* b, int64_t n) {
-  VF acc0{}, acc1{};
-  int64_t i = 0;
-  for (; i + 2 * kL <= n; i += 2 * kL) {
-    acc0 += vload(a + i) * vload(b + i);
-    acc1 += vload(a + i + kL) * vload(b + i + kL);
-  }
-  for (; i < n; i += kL) acc0 += vload(a + i) * vload(b + i);
-  return vsum(acc0 + acc1);
-}
-
 // dst[0 : NV*kL) += sum_j coef[j] * rows[j][0 : NV*kL), in registers
 // (kSet: dst = the sum, without reading dst).
 template <int NV, bool kSet = false>
@@ -78,10 +67,6 @@ inline void accumulate(float* dst, const float* const* rows, const float* coef, 
   }
 }
 
-inline void axpy(float g, const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; i += kL) vstore(y + i, vload(y + i) + g * vload(x + i));
-}
-
 // y = g * x: the bits of axpy(g, x, y) on a zero y.
 inline void scale_to(float g, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; i += kL) vstore(y + i, g * vload(x + i));
@@ -113,11 +98,8 @@ inline double grads_from_logits(float* z, const bool* live, int k, float alpha) 
     }
     const VF x = vload(z + j0);
     const VF label = vload(lab), mask = vload(msk);
-    const VF ax = x < 0.0f ? -x : x;
-    const VF e = vexp_nonpos<float>(-ax);
-    const VF pos = x > 0.0f ? x : VF{};
-    loss += mask * (pos - x * label + vlog1p_unit<float>(e));
-    const VF sig = x >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+    VF sig;
+    loss += mask * logistic_xent<float>(x, label, sig);
     vstore(z + j0, mask * (alpha * (label - sig)));
   }
   return static_cast<double>(vsum(loss));
