@@ -66,7 +66,7 @@ cdef extern from "pysampled/samplers.hpp" namespace "pysampled" nogil:
 
     vector[float] make_fixed_unigram_weights(const float* unigrams, int64_t n, float distortion,
                                              int64_t num_reserved_ids, int64_t num_shards,
-                                             int64_t shard, bool fix_quirk) except +
+                                             int64_t shard, bool correct_reserved_ids) except +
     void check_true_classes(const int64_t* values, int64_t n, int64_t range) except +
     float expected_count(float p, int64_t num_sampled, int64_t num_tries)
 
@@ -147,7 +147,7 @@ cdef extern from "pysampled/sampled_loss.hpp" namespace "pysampled" nogil:
         bool subtract_log_q
         bool remove_accidental_hits
         bool mask_all_duplicates
-        T nce_true_target
+        T true_target
         const T* upstream
         bool want_grads
         int num_threads
@@ -321,7 +321,7 @@ cdef extern from "pysampled/row_loss.hpp" namespace "pysampled" nogil:
         const ShardedRows* biases
         bool subtract_log_q
         bool remove_accidental_hits
-        T nce_true_target
+        T true_target
         const T* upstream
         bool want_grads
         int num_threads

@@ -23,5 +23,5 @@ def _row_loss(kind: int, inputs: np.ndarray, labels: np.ndarray, row_splits: np.
               sampled: np.ndarray, per_example: bool, num_sampled: int,
               tec: Optional[np.ndarray], sec: Optional[np.ndarray], weights: Shards,
               biases: Optional[Shards], subtract_log_q: bool, remove_accidental_hits: bool,
-              nce_true_target: float, upstream: Optional[np.ndarray], want_grads: bool,
+              true_target: float, upstream: Optional[np.ndarray], want_grads: bool,
               want_logits: bool, num_threads: int) -> Tuple[Any, ...]: ...

@@ -159,7 +159,7 @@ def _row_loss(int kind, const floating[:, ::1] inputs, const int64_t[::1] labels
               const int64_t[::1] row_splits, const int64_t[::1] sampled, bint per_example,
               int64_t num_sampled, const floating[::1] tec, const floating[::1] sec,
               Shards weights, Shards biases, bint subtract_log_q, bint remove_accidental_hits,
-              double nce_true_target, const floating[::1] upstream, bint want_grads,
+              double true_target, const floating[::1] upstream, bint want_grads,
               bint want_logits, int num_threads):
     """One row-wise kernel call (kind 0 logits, 1 NCE, 2 softmax). `sampled`
     is flat: [num_sampled] shared or [batch * num_sampled] per example.
@@ -192,7 +192,7 @@ def _row_loss(int kind, const floating[:, ::1] inputs, const int64_t[::1] labels
     inp.biases = &biases.rows if biases is not None else NULL
     inp.subtract_log_q = subtract_log_q
     inp.remove_accidental_hits = remove_accidental_hits
-    inp.nce_true_target = <floating>nce_true_target
+    inp.true_target = <floating>true_target
     inp.upstream = _p1(upstream) if upstream is not None else NULL
     inp.want_grads = want_grads
     inp.num_threads = num_threads

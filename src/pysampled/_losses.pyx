@@ -130,7 +130,7 @@ def _run(kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int64_t
     inp.subtract_log_q = subtract_log_q
     inp.remove_accidental_hits = remove_accidental_hits
     inp.mask_all_duplicates = mask_all_duplicates
-    inp.nce_true_target = <floating>true_target
+    inp.true_target = <floating>true_target
     inp.upstream = _ptr(upstream) if upstream is not None else NULL
     inp.want_grads = want_grads
     inp.num_threads = num_threads

@@ -278,7 +278,7 @@ void row_loss(const RowLossInput<T>& in, RowLossOutput<T>& out) {
         if (in.kind == RowLossKind::kSoftmax) {
           out.loss[i] = k.softmax_row(row, ni + S, ni, u);
         } else {
-          const T target = in.nce_true_target > 0 ? in.nce_true_target : T(1) / static_cast<T>(ni);
+          const T target = in.true_target > 0 ? in.true_target : T(1) / static_cast<T>(ni);
           out.loss[i] = k.nce_row(row, ni + S, ni, target, u);
         }
         std::memcpy(ws.lt.data() + s0, row, sizeof(T) * ni);

@@ -11,7 +11,7 @@
 //   sampled column k: ((x_i . w_c + b_c) + m_ik) - log(sampled_expected[.])
 // with m_ik = -FLT_MAX when remove_accidental_hits and c_ik equals any of
 // example i's labels (every such column), else 0; the log terms only with
-// subtract_log_q. Targets: 1/n_i on each true column (NCE: nce_true_target
+// subtract_log_q. Targets: 1/n_i on each true column (NCE: true_target
 // if > 0), 0 on the sampled ones; softmax cross-entropy or summed sigmoid
 // cross-entropy per row, as TF does for a fixed num_true.
 //
@@ -51,7 +51,7 @@ struct RowLossInput {
   const ShardedRows* biases = nullptr;  // optional
   bool subtract_log_q = true;
   bool remove_accidental_hits = false;
-  T nce_true_target = 0;  // 0: 1/n_i
+  T true_target = 0;  // 0: 1/n_i
   // Losses: per-example weights [batch] (null: ones). Logits: the cotangent
   // in the flat logits layout (required for gradients).
   const T* upstream = nullptr;

@@ -334,7 +334,7 @@ void tile_logits_loss(Call<T>& c, int64_t t) {
     if (in.kind == LossKind::kSoftmax) {
       c.out.loss[i] = k.softmax_row(row, ldl, NT, u);
     } else if (in.kind == LossKind::kNce) {
-      const T target = in.nce_true_target > 0 ? in.nce_true_target : T(1) / static_cast<T>(NT);
+      const T target = in.true_target > 0 ? in.true_target : T(1) / static_cast<T>(NT);
       c.out.loss[i] = k.nce_row(row, ldl, NT, target, u);
     } else if (c.grads) {
       std::memcpy(row, in.upstream + i * ldl, sizeof(T) * ldl);

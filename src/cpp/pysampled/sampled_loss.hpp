@@ -42,7 +42,7 @@ struct SampledLossInput {
   bool subtract_log_q = true;
   bool remove_accidental_hits = false;
   bool mask_all_duplicates = false;  // TF masks only the last occurrence of a sampled id
-  T nce_true_target = 0;             // target of each true column in NCE; 0 means 1/num_true (TF)
+  T true_target = 0;             // target of each true column in NCE; 0 means 1/num_true (TF)
   // Losses: per-example weights [batch] (null: ones). Logits: the cotangent
   // [batch, num_true + num_sampled] (required for gradients).
   const T* upstream = nullptr;

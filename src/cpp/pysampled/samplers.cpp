@@ -146,7 +146,7 @@ float distort(float u, float d) {
 
 std::vector<float> make_fixed_unigram_weights(const float* unigrams, int64_t n, float distortion,
                                               int64_t num_reserved_ids, int64_t num_shards,
-                                              int64_t shard, bool fix_reserved_shard_quirk) {
+                                              int64_t shard, bool correct_reserved_ids) {
   if (num_shards < 1) throw std::invalid_argument("num_shards must be at least 1");
   if (shard < 0 || shard >= num_shards) {
     throw std::invalid_argument("shard must be in [0, num_shards)");
@@ -159,7 +159,7 @@ std::vector<float> make_fixed_unigram_weights(const float* unigrams, int64_t n, 
   }
   // TF numbers the unigrams from len(weights) (the reserved ids kept by this
   // shard), not from num_reserved_ids.
-  const int64_t id0 = fix_reserved_shard_quirk ? num_reserved_ids : static_cast<int64_t>(w.size());
+  const int64_t id0 = correct_reserved_ids ? num_reserved_ids : static_cast<int64_t>(w.size());
   // Unigram k has id id0 + k; this shard keeps those with id % num_shards == shard
   // (stepped over, not tested one by one: a 64-bit modulo per entry is slow).
   const int64_t first = ((shard - id0 % num_shards) % num_shards + num_shards) % num_shards;

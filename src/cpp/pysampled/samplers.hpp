@@ -98,10 +98,10 @@ class FixedUnigramSampler final : public RangeSampler {
 
 // TF's weight-vector construction for fixed_unigram_candidate_sampler,
 // including its reserved-id/shard quirk (SPEC §3.4, §12.15) unless
-// `fix_reserved_shard_quirk` asks for the corrected numbering.
+// `correct_reserved_ids` asks for the corrected numbering.
 std::vector<float> make_fixed_unigram_weights(const float* unigrams, int64_t n, float distortion,
                                               int64_t num_reserved_ids, int64_t num_shards,
-                                              int64_t shard, bool fix_reserved_shard_quirk);
+                                              int64_t shard, bool correct_reserved_ids);
 
 // Integer counts (all starting at 1) in a Fenwick tree; draws the first index
 // whose inclusive prefix sum exceeds a uniform integer in [0, total).
