@@ -101,241 +101,338 @@ void validate(const RowLossInput<T>& in) {
 
 }  // namespace
 
-template <class T>
-void row_loss(const RowLossInput<T>& in, RowLossOutput<T>& out) {
-  validate(in);
-  const LossKernels<T>& k = loss_kernels<T>(active_isa());
-  RowWorkspace<T>& ws = row_workspace<T>();
-  const int threads = std::max(1, in.num_threads);
-  const int64_t B = in.batch, D = in.dim, S = in.num_sampled;
-  const int64_t NL = in.row_splits[B];
-  const int64_t* split = in.row_splits;
-  const bool per_ex = in.per_example;
-  const bool grads = in.want_grads;
-  const int64_t NR = k.panel_width;
-  const int64_t Dp = round_up(std::max<int64_t>(D, 1), k.lanes);
-  const T mask_value = static_cast<T>(-FLT_MAX);
-  const bool mask = in.remove_accidental_hits && S > 0;
-  const bool direct = in.weights->dtype() == (sizeof(T) == 4 ? DType::kFloat32 : DType::kFloat64);
+namespace {
 
-  grow(ws.x, static_cast<size_t>(B * Dp));
-  grow(ws.lt, static_cast<size_t>(NL));
-  // Row stride of the sampled logits: per example S (read row by row);
-  // shared, padded off powers of two (rows 2^k bytes apart share cache sets,
-  // and the GEMMs read down its columns).
-  const int64_t lds = per_ex ? S : round_up(S, 16) + 16;
-  grow(ws.ls, static_cast<size_t>(B * lds));
-  grow(ws.row_of, static_cast<size_t>(NL));
-  for (int64_t i = 0; i < B; ++i) {
-    for (int64_t j = split[i]; j < split[i + 1]; ++j) ws.row_of[j] = i;
+// One call's state, shared by the phases below.
+template <class T>
+struct RowCall {
+  const RowLossInput<T>& in;
+  RowLossOutput<T>& out;
+  const LossKernels<T>& k;
+  RowWorkspace<T>& ws;
+  int threads;
+  int64_t B, D, S, NL, NR, Dp, Sp;
+  int64_t lds;        // row stride of the sampled logits
+  int64_t tile;       // batch rows per tile (phase_row_tiles)
+  const int64_t* split;
+  bool per_ex, grads, mask, direct;
+  T mask_value;
+
+  RowCall(const RowLossInput<T>& i, RowLossOutput<T>& o, const LossKernels<T>& kk, RowWorkspace<T>& w)
+      : in(i), out(o), k(kk), ws(w) {
+    threads = std::max(1, in.num_threads);
+    B = in.batch;
+    D = in.dim;
+    S = in.num_sampled;
+    split = in.row_splits;
+    NL = split[B];
+    per_ex = in.per_example;
+    grads = in.want_grads;
+    NR = k.panel_width;
+    Dp = round_up(std::max<int64_t>(D, 1), k.lanes);
+    Sp = round_up(S, NR);
+    mask_value = static_cast<T>(-FLT_MAX);
+    mask = in.remove_accidental_hits && S > 0;
+    direct = in.weights->dtype() == (sizeof(T) == 4 ? DType::kFloat32 : DType::kFloat64);
+    // Row stride of the sampled logits: per example S (read row by row);
+    // shared, padded off powers of two (rows 2^k bytes apart share cache sets,
+    // and the GEMMs read down its columns).
+    lds = per_ex ? S : round_up(S, 16) + 16;
+    // Tile sizes only balance the work (every element is computed the same
+    // way whatever the tiling): about four tiles per thread.
+    tile = std::max<int64_t>(8, std::min<int64_t>(48, round_up(B / (4 * threads) + 1, 8)));
+  }
+};
+
+// The inputs, padded to Dp columns; the example of each label.
+template <class T>
+void phase_inputs(RowCall<T>& c) {
+  RowWorkspace<T>& ws = c.ws;
+  grow(ws.x, static_cast<size_t>(c.B * c.Dp));
+  grow(ws.lt, static_cast<size_t>(c.NL));
+  grow(ws.ls, static_cast<size_t>(c.B * c.lds));
+  grow(ws.row_of, static_cast<size_t>(c.NL));
+  for (int64_t i = 0; i < c.B; ++i) {
+    for (int64_t j = c.split[i]; j < c.split[i + 1]; ++j) ws.row_of[j] = i;
   }
   constexpr int64_t kCopyChunk = 256;
-  parallel_for((B + kCopyChunk - 1) / kCopyChunk, threads, [&](int64_t c) {
-    const int64_t end = std::min(B, (c + 1) * kCopyChunk);
-    for (int64_t r = c * kCopyChunk; r < end; ++r) {
-      T* dst = ws.x.data() + r * Dp;
-      if (D > 0) std::memcpy(dst, in.inputs + r * in.inputs_stride, sizeof(T) * D);
+  parallel_for((c.B + kCopyChunk - 1) / kCopyChunk, c.threads, [&](int64_t ch) {
+    const int64_t end = std::min(c.B, (ch + 1) * kCopyChunk);
+    for (int64_t r = ch * kCopyChunk; r < end; ++r) {
+      T* dst = ws.x.data() + r * c.Dp;
+      if (c.D > 0) std::memcpy(dst, c.in.inputs + r * c.in.inputs_stride, sizeof(T) * c.D);
+      std::fill(dst + c.D, dst + c.Dp, T(0));
+    }
+  });
+}
+
+// Shared candidates: their rows, biases and log Q gathered once, and the
+// rows packed in panels for the logits GEMM.
+template <class T>
+void phase_shared_candidates(RowCall<T>& c) {
+  if (c.per_ex || c.S == 0) return;
+  RowWorkspace<T>& ws = c.ws;
+  const RowLossInput<T>& in = c.in;
+  const int64_t S = c.S, Dp = c.Dp, D = c.D, NR = c.NR;
+  grow(ws.w_samp, static_cast<size_t>(S * Dp));
+  grow(ws.w_pack, static_cast<size_t>(c.Sp * Dp));
+  grow(ws.b_samp, static_cast<size_t>(S));
+  grow(ws.lq_samp, static_cast<size_t>(S));
+  constexpr int64_t kChunk = 64;
+  parallel_for((S + kChunk - 1) / kChunk, c.threads, [&](int64_t ch) {
+    const int64_t end = std::min(S, (ch + 1) * kChunk);
+    for (int64_t j = ch * kChunk; j < end; ++j) {
+      if (j + 4 < end) in.weights->prefetch_row(in.sampled[j + 4]);
+      T* dst = ws.w_samp.data() + j * Dp;
+      in.weights->gather_row(in.sampled[j], dst);
       std::fill(dst + D, dst + Dp, T(0));
+      ws.b_samp[j] = in.biases ? in.biases->template value<T>(in.sampled[j]) : T(0);
+      ws.lq_samp[j] = in.subtract_log_q ? std::log(in.sampled_expected[j]) : T(0);
     }
   });
+  parallel_for(c.Sp / NR, c.threads, [&](int64_t p) {
+    T* panel = ws.w_pack.data() + p * Dp * NR;
+    for (int64_t col = 0; col < NR; ++col) {
+      const int64_t j = p * NR + col;
+      const T* row = j < S ? ws.w_samp.data() + j * Dp : nullptr;
+      for (int64_t d = 0; d < Dp; ++d) panel[d * NR + col] = row ? row[d] : T(0);
+    }
+  });
+}
 
-  // ---- shared candidates: gathered once, packed for the GEMM
-  const int64_t Sp = round_up(S, NR);
-  if (!per_ex && S > 0) {
-    grow(ws.w_samp, static_cast<size_t>(S * Dp));
-    grow(ws.w_pack, static_cast<size_t>(Sp * Dp));
-    grow(ws.b_samp, static_cast<size_t>(S));
-    grow(ws.lq_samp, static_cast<size_t>(S));
-    constexpr int64_t kChunk = 64;
-    parallel_for((S + kChunk - 1) / kChunk, threads, [&](int64_t c) {
-      const int64_t end = std::min(S, (c + 1) * kChunk);
-      for (int64_t j = c * kChunk; j < end; ++j) {
-        if (j + 4 < end) in.weights->prefetch_row(in.sampled[j + 4]);
-        T* dst = ws.w_samp.data() + j * Dp;
-        in.weights->gather_row(in.sampled[j], dst);
-        std::fill(dst + D, dst + Dp, T(0));
-        ws.b_samp[j] = in.biases ? in.biases->template value<T>(in.sampled[j]) : T(0);
-        ws.lq_samp[j] = in.subtract_log_q ? std::log(in.sampled_expected[j]) : T(0);
-      }
-    });
-    parallel_for(Sp / NR, threads, [&](int64_t p) {
-      T* panel = ws.w_pack.data() + p * Dp * NR;
-      for (int64_t c = 0; c < NR; ++c) {
-        const int64_t j = p * NR + c;
-        const T* row = j < S ? ws.w_samp.data() + j * Dp : nullptr;
-        for (int64_t d = 0; d < Dp; ++d) panel[d * NR + c] = row ? row[d] : T(0);
-      }
-    });
+// Example i's true logits (x.w + b) - log Q, their rows kept in the tile's
+// scratch (l0: the tile's first label).
+template <class T>
+void true_logits(RowCall<T>& c, RowScratch<T>& sc, int64_t i, int64_t l0) {
+  const RowLossInput<T>& in = c.in;
+  const T* xi = c.ws.x.data() + i * c.Dp;
+  const int64_t s0 = c.split[i], s1 = c.split[i + 1];
+  for (int64_t j = s0; j < s1; ++j) {
+    if (j + 2 < s1) {
+      in.weights->prefetch_row(in.labels[j + 2]);
+      if (in.biases) in.biases->prefetch_row(in.labels[j + 2]);
+    }
+    T* w = sc.w_true.data() + (j - l0) * c.Dp;
+    in.weights->gather_row(in.labels[j], w);
+    std::fill(w + c.D, w + c.Dp, T(0));
+    const T b = in.biases ? in.biases->template value<T>(in.labels[j]) : T(0);
+    const T lq = in.subtract_log_q ? std::log(in.true_expected[j]) : T(0);
+    c.ws.lt[j] = (c.k.dot(xi, w, c.Dp) + b) - lq;
   }
+}
 
-  // ---- phase 1: row tiles
-  if (grads) grow(ws.dx, static_cast<size_t>(B * Dp));
-  const int64_t tile = std::max<int64_t>(8, std::min<int64_t>(48, round_up(B / (4 * threads) + 1, 8)));
-  constexpr int64_t kKc = 256;
-  parallel_for((B + tile - 1) / tile, threads, [&](int64_t t) {
-    RowScratch<T>& sc = row_scratch<T>();
-    const int64_t r0 = t * tile;
-    const int64_t mb = std::min(tile, B - r0);
-    const int64_t l0 = split[r0], l1 = split[r0 + mb];
-    grow(sc.w_true, static_cast<size_t>((l1 - l0) * Dp));
-    if (per_ex) {
-      if (!direct) grow(sc.w_cand, static_cast<size_t>(S * Dp));
-      grow(sc.w_ptr, static_cast<size_t>(S));
+// Example i's own candidates: x.w into srow, the rows' addresses kept for
+// the input gradient (last_in_tile: no next example to prefetch).
+template <class T>
+void per_example_products(RowCall<T>& c, RowScratch<T>& sc, int64_t i, bool last_in_tile, T* srow) {
+  const RowLossInput<T>& in = c.in;
+  const T* xi = c.ws.x.data() + i * c.Dp;
+  const int64_t S = c.S;
+  const int64_t* cand = in.sampled + i * S;
+  // Bound by random row reads: keep kAhead rows in flight. Rows of the
+  // computing dtype are read in place (no copy); others are converted into
+  // the scratch buffer. (8 rows ahead was the best of 2..24 on a Zen 4; the
+  // bias entries are scattered too and must be prefetched as well: 3x faster.)
+  constexpr int64_t kAhead = 8;
+  for (int64_t col = 0; col < std::min(S, kAhead); ++col) {
+    in.weights->prefetch_row(cand[col]);
+    if (in.biases) in.biases->prefetch_row(cand[col]);
+  }
+  for (int64_t col = 0; col < S; ++col) {
+    // past the row's end: the next example's first candidates
+    if (col + kAhead < S || (!last_in_tile && col + kAhead < 2 * S)) {
+      in.weights->prefetch_row(cand[col + kAhead]);
+      if (in.biases) in.biases->prefetch_row(cand[col + kAhead]);
     }
-    if (!per_ex && S > 0) {
-      k.gemm(mb, S, Dp, ws.x.data() + r0 * Dp, Dp, 1, ws.w_pack.data(), NR, Dp * NR, ws.ls.data() + r0 * lds, lds,
-             false);
+    const T* w;
+    if (c.direct) {
+      w = reinterpret_cast<const T*>(in.weights->row_bytes(cand[col]));
+    } else {
+      T* buf = sc.w_cand.data() + col * c.Dp;
+      in.weights->gather_row(cand[col], buf);
+      w = buf;
     }
-    for (int64_t i = r0; i < r0 + mb; ++i) {
-      const T* xi = ws.x.data() + i * Dp;
-      const int64_t s0 = split[i], s1 = split[i + 1], ni = s1 - s0;
-      if (i + 1 < r0 + mb) {  // the next example's first label
-        in.weights->prefetch_row(in.labels[s1]);
-        if (in.biases) in.biases->prefetch_row(in.labels[s1]);
-      }
-      // true columns
-      for (int64_t j = s0; j < s1; ++j) {
-        if (j + 2 < s1) {
-          in.weights->prefetch_row(in.labels[j + 2]);
-          if (in.biases) in.biases->prefetch_row(in.labels[j + 2]);
-        }
-        T* w = sc.w_true.data() + (j - l0) * Dp;
-        in.weights->gather_row(in.labels[j], w);
-        std::fill(w + D, w + Dp, T(0));
-        const T b = in.biases ? in.biases->template value<T>(in.labels[j]) : T(0);
-        const T lq = in.subtract_log_q ? std::log(in.true_expected[j]) : T(0);
-        ws.lt[j] = (k.dot(xi, w, Dp) + b) - lq;
-      }
-      // sampled columns
-      T* srow = ws.ls.data() + i * lds;
-      const int64_t* cand = per_ex ? in.sampled + i * S : in.sampled;
-      if (per_ex) {
-        // Bound by random row reads: keep kAhead rows in flight. Rows of
-        // the computing dtype are read in place (no copy); others are
-        // converted into the scratch buffer.
-        // (8 rows ahead was the best of 2..24 on a Zen 4; the bias entries
-        // are scattered too and must be prefetched as well: 3x faster.)
-        constexpr int64_t kAhead = 8;
-        for (int64_t c = 0; c < std::min(S, kAhead); ++c) {
-          in.weights->prefetch_row(cand[c]);
-          if (in.biases) in.biases->prefetch_row(cand[c]);
-        }
-        for (int64_t c = 0; c < S; ++c) {
-          // past the row's end: the next example's first candidates
-          if (c + kAhead < S || (i + 1 < r0 + mb && c + kAhead < 2 * S)) {
-            in.weights->prefetch_row(cand[c + kAhead]);
-            if (in.biases) in.biases->prefetch_row(cand[c + kAhead]);
-          }
-          const T* w;
-          if (direct) {
-            w = reinterpret_cast<const T*>(in.weights->row_bytes(cand[c]));
-          } else {
-            T* buf = sc.w_cand.data() + c * Dp;
-            in.weights->gather_row(cand[c], buf);
-            w = buf;
-          }
-          sc.w_ptr[c] = w;
-          srow[c] = k.dot(xi, w, D);
-        }
-      }
-      // bias, accidental-hit mask, log-Q (TF: ((x.w + b) + mask) - log Q)
-      bool small = ni <= 8;
-      if (mask && !small) {
-        sc.sorted_labels.assign(in.labels + s0, in.labels + s1);
-        std::sort(sc.sorted_labels.begin(), sc.sorted_labels.end());
-      }
-      for (int64_t c = 0; c < S; ++c) {
-        T v = srow[c];
-        if (in.biases) v = v + (per_ex ? in.biases->template value<T>(cand[c]) : ws.b_samp[c]);
-        if (mask) {
-          bool hit = false;
-          if (small) {
-            for (int64_t j = s0; j < s1; ++j) hit = hit || in.labels[j] == cand[c];
-          } else {
-            hit = std::binary_search(sc.sorted_labels.begin(), sc.sorted_labels.end(), cand[c]);
-          }
-          if (hit) v = v + mask_value;
-        }
-        if (in.subtract_log_q) v = v - (per_ex ? std::log(in.sampled_expected[i * S + c]) : ws.lq_samp[c]);
-        srow[c] = v;
-      }
-      const int64_t off = s0 + i * S;
-      if (out.logits != nullptr) {
-        std::memcpy(out.logits + off, ws.lt.data() + s0, sizeof(T) * ni);
-        if (S > 0) std::memcpy(out.logits + off + ni, srow, sizeof(T) * S);
-      }
-      if (in.kind == RowLossKind::kLogits) {
-        if (grads) {
-          std::memcpy(ws.lt.data() + s0, in.upstream + off, sizeof(T) * ni);
-          if (S > 0) std::memcpy(srow, in.upstream + off + ni, sizeof(T) * S);
-        }
+    sc.w_ptr[col] = w;
+    srow[col] = c.k.dot(xi, w, c.D);
+  }
+}
+
+// Bias, accidental-hit mask and log Q on example i's sampled logits, in TF's
+// order ((x.w + b) + mask) - log Q.
+template <class T>
+void finish_sampled_logits(RowCall<T>& c, RowScratch<T>& sc, int64_t i, T* srow) {
+  const RowLossInput<T>& in = c.in;
+  const int64_t s0 = c.split[i], s1 = c.split[i + 1], S = c.S;
+  const int64_t* cand = c.per_ex ? in.sampled + i * S : in.sampled;
+  const bool small = s1 - s0 <= 8;
+  if (c.mask && !small) {
+    sc.sorted_labels.assign(in.labels + s0, in.labels + s1);
+    std::sort(sc.sorted_labels.begin(), sc.sorted_labels.end());
+  }
+  for (int64_t col = 0; col < S; ++col) {
+    T v = srow[col];
+    if (in.biases) v = v + (c.per_ex ? in.biases->template value<T>(cand[col]) : c.ws.b_samp[col]);
+    if (c.mask) {
+      bool hit = false;
+      if (small) {
+        for (int64_t j = s0; j < s1; ++j) hit = hit || in.labels[j] == cand[col];
       } else {
-        grow(sc.row, static_cast<size_t>(ni + S));
-        T* row = sc.row.data();
-        std::memcpy(row, ws.lt.data() + s0, sizeof(T) * ni);
-        if (S > 0) std::memcpy(row + ni, srow, sizeof(T) * S);
-        const T u = in.upstream ? in.upstream[i] : T(1);
-        if (in.kind == RowLossKind::kSoftmax) {
-          out.loss[i] = k.softmax_row(row, ni + S, ni, u);
-        } else {
-          const T target = in.true_target > 0 ? in.true_target : T(1) / static_cast<T>(ni);
-          out.loss[i] = k.nce_row(row, ni + S, ni, target, u);
-        }
-        std::memcpy(ws.lt.data() + s0, row, sizeof(T) * ni);
-        if (S > 0) std::memcpy(srow, row + ni, sizeof(T) * S);
+        hit = std::binary_search(sc.sorted_labels.begin(), sc.sorted_labels.end(), cand[col]);
       }
-      if (grads && per_ex) {
-        T* dx = ws.dx.data() + i * Dp;
-        std::fill(dx, dx + Dp, T(0));
-        for (int64_t c = 0; c < S; ++c) k.axpy(srow[c], sc.w_ptr[c], dx, D);
-      }
+      if (hit) v = v + c.mask_value;
     }
-    if (!grads) return;
-    if (!per_ex) {
-      T* dx = ws.dx.data() + r0 * Dp;
-      if (S == 0) std::fill(dx, dx + mb * Dp, T(0));
-      for (int64_t k0 = 0; k0 < S; k0 += kKc) {
-        const int64_t kc = std::min(kKc, S - k0);
-        k.gemm(mb, Dp, kc, ws.ls.data() + r0 * lds + k0, lds, 1, ws.w_samp.data() + k0 * Dp, Dp, NR, dx, Dp,
-               k0 > 0);
-      }
+    if (in.subtract_log_q) v = v - (c.per_ex ? std::log(in.sampled_expected[i * S + col]) : c.ws.lq_samp[col]);
+    srow[col] = v;
+  }
+}
+
+// Example i's row [true | sampled]: written out when asked, then turned into
+// the loss and dL/dlogits in place (or, for logits, replaced by the
+// upstream cotangent).
+template <class T>
+void row_loss_and_grads(RowCall<T>& c, RowScratch<T>& sc, int64_t i, T* srow) {
+  const RowLossInput<T>& in = c.in;
+  RowLossOutput<T>& out = c.out;
+  const int64_t s0 = c.split[i], ni = c.split[i + 1] - s0, S = c.S;
+  T* lt = c.ws.lt.data() + s0;
+  const int64_t off = s0 + i * S;
+  if (out.logits != nullptr) {
+    std::memcpy(out.logits + off, lt, sizeof(T) * ni);
+    if (S > 0) std::memcpy(out.logits + off + ni, srow, sizeof(T) * S);
+  }
+  if (in.kind == RowLossKind::kLogits) {
+    if (c.grads) {
+      std::memcpy(lt, in.upstream + off, sizeof(T) * ni);
+      if (S > 0) std::memcpy(srow, in.upstream + off + ni, sizeof(T) * S);
     }
-    for (int64_t j = l0; j < l1; ++j) {
-      k.axpy(ws.lt[j], sc.w_true.data() + (j - l0) * Dp, ws.dx.data() + ws.row_of[j] * Dp, Dp);
+    return;
+  }
+  grow(sc.row, static_cast<size_t>(ni + S));
+  T* row = sc.row.data();
+  std::memcpy(row, lt, sizeof(T) * ni);
+  if (S > 0) std::memcpy(row + ni, srow, sizeof(T) * S);
+  const T u = in.upstream ? in.upstream[i] : T(1);
+  if (in.kind == RowLossKind::kSoftmax) {
+    out.loss[i] = c.k.softmax_row(row, ni + S, ni, u);
+  } else {
+    const T target = in.true_target > 0 ? in.true_target : T(1) / static_cast<T>(ni);
+    out.loss[i] = c.k.nce_row(row, ni + S, ni, target, u);
+  }
+  std::memcpy(lt, row, sizeof(T) * ni);
+  if (S > 0) std::memcpy(srow, row + ni, sizeof(T) * S);
+}
+
+// dL/dx of a tile: the sampled part (a GEMM against the shared rows, or the
+// per-example rows one by one, done already per row), then the true rows.
+template <class T>
+void tile_input_grads(RowCall<T>& c, RowScratch<T>& sc, int64_t r0, int64_t mb) {
+  RowWorkspace<T>& ws = c.ws;
+  const int64_t Dp = c.Dp, S = c.S;
+  if (!c.per_ex) {
+    T* dx = ws.dx.data() + r0 * Dp;
+    if (S == 0) std::fill(dx, dx + mb * Dp, T(0));
+    constexpr int64_t kKc = 256;
+    for (int64_t k0 = 0; k0 < S; k0 += kKc) {
+      const int64_t kc = std::min(kKc, S - k0);
+      c.k.gemm(mb, Dp, kc, ws.ls.data() + r0 * c.lds + k0, c.lds, 1, ws.w_samp.data() + k0 * Dp, Dp, c.NR, dx,
+               Dp, k0 > 0);
+    }
+  }
+  const int64_t l0 = c.split[r0], l1 = c.split[r0 + mb];
+  for (int64_t j = l0; j < l1; ++j) {
+    c.k.axpy(ws.lt[j], sc.w_true.data() + (j - l0) * Dp, ws.dx.data() + ws.row_of[j] * Dp, Dp);
+  }
+}
+
+// One tile of batch rows: logits, loss, dL/dlogits and dL/dx.
+template <class T>
+void row_tile(RowCall<T>& c, int64_t t) {
+  const RowLossInput<T>& in = c.in;
+  RowWorkspace<T>& ws = c.ws;
+  RowScratch<T>& sc = row_scratch<T>();
+  const int64_t Dp = c.Dp, S = c.S;
+  const int64_t r0 = t * c.tile;
+  const int64_t mb = std::min(c.tile, c.B - r0);
+  const int64_t l0 = c.split[r0], l1 = c.split[r0 + mb];
+  grow(sc.w_true, static_cast<size_t>((l1 - l0) * Dp));
+  if (c.per_ex) {
+    if (!c.direct) grow(sc.w_cand, static_cast<size_t>(S * Dp));
+    grow(sc.w_ptr, static_cast<size_t>(S));
+  }
+  if (!c.per_ex && S > 0) {
+    c.k.gemm(mb, S, Dp, ws.x.data() + r0 * Dp, Dp, 1, ws.w_pack.data(), c.NR, Dp * c.NR,
+             ws.ls.data() + r0 * c.lds, c.lds, false);
+  }
+  for (int64_t i = r0; i < r0 + mb; ++i) {
+    const int64_t s1 = c.split[i + 1];
+    const bool last_in_tile = i + 1 >= r0 + mb;
+    if (!last_in_tile) {  // the next example's first label
+      in.weights->prefetch_row(in.labels[s1]);
+      if (in.biases) in.biases->prefetch_row(in.labels[s1]);
+    }
+    true_logits(c, sc, i, l0);
+    T* srow = ws.ls.data() + i * c.lds;
+    if (c.per_ex) per_example_products(c, sc, i, last_in_tile, srow);
+    finish_sampled_logits(c, sc, i, srow);
+    row_loss_and_grads(c, sc, i, srow);
+    if (c.grads && c.per_ex) {
+      T* dx = ws.dx.data() + i * Dp;
+      std::fill(dx, dx + Dp, T(0));
+      for (int64_t col = 0; col < S; ++col) c.k.axpy(srow[col], sc.w_ptr[col], dx, c.D);
+    }
+  }
+  if (c.grads) tile_input_grads(c, sc, r0, mb);
+}
+
+template <class T>
+void phase_row_tiles(RowCall<T>& c) {
+  if (c.grads) grow(c.ws.dx, static_cast<size_t>(c.B * c.Dp));
+  parallel_for((c.B + c.tile - 1) / c.tile, c.threads, [&](int64_t t) { row_tile(c, t); });
+  if (c.grads && c.out.d_inputs != nullptr && c.D > 0) {
+    for (int64_t i = 0; i < c.B; ++i) {
+      std::memcpy(c.out.d_inputs + i * c.D, c.ws.dx.data() + i * c.Dp, sizeof(T) * c.D);
+    }
+  }
+}
+
+// Shared candidates: dWs = G^T X and db, over tiles of sampled columns.
+template <class T>
+void phase_shared_weight_grads(RowCall<T>& c) {
+  if (c.per_ex || c.S == 0) return;
+  RowWorkspace<T>& ws = c.ws;
+  const int64_t S = c.S, B = c.B, Dp = c.Dp, lds = c.lds;
+  grow(ws.d_samp, static_cast<size_t>(S * Dp));
+  grow(ws.db_samp, static_cast<size_t>(S));
+  const int64_t stile = std::max<int64_t>(12, std::min<int64_t>(48, round_up(S / (4 * c.threads) + 1, 12)));
+  constexpr int64_t kKb = 256;
+  parallel_for((S + stile - 1) / stile, c.threads, [&](int64_t t) {
+    const int64_t j0 = t * stile;
+    const int64_t ms = std::min(stile, S - j0);
+    T* C = ws.d_samp.data() + j0 * Dp;
+    if (B == 0) std::fill(C, C + ms * Dp, T(0));
+    for (int64_t k0 = 0; k0 < B; k0 += kKb) {
+      const int64_t kb = std::min(kKb, B - k0);
+      c.k.gemm(ms, Dp, kb, ws.ls.data() + k0 * lds + j0, 1, lds, ws.x.data() + k0 * Dp, Dp, c.NR, C, Dp, k0 > 0);
+    }
+    T* db = ws.db_samp.data() + j0;
+    std::fill(db, db + ms, T(0));
+    for (int64_t i = 0; i < B; ++i) {
+      const T* g = ws.ls.data() + i * lds + j0;
+      for (int64_t j = 0; j < ms; ++j) db[j] += g[j];
     }
   });
-  if (!grads) return;
-  if (out.d_inputs != nullptr && D > 0) {
-    for (int64_t i = 0; i < B; ++i) std::memcpy(out.d_inputs + i * D, ws.dx.data() + i * Dp, sizeof(T) * D);
-  }
+}
 
-  // ---- phase 2 (shared): dWs = G^T X, db over sampled tiles
-  if (!per_ex && S > 0) {
-    grow(ws.d_samp, static_cast<size_t>(S * Dp));
-    grow(ws.db_samp, static_cast<size_t>(S));
-    const int64_t stile = std::max<int64_t>(12, std::min<int64_t>(48, round_up(S / (4 * threads) + 1, 12)));
-    constexpr int64_t kKb = 256;
-    parallel_for((S + stile - 1) / stile, threads, [&](int64_t t) {
-      const int64_t j0 = t * stile;
-      const int64_t ms = std::min(stile, S - j0);
-      T* C = ws.d_samp.data() + j0 * Dp;
-      if (B == 0) std::fill(C, C + ms * Dp, T(0));
-      for (int64_t k0 = 0; k0 < B; k0 += kKb) {
-        const int64_t kb = std::min(kKb, B - k0);
-        k.gemm(ms, Dp, kb, ws.ls.data() + k0 * lds + j0, 1, lds, ws.x.data() + k0 * Dp, Dp, NR, C, Dp, k0 > 0);
-      }
-      T* db = ws.db_samp.data() + j0;
-      std::fill(db, db + ms, T(0));
-      for (int64_t i = 0; i < B; ++i) {
-        const T* g = ws.ls.data() + i * lds + j0;
-        for (int64_t j = 0; j < ms; ++j) db[j] += g[j];
-      }
-    });
-  }
-
-  // ---- phase 3: deduplicated sparse rows, summed in (id, source) order.
-  // Sources: label j (j < NL); then shared sampled k, or per-example (i, k) as i * S + k.
-  const int64_t NS = per_ex ? B * S : S;
+// Deduplicated sparse rows, each summed in (id, source) order. Sources:
+// label j (j < NL); then shared sampled k, or per-example (i, k) as i * S + k.
+template <class T>
+void phase_sparse_rows(RowCall<T>& c) {
+  const RowLossInput<T>& in = c.in;
+  RowLossOutput<T>& out = c.out;
+  RowWorkspace<T>& ws = c.ws;
+  const int64_t NL = c.NL, S = c.S, Dp = c.Dp, D = c.D;
+  const bool per_ex = c.per_ex;
+  const int64_t NS = per_ex ? c.B * S : S;
   ws.order.resize(static_cast<size_t>(NL + NS));
   for (int64_t j = 0; j < NL; ++j) ws.order[j] = {in.labels[j], j};
   for (int64_t j = 0; j < NS; ++j) ws.order[NL + j] = {in.sampled[j], NL + j};
@@ -348,28 +445,28 @@ void row_loss(const RowLossInput<T>& in, RowLossOutput<T>& out) {
   ws.group_start.push_back(static_cast<int64_t>(ws.order.size()));
   out.grad_rows = U;
   constexpr int64_t kGroupChunk = 64;
-  parallel_for((U + kGroupChunk - 1) / kGroupChunk, threads, [&](int64_t c) {
+  parallel_for((U + kGroupChunk - 1) / kGroupChunk, c.threads, [&](int64_t ch) {
     RowScratch<T>& sc = row_scratch<T>();
     sc.acc.resize(static_cast<size_t>(Dp));
     T* acc = sc.acc.data();
-    const int64_t end = std::min(U, (c + 1) * kGroupChunk);
-    for (int64_t u = c * kGroupChunk; u < end; ++u) {
+    const int64_t end = std::min(U, (ch + 1) * kGroupChunk);
+    for (int64_t u = ch * kGroupChunk; u < end; ++u) {
       std::fill(acc, acc + Dp, T(0));
       T db = 0;
       for (int64_t e = ws.group_start[u]; e < ws.group_start[u + 1]; ++e) {
         const int64_t src = ws.order[e].second;
         if (src < NL) {
           const T g = ws.lt[src];
-          k.axpy(g, ws.x.data() + ws.row_of[src] * Dp, acc, Dp);
+          c.k.axpy(g, ws.x.data() + ws.row_of[src] * Dp, acc, Dp);
           db += g;
         } else if (per_ex) {
           const int64_t j = src - NL;
           const T g = ws.ls[j];
-          k.axpy(g, ws.x.data() + (j / S) * Dp, acc, Dp);
+          c.k.axpy(g, ws.x.data() + (j / S) * Dp, acc, Dp);
           db += g;
         } else {
           const int64_t j = src - NL;
-          k.axpy(T(1), ws.d_samp.data() + j * Dp, acc, Dp);
+          c.k.axpy(T(1), ws.d_samp.data() + j * Dp, acc, Dp);
           db += ws.db_samp[j];
         }
       }
@@ -378,6 +475,20 @@ void row_loss(const RowLossInput<T>& in, RowLossOutput<T>& out) {
       if (out.grad_biases != nullptr) out.grad_biases[u] = db;
     }
   });
+}
+
+}  // namespace
+
+template <class T>
+void row_loss(const RowLossInput<T>& in, RowLossOutput<T>& out) {
+  validate(in);
+  RowCall<T> c(in, out, loss_kernels<T>(active_isa()), row_workspace<T>());
+  phase_inputs(c);
+  phase_shared_candidates(c);
+  phase_row_tiles(c);
+  if (!c.grads) return;
+  phase_shared_weight_grads(c);
+  phase_sparse_rows(c);
 }
 
 template void row_loss<float>(const RowLossInput<float>&, RowLossOutput<float>&);
