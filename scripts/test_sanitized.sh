@@ -31,6 +31,9 @@ export ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:halt_on_error=1:
 export UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1:log_path=$SAN_LOG_DIR/ubsan"
 export PYTHONMALLOC=malloc
 export PYTHONFAULTHANDLER=1
+# The tests that start an instrumented interpreter of their own
+# (tests/test_fuzz_regressions.py, F13/F14) run here, not in the plain stage.
+export PYSAMPLED_SANITIZED_PYTHON="$SAN_PY"
 export PYSAMPLED_TEST_TIMEOUT_SCALE=${PYSAMPLED_TEST_TIMEOUT_SCALE:-4}  # subprocess timeouts in tests
 
 # Learning-quality tests on large data take minutes each when instrumented;

@@ -125,7 +125,13 @@ def test_sigkill_at_random_moments(tmp_path, reference):
     pid_round = {}  # subject pid -> round
     last_completed = -1
     most_leftovers = 0
-    scale = 1.0  # shrinks when a run ends before its kill (a busy machine slows runs down)
+    # Run times follow the machine's load: `scale` maps the reference run's
+    # timings to the current ones. It is re-measured whenever a run ends
+    # before its kill (a run that took t seconds sets the scale so that the
+    # next delays fall inside t) and grows a little after each kill (so that
+    # kills keep reaching training and the writes when the machine slows
+    # down again).
+    scale = 1.0
     i = -1
     while sum(r["killed"] for r in log) < N_KILLS:
         i += 1
@@ -138,12 +144,16 @@ def test_sigkill_at_random_moments(tmp_path, reference):
             left = 1 - state.progress["words_done"] / (3 * state.progress["corpus_tokens"])
             expected = reference["startup"] + left * (expected - reference["startup"])
         # mostly while training and writing, sometimes while starting up
-        startup = reference["startup"]
+        startup = scale * reference["startup"]
+        expected *= scale
         delay = (rng.uniform(0.0, startup) if rng.random() < 0.15
-                 else startup + rng.uniform(0.0, 1.1 * scale * (expected - startup)))
+                 else startup + rng.uniform(0.0, expected - startup))
         proc = subprocess.Popen(_cmd(work, ck, out, resume), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        time.sleep(delay)
+        t0 = time.perf_counter()
+        while proc.poll() is None and (elapsed := time.perf_counter() - t0) < delay:
+            time.sleep(min(0.01, delay - elapsed))
+        ran_for = time.perf_counter() - t0
         finished = proc.poll() is not None
         if not finished:
             proc.send_signal(signal.SIGKILL)  # our own child, by its handle
@@ -153,7 +163,9 @@ def test_sigkill_at_random_moments(tmp_path, reference):
         assert finished or rc == -signal.SIGKILL, rc
         if finished:
             assert rc == 0, f"round {i}: the run failed with rc={rc}"
-            scale *= 0.8
+            scale *= min(0.8, 0.9 * ran_for / expected)
+        else:
+            scale = min(1.5, scale * 1.05)
 
         # 1. the checkpoint always loads; resumed chains never go backwards
         pos = None

@@ -271,8 +271,9 @@ def _run_sanitized(code):
     return p.returncode, p.stdout + p.stderr
 
 
-@pytest.mark.skipif(not SANITIZED_PYTHON, reason="set PYSAMPLED_SANITIZED_PYTHON to a python "
-                    "with a -Ccmake.define.PYSAMPLED_SANITIZE=ON build of pysampled")
+@pytest.mark.skipif(not SANITIZED_PYTHON, reason="needs PYSAMPLED_SANITIZED_PYTHON, a python "
+                    "with a -Ccmake.define.PYSAMPLED_SANITIZE=ON build of pysampled: the sanitizer stage "
+                    "(scripts/test_sanitized.sh) sets it and runs this test")
 def test_f13_misaligned_ids_under_ubsan():
     rc, out = _run_sanitized("""
         import numpy as np, pysampled as ps
@@ -283,8 +284,9 @@ def test_f13_misaligned_ids_under_ubsan():
     assert rc == 0 and "runtime error" not in out, out
 
 
-@pytest.mark.skipif(not SANITIZED_PYTHON, reason="set PYSAMPLED_SANITIZED_PYTHON to a python "
-                    "with a -Ccmake.define.PYSAMPLED_SANITIZE=ON build of pysampled")
+@pytest.mark.skipif(not SANITIZED_PYTHON, reason="needs PYSAMPLED_SANITIZED_PYTHON, a python "
+                    "with a -Ccmake.define.PYSAMPLED_SANITIZE=ON build of pysampled: the sanitizer stage "
+                    "(scripts/test_sanitized.sh) sets it and runs this test")
 def test_f14_zero_dim_inputs_under_ubsan():
     rc, out = _run_sanitized("""
         import numpy as np, pysampled as ps
