@@ -999,6 +999,16 @@ class SampledLoss:
                         # the functions' rule: counts must agree when hits are masked
                         num_sampled=self.num_sampled if self.remove_accidental_hits else None)
 
+    def _kernel(self, x, batch, *, want_grads, **update):
+        """One kernel call on a prepared batch (``update``: step()'s optimizer arguments)."""
+        return _losses._run(
+            self._kind, x, batch.labels, self.num_true, batch.sampled, batch.tec, batch.sec,
+            self._params.w_view, self._params.b_view, subtract_log_q=self.subtract_log_q,
+            remove_accidental_hits=self.remove_accidental_hits,
+            mask_all_duplicates=self.mask_all_duplicates, true_target=self._target,
+            upstream=batch.upstream, want_grads=want_grads, want_logits=False,
+            num_threads=resolve_num_threads(self.num_threads), **update)
+
     def __call__(self, labels, inputs, *, sampled_values=None, return_grads=False, upstream=None,
                  label_row_splits=None):
         """The per-example loss (and gradients), without updating anything.
@@ -1013,13 +1023,7 @@ class SampledLoss:
         bf16 = _is_bf16(inputs)
         x = _inputs_matrix(inputs)
         batch = self._batch(labels, x, sampled_values, upstream, return_grads)
-        result = _losses._run(
-            self._kind, x, batch.labels, self.num_true, batch.sampled, batch.tec, batch.sec,
-            self._params.w_view, self._params.b_view, subtract_log_q=self.subtract_log_q,
-            remove_accidental_hits=self.remove_accidental_hits,
-            mask_all_duplicates=self.mask_all_duplicates, true_target=self._target,
-            upstream=batch.upstream, want_grads=bool(return_grads), want_logits=False,
-            num_threads=resolve_num_threads(self.num_threads))
+        result = self._kernel(x, batch, want_grads=bool(return_grads))
         if return_grads:
             grads = self._params.grads(result)
             if bf16:
@@ -1053,25 +1057,16 @@ class SampledLoss:
             raise TypeError(f"step() updates in place: weights and biases must be {ct} like the "
                             f"inputs (their computing dtype; bfloat16 weights and biases need "
                             f"float32 or bfloat16 inputs), got {bad}")
-        for a in self._w:
-            if not a.flags.writeable:
-                raise ValueError("step() updates in place: weights and biases must be writable")
-        for a in self._b or ():
-            if not a.flags.writeable:
-                raise ValueError("step() updates in place: weights and biases must be writable")
+        if not all(a.flags.writeable for a in self._w + (self._b or [])):
+            raise ValueError("step() updates in place: weights and biases must be writable")
         x = np.ascontiguousarray(x, dtype=ct)
         lr = self.learning_rate if learning_rate is None else float(learning_rate)
         batch = self._batch(labels, x, sampled_values, upstream, True, sep=", ")
-        result = _losses._run(
-            self._kind, x, batch.labels, self.num_true, batch.sampled, batch.tec, batch.sec,
-            self._params.w_view, self._params.b_view, subtract_log_q=self.subtract_log_q,
-            remove_accidental_hits=self.remove_accidental_hits,
-            mask_all_duplicates=self.mask_all_duplicates, true_target=self._target,
-            upstream=batch.upstream, want_grads=True, want_logits=False,
-            num_threads=resolve_num_threads(self.num_threads), optimizer=self._optimizer,
-            learning_rate=lr, epsilon=self.epsilon, weight_accum=self._accum_w_view,
-            bias_accum=self._accum_b_view, hogwild=self.hogwild, rounding=self._rounding,
-            rounding_seed=self.rounding_seed, rounding_step=self._steps)
+        result = self._kernel(
+            x, batch, want_grads=True, optimizer=self._optimizer, learning_rate=lr,
+            epsilon=self.epsilon, weight_accum=self._accum_w_view, bias_accum=self._accum_b_view,
+            hogwild=self.hogwild, rounding=self._rounding, rounding_seed=self.rounding_seed,
+            rounding_step=self._steps)
         self._steps += 1
         if bf16:
             return StepResult(_like_inputs(result.loss, True), _like_inputs(result.d_inputs, True))
