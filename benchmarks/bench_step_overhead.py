@@ -9,6 +9,15 @@ N=16) where the Python work dominates. Run one installation per process:
 
 and compare the two outputs of the same session (the machine is shared; see
 benchmarks/RESULTS.md for the recorded numbers).
+
+    python benchmarks/bench_step_overhead.py --split
+
+measures instead, in one process and interleaved, what the Python layer adds
+to the kernel (issue 10: at most 15 % at S=64, B=1024): the kernel call alone
+on prepared batches (fresh draws, as step sees them), the batch preparation (label checks, the sampler's draw,
+expected counts), the whole ``step`` and the whole ``sampled_softmax_loss(...,
+return_grads=True)``, as the best process-CPU time per call over 30 rounds
+(CPU time, so that a busy machine's waiting is not counted).
 """
 import json
 import statistics
@@ -48,7 +57,46 @@ def problem(N, D, B, S, seed=0):
     return model, x, y, sv
 
 
+def split(rounds=30, number=5, N=10**5, D=128, B=1024, S=64):
+    model, x, y, _ = problem(N, D, B, S)
+    W, b = model.weights[0], model.biases[0]
+    # The kernel alone runs on prepared batches with fresh draws, as step()
+    # sees them (the same 64 rows every call would sit in the cache).
+    batches = [model._batch(y, x, None, None, True, sep=", ") for _ in range(64)]
+    nxt = iter(batches * (2 * rounds * number + 8)).__next__
+    update = dict(optimizer=model._optimizer, learning_rate=1e-9, epsilon=model.epsilon,
+                  weight_accum=None, bias_accum=None, hogwild=False, rounding=0, rounding_seed=0,
+                  rounding_step=0)
+    fns = {
+        "kernel, fwd+bwd+SGD update (prepared batch)": lambda: model._kernel(x, nxt(), want_grads=True,
+                                                                            **update),
+        "kernel, fwd+bwd (prepared batch)": lambda: model._kernel(x, nxt(), want_grads=True),
+        "batch preparation incl. the draw": lambda: model._batch(y, x, None, None, True, sep=", "),
+        "the sampler's draw": lambda: model.sampler.sample(y, S, True),
+        "SampledLoss.step": lambda: model.step(y, x, learning_rate=1e-9),
+        "sampled_softmax_loss(return_grads=True)": lambda: ps.sampled_softmax_loss(
+            W, b, y, x, S, N, return_grads=True, num_threads=1, seed=1),
+    }
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t0 = time.process_time()
+            for _ in range(number):
+                fn()
+            best[name] = min(best[name], (time.process_time() - t0) / number)
+    print(f"N={N} D={D} B={B} S={S}, float32, 1 thread; best process-CPU microseconds per call")
+    for name, t in best.items():
+        print(f"  {name:45s} {t * 1e6:9.1f}")
+    k_step = best["kernel, fwd+bwd+SGD update (prepared batch)"]
+    k_fn = best["kernel, fwd+bwd (prepared batch)"]
+    print(f"  step adds {100 * (best['SampledLoss.step'] / k_step - 1):.1f}% to its kernel; "
+          f"the function adds {100 * (best['sampled_softmax_loss(return_grads=True)'] / k_fn - 1):.1f}%")
+
+
 def main():
+    if "--split" in sys.argv[1:]:
+        split()
+        return
     out = {"pysampled": ps.__file__}
     for name, (N, D, B, S) in {"S64_B1024_D128_N1e5": (10**5, 128, 1024, 64),
                                "tiny_B1_S1_D1_N16": (16, 1, 1, 1)}.items():
