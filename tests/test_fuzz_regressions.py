@@ -339,3 +339,24 @@ def test_f15_failed_train_leaves_a_loadable_checkpoint(tmp_path, monkeypatch):
     monkeypatch.undo()
     back.train([str(corpus)], progress=False)  # and training can go on
     assert np.isfinite(back.vectors).all()
+
+
+# F16 (CI fuzz smoke run, losses): rank_sampled_softmax_loss handed the final
+# sampled softmax its float32 working copy of bfloat16 inputs, so it returned
+# a float32 loss where every other loss returns the inputs' bfloat16.
+def test_f16_rank_loss_keeps_bfloat16_inputs_dtype():
+    import ml_dtypes
+    bf16 = np.dtype(ml_dtypes.bfloat16)
+    rng = np.random.default_rng(16)
+    w = rng.standard_normal((50, 4)).astype(np.float32)
+    x32 = rng.standard_normal((3, 4)).astype(np.float32)
+    x = x32.astype(bf16)
+    labels = np.array([[1], [7], [9]])
+    sv = (np.arange(10, 20), np.full((3, 1), 0.5), np.full(10, 0.5))
+    loss, grads = ps.rank_sampled_softmax_loss(w, None, labels, x, 10, 4, 50, 1, sv, 1.0, True,
+                                               "div", return_grads=True)
+    assert loss.dtype == bf16 and loss.shape == (3,) and grads.inputs.dtype == bf16
+    # the same numbers as the float32 call on the same (bfloat16-exact) inputs, rounded once
+    want = ps.rank_sampled_softmax_loss(w, None, labels, x.astype(np.float32), 10, 4, 50, 1, sv,
+                                        1.0, True, "div")
+    np.testing.assert_array_equal(loss, want.astype(bf16))

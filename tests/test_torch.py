@@ -668,3 +668,27 @@ def test_uniform_upstream_uses_the_forward_gradients(kind, B):
                 assert np.array_equal(t.grad.numpy(), part.to_dense(t.shape[0]))
         else:
             np.testing.assert_allclose(p["x"].grad.numpy(), gc.inputs, rtol=1e-5, atol=1e-7)
+
+
+def test_f17_sparse_grad_reaches_half_precision_parameters_through_allow_copy():
+    """CI fuzz smoke run (torch): float16 weights with allow_copy=True and
+    sparse_grad=True failed in backward (Tensor.to's backward cannot turn a
+    sparse gradient into the dense layout). The copy now hands the sparse
+    gradient back in the parameter's dtype."""
+    g = torch.Generator().manual_seed(17)
+    w32 = torch.randn(12, 3, generator=g)
+    x = torch.randn(4, 3, generator=g)
+    labels = torch.tensor([[1], [5], [7], [11]])
+    sv = (np.array([0, 2, 3]), np.full((4, 1), 0.5, np.float32), np.full(3, 0.5, np.float32))
+    grads = {}
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        w = w32.clone().to(dtype).requires_grad_()  # a leaf of its own for each dtype
+        loss = pt.sampled_softmax_loss(w, None, labels, x, 3, 12, sampled_values=sv,
+                                       sparse_grad=True, allow_copy=dtype != torch.float32)
+        loss.sum().backward()
+        assert w.grad.layout == torch.sparse_coo and w.grad.dtype == dtype
+        grads[dtype] = w.grad.to_dense().double()
+    # the half-precision runs compute in float32 on the rounded weights: their
+    # gradients are the float32 run's up to the rounding of the weights and of the result
+    for dtype, tol in ((torch.float16, 5e-3), (torch.bfloat16, 4e-2)):
+        torch.testing.assert_close(grads[dtype], grads[torch.float32], atol=tol, rtol=tol)

@@ -735,8 +735,9 @@ def rank_sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_
     sec = _sampled_expected(sec, sampled.shape[0], x.dtype)
     keep = _rank_resample(params, x, sampled, t, num_resampled)
     resampled = (sampled[keep], tec, sec[keep])
+    # the caller's inputs (not x): bfloat16 inputs give a bfloat16 loss, as in every loss
     return sampled_softmax_loss(
-        weights, biases, lab, x, num_resampled, num_classes, num_true=num_true,
+        weights, biases, lab, inputs, num_resampled, num_classes, num_true=num_true,
         sampled_values=resampled, remove_accidental_hits=remove_accidental_hits,
         partition_strategy=partition_strategy, return_grads=return_grads, upstream=upstream,
         num_threads=num_threads, mask_all_duplicates=mask_all_duplicates)

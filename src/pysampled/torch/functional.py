@@ -50,27 +50,43 @@ _FLOATS = (torch.float32, torch.float64)
 _INTS = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 
 
+class _CopyAs(torch.autograd.Function):
+    """A contiguous float/CPU copy (``allow_copy=True``) whose backward hands
+    the gradient back in the original dtype and device *keeping its layout*:
+    a sparse weight gradient (``sparse_grad=True``) reaches a float16 or
+    bfloat16 parameter as a sparse tensor (``Tensor.to``'s own backward would
+    try to make it dense and fail)."""
+
+    @staticmethod
+    def forward(ctx, t, dtype):
+        ctx.dtype, ctx.device = t.dtype, t.device
+        return t.detach().to(device="cpu", dtype=dtype, copy=True).contiguous()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.to(dtype=ctx.dtype).to(device=ctx.device), None
+
+
 def _check_tensor(t, name, allow_copy, floats=True):
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
     if t.layout != torch.strided:
         raise TypeError(f"{name} must be a dense (strided) tensor, got layout {t.layout}")
+    dtype = t.dtype
     if floats and t.dtype not in _FLOATS:
         if not (allow_copy and t.dtype.is_floating_point):
             raise TypeError(f"{name} must be float32 or float64, got {t.dtype}"
                             + ("" if not t.dtype.is_floating_point
                                else "; pass allow_copy=True to convert it to float32"))
-        t = t.float()
-    if t.device.type != "cpu":
-        if not allow_copy:
-            raise ValueError(f"{name} is on device {t.device}; pysampled.torch computes on the CPU. "
-                             "Move it with .cpu() or pass allow_copy=True (copies every call)")
-        t = t.cpu()
-    if not t.is_contiguous():
-        if not allow_copy:
-            raise ValueError(f"{name} is not contiguous (strides {tuple(t.stride())}); pass "
-                             ".contiguous() or allow_copy=True (copies every call)")
-        t = t.contiguous()
+        dtype = torch.float32
+    if t.device.type != "cpu" and not allow_copy:
+        raise ValueError(f"{name} is on device {t.device}; pysampled.torch computes on the CPU. "
+                         "Move it with .cpu() or pass allow_copy=True (copies every call)")
+    if not t.is_contiguous() and not allow_copy:
+        raise ValueError(f"{name} is not contiguous (strides {tuple(t.stride())}); pass "
+                         ".contiguous() or allow_copy=True (copies every call)")
+    if dtype != t.dtype or t.device.type != "cpu" or not t.is_contiguous():
+        t = _CopyAs.apply(t, dtype)
     return t
 
 
