@@ -50,7 +50,8 @@ class _ThreadChooser:
     wait for the slowest: with a busy neighbour on one core, `threads`
     threads can be far slower than one. So both counts are timed (every
     `probe_every`-th chunk, or less often the slower the other count was,
-    runs the other one) and the faster per word is used. Only the speed depends on this choice, never the vectors."""
+    runs the other one) and the faster per word is used. Only the speed
+    depends on this choice, never the vectors."""
 
     def __init__(self, threads: int, adaptive: bool, probe_every: int = 8) -> None:
         self.threads = threads
