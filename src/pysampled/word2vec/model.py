@@ -39,6 +39,7 @@ from .training import TrainSummary, _ThreadChooser  # noqa: F401  (tests import 
 
 __all__ = ["Word2Vec", "TextCorpus", "MAX_SENTENCE_LENGTH"]
 
+
 class Word2Vec(Word2VecState):
     """Skip-gram / CBOW word embeddings (word2vec, gensim-compatible options).
 
