@@ -125,7 +125,7 @@ def use(g: Gen, model):
     fl.log("train", sentences)
     try:
         with expect(ValueError, TypeError, IndexError, OverflowError, MemoryError):
-            model.threads = 1
+            model.num_threads = 1
             model.train(sentences, progress=False, stop_after_chunks=g.int(1, 2),
                         workdir=str(fl.tmpdir()))
     except (AttributeError, KeyError):
@@ -157,7 +157,7 @@ def TestOneInput(data):
     fl.log(body[:100])
     model = None
     try:
-        model = ps.Word2Vec.load(path, threads=1)
+        model = ps.Word2Vec.load(path, num_threads=1)
     except ValueError:
         return
     except Exception as e:  # noqa: BLE001

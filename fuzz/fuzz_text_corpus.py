@@ -87,7 +87,7 @@ def TestOneInput(data):
     check(sentences == expected_sentences(corpus.paths), "sentences differ from the split lines")
 
     kw = dict(min_count=g.int(1, 3), dim=g.int(1, 6), window=g.int(1, 3), epochs=g.int(1, 2),
-              chunk_words=g.pick([1, 2, 5, 50, 100_000]), threads=g.pick([1, 2]), seed=g.int(0, 9))
+              chunk_words=g.pick([1, 2, 5, 50, 100_000]), num_threads=g.pick([1, 2]), seed=g.int(0, 9))
     if g.chance(1, 4):
         kw["max_vocab_size"] = g.int(1, 4)
     if g.chance(1, 4):
@@ -110,7 +110,7 @@ def TestOneInput(data):
         kw["deterministic"] = g.bool()
     if g.wild:  # edge values of the integer options (work stays bounded by stop_after_chunks)
         for key in ["window", "seed", "group_size", "batch_size", "num_sampled", "chunk_words",
-                    "epochs", "negative", "min_count", "max_vocab_size", "threads", "dim",
+                    "epochs", "negative", "min_count", "max_vocab_size", "num_threads", "dim",
                     "max_final_vocab"]:
             if g.chance(1, 12):
                 kw[key] = g.pick(fl.SIZE_EDGES) if key != "dim" else g.pick([0, 1, 16, 17, -1])

@@ -58,7 +58,7 @@ def main():
         corpus = [["a", "b", "c", "a", "b", "a"], ["b", "a", "c", "c"], ["a", "d"]]
         for loss in ("negative", "nce"):
             m = Word2Vec(dim=3, window=2, min_count=1, epochs=2, loss=loss, num_sampled=2,
-                         batch_size=4, chunk_words=4, threads=1)
+                         batch_size=4, chunk_words=4, num_threads=1)
             m.build_vocab(corpus)
             m.train(progress=False, stop_after_chunks=1)
             p = tmp / "ck.npz"

@@ -16,7 +16,7 @@ import shutil
 import signal
 import sys
 import time
-from typing import Any, Callable, NoReturn, Optional, Sequence
+from typing import Any, Callable, Mapping, NoReturn, Optional, Sequence
 
 SUBCOMMANDS = ("train", "eval-analogy", "eval-similarity", "demo")
 DEFAULT_SYNTHETIC_TOKENS = 8_000_000
@@ -136,7 +136,7 @@ def _parser() -> tuple[_Parser, dict[str, _Parser]]:
     m.add_argument("--epochs", type=int, default=5, help="passes over the corpus")
     m.add_argument("--cbow-sum", action="store_true", help="CBOW sums the context (default: mean)")
     r = t.add_argument_group("execution")
-    r.add_argument("--threads", type=int, default=None,
+    r.add_argument("--threads", "--num-threads", dest="threads", type=int, default=None,
                    help="default: what OpenMP allows (OMP_NUM_THREADS); -1: all cores")
     r.add_argument("--seed", type=int, default=1, help="seed of every random choice")
     r.add_argument("--hogwild", action="store_true",
@@ -291,10 +291,10 @@ def _train(args: argparse.Namespace) -> int:
         if args.extend:
             if not args.input:
                 raise UsageError("--extend needs --input (the new text)")
-            model = Word2Vec.load(args.extend, threads=args.threads)
+            model = Word2Vec.load(args.extend, num_threads=args.threads)
             model.build_vocab(corpus, workdir=args.workdir, update=True)
         elif args.resume:
-            model = Word2Vec.load(args.resume, threads=args.threads)
+            model = Word2Vec.load(args.resume, num_threads=args.threads)
             done, total = model.progress["epoch"], model.epochs
             if done >= total:
                 print(f"{args.resume} is a finished run ({total} of {total} epochs trained): "
@@ -310,14 +310,14 @@ def _train(args: argparse.Namespace) -> int:
                              min_count=args.min_count, max_vocab_size=args.max_vocab_size,
                              sample=args.sample, alpha=args.alpha, min_alpha=args.min_alpha,
                              epochs=args.epochs, cbow_mean=not args.cbow_sum,
-                             threads=args.threads, seed=args.seed, deterministic=not args.hogwild,
+                             num_threads=args.threads, seed=args.seed, deterministic=not args.hogwild,
                              max_final_vocab=args.max_final_vocab, ns_exponent=args.ns_exponent,
                              shrink_windows=not args.no_shrink_windows)
             model.build_vocab(corpus, workdir=args.workdir)
             if not args.quiet:
-                kept = model.progress["corpus_tokens"]
-                print(f"{source}: {model.tokens_read:,} tokens read, {kept:,} kept "
-                      f"({kept / max(1, model.tokens_read):.1%}); vocabulary "
+                kept, read = model.progress["corpus_tokens"], model.tokens_read or 0
+                print(f"{source}: {read:,} tokens read, {kept:,} kept "
+                      f"({kept / max(1, read):.1%}); vocabulary "
                       f"{len(model.words):,} words (min count {model.min_count}) "
                       f"({time.perf_counter() - t0:.1f} s)",
                       file=sys.stderr)
@@ -340,7 +340,7 @@ def _train(args: argparse.Namespace) -> int:
     return _finish(args, model, summary, synthetic)
 
 
-def _finish(args: argparse.Namespace, model: Any, summary: Optional[dict],
+def _finish(args: argparse.Namespace, model: Any, summary: Optional[Mapping[str, Any]],
             synthetic: Any) -> int:
     if args.output:
         model.save_word2vec_format(args.output, binary=args.binary)

@@ -1,4 +1,4 @@
-"""Bad-input sweep, area: word2vec corpus reading and the gensim options (C++ text reader, max_final_vocab, ns_exponent, shrink_windows, build_vocab(update=True)).
+"""Bad-input sweep, area: word2vec corpus reading and the gensim options (C++ text reader, max_final_vocab, ns_exponent, shrink_windows, build_vocab(update=True), num_threads and its deprecated name threads).
 
 Documented outcomes (regenerate with ``python tests/test_bad_input_sweep.py --write-tables``)::
 
@@ -20,6 +20,10 @@ RESULTS-TABLE-START
     w2v-shrink-windows-false  returns: trains with full windows
     w2v-update-without-vocabulary  raises ValueError: /update/
     w2v-update-empty-corpus  raises ValueError: /empty/
+    w2v-num-threads-0  raises ValueError: /num_threads must be a positive/
+    w2v-num-threads-and-threads  raises TypeError: /both num_threads= and its deprecated name threads=/
+    w2v-load-num-threads-and-threads  raises TypeError: /both num_threads= and its deprecated name
+        threads=/
 RESULTS-TABLE-END
 """
 from __future__ import annotations
@@ -86,3 +90,9 @@ raises("w2v-update-without-vocabulary", lambda: _w2v().build_vocab([["a"]], upda
        ValueError, "update")
 raises("w2v-update-empty-corpus",
        lambda: _build(b"a b\n").build_vocab([[]], update=True), ValueError, "empty")
+raises("w2v-num-threads-0", lambda: _w2v(num_threads=0), ValueError, "num_threads must be a positive")
+raises("w2v-num-threads-and-threads", lambda: _w2v(num_threads=1, threads=1), TypeError,
+       "both num_threads= and its deprecated name threads=")
+raises("w2v-load-num-threads-and-threads",
+       lambda: _w2v().load("no-such.ckpt", num_threads=1, threads=1),
+       TypeError, "both num_threads= and its deprecated name threads=")

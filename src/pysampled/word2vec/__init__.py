@@ -4,8 +4,18 @@ Design: this subpackage is an application of pysampled, not part of the
 TF-shaped library (``pysampled.samplers``, ``pysampled.losses``), which never
 imports it. Each concern has one module:
 
-* :mod:`.model`: :class:`Word2Vec` (configuration, vocabulary, vectors,
-  training schedule; the chunk kernel is ``pysampled._word2vec``);
+* :mod:`.model`: :class:`Word2Vec`, the public class: its methods hand
+  each concern to the module that owns it:
+
+  - :mod:`.state`: the options and attributes (what a checkpoint saves),
+    with the option checks and the deprecated ``threads`` name in
+    :mod:`.options`;
+  - :mod:`.vocabulary`: counting, selecting and extending the vocabulary,
+    initial vectors;
+  - :mod:`.training`: the schedule of epochs and chunks (the chunk kernel is
+    ``pysampled._word2vec``), checkpoints during training, the thread chooser;
+  - :mod:`.queries`: ``most_similar``;
+
 * :mod:`.corpus`: :class:`TextCorpus`, the encoded corpus on disk;
 * :mod:`.checkpoint`: atomic, resumable checkpoints;
 * :mod:`.formats`: word2vec text / binary files;

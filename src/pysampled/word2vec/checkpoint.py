@@ -9,35 +9,45 @@ from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING, Any, Dict, Optional, Type, TypeVar
 
 import numpy as np
 
 from .._atomic import atomic_write
 from .arrays import aligned_zeros
+from .corpus import PathLike
+from .options import CONFIG_KEYS
+
+if TYPE_CHECKING:
+    from .state import Word2VecState
+
+    Model = TypeVar("Model", bound=Word2VecState)
 
 __all__ = ["CHECKPOINT_VERSION", "save_checkpoint", "load_checkpoint"]
 
 CHECKPOINT_VERSION = 1
 
 
-def save_checkpoint(self, path) -> None:
+def save_checkpoint(self: Word2VecState, path: PathLike) -> None:
     """Write model `self`'s checkpoint (atomically: a temporary file, fsync, rename)."""
     if self._sampler is not None:
         self.sampler_state = [int(x) for x in self._sampler.get_state()["generator"]]
     meta = {"version": CHECKPOINT_VERSION, "config": self.config(),
             "progress": self.progress, "history": self.history,
             "sampler_state": self.sampler_state}
-    extra = {}
+    arrays: Dict[str, Any] = dict(syn0=self.syn0, syn1=self.syn1, bias=self.bias,
+                                  counts=self.counts, words=np.array(self.words, dtype=str),
+                                  meta=np.array(json.dumps(meta)))
     if self.accum0 is not None:  # set together with accum1/accum_bias
-        extra = dict(accum0=self.accum0, accum1=self.accum1, accum_bias=self.accum_bias)
+        arrays.update(accum0=self.accum0, accum1=self.accum1, accum_bias=self.accum_bias)
     with atomic_write(path, "wb") as f:
-        np.savez(f, syn0=self.syn0, syn1=self.syn1, bias=self.bias, counts=self.counts,
-                 words=np.array(self.words, dtype=str), meta=np.array(json.dumps(meta)),
-                 **extra)
+        np.savez(f, **arrays)
 
-def load_checkpoint(cls, path, *, threads=None):
-    """A model from a checkpoint written by :meth:`save` (training can go on
-    with :meth:`train`, given the same corpus). Anything that is not such a
+
+def load_checkpoint(cls: Type[Model], path: PathLike, *, num_threads: Optional[int] = None
+                    ) -> Model:
+    """A model of class `cls` from a checkpoint written by :func:`save_checkpoint`
+    (training can go on, given the same corpus). Anything that is not such a
     checkpoint raises ``ValueError``."""
     where = os.fspath(path)
     try:
@@ -52,7 +62,7 @@ def load_checkpoint(cls, path, *, threads=None):
                 raise ValueError("it is not a pysampled checkpoint (no 'meta' record)")
             meta = json.loads(str(z["meta"]))
             _check_meta(meta)
-            obj = cls(**meta["config"], threads=threads)
+            obj = cls(**meta["config"], num_threads=num_threads)
             arrays = {k: z[k] for k in z.files if k != "meta"}
     except ValueError as e:
         if "allow_pickle" in str(e):  # NumPy's advice would be wrong here: never unpickle
@@ -90,7 +100,7 @@ def load_checkpoint(cls, path, *, threads=None):
     return obj
 
 
-def _check_meta(meta) -> None:
+def _check_meta(meta: Any) -> None:
     """The JSON part of a checkpoint must have the fields and types save() writes."""
     if not isinstance(meta, dict):
         raise ValueError("metadata is not a JSON object")
@@ -99,10 +109,7 @@ def _check_meta(meta) -> None:
     config, progress, history = meta.get("config"), meta.get("progress"), meta.get("history")
     if not isinstance(config, dict):
         raise ValueError("config is not a JSON object")
-    from .model import Word2Vec
-
-    known = set(Word2Vec().config())
-    unknown = set(config) - known
+    unknown = set(config) - set(CONFIG_KEYS)
     if unknown:
         raise ValueError(f"unknown config keys {sorted(unknown)}")
     for key in ("dim", "window", "negative", "min_count", "epochs", "seed", "group_size",

@@ -33,15 +33,21 @@ import shutil
 import sys
 import tempfile
 import unicodedata
-from typing import Callable, Iterator, NamedTuple, Sequence, Union
+from typing import (TYPE_CHECKING, Callable, Iterable, Iterator, NamedTuple, Sequence, Tuple,
+                    Union, cast)
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import _word2vec
 from .._atomic import remove_if_owner_gone
 
+if TYPE_CHECKING:
+    from typing_extensions import TypeGuard
+
 __all__ = ["TextCorpus", "MAX_SENTENCE_LENGTH", "corpus_source", "encoding_dir",
-           "normalize_token", "tokenize", "VocabScan", "scan_vocabulary", "encode_corpus"]
+           "normalize_token", "tokenize", "VocabScan", "scan_vocabulary", "encode_corpus",
+           "Corpus", "PathLike"]
 
 #: Longer sentences are cut into pieces of this many tokens (as gensim does).
 MAX_SENTENCE_LENGTH = 10_000
@@ -93,7 +99,11 @@ def tokenize(line: str, *, lowercase: bool = False, strip_punctuation: bool = Fa
     return out
 
 
+#: A file path.
 PathLike = Union[str, "os.PathLike[str]"]
+#: What the trainer reads as a corpus: a text file path, a sequence of them,
+#: or any iterable of token lists (:class:`TextCorpus`, ``SyntheticCorpus``, lists).
+Corpus = Union[PathLike, Sequence[PathLike], Iterable[Sequence[str]]]
 
 
 class TextCorpus:
@@ -153,8 +163,10 @@ class TextCorpus:
 class EncodedCorpus:
     """The corpus as int32 word ids and int64 sentence ends, in two files."""
 
-    def __init__(self, directory: str):
+    def __init__(self, directory: str) -> None:
         self.dir = directory
+        self.tokens: npt.NDArray[np.int32]
+        self.ends: npt.NDArray[np.int64]
         self.tokens = np.memmap(os.path.join(directory, "tokens.i32"), dtype=np.int32, mode="r") \
             if os.path.getsize(os.path.join(directory, "tokens.i32")) else np.zeros(0, np.int32)
         self.ends = np.memmap(os.path.join(directory, "ends.i64"), dtype=np.int64, mode="r") \
@@ -164,7 +176,8 @@ class EncodedCorpus:
     def num_tokens(self) -> int:
         return int(self.tokens.shape[0])
 
-    def chunks(self, chunk_words: int):
+    def chunks(self, chunk_words: int
+               ) -> Iterator[Tuple[int, int, int, npt.NDArray[np.int64]]]:
         """(index, start, stop, sentence ends relative to start): whole sentences,
         cut as soon as a chunk reaches chunk_words tokens."""
         ends = self.ends
@@ -182,7 +195,7 @@ class EncodedCorpus:
             s0, start = s1, stop
 
 
-def _native(corpus) -> bool:
+def _native(corpus: object) -> TypeGuard[TextCorpus]:
     """Whether the C++ reader reads this corpus: text files without token
     normalisation (--lowercase / --strip-punctuation run in Python)."""
     return isinstance(corpus, TextCorpus) and not (corpus.lowercase or corpus.strip_punctuation)
@@ -250,8 +263,9 @@ def _scan_iterable(source, min_count, max_vocab_size, directory):
             _Provisional(tok_path, prov_words, np.asarray(ends, dtype=np.int64)))
 
 
-def scan_vocabulary(source, min_count: int, max_vocab_size: int | None, threads: int,
-                    directory: str):
+def scan_vocabulary(source: Iterable[Sequence[str]], min_count: int, max_vocab_size: int | None,
+                    threads: int, directory: str
+                    ) -> Tuple[VocabScan, Union[TextCorpus, _Provisional]]:
     """Count the words of `source` (a :class:`TextCorpus` or an iterable of
     token lists). Returns the :class:`VocabScan` and what
     :func:`encode_corpus` needs to encode the same corpus."""
@@ -262,12 +276,13 @@ def scan_vocabulary(source, min_count: int, max_vocab_size: int | None, threads:
     return _scan_iterable(source, min_count, max_vocab_size, directory)
 
 
-def encode_corpus(scanned, index: dict, directory: str, threads: int) -> "EncodedCorpus":
+def encode_corpus(scanned: Union[TextCorpus, _Provisional], index: dict[str, int],
+                  directory: str, threads: int) -> EncodedCorpus:
     """Write the corpus counted by :func:`scan_vocabulary` as the ids of
     `index` (word -> id) into `directory`, dropping other words and the
     sentence pieces they leave empty."""
     tokens, ends = os.path.join(directory, "tokens.i32"), os.path.join(directory, "ends.i64")
-    if _native(scanned):
+    if not isinstance(scanned, _Provisional):  # text files read by the C++ reader
         words = sorted(index, key=index.__getitem__)
         _word2vec.encode_corpus(scanned.paths, words, tokens, ends, MAX_SENTENCE_LENGTH, threads,
                                 TEXT_BLOCK_BYTES)
@@ -284,7 +299,8 @@ def encode_corpus(scanned, index: dict, directory: str, threads: int) -> "Encode
     return EncodedCorpus(directory)
 
 
-def encode_with_vocabulary(source, index: dict, directory: str, threads: int) -> "EncodedCorpus":
+def encode_with_vocabulary(source: Iterable[Sequence[str]], index: dict[str, int],
+                           directory: str, threads: int) -> EncodedCorpus:
     """Encode `source` (text files or an iterable of token lists) with a given
     vocabulary, without counting it."""
     if _native(source):
@@ -306,18 +322,19 @@ def encode_with_vocabulary(source, index: dict, directory: str, threads: int) ->
     return EncodedCorpus(directory)
 
 
-def corpus_source(corpus):
+def corpus_source(corpus: Corpus) -> Iterable[Sequence[str]]:
+    """A :class:`TextCorpus` for file path(s), else the iterable itself."""
     if isinstance(corpus, (str, os.PathLike)) or (
             isinstance(corpus, (list, tuple)) and corpus and isinstance(corpus[0], (str, os.PathLike))
             and not isinstance(corpus[0], list)):
-        return TextCorpus(corpus)
-    return corpus
+        return TextCorpus(corpus)  # type: ignore[arg-type]  # a list of paths
+    return cast(Iterable[Sequence[str]], corpus)
 
 _WORKDIR_PREFIX = "pysampled-w2v-"
 _WORKDIR_PATTERN = re.compile(re.escape(_WORKDIR_PREFIX) + r"(\d+)-")
 
 
-def encoding_dir(workdir):
+def encoding_dir(workdir: Union[PathLike, None]) -> tempfile.TemporaryDirectory[str]:
     """A temporary directory for the encoded corpus, named after this process;
     directories that killed trainers left behind in the same place are
     removed first (only ours: the name pattern, and the owner's pid is gone)."""

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["evaluate_analogies", "evaluate_similarity"]
 
@@ -68,12 +69,12 @@ def _accuracy(correct, total):
 
 def evaluate_analogies(
     words: Sequence[str],
-    vectors,
-    path,
+    vectors: npt.ArrayLike,
+    path: Union[str, os.PathLike[str]],
     restrict_vocab: Optional[int] = 300000,
     case_insensitive: bool = True,
     normalize: Optional[Callable[[str], str]] = None,
-) -> dict:
+) -> Dict[str, Any]:
     """Word-analogy accuracy with 3CosAdd, on a ``questions-words.txt`` style file.
 
     Each question ``a b c d`` ("a is to b as c is to d") is answered by the
@@ -286,13 +287,13 @@ def _spearman(x, y) -> float:
 
 def evaluate_similarity(
     words: Sequence[str],
-    vectors,
-    path,
+    vectors: npt.ArrayLike,
+    path: Union[str, os.PathLike[str]],
     delimiter: Optional[str] = "\t",
     case_insensitive: bool = True,
     restrict_vocab: Optional[int] = 300000,
     normalize: Optional[Callable[[str], str]] = None,
-) -> dict:
+) -> Dict[str, Any]:
     """Correlation between cosine similarities and human word-pair ratings.
 
     Parameters

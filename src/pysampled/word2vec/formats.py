@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import os
 import re
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from .._atomic import atomic_write
 
@@ -46,7 +47,8 @@ def _check_words(words, n_rows):
     return words
 
 
-def save_word2vec_format(path, words: Sequence[str], vectors, binary: bool = False) -> None:
+def save_word2vec_format(path: Union[str, os.PathLike[str]], words: Sequence[str],
+                         vectors: npt.ArrayLike, binary: bool = False) -> None:
     """Save embeddings in the word2vec text or binary format, atomically.
 
     Parameters
@@ -259,7 +261,8 @@ def _parse_binary(data: bytes, pos: int, count: int, dim: int, where: str):
     return words, vectors
 
 
-def load_word2vec_format(path, binary: Optional[bool] = None) -> Tuple[List[str], np.ndarray]:
+def load_word2vec_format(path: Union[str, os.PathLike[str]], binary: Optional[bool] = None
+                         ) -> Tuple[List[str], npt.NDArray[np.float32]]:
     """Load embeddings from a word2vec text or binary file.
 
     Parameters

@@ -24,9 +24,11 @@ while random vectors score the chance level ``39 / 1999 ≈ 0.0195``
 """
 from __future__ import annotations
 
-from typing import Iterator, List, Optional, Sequence, Tuple
+import os
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from .._atomic import atomic_write
 from .._validation import int_at_least
@@ -152,7 +154,7 @@ class SyntheticCorpus:
         self._common_cdf = _zipf_cdf(self.num_common, zipf_s)
         self._vocab: Optional[List[str]] = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"SyntheticCorpus(num_tokens={self._num_tokens}, num_topics={self.num_topics}, "
             f"words_per_topic={self.words_per_topic}, num_common={self.num_common}, "
@@ -242,7 +244,7 @@ class SyntheticCorpus:
         """Iterate over sentences (same as :meth:`sentences`); re-iterable."""
         return self.sentences()
 
-    def write(self, path) -> None:
+    def write(self, path: Union[str, os.PathLike[str]]) -> None:
         """Write the corpus as UTF-8 text, one sentence per line, words separated by one space.
 
         The file is written to a temporary file in the same directory,
@@ -264,7 +266,7 @@ class SyntheticCorpus:
     # ------------------------------------------------------------------
     # scoring
     # ------------------------------------------------------------------
-    def score(self, words: Sequence[str], vectors, k: int = 10) -> float:
+    def score(self, words: Sequence[str], vectors: npt.ArrayLike, k: int = 10) -> float:
         """:func:`planted_score` against this corpus's :attr:`groups`.
 
         Parameters
@@ -396,7 +398,8 @@ def chance_level(groups: Sequence[Sequence[str]], words: Optional[Sequence[str]]
     return float(np.mean((sizes[labels] - 1) / (p - 1)))
 
 
-def planted_score(words: Sequence[str], vectors, groups: Sequence[Sequence[str]], k: int = 10) -> float:
+def planted_score(words: Sequence[str], vectors: npt.ArrayLike, groups: Sequence[Sequence[str]],
+                  k: int = 10) -> float:
     """Precision@k of cosine nearest neighbours against planted word groups.
 
     For every planted word (a word of some group) present in ``words``, take its

@@ -1,0 +1,177 @@
+"""The training schedule of a :class:`~pysampled.word2vec.Word2Vec` model:
+epochs of chunks, the learning rate, checkpoints, progress, stopping.
+
+Design: :func:`train` is ``Word2Vec.train``'s body. It cuts the
+encoded corpus into chunks of whole sentences (fixed by the corpus and
+``chunk_words`` alone) and makes one kernel call per chunk with the GIL
+released: ``_word2vec.train_chunk`` for ``loss="negative"``, the model's
+nce / sampled-softmax step otherwise. The learning rate decays linearly per
+chunk over all epochs; ``model.progress`` records the position, so a
+checkpoint resumes at the chunk after the last one trained.
+:class:`_ThreadChooser` picks the thread count per chunk of the deterministic
+mode, where it changes the speed but never the vectors.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple, TypedDict
+
+import numpy as np
+import numpy.typing as npt
+
+from .. import _word2vec
+from .._threads import resolve_num_threads
+from .corpus import Corpus, PathLike
+from .progress import Progress
+from .vocabulary import encode_for_training
+
+if TYPE_CHECKING:
+    from .model import Word2Vec
+
+__all__ = ["TrainSummary", "train"]
+
+
+class TrainSummary(TypedDict):
+    """What ``Word2Vec.train`` returns."""
+    #: Tokens trained in this call (before subsampling).
+    words: int
+    seconds: float
+    words_per_second: float
+    #: ``{"epoch": e, "loss": mean loss}`` for every finished epoch of the run.
+    epochs: List[Dict[str, float]]
+    #: False when stopped early (``stop_after_chunks``, ``should_stop``).
+    finished: bool
+
+
+class _ThreadChooser:
+    """Thread count per chunk of the deterministic mode. Its results are the
+    same for any thread count, but its synchronous groups make every thread
+    wait for the slowest: with a busy neighbour on one core, `threads`
+    threads can be far slower than one. So both counts are timed (every
+    `probe_every`-th chunk, or less often the slower the other count was,
+    runs the other one) and the faster per word is used. Only the speed
+    depends on this choice, never the vectors."""
+
+    def __init__(self, threads: int, adaptive: bool, probe_every: int = 8) -> None:
+        self.threads = threads
+        self.options = (threads, 1) if adaptive and threads > 1 else (threads,)
+        self.cost: Dict[int, Optional[float]] = {t: None for t in self.options}  # s per word
+        self.probe_every = probe_every
+        self.calls = 0
+
+    def pick(self) -> int:
+        self.calls += 1
+        if len(self.options) == 1:
+            return self.threads
+        known = {t: c for t, c in self.cost.items() if c is not None}
+        unknown = [t for t in self.options if t not in known]
+        if unknown:
+            return unknown[0]
+        best = min(self.options, key=lambda t: known[t])
+        other = next(t for t in self.options if t != best)
+        # Probe the slower count less often the slower it is (at most 1/64 of the chunks).
+        period = min(64, int(self.probe_every * known[other] / known[best]))
+        if self.calls % max(self.probe_every, period) == 0:
+            return other
+        return best
+
+    def record(self, threads: int, seconds: float, words: int) -> None:
+        if words <= 0 or len(self.options) == 1:
+            return
+        c = seconds / words
+        old = self.cost[threads]
+        self.cost[threads] = c if old is None else 0.5 * old + 0.5 * c
+
+
+def train(model: Word2Vec, corpus: Optional[Corpus], *, progress: Optional[bool],
+                checkpoint: Optional[PathLike], checkpoint_every: float,
+                workdir: Optional[PathLike], stop_after_chunks: Optional[int],
+                should_stop: Optional[Callable[[], bool]]) -> TrainSummary:
+    """``Word2Vec.train``: the remaining epochs (all of them unless resumed)."""
+    if model._encoded is None:
+        if corpus is None:
+            raise ValueError("train() needs a corpus (the vocabulary was built elsewhere)")
+        if model.syn0 is None:
+            model.build_vocab(corpus, workdir=workdir)
+        else:
+            encode_for_training(model, corpus, workdir)
+    enc = model._encoded
+    assert enc is not None
+    if progress is None:
+        progress = sys.stderr.isatty()
+    threads = resolve_num_threads(model.num_threads)
+    keep = model.keep_probabilities()
+    noise = _word2vec.NoiseTable(model.noise_weights())
+    # Deterministic results do not depend on the thread count, so it may
+    # follow the machine's load; Hogwild keeps the threads asked for.
+    chooser = _ThreadChooser(threads, adaptive=model.deterministic)
+    total_words = model.epochs * enc.num_tokens
+    chunks = list(enc.chunks(model.chunk_words))
+    bar = Progress(total_words, enabled=progress)
+    t_start = time.perf_counter()
+    last_ckpt = t_start
+    words_this_run = 0
+    stopped = False
+    sampled_loss = model._make_sampled_loss(threads) if model.loss != "negative" else None
+    while model.progress["epoch"] < model.epochs:
+        epoch = model.progress["epoch"]
+        for index, start, stop, ends in chunks[model.progress["chunk"]:]:
+            if (stop_after_chunks is not None and stop_after_chunks <= 0) or (
+                    should_stop is not None and should_stop()):
+                stopped = True
+                break
+            frac = model.progress["words_done"] / max(1, total_words)
+            alpha = max(model.min_alpha, model.alpha - (model.alpha - model.min_alpha) * frac)
+            tokens = enc.tokens[start:stop]  # a view of the memory-mapped corpus
+            if model.loss == "negative":
+                words, pairs, loss = _negative_sampling_chunk(
+                    model, chooser, keep, noise, tokens, np.ascontiguousarray(ends), start,
+                    epoch, alpha)
+            else:
+                words, pairs, loss = model._train_chunk_sampled(
+                    sampled_loss, keep, noise, tokens, np.ascontiguousarray(ends), start,
+                    epoch, alpha, threads)
+            model.progress["chunk"] = index + 1
+            model.progress["words_done"] += int(words)
+            model.progress["loss"] += float(loss)
+            model.progress["pairs"] += int(pairs)
+            words_this_run += int(words)
+            if stop_after_chunks is not None:
+                stop_after_chunks -= 1
+            bar.update(model.progress["words_done"], words_this_run,
+                       model.progress["loss"] / max(1, model.progress["pairs"]), alpha, epoch)
+            if checkpoint and time.perf_counter() - last_ckpt >= checkpoint_every:
+                model.save(checkpoint)
+                last_ckpt = time.perf_counter()
+        if stopped:
+            if checkpoint:
+                model.save(checkpoint)
+            break
+        model.history.append({"epoch": epoch,
+                              "loss": model.progress["loss"] / max(1, model.progress["pairs"])})
+        model.progress.update(epoch=epoch + 1, chunk=0, loss=0.0, pairs=0)
+        if checkpoint:
+            model.save(checkpoint)
+            last_ckpt = time.perf_counter()
+    seconds = time.perf_counter() - t_start
+    bar.close()
+    return {"words": words_this_run, "seconds": seconds,
+            "words_per_second": words_this_run / seconds if seconds > 0 else float("nan"),
+            "epochs": [dict(h) for h in model.history], "finished": not stopped}
+
+
+def _negative_sampling_chunk(model: Word2Vec, chooser: _ThreadChooser,
+                             keep: npt.NDArray[np.float32], noise: _word2vec.NoiseTable,
+                             tokens: npt.NDArray[np.int32], ends: npt.NDArray[np.int64],
+                             position: int, epoch: int, alpha: float) -> Tuple[int, int, float]:
+    """One chunk of word2vec's objective in C++: (words, pairs, loss sum)."""
+    assert model.syn0 is not None and model.syn1 is not None
+    chunk_threads = chooser.pick()
+    t_chunk = time.perf_counter()
+    words, kept, pairs, loss = _word2vec.train_chunk(
+        model.syn0, model.syn1, keep, noise, tokens, ends, position, model.seed, epoch, alpha,
+        model.dim, model._kernel_window(), model.negative, model.model == "cbow", model.cbow_mean,
+        not model.deterministic, model.group_size, chunk_threads, model.shrink_windows)
+    chooser.record(chunk_threads, time.perf_counter() - t_chunk, int(words))
+    return int(words), int(pairs), float(loss)
