@@ -5,14 +5,14 @@ from typing import NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 
 class LossKind(enum.IntEnum):
-    LOGITS: int
-    NCE: int
-    SOFTMAX: int
+    LOGITS = 0
+    NCE = 1
+    SOFTMAX = 2
 
 class Optimizer(enum.IntEnum):
-    NONE: int
-    SGD: int
-    ADAGRAD: int
+    NONE = -1
+    SGD = 0
+    ADAGRAD = 1
 
 class KernelResult(NamedTuple):
     loss: Optional[np.ndarray]

@@ -18,7 +18,7 @@ import math
 import numbers
 import os
 import threading
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -269,6 +269,14 @@ class FrequencyEstimator:
     :meth:`save` / :meth:`load` write and read them as ``.npz`` files.
     """
 
+    _params: "tuple[int, int, float, int]"  # num_buckets, num_hashes, alpha, seed
+    _last: np.ndarray
+    _acc: np.ndarray
+    _count: np.ndarray
+    _first_step: int
+    _last_step: int
+    _lock: "threading.Lock"
+
     def __init__(self, num_buckets: int = 2**20, num_hashes: int = 1, alpha: float = 0.01,
                  seed: int = 0):
         nb = as_int(num_buckets, "num_buckets")
@@ -319,7 +327,7 @@ class FrequencyEstimator:
         """``last_step - first_step + 1`` (0 before the first update)."""
         return 0 if self._last_step < 0 else self._last_step - self._first_step + 1
 
-    def _args(self):
+    def _args(self) -> "tuple[int, int, int, float, np.ndarray, np.ndarray, np.ndarray]":
         nb, nh, a, s = self._params
         return nb, nh, s, a, self._last, self._acc, self._count
 
@@ -435,7 +443,8 @@ class FrequencyEstimator:
         """Write the estimator to ``path`` (an ``.npz`` file, replaced atomically)."""
         state = self.state_dict()
         with atomic_write(os.fspath(path), "wb") as f:
-            np.savez(f, **{k: np.asarray(v) for k, v in state.items()})
+            arrays: "dict[str, Any]" = {k: np.asarray(v) for k, v in state.items()}
+            np.savez(f, **arrays)
 
     @classmethod
     def load(cls, path) -> "FrequencyEstimator":
