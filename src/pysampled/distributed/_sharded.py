@@ -29,8 +29,6 @@ are added never depends on message arrival, so reruns are bit-identical.
 """
 from __future__ import annotations
 
-import sys
-import time
 import zlib
 from typing import NamedTuple
 
@@ -40,6 +38,7 @@ from .. import _losses
 from .._threads import resolve_num_threads
 from .._validation import as_ids, check_attr_min
 from ..losses import LossGrads, SparseRows, _labels_matrix, _shard_list
+from ._channel import Channel, DistributedError, DistributedTimeoutError, slice_starts
 
 __all__ = ["DistributedError", "DistributedTimeoutError", "ShardedSampledLoss",
            "ShardedStepResult", "shard_rows"]
@@ -47,18 +46,6 @@ __all__ = ["DistributedError", "DistributedTimeoutError", "ShardedSampledLoss",
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _KIND_LOGITS = _losses.LossKind.LOGITS
 _FLT_MAX = float(np.finfo(np.float32).max)
-
-
-class DistributedError(RuntimeError):
-    """Another rank rejected its arguments, or the ranks disagree on them."""
-
-
-class DistributedTimeoutError(DistributedError, TimeoutError):
-    """A collective did not complete within the timeout (``on_timeout="raise"``).
-
-    The communicator is unusable afterwards (a nonblocking collective is still
-    pending on it); end the job, e.g. with ``comm.Abort()``.
-    """
 
 
 class ShardedStepResult(NamedTuple):
@@ -81,122 +68,6 @@ def shard_rows(num_classes: int, num_shards: int) -> list:
     k = check_attr_min(num_shards, "num_shards")
     q, r = divmod(n, k)
     return [q + 1 if i < r else q for i in range(k)]
-
-
-def _slices(counts):
-    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    return starts
-
-
-def _stable_sigmoid(x):
-    out = np.empty_like(x)
-    pos = x >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
-    e = np.exp(x[~pos])
-    out[~pos] = e / (1.0 + e)
-    return out
-
-
-class _Channel:
-    """The collectives of one loss: nonblocking, polled against a deadline,
-    counted (bytes this rank's data must deliver to the other ranks)."""
-
-    def __init__(self, comm, timeout, on_timeout):
-        self.comm = comm
-        self.size = int(comm.Get_size())
-        self.rank = int(comm.Get_rank())
-        self.timeout = timeout
-        self.on_timeout = on_timeout
-        self.bytes_sent = 0
-        self.log: dict = {}
-        self.wait_s = 0.0
-        self.what = ""
-
-    def _count(self, name, nbytes):
-        self.bytes_sent += int(nbytes)
-        self.log[name] = self.log.get(name, 0) + int(nbytes)
-
-    def _wait(self, req, name):
-        t0 = time.monotonic()
-        deadline = t0 + self.timeout
-        try:
-            self._poll(req, name, deadline)
-        finally:
-            self.wait_s += time.monotonic() - t0
-
-    def _poll(self, req, name, deadline):
-        polls = 0
-        while not req.Test():
-            polls += 1
-            if polls > 64:
-                if time.monotonic() > deadline:
-                    self._fail(name)
-                # Back off: ranks may share cores (oversubscribed runs).
-                time.sleep(min(1e-3, 2e-6 * (polls - 64)))
-
-    def _fail(self, name):
-        msg = (f"pysampled.distributed: rank {self.rank} of {self.size}: the collective "
-               f"'{name}' of {self.what} did not complete within {self.timeout:g} s "
-               "(another rank raised, died, hangs or called with other arguments)")
-        if self.on_timeout == "abort":
-            sys.stderr.write(msg + "; aborting the job\n")
-            sys.stderr.flush()
-            time.sleep(0.5)  # let mpiexec forward the message before the job is torn down
-            self.comm.Abort(1)
-        raise DistributedTimeoutError(msg)
-
-    def allgather(self, send, name):
-        """Equal blocks: ``[size, *send.shape]``."""
-        send = np.ascontiguousarray(send)
-        out = np.empty((self.size,) + send.shape, dtype=send.dtype)
-        if self.size == 1:
-            out[0] = send
-            return out
-        self._wait(self.comm.Iallgather(send, out), name)
-        self._count(name, (self.size - 1) * send.nbytes)
-        return out
-
-    def allgatherv(self, send, rows, name):
-        """Blocks of ``rows[k]`` rows from rank ``k``, concatenated in rank order."""
-        send = np.ascontiguousarray(send)
-        per_row = int(np.prod(send.shape[1:], dtype=np.int64))
-        out = np.empty((int(sum(rows)),) + send.shape[1:], dtype=send.dtype)
-        if self.size == 1:
-            out[...] = send
-            return out
-        counts = [int(r) * per_row for r in rows]
-        displs = [int(d) * per_row for d in _slices(rows)[:-1]]
-        self._wait(self.comm.Iallgatherv(send, [out, (counts, displs)]), name)
-        self._count(name, (self.size - 1) * send.nbytes)
-        return out
-
-    def exchange_slices(self, part, rows, name):
-        """Reduce-scatter transport: rank ``k`` gets rows ``rows[k]`` of every
-        rank's ``part`` (``[sum(rows), ...]``), as ``[size, rows[rank], ...]``
-        in rank order (the caller combines them in that fixed order)."""
-        part = np.ascontiguousarray(part)
-        if self.size == 1:
-            return part[None]
-        per_row = int(np.prod(part.shape[1:], dtype=np.int64))
-        mine = int(rows[self.rank])
-        starts = _slices(rows)
-        recv = np.empty((self.size, mine) + part.shape[1:], dtype=part.dtype)
-        scounts = [int(r) * per_row for r in rows]
-        sdispls = [int(s) * per_row for s in starts[:-1]]
-        rcounts = [mine * per_row] * self.size
-        rdispls = [k * mine * per_row for k in range(self.size)]
-        self._wait(self.comm.Ialltoallv([part, (scounts, sdispls)], [recv, (rcounts, rdispls)]), name)
-        self._count(name, (int(sum(rows)) - mine) * per_row * part.itemsize)
-        return recv
-
-    def reduce_scatter(self, part, rows, name):
-        """Sum of every rank's ``part``, this rank's ``rows[rank]`` rows only,
-        the pieces added in rank order."""
-        recv = self.exchange_slices(part, rows, name)
-        out = recv[0].copy()
-        for k in range(1, self.size):
-            out += recv[k]
-        return out
 
 
 _NFIELDS = 24  # room for the agreed constructor arguments (18 today)
@@ -287,7 +158,7 @@ class ShardedSampledLoss:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
         if on_timeout not in ("abort", "raise"):
             raise ValueError(f"on_timeout must be 'abort' or 'raise', got {on_timeout!r}")
-        self._ch = _Channel(comm, timeout, on_timeout)
+        self._ch = Channel(comm, timeout, on_timeout)
         self._ch.what = "ShardedSampledLoss()"
         K, r = self._ch.size, self._ch.rank
         self.comm = comm
@@ -464,7 +335,7 @@ class ShardedSampledLoss:
         K, r = self._ch.size, self._ch.rank
         if not self._div or K == 1:
             return rows * K + r if K > 1 else rows.copy()
-        return _slices(self._rows)[r] + rows
+        return slice_starts(self._rows)[r] + rows
 
     # -- the work
     def step(self, labels, inputs, *, batch_split=False, learning_rate=None, upstream=None):
@@ -517,9 +388,7 @@ class ShardedSampledLoss:
         ch = self._ch
         K, r = ch.size, ch.rank
         self._calls += 1
-        ch.what = f"{mode} call {self._calls}"
-        ch.log = {}
-        ch.wait_s = 0.0
+        ch.begin(f"{mode} call {self._calls}")
         T = self.num_true
         batch_split = bool(batch_split)
         error = None
@@ -589,7 +458,7 @@ class ShardedSampledLoss:
             out_rows = [len(a) for a in np.array_split(np.empty(x.shape[0]), K)]
         B, D = x.shape
         dtype = x.dtype
-        starts = _slices(out_rows)
+        starts = slice_starts(out_rows)
 
         sampled, tec, sec = self.sampler.sample(lab, self.num_sampled, True)
         sampled = as_ids(sampled, "sampled_candidates", ndim=1)
