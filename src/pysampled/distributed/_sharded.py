@@ -36,9 +36,11 @@ import numpy as np
 
 from .. import _losses
 from .._threads import resolve_num_threads
-from .._validation import as_ids, check_attr_min
-from ..losses import LossGrads, SparseRows, _labels_matrix, _shard_list
+from .._validation import as_ids
+from ..losses import LossGrads, SparseRows, _labels_matrix
+from . import _config
 from ._channel import Channel, DistributedError, DistributedTimeoutError, slice_starts
+from ._config import shard_rows
 
 __all__ = ["DistributedError", "DistributedTimeoutError", "ShardedSampledLoss",
            "ShardedStepResult", "shard_rows"]
@@ -56,23 +58,6 @@ class ShardedStepResult(NamedTuple):
     inputs_grad: np.ndarray  #: ``[batch, dim]`` gradient of ``sum(upstream * loss)`` w.r.t. the inputs
 
 
-def shard_rows(num_classes: int, num_shards: int) -> list:
-    """Rows of each shard for ``num_classes`` classes over ``num_shards``
-    shards: the first ``num_classes % num_shards`` shards have one row more.
-
-    This is the layout of both TF strategies: ``mod`` (class ``c`` on shard
-    ``c % num_shards``, row ``c // num_shards``) and ``div`` (contiguous
-    blocks).
-    """
-    n = check_attr_min(num_classes, "num_classes")
-    k = check_attr_min(num_shards, "num_shards")
-    q, r = divmod(n, k)
-    return [q + 1 if i < r else q for i in range(k)]
-
-
-_NFIELDS = 24  # room for the agreed constructor arguments (18 today)
-_LOSS_CODES = {"sampled_softmax": 0, "nce": 1}
-_OPT_CODES = {"sgd": 0, "adagrad": 1}  # in the agreement header
 _OPTIMIZERS = {"sgd": _losses.Optimizer.SGD, "adagrad": _losses.Optimizer.ADAGRAD}
 
 
@@ -148,115 +133,27 @@ class ShardedSampledLoss:
                  sampler=None, remove_accidental_hits=None, subtract_log_q=True, optimizer="sgd",
                  learning_rate=0.1, initial_accumulator_value=0.1, epsilon=1e-7, seed=None,
                  true_target=None, timeout=60.0, on_timeout="abort", num_threads=None):
-        from ..samplers import CandidateSampler, LogUniformSampler
+        from ..samplers import LogUniformSampler
 
-        for attr in ("Get_size", "Get_rank", "Iallgather", "Iallgatherv", "Ialltoallv", "Abort"):
-            if not callable(getattr(comm, attr, None)):
-                raise TypeError(f"comm must be an mpi4py intracommunicator (it has no {attr}())")
-        timeout = float(timeout)
-        if not (np.isfinite(timeout) and timeout > 0):
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
-        if on_timeout not in ("abort", "raise"):
-            raise ValueError(f"on_timeout must be 'abort' or 'raise', got {on_timeout!r}")
+        timeout = _config.check_comm(comm, timeout, on_timeout)
         self._ch = Channel(comm, timeout, on_timeout)
         self._ch.what = "ShardedSampledLoss()"
-        K, r = self._ch.size, self._ch.rank
         self.comm = comm
-
-        fields = {}
-        error = None
-        try:
-            if loss not in _LOSS_CODES:
-                raise ValueError(f"loss must be 'sampled_softmax' or 'nce', got {loss!r}")
-            if optimizer not in _OPT_CODES:
-                raise ValueError(f"optimizer must be 'sgd' or 'adagrad', got {optimizer!r}")
-            if partition_strategy not in ("mod", "div"):
-                raise ValueError(f"Unrecognized partition strategy: {partition_strategy}."
-                                 "Must be one of either `mod` or `div`.")
-            if num_classes is None:
-                raise TypeError("num_classes is required (the rows of the whole table)")
-            self.num_classes = check_attr_min(num_classes, "num_classes")
-            self.num_sampled = check_attr_min(num_sampled, "num_sampled")
-            self.num_true = check_attr_min(num_true, "num_true")
-            (w,) = _shard_list(local_weights, "local_weights", 2)
-            b = None
-            if local_biases is not None:
-                (b,) = _shard_list(local_biases, "local_biases", 1)
-                if b.dtype != w.dtype:
-                    raise TypeError(f"local_biases must have the dtype of local_weights ({w.dtype}), "
-                                    f"got {b.dtype}")
-            if partition_strategy == "div" and 1 < K and self.num_classes < K:
-                raise ValueError(f"partition_strategy='div' needs at least one row per shard: "
-                                 f"{self.num_classes} rows over {K} shards (TF fails with "
-                                 "'Integer division by zero'); use 'mod' or fewer ranks")
-            self._rows = shard_rows(self.num_classes, K)
-            if w.shape[0] != self._rows[r]:
-                raise ValueError(f"rank {r} of {K} owns {self._rows[r]} of the {self.num_classes} "
-                                 f"classes, but local_weights has {w.shape[0]} rows")
-            if b is not None and b.shape[0] != self._rows[r]:
-                raise ValueError(f"rank {r} of {K} owns {self._rows[r]} of the {self.num_classes} "
-                                 f"classes, but local_biases has {b.shape[0]} entries")
-            self.learning_rate = float(learning_rate)
-            self.epsilon = float(epsilon)
-            init = float(initial_accumulator_value)
-            if optimizer == "adagrad" and not init > 0:
-                raise ValueError("initial_accumulator_value must be positive")
-            if true_target is not None and not (np.isfinite(true_target) and true_target > 0):
-                raise ValueError("true_target must be a positive number")
-            if sampler is not None:
-                if not isinstance(sampler, CandidateSampler):
-                    raise TypeError("sampler must be a pysampled CandidateSampler")
-                if sampler.range_max > self.num_classes:
-                    raise ValueError(f"the sampler draws from {sampler.range_max} classes but the "
-                                     f"table has {self.num_classes} rows")
-                if tuple(sampler.kernel_seeds) == (0, 0):
-                    raise ValueError("a sampler shared by the ranks needs an explicit seed (seed=None "
-                                     "draws different OS-random seeds on each rank)")
-                seeds = tuple(int(s) for s in sampler.kernel_seeds)
-                kind = zlib.crc32(type(sampler).__name__.encode())
-                srange = sampler.range_max
-            else:
-                from .._validation import kernel_seeds
-                seeds = kernel_seeds(seed)
-                kind, srange = 0, self.num_classes
-            self.num_threads = num_threads
-            resolve_num_threads(num_threads)
-            fields = {
-                "num_classes": self.num_classes, "partition_strategy": int(partition_strategy == "div"),
-                "loss": _LOSS_CODES[loss], "optimizer": _OPT_CODES[optimizer],
-                "num_sampled": self.num_sampled, "num_true": self.num_true, "dim": w.shape[1],
-                "dtype": int(w.dtype == np.float64), "biases": int(b is not None),
-                "sampler": kind, "sampler range": srange, "seed": seeds[0], "seed2": seeds[1],
-                "learning_rate": int(np.float64(self.learning_rate).view(np.int64)),
-                "remove_accidental_hits": (-1 if remove_accidental_hits is None
-                                           else int(bool(remove_accidental_hits))),
-                "subtract_log_q": int(bool(subtract_log_q)),
-                "true_target": 0 if true_target is None else int(np.float64(true_target).view(np.int64)),
-                "seed drawn on rank 0": int(np.random.SeedSequence().entropy % (2**31 - 1))
-                if (sampler is None and seed is None) else 0,
-            }
-        except Exception as e:  # every rank must still take part in the agreement below
-            error = e
-        names = list(fields) if fields else []
-        header = np.zeros(1 + _NFIELDS, dtype=np.int64)
-        header[0] = 0 if error is not None else 1
-        for i, name in enumerate(names):
-            header[1 + i] = fields[name]
-        allh = self._ch.allgather(header, "agree on the arguments")
-        if error is not None:
-            raise error
-        bad = [k for k in range(K) if allh[k, 0] != 1]
-        if bad:
-            raise DistributedError(f"rank(s) {bad} of {K} rejected their arguments to "
-                                   "ShardedSampledLoss (see their error)")
-        for i, name in enumerate(names):
-            if name == "seed drawn on rank 0":
-                continue
-            col = allh[:, 1 + i]
-            if np.any(col != col[0]):
-                raise DistributedError(f"the ranks disagree on {name}: every rank must construct "
-                                       "ShardedSampledLoss with the same arguments")
-
+        settings, agreed = _config.agreed_settings(
+            self._ch, local_weights, local_biases, num_classes,
+            partition_strategy=partition_strategy, loss=loss, num_sampled=num_sampled,
+            num_true=num_true, sampler=sampler, remove_accidental_hits=remove_accidental_hits,
+            subtract_log_q=subtract_log_q, optimizer=optimizer, learning_rate=learning_rate,
+            initial_accumulator_value=initial_accumulator_value, epsilon=epsilon, seed=seed,
+            true_target=true_target, num_threads=num_threads)
+        self.num_classes = settings.num_classes
+        self.num_sampled = settings.num_sampled
+        self.num_true = settings.num_true
+        self.learning_rate = settings.learning_rate
+        self.epsilon = settings.epsilon
+        self.num_threads = num_threads
+        self._rows = settings.rows
+        w, b, init = settings.weights, settings.biases, settings.initial_accumulator_value
         self._w, self._b = w, b
         self._div = partition_strategy == "div"
         self.partition_strategy = partition_strategy
@@ -268,7 +165,7 @@ class ShardedSampledLoss:
         self.true_target = true_target
         if sampler is None:
             if seed is None:
-                seed = int(allh[0, 1 + names.index("seed drawn on rank 0")])
+                seed = agreed[_config.SEED_DRAWN]
             sampler = LogUniformSampler(self.num_classes, seed=seed)
         self.seed = seed
         self.sampler = sampler
@@ -331,11 +228,7 @@ class ShardedSampledLoss:
 
     def global_ids(self, local_rows) -> np.ndarray:
         """Class ids of this rank's local rows."""
-        rows = np.asarray(local_rows, dtype=np.int64)
-        K, r = self._ch.size, self._ch.rank
-        if not self._div or K == 1:
-            return rows * K + r if K > 1 else rows.copy()
-        return slice_starts(self._rows)[r] + rows
+        return _config.global_ids(local_rows, self._rows, self._ch.rank, self._div)
 
     # -- the work
     def step(self, labels, inputs, *, batch_split=False, learning_rate=None, upstream=None):
