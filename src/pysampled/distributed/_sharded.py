@@ -26,28 +26,28 @@ Every collective is nonblocking and polled against a deadline: a rank that
 raised, died or hangs makes the others stop with a clear error within
 ``timeout`` seconds instead of waiting forever. The order in which partials
 are added never depends on message arrival, so reruns are bit-identical.
+
+Where each part lives: this module holds the public class (configuration,
+properties, the sequence of one call); ``_config`` the shard layout and the
+constructor's validation and agreement; ``_channel`` the collectives;
+``_local`` the local shard, its kernel calls and optimizer state; ``_step``
+the phases of one call.
 """
 from __future__ import annotations
 
-import zlib
 from typing import NamedTuple
 
 import numpy as np
 
-from .. import _losses
 from .._threads import resolve_num_threads
-from .._validation import as_ids
-from ..losses import LossGrads, SparseRows, _labels_matrix
-from . import _config
-from ._channel import Channel, DistributedError, DistributedTimeoutError, slice_starts
+from ..losses import LossGrads, SparseRows
+from . import _config, _step
+from ._channel import Channel, DistributedError, DistributedTimeoutError
 from ._config import shard_rows
+from ._local import LocalShard
 
 __all__ = ["DistributedError", "DistributedTimeoutError", "ShardedSampledLoss",
            "ShardedStepResult", "shard_rows"]
-
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-_KIND_LOGITS = _losses.LossKind.LOGITS
-_FLT_MAX = float(np.finfo(np.float32).max)
 
 
 class ShardedStepResult(NamedTuple):
@@ -56,9 +56,6 @@ class ShardedStepResult(NamedTuple):
     #: ``[batch]`` per-example loss before the update (this rank's slice with ``batch_split``)
     loss: np.ndarray
     inputs_grad: np.ndarray  #: ``[batch, dim]`` gradient of ``sum(upstream * loss)`` w.r.t. the inputs
-
-
-_OPTIMIZERS = {"sgd": _losses.Optimizer.SGD, "adagrad": _losses.Optimizer.ADAGRAD}
 
 
 class ShardedSampledLoss:
@@ -153,8 +150,6 @@ class ShardedSampledLoss:
         self.epsilon = settings.epsilon
         self.num_threads = num_threads
         self._rows = settings.rows
-        w, b, init = settings.weights, settings.biases, settings.initial_accumulator_value
-        self._w, self._b = w, b
         self._div = partition_strategy == "div"
         self.partition_strategy = partition_strategy
         self.loss_kind = loss
@@ -169,12 +164,9 @@ class ShardedSampledLoss:
             sampler = LogUniformSampler(self.num_classes, seed=seed)
         self.seed = seed
         self.sampler = sampler
-        self._w_view = _losses.Shards([w], False) if w.shape[0] else None
-        self._b_view = _losses.Shards([b], False) if (b is not None and b.shape[0]) else None
-        self._acc_w = self._acc_b = None
-        if optimizer == "adagrad":
-            self._acc_w = np.full(w.shape, init, dtype=w.dtype)
-            self._acc_b = None if b is None else np.full(b.shape, init, dtype=b.dtype)
+        self._shard = LocalShard(settings.weights, settings.biases, optimizer,
+                                 settings.initial_accumulator_value, self.epsilon,
+                                 self.subtract_log_q)
         self._calls = 0
 
     # -- properties
@@ -196,17 +188,18 @@ class ShardedSampledLoss:
     @property
     def local_weights(self) -> np.ndarray:
         """This rank's weight shard (the caller's array, updated in place by :meth:`step`)."""
-        return self._w
+        return self._shard.weights
 
     @property
     def local_biases(self):
         """This rank's bias shard (the caller's array), or None."""
-        return self._b
+        return self._shard.biases
 
     @property
     def accumulators(self):
         """Adagrad accumulators ``(weights, biases)`` of the local rows, or None for SGD."""
-        return None if self._acc_w is None else (self._acc_w, self._acc_b)
+        acc = self._shard
+        return None if acc.acc_w is None else (acc.acc_w, acc.acc_b)
 
     @property
     def bytes_sent(self) -> int:
@@ -278,215 +271,29 @@ class ShardedSampledLoss:
     __call__ = loss
 
     def _run(self, labels, inputs, batch_split, upstream, mode, lr):
-        ch = self._ch
-        K, r = ch.size, ch.rank
+        """One call on every rank, in the phases of ``_step``."""
+        ch, shard, r = self._ch, self._shard, self._ch.rank
         self._calls += 1
         ch.begin(f"{mode} call {self._calls}")
-        T = self.num_true
-        batch_split = bool(batch_split)
-        error = None
-        x = lab = up = None
-        try:
-            x = inputs if isinstance(inputs, np.ndarray) else np.asarray(inputs)
-            if x.dtype not in _FLOATS or x.ndim != 2:
-                raise TypeError(f"inputs must be a 2-D float32 or float64 array, got {x.dtype} "
-                                f"of shape {x.shape}")
-            if x.dtype != self._w.dtype:
-                raise TypeError(f"inputs must have the dtype of the weights ({self._w.dtype}), "
-                                f"got {x.dtype}")
-            if x.shape[1] != self._w.shape[1]:
-                raise ValueError(f"Matrix size-incompatible: inputs are {list(x.shape)} but the "
-                                 f"weights have {self._w.shape[1]} columns")
-            if mode == "step":
-                for a in (self._w, self._b):
-                    if a is not None and not a.flags.writeable:
-                        raise ValueError("step() updates in place: local weights and biases "
-                                         "must be writable")
-            x = np.ascontiguousarray(x)
-            lab = _labels_matrix(labels, T)
-            if lab.shape[0] != x.shape[0]:
-                raise ValueError(f"labels have {lab.shape[0]} rows but inputs have {x.shape[0]}")
-            if upstream is not None:
-                up = np.asarray(upstream)
-                if up.dtype.kind not in "fiu" or up.dtype == np.bool_:
-                    raise TypeError(f"upstream must hold numbers, got dtype {up.dtype}")
-                if up.shape != (x.shape[0],):
-                    raise ValueError(f"upstream must have shape {(x.shape[0],)}, got {up.shape}")
-                up = np.ascontiguousarray(up, dtype=x.dtype)
-        except Exception as e:
-            error = e
-        # Agreement: validity, sizes, and (shared batch) a checksum of the batch.
-        head = np.zeros(6, dtype=np.int64)
-        if error is None:
-            head[:5] = (1, x.shape[0], int(batch_split), int(upstream is not None),
-                        {"step": 0, "loss": 1, "grads": 2}[mode])
-            if not batch_split:
-                crc = zlib.crc32(lab.tobytes())
-                crc = zlib.crc32(x.tobytes(), crc)
-                if up is not None:
-                    crc = zlib.crc32(up.tobytes(), crc)
-                head[5] = crc
-        allh = ch.allgather(head, "agree on the batch")
-        if error is not None:
-            raise error
-        bad = [k for k in range(K) if allh[k, 0] != 1]
-        if bad:
-            raise DistributedError(f"rank(s) {bad} of {K} rejected their arguments to {mode} "
-                                   "(see their error)")
-        for i, what in ((2, "batch_split"), (3, "whether upstream is given"), (4, "the method called")):
-            if np.any(allh[:, i] != allh[0, i]):
-                raise DistributedError(f"the ranks disagree on {what}")
-        if not batch_split and (np.any(allh[:, 1] != allh[0, 1]) or np.any(allh[:, 5] != allh[0, 5])):
-            raise DistributedError("batch_split=False needs the same labels, inputs and upstream on "
-                                   "every rank, but they differ (pass batch_split=True for per-rank "
-                                   "slices)")
-        if batch_split:
-            counts = [int(c) for c in allh[:, 1]]
-            lab = ch.allgatherv(lab, counts, "gather labels")
-            x = ch.allgatherv(x, counts, "gather inputs")
-            if up is not None:
-                up = ch.allgatherv(up, counts, "gather upstream")
-            out_rows = counts
-        else:
-            out_rows = [len(a) for a in np.array_split(np.empty(x.shape[0]), K)]
-        B, D = x.shape
-        dtype = x.dtype
-        starts = slice_starts(out_rows)
-
-        sampled, tec, sec = self.sampler.sample(lab, self.num_sampled, True)
-        sampled = as_ids(sampled, "sampled_candidates", ndim=1)
-        tec = np.ascontiguousarray(tec, dtype=dtype).reshape(B, T)
-        sec = np.ascontiguousarray(sec, dtype=dtype)
-
-        # Columns this rank owns: true labels it owns (per example), sampled classes it owns.
-        owner_l, row_l = _losses.locate(np.ascontiguousarray(lab.reshape(-1)), self._rows,
-                                        self._div, "labels")
-        own_t = (owner_l == r).reshape(B, T)
-        owner_s, row_s = _losses.locate(sampled, self._rows, self._div, "sampled_candidates")
-        sel = owner_s == r
-        loc_s = np.ascontiguousarray(row_s[sel])
-        sec_loc = np.ascontiguousarray(sec[sel])
-        Sr = loc_s.shape[0]
-        active = self._w_view is not None and B > 0 and (Sr > 0 or bool(own_t.any()))
-        lab_loc = np.ascontiguousarray(np.where(own_t, row_l.reshape(B, T), 0))
+        batch = _step.agree_on_batch(ch, labels, inputs, upstream, mode, bool(batch_split),
+                                     shard, self.num_true)
+        cols = _step.own_columns(batch, self.sampler, self.num_sampled, self._rows, self._div, r,
+                                 self.subtract_log_q, shard.w_view is not None)
         threads = resolve_num_threads(self.num_threads)
-        tec_k = tec.reshape(-1) if self.subtract_log_q else None
-        sec_k = sec_loc if self.subtract_log_q else None
-        ninf = dtype.type(-np.inf)
-        if active:
-            _, logits, _, _, _, _ = _losses._run(
-                _KIND_LOGITS, x, lab_loc.reshape(-1), T, loc_s, tec_k, sec_k, self._w_view,
-                self._b_view, self.subtract_log_q, False, False, 0.0, None, False, True, threads)
-            # Columns this rank does not own (true labels of other ranks, which
-            # the kernel computed on a placeholder row) and accidental hits get
-            # -inf: they then add exactly 0 to every sum and get gradient 0, as
-            # TF's -FLT_MAX mask gives in the single-process loss.
-            true_part = logits[:, :T]
-            true_part[~own_t] = ninf
-            if self.remove_accidental_hits and Sr:
-                hb, hs = np.nonzero((lab[:, :, None] == sampled[sel][None, None, :]).any(axis=1))
-                logits[hb, T + hs] = ninf
-        else:
-            logits = np.full((B, T + Sr), ninf, dtype=dtype)
-        own_true = np.where(own_t, logits[:, :T], dtype.type(0))  # finite where owned
-        if self.loss_kind == "sampled_softmax":
-            zt = dtype.type(1.0 / T)
-        else:
-            zt = dtype.type(1.0 / T if self.true_target is None else self.true_target)
-        z_t = np.where(own_t, zt, dtype.type(0))
-        # Per-example partials of this rank, combined over the ranks by a
-        # reduce-scatter over example slices (each rank combines its slice in
-        # rank order), then an allgather of the combined slices where needed.
-        lo, hi = starts[r], starts[r + 1]
-        need_all = mode != "loss" or not batch_split  # gradients need every example's normaliser
-        u = np.ones(B, dtype=dtype) if up is None else up
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            if self.loss_kind == "sampled_softmax":
-                m_r = logits.max(axis=1) if logits.shape[1] else np.full(B, ninf, dtype=dtype)
-                m_safe = np.where(m_r == ninf, dtype.type(0), m_r)
-                e = logits - m_safe[:, None]  # the kernel's logits are not needed any more
-                np.exp(e, out=e)
-                s_r = e.sum(axis=1, dtype=dtype)
-                t_r = (z_t * own_true).sum(axis=1, dtype=dtype)
-                parts = ch.exchange_slices(np.stack([m_r, s_r, t_r], axis=1).astype(dtype, copy=False),
-                                           out_rows, "softmax normaliser")
-                M = parts[:, :, 0].max(axis=0)
-                Ssum = np.zeros(M.shape, dtype=dtype)
-                Tsum = np.zeros(M.shape, dtype=dtype)
-                for k in range(K):
-                    Ssum += parts[k, :, 1] * np.exp(parts[k, :, 0] - M)
-                    Tsum += parts[k, :, 2]
-                mine = np.stack([M, Ssum, M + np.log(Ssum) - Tsum], axis=1)
-                if need_all:
-                    full = ch.allgatherv(mine, out_rows, "gather normaliser") if K > 1 else mine
-                    M, Ssum, loss = full[:, 0], full[:, 1], full[:, 2]
-                else:
-                    loss = np.zeros(B, dtype=dtype)
-                    loss[lo:hi] = mine[:, 2]
-                if mode != "loss":
-                    # softmax_j = exp(l_j - m_r) * exp(m_r - M) / S; g = u * (softmax - z)
-                    scale = u * np.where(m_r == ninf, dtype.type(0), np.exp(m_safe - M) / Ssum)
-                    e *= scale[:, None]
-                    e[:, :T] -= u[:, None] * z_t
-                    g = e
-            else:
-                a_ = np.abs(logits)
-                np.negative(a_, out=a_)
-                np.exp(a_, out=a_)  # exp(-|l|): 0 on -inf columns
-                term = np.log1p(a_)
-                term += np.maximum(logits, dtype.type(0))
-                l_r = term.sum(axis=1, dtype=dtype) - (own_true * z_t).sum(axis=1, dtype=dtype)
-                mine = ch.reduce_scatter(l_r, out_rows, "nce loss")
-                if not batch_split:  # NCE gradients are local: only a shared batch needs every loss
-                    loss = ch.allgatherv(mine, out_rows, "gather nce loss") if K > 1 else mine
-                else:
-                    loss = np.zeros(B, dtype=dtype)
-                    loss[lo:hi] = mine
-                if mode != "loss":
-                    # sigmoid(l) = 1/(1+e) for l >= 0, e/(1+e) below, with e = exp(-|l|)
-                    g = np.where(logits >= 0, dtype.type(1), a_)
-                    g /= dtype.type(1) + a_
-                    g[:, :T] -= z_t
-                    if up is not None:
-                        g *= u[:, None]
-        loss = loss.astype(dtype, copy=False)
+        logits = _step.local_logits(shard, batch, cols, threads, self.remove_accidental_hits)
+        z_t = _step.true_targets(self.loss_kind, self.true_target, cols.own_true,
+                                 batch.inputs.dtype)
+        loss, g = _step.loss_and_logit_grads(ch, self.loss_kind, logits, cols.own_true, z_t,
+                                             batch, mode)
         if mode == "loss":
-            return loss[lo:hi] if batch_split else loss, None, None
-        g = np.ascontiguousarray(g, dtype=dtype)
-        ids = gw = gb = None
-        if active:
-            if mode == "step":
-                accw = None if self._acc_w is None else _losses.Shards([self._acc_w], False)
-                accb = None if (self._acc_b is None or self._b_view is None) else \
-                    _losses.Shards([self._acc_b], False)
-                _, _, dx_r, _, _, _ = _losses._run(
-                    _KIND_LOGITS, x, lab_loc.reshape(-1), T, loc_s, tec_k, sec_k, self._w_view,
-                    self._b_view, self.subtract_log_q, False, False, 0.0, g.reshape(-1), True,
-                    False, threads, _OPTIMIZERS[self.optimizer], lr, self.epsilon, accw, accb, False)
-            else:
-                _, _, dx_r, ids, gw, gb = _losses._run(
-                    _KIND_LOGITS, x, lab_loc.reshape(-1), T, loc_s, tec_k, sec_k, self._w_view,
-                    self._b_view, self.subtract_log_q, False, False, 0.0, g.reshape(-1), True,
-                    False, threads)
-                touched = np.union1d(loc_s, row_l.reshape(B, T)[own_t])
-                keep = np.isin(ids, touched)
-                ids, gw = ids[keep], gw[keep]
-                gb = None if gb is None else gb[keep]
-        else:
-            dx_r = np.zeros((B, D), dtype=dtype)
-            if mode == "grads":
-                ids = np.zeros(0, dtype=np.int64)
-                gw = np.zeros((0, D), dtype=dtype)
-                gb = None if self._b is None else np.zeros(0, dtype=dtype)
-        dx_mine = ch.reduce_scatter(dx_r, out_rows, "reduce input gradient")
-        if batch_split:
-            dx = dx_mine
-            loss = loss[lo:hi]
-        else:
-            dx = dx_mine if K == 1 else ch.allgatherv(dx_mine, out_rows, "gather input gradient")
+            return batch.mine(loss, r) if batch.split else loss, None, None
+        dx_r, ids, gw, gb = _step.local_backward(shard, batch, cols, threads, g, mode, lr)
+        dx = _step.reduce_input_gradient(ch, dx_r, batch)
+        if batch.split:
+            loss = batch.mine(loss, r)
         grads = None
         if mode == "grads":
-            n = self._w.shape[0]
+            n = shard.weights.shape[0]
             grads = LossGrads(dx, SparseRows(ids, gw, n),
-                              None if self._b is None else SparseRows(ids, gb, n))
+                              None if shard.biases is None else SparseRows(ids, gb, n))
         return loss, dx, grads
