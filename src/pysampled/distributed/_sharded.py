@@ -26,39 +26,28 @@ Every collective is nonblocking and polled against a deadline: a rank that
 raised, died or hangs makes the others stop with a clear error within
 ``timeout`` seconds instead of waiting forever. The order in which partials
 are added never depends on message arrival, so reruns are bit-identical.
+
+Where each part lives: this module holds the public class (configuration,
+properties, the sequence of one call); ``_config`` the shard layout and the
+constructor's validation and agreement; ``_channel`` the collectives;
+``_local`` the local shard, its kernel calls and optimizer state; ``_step``
+the phases of one call.
 """
 from __future__ import annotations
 
-import sys
-import time
-import zlib
 from typing import NamedTuple
 
 import numpy as np
 
-from .. import _losses
 from .._threads import resolve_num_threads
-from .._validation import as_ids, check_attr_min
-from ..losses import LossGrads, SparseRows, _labels_matrix, _shard_list
+from ..losses import LossGrads, SparseRows
+from . import _config, _step
+from ._channel import Channel, DistributedError, DistributedTimeoutError
+from ._config import shard_rows
+from ._local import LocalShard
 
 __all__ = ["DistributedError", "DistributedTimeoutError", "ShardedSampledLoss",
            "ShardedStepResult", "shard_rows"]
-
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-_KIND_LOGITS = _losses.LossKind.LOGITS
-_FLT_MAX = float(np.finfo(np.float32).max)
-
-
-class DistributedError(RuntimeError):
-    """Another rank rejected its arguments, or the ranks disagree on them."""
-
-
-class DistributedTimeoutError(DistributedError, TimeoutError):
-    """A collective did not complete within the timeout (``on_timeout="raise"``).
-
-    The communicator is unusable afterwards (a nonblocking collective is still
-    pending on it); end the job, e.g. with ``comm.Abort()``.
-    """
 
 
 class ShardedStepResult(NamedTuple):
@@ -67,142 +56,6 @@ class ShardedStepResult(NamedTuple):
     #: ``[batch]`` per-example loss before the update (this rank's slice with ``batch_split``)
     loss: np.ndarray
     inputs_grad: np.ndarray  #: ``[batch, dim]`` gradient of ``sum(upstream * loss)`` w.r.t. the inputs
-
-
-def shard_rows(num_classes: int, num_shards: int) -> list:
-    """Rows of each shard for ``num_classes`` classes over ``num_shards``
-    shards: the first ``num_classes % num_shards`` shards have one row more.
-
-    This is the layout of both TF strategies: ``mod`` (class ``c`` on shard
-    ``c % num_shards``, row ``c // num_shards``) and ``div`` (contiguous
-    blocks).
-    """
-    n = check_attr_min(num_classes, "num_classes")
-    k = check_attr_min(num_shards, "num_shards")
-    q, r = divmod(n, k)
-    return [q + 1 if i < r else q for i in range(k)]
-
-
-def _slices(counts):
-    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    return starts
-
-
-def _stable_sigmoid(x):
-    out = np.empty_like(x)
-    pos = x >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
-    e = np.exp(x[~pos])
-    out[~pos] = e / (1.0 + e)
-    return out
-
-
-class _Channel:
-    """The collectives of one loss: nonblocking, polled against a deadline,
-    counted (bytes this rank's data must deliver to the other ranks)."""
-
-    def __init__(self, comm, timeout, on_timeout):
-        self.comm = comm
-        self.size = int(comm.Get_size())
-        self.rank = int(comm.Get_rank())
-        self.timeout = timeout
-        self.on_timeout = on_timeout
-        self.bytes_sent = 0
-        self.log: dict = {}
-        self.wait_s = 0.0
-        self.what = ""
-
-    def _count(self, name, nbytes):
-        self.bytes_sent += int(nbytes)
-        self.log[name] = self.log.get(name, 0) + int(nbytes)
-
-    def _wait(self, req, name):
-        t0 = time.monotonic()
-        deadline = t0 + self.timeout
-        try:
-            self._poll(req, name, deadline)
-        finally:
-            self.wait_s += time.monotonic() - t0
-
-    def _poll(self, req, name, deadline):
-        polls = 0
-        while not req.Test():
-            polls += 1
-            if polls > 64:
-                if time.monotonic() > deadline:
-                    self._fail(name)
-                # Back off: ranks may share cores (oversubscribed runs).
-                time.sleep(min(1e-3, 2e-6 * (polls - 64)))
-
-    def _fail(self, name):
-        msg = (f"pysampled.distributed: rank {self.rank} of {self.size}: the collective "
-               f"'{name}' of {self.what} did not complete within {self.timeout:g} s "
-               "(another rank raised, died, hangs or called with other arguments)")
-        if self.on_timeout == "abort":
-            sys.stderr.write(msg + "; aborting the job\n")
-            sys.stderr.flush()
-            time.sleep(0.5)  # let mpiexec forward the message before the job is torn down
-            self.comm.Abort(1)
-        raise DistributedTimeoutError(msg)
-
-    def allgather(self, send, name):
-        """Equal blocks: ``[size, *send.shape]``."""
-        send = np.ascontiguousarray(send)
-        out = np.empty((self.size,) + send.shape, dtype=send.dtype)
-        if self.size == 1:
-            out[0] = send
-            return out
-        self._wait(self.comm.Iallgather(send, out), name)
-        self._count(name, (self.size - 1) * send.nbytes)
-        return out
-
-    def allgatherv(self, send, rows, name):
-        """Blocks of ``rows[k]`` rows from rank ``k``, concatenated in rank order."""
-        send = np.ascontiguousarray(send)
-        per_row = int(np.prod(send.shape[1:], dtype=np.int64))
-        out = np.empty((int(sum(rows)),) + send.shape[1:], dtype=send.dtype)
-        if self.size == 1:
-            out[...] = send
-            return out
-        counts = [int(r) * per_row for r in rows]
-        displs = [int(d) * per_row for d in _slices(rows)[:-1]]
-        self._wait(self.comm.Iallgatherv(send, [out, (counts, displs)]), name)
-        self._count(name, (self.size - 1) * send.nbytes)
-        return out
-
-    def exchange_slices(self, part, rows, name):
-        """Reduce-scatter transport: rank ``k`` gets rows ``rows[k]`` of every
-        rank's ``part`` (``[sum(rows), ...]``), as ``[size, rows[rank], ...]``
-        in rank order (the caller combines them in that fixed order)."""
-        part = np.ascontiguousarray(part)
-        if self.size == 1:
-            return part[None]
-        per_row = int(np.prod(part.shape[1:], dtype=np.int64))
-        mine = int(rows[self.rank])
-        starts = _slices(rows)
-        recv = np.empty((self.size, mine) + part.shape[1:], dtype=part.dtype)
-        scounts = [int(r) * per_row for r in rows]
-        sdispls = [int(s) * per_row for s in starts[:-1]]
-        rcounts = [mine * per_row] * self.size
-        rdispls = [k * mine * per_row for k in range(self.size)]
-        self._wait(self.comm.Ialltoallv([part, (scounts, sdispls)], [recv, (rcounts, rdispls)]), name)
-        self._count(name, (int(sum(rows)) - mine) * per_row * part.itemsize)
-        return recv
-
-    def reduce_scatter(self, part, rows, name):
-        """Sum of every rank's ``part``, this rank's ``rows[rank]`` rows only,
-        the pieces added in rank order."""
-        recv = self.exchange_slices(part, rows, name)
-        out = recv[0].copy()
-        for k in range(1, self.size):
-            out += recv[k]
-        return out
-
-
-_NFIELDS = 24  # room for the agreed constructor arguments (18 today)
-_LOSS_CODES = {"sampled_softmax": 0, "nce": 1}
-_OPT_CODES = {"sgd": 0, "adagrad": 1}  # in the agreement header
-_OPTIMIZERS = {"sgd": _losses.Optimizer.SGD, "adagrad": _losses.Optimizer.ADAGRAD}
 
 
 class ShardedSampledLoss:
@@ -277,116 +130,26 @@ class ShardedSampledLoss:
                  sampler=None, remove_accidental_hits=None, subtract_log_q=True, optimizer="sgd",
                  learning_rate=0.1, initial_accumulator_value=0.1, epsilon=1e-7, seed=None,
                  true_target=None, timeout=60.0, on_timeout="abort", num_threads=None):
-        from ..samplers import CandidateSampler, LogUniformSampler
+        from ..samplers import LogUniformSampler
 
-        for attr in ("Get_size", "Get_rank", "Iallgather", "Iallgatherv", "Ialltoallv", "Abort"):
-            if not callable(getattr(comm, attr, None)):
-                raise TypeError(f"comm must be an mpi4py intracommunicator (it has no {attr}())")
-        timeout = float(timeout)
-        if not (np.isfinite(timeout) and timeout > 0):
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
-        if on_timeout not in ("abort", "raise"):
-            raise ValueError(f"on_timeout must be 'abort' or 'raise', got {on_timeout!r}")
-        self._ch = _Channel(comm, timeout, on_timeout)
+        timeout = _config.check_comm(comm, timeout, on_timeout)
+        self._ch = Channel(comm, timeout, on_timeout)
         self._ch.what = "ShardedSampledLoss()"
-        K, r = self._ch.size, self._ch.rank
         self.comm = comm
-
-        fields = {}
-        error = None
-        try:
-            if loss not in _LOSS_CODES:
-                raise ValueError(f"loss must be 'sampled_softmax' or 'nce', got {loss!r}")
-            if optimizer not in _OPT_CODES:
-                raise ValueError(f"optimizer must be 'sgd' or 'adagrad', got {optimizer!r}")
-            if partition_strategy not in ("mod", "div"):
-                raise ValueError(f"Unrecognized partition strategy: {partition_strategy}."
-                                 "Must be one of either `mod` or `div`.")
-            if num_classes is None:
-                raise TypeError("num_classes is required (the rows of the whole table)")
-            self.num_classes = check_attr_min(num_classes, "num_classes")
-            self.num_sampled = check_attr_min(num_sampled, "num_sampled")
-            self.num_true = check_attr_min(num_true, "num_true")
-            (w,) = _shard_list(local_weights, "local_weights", 2)
-            b = None
-            if local_biases is not None:
-                (b,) = _shard_list(local_biases, "local_biases", 1)
-                if b.dtype != w.dtype:
-                    raise TypeError(f"local_biases must have the dtype of local_weights ({w.dtype}), "
-                                    f"got {b.dtype}")
-            if partition_strategy == "div" and 1 < K and self.num_classes < K:
-                raise ValueError(f"partition_strategy='div' needs at least one row per shard: "
-                                 f"{self.num_classes} rows over {K} shards (TF fails with "
-                                 "'Integer division by zero'); use 'mod' or fewer ranks")
-            self._rows = shard_rows(self.num_classes, K)
-            if w.shape[0] != self._rows[r]:
-                raise ValueError(f"rank {r} of {K} owns {self._rows[r]} of the {self.num_classes} "
-                                 f"classes, but local_weights has {w.shape[0]} rows")
-            if b is not None and b.shape[0] != self._rows[r]:
-                raise ValueError(f"rank {r} of {K} owns {self._rows[r]} of the {self.num_classes} "
-                                 f"classes, but local_biases has {b.shape[0]} entries")
-            self.learning_rate = float(learning_rate)
-            self.epsilon = float(epsilon)
-            init = float(initial_accumulator_value)
-            if optimizer == "adagrad" and not init > 0:
-                raise ValueError("initial_accumulator_value must be positive")
-            if true_target is not None and not (np.isfinite(true_target) and true_target > 0):
-                raise ValueError("true_target must be a positive number")
-            if sampler is not None:
-                if not isinstance(sampler, CandidateSampler):
-                    raise TypeError("sampler must be a pysampled CandidateSampler")
-                if sampler.range_max > self.num_classes:
-                    raise ValueError(f"the sampler draws from {sampler.range_max} classes but the "
-                                     f"table has {self.num_classes} rows")
-                if tuple(sampler.kernel_seeds) == (0, 0):
-                    raise ValueError("a sampler shared by the ranks needs an explicit seed (seed=None "
-                                     "draws different OS-random seeds on each rank)")
-                seeds = tuple(int(s) for s in sampler.kernel_seeds)
-                kind = zlib.crc32(type(sampler).__name__.encode())
-                srange = sampler.range_max
-            else:
-                from .._validation import kernel_seeds
-                seeds = kernel_seeds(seed)
-                kind, srange = 0, self.num_classes
-            self.num_threads = num_threads
-            resolve_num_threads(num_threads)
-            fields = {
-                "num_classes": self.num_classes, "partition_strategy": int(partition_strategy == "div"),
-                "loss": _LOSS_CODES[loss], "optimizer": _OPT_CODES[optimizer],
-                "num_sampled": self.num_sampled, "num_true": self.num_true, "dim": w.shape[1],
-                "dtype": int(w.dtype == np.float64), "biases": int(b is not None),
-                "sampler": kind, "sampler range": srange, "seed": seeds[0], "seed2": seeds[1],
-                "learning_rate": int(np.float64(self.learning_rate).view(np.int64)),
-                "remove_accidental_hits": (-1 if remove_accidental_hits is None
-                                           else int(bool(remove_accidental_hits))),
-                "subtract_log_q": int(bool(subtract_log_q)),
-                "true_target": 0 if true_target is None else int(np.float64(true_target).view(np.int64)),
-                "seed drawn on rank 0": int(np.random.SeedSequence().entropy % (2**31 - 1))
-                if (sampler is None and seed is None) else 0,
-            }
-        except Exception as e:  # every rank must still take part in the agreement below
-            error = e
-        names = list(fields) if fields else []
-        header = np.zeros(1 + _NFIELDS, dtype=np.int64)
-        header[0] = 0 if error is not None else 1
-        for i, name in enumerate(names):
-            header[1 + i] = fields[name]
-        allh = self._ch.allgather(header, "agree on the arguments")
-        if error is not None:
-            raise error
-        bad = [k for k in range(K) if allh[k, 0] != 1]
-        if bad:
-            raise DistributedError(f"rank(s) {bad} of {K} rejected their arguments to "
-                                   "ShardedSampledLoss (see their error)")
-        for i, name in enumerate(names):
-            if name == "seed drawn on rank 0":
-                continue
-            col = allh[:, 1 + i]
-            if np.any(col != col[0]):
-                raise DistributedError(f"the ranks disagree on {name}: every rank must construct "
-                                       "ShardedSampledLoss with the same arguments")
-
-        self._w, self._b = w, b
+        settings, agreed = _config.agreed_settings(
+            self._ch, local_weights, local_biases, num_classes,
+            partition_strategy=partition_strategy, loss=loss, num_sampled=num_sampled,
+            num_true=num_true, sampler=sampler, remove_accidental_hits=remove_accidental_hits,
+            subtract_log_q=subtract_log_q, optimizer=optimizer, learning_rate=learning_rate,
+            initial_accumulator_value=initial_accumulator_value, epsilon=epsilon, seed=seed,
+            true_target=true_target, num_threads=num_threads)
+        self.num_classes = settings.num_classes
+        self.num_sampled = settings.num_sampled
+        self.num_true = settings.num_true
+        self.learning_rate = settings.learning_rate
+        self.epsilon = settings.epsilon
+        self.num_threads = num_threads
+        self._rows = settings.rows
         self._div = partition_strategy == "div"
         self.partition_strategy = partition_strategy
         self.loss_kind = loss
@@ -397,16 +160,13 @@ class ShardedSampledLoss:
         self.true_target = true_target
         if sampler is None:
             if seed is None:
-                seed = int(allh[0, 1 + names.index("seed drawn on rank 0")])
+                seed = agreed[_config.SEED_DRAWN]
             sampler = LogUniformSampler(self.num_classes, seed=seed)
         self.seed = seed
         self.sampler = sampler
-        self._w_view = _losses.Shards([w], False) if w.shape[0] else None
-        self._b_view = _losses.Shards([b], False) if (b is not None and b.shape[0]) else None
-        self._acc_w = self._acc_b = None
-        if optimizer == "adagrad":
-            self._acc_w = np.full(w.shape, init, dtype=w.dtype)
-            self._acc_b = None if b is None else np.full(b.shape, init, dtype=b.dtype)
+        self._shard = LocalShard(settings.weights, settings.biases, optimizer,
+                                 settings.initial_accumulator_value, self.epsilon,
+                                 self.subtract_log_q)
         self._calls = 0
 
     # -- properties
@@ -428,17 +188,18 @@ class ShardedSampledLoss:
     @property
     def local_weights(self) -> np.ndarray:
         """This rank's weight shard (the caller's array, updated in place by :meth:`step`)."""
-        return self._w
+        return self._shard.weights
 
     @property
     def local_biases(self):
         """This rank's bias shard (the caller's array), or None."""
-        return self._b
+        return self._shard.biases
 
     @property
     def accumulators(self):
         """Adagrad accumulators ``(weights, biases)`` of the local rows, or None for SGD."""
-        return None if self._acc_w is None else (self._acc_w, self._acc_b)
+        acc = self._shard
+        return None if acc.acc_w is None else (acc.acc_w, acc.acc_b)
 
     @property
     def bytes_sent(self) -> int:
@@ -460,11 +221,7 @@ class ShardedSampledLoss:
 
     def global_ids(self, local_rows) -> np.ndarray:
         """Class ids of this rank's local rows."""
-        rows = np.asarray(local_rows, dtype=np.int64)
-        K, r = self._ch.size, self._ch.rank
-        if not self._div or K == 1:
-            return rows * K + r if K > 1 else rows.copy()
-        return _slices(self._rows)[r] + rows
+        return _config.global_ids(local_rows, self._rows, self._ch.rank, self._div)
 
     # -- the work
     def step(self, labels, inputs, *, batch_split=False, learning_rate=None, upstream=None):
@@ -514,217 +271,29 @@ class ShardedSampledLoss:
     __call__ = loss
 
     def _run(self, labels, inputs, batch_split, upstream, mode, lr):
-        ch = self._ch
-        K, r = ch.size, ch.rank
+        """One call on every rank, in the phases of ``_step``."""
+        ch, shard, r = self._ch, self._shard, self._ch.rank
         self._calls += 1
-        ch.what = f"{mode} call {self._calls}"
-        ch.log = {}
-        ch.wait_s = 0.0
-        T = self.num_true
-        batch_split = bool(batch_split)
-        error = None
-        x = lab = up = None
-        try:
-            x = inputs if isinstance(inputs, np.ndarray) else np.asarray(inputs)
-            if x.dtype not in _FLOATS or x.ndim != 2:
-                raise TypeError(f"inputs must be a 2-D float32 or float64 array, got {x.dtype} "
-                                f"of shape {x.shape}")
-            if x.dtype != self._w.dtype:
-                raise TypeError(f"inputs must have the dtype of the weights ({self._w.dtype}), "
-                                f"got {x.dtype}")
-            if x.shape[1] != self._w.shape[1]:
-                raise ValueError(f"Matrix size-incompatible: inputs are {list(x.shape)} but the "
-                                 f"weights have {self._w.shape[1]} columns")
-            if mode == "step":
-                for a in (self._w, self._b):
-                    if a is not None and not a.flags.writeable:
-                        raise ValueError("step() updates in place: local weights and biases "
-                                         "must be writable")
-            x = np.ascontiguousarray(x)
-            lab = _labels_matrix(labels, T)
-            if lab.shape[0] != x.shape[0]:
-                raise ValueError(f"labels have {lab.shape[0]} rows but inputs have {x.shape[0]}")
-            if upstream is not None:
-                up = np.asarray(upstream)
-                if up.dtype.kind not in "fiu" or up.dtype == np.bool_:
-                    raise TypeError(f"upstream must hold numbers, got dtype {up.dtype}")
-                if up.shape != (x.shape[0],):
-                    raise ValueError(f"upstream must have shape {(x.shape[0],)}, got {up.shape}")
-                up = np.ascontiguousarray(up, dtype=x.dtype)
-        except Exception as e:
-            error = e
-        # Agreement: validity, sizes, and (shared batch) a checksum of the batch.
-        head = np.zeros(6, dtype=np.int64)
-        if error is None:
-            head[:5] = (1, x.shape[0], int(batch_split), int(upstream is not None),
-                        {"step": 0, "loss": 1, "grads": 2}[mode])
-            if not batch_split:
-                crc = zlib.crc32(lab.tobytes())
-                crc = zlib.crc32(x.tobytes(), crc)
-                if up is not None:
-                    crc = zlib.crc32(up.tobytes(), crc)
-                head[5] = crc
-        allh = ch.allgather(head, "agree on the batch")
-        if error is not None:
-            raise error
-        bad = [k for k in range(K) if allh[k, 0] != 1]
-        if bad:
-            raise DistributedError(f"rank(s) {bad} of {K} rejected their arguments to {mode} "
-                                   "(see their error)")
-        for i, what in ((2, "batch_split"), (3, "whether upstream is given"), (4, "the method called")):
-            if np.any(allh[:, i] != allh[0, i]):
-                raise DistributedError(f"the ranks disagree on {what}")
-        if not batch_split and (np.any(allh[:, 1] != allh[0, 1]) or np.any(allh[:, 5] != allh[0, 5])):
-            raise DistributedError("batch_split=False needs the same labels, inputs and upstream on "
-                                   "every rank, but they differ (pass batch_split=True for per-rank "
-                                   "slices)")
-        if batch_split:
-            counts = [int(c) for c in allh[:, 1]]
-            lab = ch.allgatherv(lab, counts, "gather labels")
-            x = ch.allgatherv(x, counts, "gather inputs")
-            if up is not None:
-                up = ch.allgatherv(up, counts, "gather upstream")
-            out_rows = counts
-        else:
-            out_rows = [len(a) for a in np.array_split(np.empty(x.shape[0]), K)]
-        B, D = x.shape
-        dtype = x.dtype
-        starts = _slices(out_rows)
-
-        sampled, tec, sec = self.sampler.sample(lab, self.num_sampled, True)
-        sampled = as_ids(sampled, "sampled_candidates", ndim=1)
-        tec = np.ascontiguousarray(tec, dtype=dtype).reshape(B, T)
-        sec = np.ascontiguousarray(sec, dtype=dtype)
-
-        # Columns this rank owns: true labels it owns (per example), sampled classes it owns.
-        owner_l, row_l = _losses.locate(np.ascontiguousarray(lab.reshape(-1)), self._rows,
-                                        self._div, "labels")
-        own_t = (owner_l == r).reshape(B, T)
-        owner_s, row_s = _losses.locate(sampled, self._rows, self._div, "sampled_candidates")
-        sel = owner_s == r
-        loc_s = np.ascontiguousarray(row_s[sel])
-        sec_loc = np.ascontiguousarray(sec[sel])
-        Sr = loc_s.shape[0]
-        active = self._w_view is not None and B > 0 and (Sr > 0 or bool(own_t.any()))
-        lab_loc = np.ascontiguousarray(np.where(own_t, row_l.reshape(B, T), 0))
+        ch.begin(f"{mode} call {self._calls}")
+        batch = _step.agree_on_batch(ch, labels, inputs, upstream, mode, bool(batch_split),
+                                     shard, self.num_true)
+        cols = _step.own_columns(batch, self.sampler, self.num_sampled, self._rows, self._div, r,
+                                 self.subtract_log_q, shard.w_view is not None)
         threads = resolve_num_threads(self.num_threads)
-        tec_k = tec.reshape(-1) if self.subtract_log_q else None
-        sec_k = sec_loc if self.subtract_log_q else None
-        ninf = dtype.type(-np.inf)
-        if active:
-            _, logits, _, _, _, _ = _losses._run(
-                _KIND_LOGITS, x, lab_loc.reshape(-1), T, loc_s, tec_k, sec_k, self._w_view,
-                self._b_view, self.subtract_log_q, False, False, 0.0, None, False, True, threads)
-            # Columns this rank does not own (true labels of other ranks, which
-            # the kernel computed on a placeholder row) and accidental hits get
-            # -inf: they then add exactly 0 to every sum and get gradient 0, as
-            # TF's -FLT_MAX mask gives in the single-process loss.
-            true_part = logits[:, :T]
-            true_part[~own_t] = ninf
-            if self.remove_accidental_hits and Sr:
-                hb, hs = np.nonzero((lab[:, :, None] == sampled[sel][None, None, :]).any(axis=1))
-                logits[hb, T + hs] = ninf
-        else:
-            logits = np.full((B, T + Sr), ninf, dtype=dtype)
-        own_true = np.where(own_t, logits[:, :T], dtype.type(0))  # finite where owned
-        if self.loss_kind == "sampled_softmax":
-            zt = dtype.type(1.0 / T)
-        else:
-            zt = dtype.type(1.0 / T if self.true_target is None else self.true_target)
-        z_t = np.where(own_t, zt, dtype.type(0))
-        # Per-example partials of this rank, combined over the ranks by a
-        # reduce-scatter over example slices (each rank combines its slice in
-        # rank order), then an allgather of the combined slices where needed.
-        lo, hi = starts[r], starts[r + 1]
-        need_all = mode != "loss" or not batch_split  # gradients need every example's normaliser
-        u = np.ones(B, dtype=dtype) if up is None else up
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            if self.loss_kind == "sampled_softmax":
-                m_r = logits.max(axis=1) if logits.shape[1] else np.full(B, ninf, dtype=dtype)
-                m_safe = np.where(m_r == ninf, dtype.type(0), m_r)
-                e = logits - m_safe[:, None]  # the kernel's logits are not needed any more
-                np.exp(e, out=e)
-                s_r = e.sum(axis=1, dtype=dtype)
-                t_r = (z_t * own_true).sum(axis=1, dtype=dtype)
-                parts = ch.exchange_slices(np.stack([m_r, s_r, t_r], axis=1).astype(dtype, copy=False),
-                                           out_rows, "softmax normaliser")
-                M = parts[:, :, 0].max(axis=0)
-                Ssum = np.zeros(M.shape, dtype=dtype)
-                Tsum = np.zeros(M.shape, dtype=dtype)
-                for k in range(K):
-                    Ssum += parts[k, :, 1] * np.exp(parts[k, :, 0] - M)
-                    Tsum += parts[k, :, 2]
-                mine = np.stack([M, Ssum, M + np.log(Ssum) - Tsum], axis=1)
-                if need_all:
-                    full = ch.allgatherv(mine, out_rows, "gather normaliser") if K > 1 else mine
-                    M, Ssum, loss = full[:, 0], full[:, 1], full[:, 2]
-                else:
-                    loss = np.zeros(B, dtype=dtype)
-                    loss[lo:hi] = mine[:, 2]
-                if mode != "loss":
-                    # softmax_j = exp(l_j - m_r) * exp(m_r - M) / S; g = u * (softmax - z)
-                    scale = u * np.where(m_r == ninf, dtype.type(0), np.exp(m_safe - M) / Ssum)
-                    e *= scale[:, None]
-                    e[:, :T] -= u[:, None] * z_t
-                    g = e
-            else:
-                a_ = np.abs(logits)
-                np.negative(a_, out=a_)
-                np.exp(a_, out=a_)  # exp(-|l|): 0 on -inf columns
-                term = np.log1p(a_)
-                term += np.maximum(logits, dtype.type(0))
-                l_r = term.sum(axis=1, dtype=dtype) - (own_true * z_t).sum(axis=1, dtype=dtype)
-                mine = ch.reduce_scatter(l_r, out_rows, "nce loss")
-                if not batch_split:  # NCE gradients are local: only a shared batch needs every loss
-                    loss = ch.allgatherv(mine, out_rows, "gather nce loss") if K > 1 else mine
-                else:
-                    loss = np.zeros(B, dtype=dtype)
-                    loss[lo:hi] = mine
-                if mode != "loss":
-                    # sigmoid(l) = 1/(1+e) for l >= 0, e/(1+e) below, with e = exp(-|l|)
-                    g = np.where(logits >= 0, dtype.type(1), a_)
-                    g /= dtype.type(1) + a_
-                    g[:, :T] -= z_t
-                    if up is not None:
-                        g *= u[:, None]
-        loss = loss.astype(dtype, copy=False)
+        logits = _step.local_logits(shard, batch, cols, threads, self.remove_accidental_hits)
+        z_t = _step.true_targets(self.loss_kind, self.true_target, cols.own_true,
+                                 batch.inputs.dtype)
+        loss, g = _step.loss_and_logit_grads(ch, self.loss_kind, logits, cols.own_true, z_t,
+                                             batch, mode)
         if mode == "loss":
-            return loss[lo:hi] if batch_split else loss, None, None
-        g = np.ascontiguousarray(g, dtype=dtype)
-        ids = gw = gb = None
-        if active:
-            if mode == "step":
-                accw = None if self._acc_w is None else _losses.Shards([self._acc_w], False)
-                accb = None if (self._acc_b is None or self._b_view is None) else \
-                    _losses.Shards([self._acc_b], False)
-                _, _, dx_r, _, _, _ = _losses._run(
-                    _KIND_LOGITS, x, lab_loc.reshape(-1), T, loc_s, tec_k, sec_k, self._w_view,
-                    self._b_view, self.subtract_log_q, False, False, 0.0, g.reshape(-1), True,
-                    False, threads, _OPTIMIZERS[self.optimizer], lr, self.epsilon, accw, accb, False)
-            else:
-                _, _, dx_r, ids, gw, gb = _losses._run(
-                    _KIND_LOGITS, x, lab_loc.reshape(-1), T, loc_s, tec_k, sec_k, self._w_view,
-                    self._b_view, self.subtract_log_q, False, False, 0.0, g.reshape(-1), True,
-                    False, threads)
-                touched = np.union1d(loc_s, row_l.reshape(B, T)[own_t])
-                keep = np.isin(ids, touched)
-                ids, gw = ids[keep], gw[keep]
-                gb = None if gb is None else gb[keep]
-        else:
-            dx_r = np.zeros((B, D), dtype=dtype)
-            if mode == "grads":
-                ids = np.zeros(0, dtype=np.int64)
-                gw = np.zeros((0, D), dtype=dtype)
-                gb = None if self._b is None else np.zeros(0, dtype=dtype)
-        dx_mine = ch.reduce_scatter(dx_r, out_rows, "reduce input gradient")
-        if batch_split:
-            dx = dx_mine
-            loss = loss[lo:hi]
-        else:
-            dx = dx_mine if K == 1 else ch.allgatherv(dx_mine, out_rows, "gather input gradient")
+            return batch.mine(loss, r) if batch.split else loss, None, None
+        dx_r, ids, gw, gb = _step.local_backward(shard, batch, cols, threads, g, mode, lr)
+        dx = _step.reduce_input_gradient(ch, dx_r, batch)
+        if batch.split:
+            loss = batch.mine(loss, r)
         grads = None
         if mode == "grads":
-            n = self._w.shape[0]
+            n = shard.weights.shape[0]
             grads = LossGrads(dx, SparseRows(ids, gw, n),
-                              None if self._b is None else SparseRows(ids, gb, n))
+                              None if shard.biases is None else SparseRows(ids, gb, n))
         return loss, dx, grads
