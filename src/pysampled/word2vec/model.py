@@ -11,9 +11,11 @@ one call into C++ with the GIL released:
   (skip-gram or CBOW, per-window negatives from the unigram^0.75 alias
   table, no log-Q correction).
 * ``loss="nce"`` / ``"sampled_softmax"``: TF's losses with shared negatives
-  and log-Q correction, through :class:`pysampled.SampledLoss` (the output
-  vectors are its weights; inputs are gathered from the input vectors and
-  their gradients scattered back in corpus order).
+  and log-Q correction, `pysampled._word2vec.train_chunk_sampled` (batches
+  of predictions through the loss kernel of :class:`pysampled.SampledLoss`,
+  the output vectors as its weights, Adagrad on output and input rows by
+  the one C++ sparse row update; negatives from a
+  :class:`~pysampled.FixedUnigramSampler` stream kept across chunks).
 
 Every random choice is a function of (seed, epoch, corpus position) and
 chunks are cut from the encoded corpus alone, so with ``deterministic=True``
@@ -29,6 +31,7 @@ from typing import Callable
 import numpy as np
 
 from .. import _word2vec
+from .._losses import ADAGRAD_INITIAL_ACCUMULATOR
 from .._validation import as_int, int_at_least, resolve_num_threads
 from .arrays import aligned_zeros
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -333,10 +336,10 @@ class Word2Vec:
         self.syn0, self.syn1 = syn0, syn1
         self.bias = np.concatenate([self.bias, np.zeros(v - old, np.float32)])
         if self.accum0 is not None:  # nce / sampled softmax: Adagrad's initial accumulators
-            grow = v - old
-            self.accum0 = np.concatenate([self.accum0, np.full((grow, stride), 0.1, np.float32)])
-            self.accum1 = np.concatenate([self.accum1, np.full((grow, stride), 0.1, np.float32)])
-            self.accum_bias = np.concatenate([self.accum_bias, np.full(grow, 0.1, np.float32)])
+            grow, init = v - old, ADAGRAD_INITIAL_ACCUMULATOR
+            self.accum0 = np.concatenate([self.accum0, np.full((grow, stride), init, np.float32)])
+            self.accum1 = np.concatenate([self.accum1, np.full((grow, stride), init, np.float32)])
+            self.accum_bias = np.concatenate([self.accum_bias, np.full(grow, init, np.float32)])
         self.sampler_state = None  # a new noise distribution: a new stream
 
     def _init_vectors(self):
@@ -418,7 +421,7 @@ class Word2Vec:
         last_ckpt = t_start
         words_this_run = 0
         stopped = False
-        sampled_loss = self._make_sampled_loss(threads) if self.loss != "negative" else None
+        sampler = self._make_sampled_loss() if self.loss != "negative" else None
         while self.progress["epoch"] < self.epochs:
             epoch = self.progress["epoch"]
             for index, start, stop, ends in chunks[self.progress["chunk"]:]:
@@ -441,8 +444,8 @@ class Word2Vec:
                     chooser.record(chunk_threads, time.perf_counter() - t_chunk, int(words))
                 else:
                     words, pairs, loss = self._train_chunk_sampled(
-                        sampled_loss, keep, noise, tokens, np.ascontiguousarray(ends), start,
-                        epoch, alpha, threads)
+                        sampler, keep, tokens, np.ascontiguousarray(ends), start, epoch, alpha,
+                        threads)
                 self.progress["chunk"] = index + 1
                 self.progress["words_done"] += int(words)
                 self.progress["loss"] += float(loss)
@@ -485,73 +488,35 @@ class Word2Vec:
         self.progress["corpus_tokens"], self.progress["corpus_sentences"] = got
 
     # ------------------------------------------- nce / sampled softmax variant
-    def _make_sampled_loss(self, threads):
-        from ..losses import SampledLoss
+    def _make_sampled_loss(self):
+        """The negatives' sampler and the Adagrad accumulators of the nce /
+        sampled-softmax variants, continued from a checkpoint when resumed."""
         from ..samplers import FixedUnigramSampler
 
         sampler = FixedUnigramSampler(len(self.words), unigrams=self.counts.astype(np.float32),
                                       distortion=self.ns_exponent, seed=(self.seed, 1))
         if self.sampler_state is not None:  # resumed: continue the negatives' stream
             sampler.set_state({"generator": self.sampler_state})
-        loss = "nce" if self.loss == "nce" else "sampled_softmax"
-        model = SampledLoss([self.syn1], self.bias, num_sampled=self.num_sampled, loss=loss,
-                            sampler=sampler, num_threads=threads, optimizer="adagrad")
-        if self.accum1 is not None:  # resumed: continue the output accumulators
-            model.accumulators[0][0][...] = self.accum1
-            model.accumulators[1][0][...] = self.accum_bias
         # The optimizer state changes only once everything above has worked, so
         # a failure leaves the model as it was (and save() still writes it).
         self._sampler = sampler
-        if self.accum0 is None:
-            self.accum0 = np.full(self.syn0.shape, 0.1, dtype=np.float32)
-        self.accum1 = model.accumulators[0][0]
-        self.accum_bias = model.accumulators[1][0]
-        return model
+        if self.accum0 is None:  # set together with accum1 / accum_bias
+            init = ADAGRAD_INITIAL_ACCUMULATOR
+            self.accum0 = np.full(self.syn0.shape, init, dtype=np.float32)
+            self.accum1 = np.full(self.syn1.shape, init, dtype=np.float32)
+            self.accum_bias = np.full(self.bias.shape, init, dtype=np.float32)
+        return sampler
 
-    def _train_chunk_sampled(self, model, keep, noise, tokens, ends, position, epoch, alpha,
-                             threads):
-        inputs, targets, offsets = _word2vec.windows(
-            keep, tokens, ends, position, self.seed, epoch, self._kernel_window(),
-            self.model == "cbow", threads, self.shrink_windows)
-        syn0 = self.syn0
-        loss_sum = 0.0
-        n_pred = targets.shape[0]
-        for b0 in range(0, n_pred, self.batch_size):
-            b1 = min(n_pred, b0 + self.batch_size)
-            if self.model == "cbow":
-                lo, hi = offsets[b0], offsets[b1]
-                ctx = inputs[lo:hi]
-                seg = offsets[b0:b1] - lo
-                x = np.add.reduceat(syn0[ctx], seg, axis=0)
-                n_ctx = np.diff(offsets[b0:b1 + 1]).astype(np.float32)
-                if self.cbow_mean:
-                    x /= n_ctx[:, None]
-            else:
-                x = syn0[inputs[b0:b1]]
-            y = targets[b0:b1]
-            res = model.step(y, x, learning_rate=alpha,
-                             upstream=np.full(b1 - b0, 1.0 / (b1 - b0), dtype=np.float32))
-            loss_sum += float(res.loss.sum(dtype=np.float64))
-            g = res.inputs_grad
-            if self.model == "cbow":
-                if self.cbow_mean:
-                    g = g / n_ctx[:, None]
-                rows = np.repeat(np.arange(b1 - b0), np.diff(offsets[b0:b1 + 1]))
-                self._adagrad_inputs(ctx, g[rows], alpha)
-            else:
-                self._adagrad_inputs(inputs[b0:b1], g, alpha)
-        return tokens.shape[0], n_pred, loss_sum
-
-    def _adagrad_inputs(self, rows, grads, alpha):
-        """Adagrad on the input vectors, contributions of a word summed in order."""
-        order = np.argsort(rows, kind="stable")
-        r = rows[order]
-        first = np.flatnonzero(np.concatenate([[True], r[1:] != r[:-1]]))
-        ids = r[first]
-        g = np.add.reduceat(grads[order], first, axis=0)
-        acc = self.accum0[ids] + g * g
-        self.accum0[ids] = acc
-        self.syn0[ids] -= alpha * g / (np.sqrt(acc) + 1e-7)
+    def _train_chunk_sampled(self, sampler, keep, tokens, ends, position, epoch, alpha, threads):
+        """One chunk in C++: batches of ``batch_size`` predictions, TF's loss
+        with ``num_sampled`` negatives from ``sampler``'s stream, Adagrad on
+        the output rows, biases and input rows (word2vec_sampled.hpp)."""
+        words, _, pairs, loss = _word2vec.train_chunk_sampled(
+            self.syn0, self.syn1, self.bias, self.accum0, self.accum1, self.accum_bias, keep,
+            sampler._stream, tokens, ends, position, self.seed, epoch, alpha,
+            self._kernel_window(), self.model == "cbow", self.cbow_mean, self.loss == "nce",
+            self.num_sampled, self.batch_size, threads, self.shrink_windows)
+        return words, pairs, loss
 
     # ----------------------------------------------------------------- queries
     def most_similar(self, word: str, topn: int = 10) -> list[tuple[str, float]]:
