@@ -2,7 +2,10 @@
 
 Input byte 0 selects the mode: ``b & 1 == 0`` the rest is the checkpoint
 file itself (seeded with real checkpoints of the "negative" and "nce"
-trainers, see make_seeds.py; libFuzzer mutates the zip / npy bytes);
+trainers, see make_seeds.py; libFuzzer mutates the zip / npy bytes; with
+``b & 2`` the loaded model is always trained, on a corpus of its recorded
+size, which reaches the nce / sampled-softmax trainer's C++ entry
+``train_chunk_sampled`` from the ``train_*`` seeds);
 otherwise a checkpoint is *built* with ``np.savez`` from a fuzzed structure:
 ``meta`` JSON (version, config with missing / extra / mistyped / edge-value
 keys, progress and history of odd types and values, sampler state), arrays
@@ -109,8 +112,9 @@ def structured(g: Gen) -> bytes:
     return path.read_bytes()
 
 
-def use(g: Gen, model):
-    """Exercise a loaded model."""
+def use(g: Gen, model, force_train=False):
+    """Exercise a loaded model (``force_train``: always train it, on sentences of
+    the token and sentence counts its checkpoint recorded, when they are small)."""
     with expect(ValueError, TypeError, IndexError, RuntimeError, KeyError, AttributeError):
         model.vectors  # noqa: B018
     if model.words:
@@ -119,9 +123,15 @@ def use(g: Gen, model):
     out = fl.tmpdir() / "loaded.txt"
     with expect(ValueError, TypeError, RuntimeError):
         model.save_word2vec_format(out, binary=g.bool())
-    if not model.words or not g.chance(1, 2):
+    if not model.words or not (force_train or g.chance(1, 2)):
         return
     sentences = [[g.pick(model.words) for _ in range(g.int(1, 6))] for _ in range(g.int(1, 4))]
+    tokens, count = model.progress.get("corpus_tokens"), model.progress.get("corpus_sentences")
+    if force_train and type(tokens) is int and type(count) is int and 1 <= count <= tokens <= 256:
+        lengths = [1] * count
+        for _ in range(tokens - count):
+            lengths[g.int(0, count - 1)] += 1
+        sentences = [[g.pick(model.words) for _ in range(n)] for n in lengths]
     fl.log("train", sentences)
     try:
         with expect(ValueError, TypeError, IndexError, OverflowError, MemoryError):
@@ -164,7 +174,7 @@ def TestOneInput(data):
         fl.skip_known(known_findings(e))
         raise
     check(len(model.words) == model.syn0.shape[0], "loaded model: words vs rows")
-    use(g, model)
+    use(g, model, force_train=data[0] & 3 == 2)
 
 
 if __name__ == "__main__":

@@ -20,10 +20,10 @@ SEEDS = HERE / "seeds"
 RAW = b"\x00"  # mode byte: "raw file bytes follow"
 
 
-def put(harness, name, data: bytes):
+def put(harness, name, data: bytes, mode: bytes = RAW):
     d = SEEDS / harness
     d.mkdir(parents=True, exist_ok=True)
-    (d / name).write_bytes(RAW + data)
+    (d / name).write_bytes(mode + data)
 
 
 def main():
@@ -64,7 +64,24 @@ def main():
             p = tmp / "ck.npz"
             m.save(p)
             put("checkpoint", f"checkpoint_{loss}", p.read_bytes())
+        write_training_seeds(tmp, corpus)
     print("seeds written under", SEEDS, file=sys.stderr)
+
+
+def write_training_seeds(tmp, corpus):
+    """fuzz_checkpoint's mode 2 (raw bytes, then the loaded model is trained):
+    checkpoints of the nce / sampled-softmax trainer (its C++ entry
+    train_chunk_sampled), skip-gram and CBOW, stopped after one chunk."""
+    from pysampled import Word2Vec
+
+    for model, loss in (("skipgram", "nce"), ("cbow", "sampled_softmax")):
+        m = Word2Vec(model=model, dim=3, window=2, min_count=1, epochs=2, loss=loss,
+                     num_sampled=2, batch_size=3, chunk_words=4, threads=1)
+        m.build_vocab(corpus)
+        m.train(progress=False, stop_after_chunks=1)
+        p = pathlib.Path(tmp) / "ck.npz"
+        m.save(p)
+        put("checkpoint", f"train_{model}_{loss}", p.read_bytes(), mode=b"\x02")
 
 
 if __name__ == "__main__":

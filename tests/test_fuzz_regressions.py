@@ -321,14 +321,16 @@ def test_f15_failed_train_leaves_a_loadable_checkpoint(tmp_path, monkeypatch):
     m = ps.Word2Vec(min_count=1, dim=3, window=1, epochs=1, loss="nce", num_sampled=2,
                     threads=1, seed=0)
     m.build_vocab([str(corpus)], workdir=str(tmp_path))
-    import pysampled.losses as L
+    import pysampled.samplers as S
 
     class Boom(Exception):
         pass
 
     def fail(*a, **k):
-        raise Boom("SampledLoss failed")
-    monkeypatch.setattr(L, "SampledLoss", fail)  # fail where the optimizer state is made
+        raise Boom("the negatives' sampler failed")
+    # Fail where the optimizer state is made (the trainer's negatives' sampler;
+    # the trainer used SampledLoss there before its batches moved to C++).
+    monkeypatch.setattr(S, "FixedUnigramSampler", fail)
     with pytest.raises(Boom):
         m.train(progress=False)
     assert m.accum0 is None and m.accum1 is None and m.accum_bias is None

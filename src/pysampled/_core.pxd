@@ -185,6 +185,9 @@ cdef extern from "pysampled/sampled_loss.hpp" namespace "pysampled" nogil:
     void sampled_loss[T](const SampledLossInput[T]& inp, SampledLossOutput[T]& out,
                          const SparseUpdate[T]* update) except +
 
+    const double kAdagradInitialAccumulator
+    const double kAdagradEpsilon
+
     void update_row[T](Optimizer optimizer, T lr, T eps, DType row_dtype, void* row,
                        DType acc_dtype, void* acc, const T* g, int64_t dim, Rounding rounding,
                        uint64_t seed, uint64_t step, int64_t id, int64_t column0)
@@ -252,6 +255,33 @@ cdef extern from "pysampled/word2vec.hpp" namespace "pysampled" nogil:
                        const Word2VecChunk& chunk, int num_threads, Word2VecWindows& out,
                        bool shrink_windows) except +
     uint64_t w2v_random(uint64_t seed, uint64_t epoch, uint64_t tag, uint64_t pos)
+
+
+cdef extern from "pysampled/word2vec_sampled.hpp" namespace "pysampled" nogil:
+    cdef cppclass Word2VecSampledModel:
+        float* syn0
+        float* syn1
+        float* bias
+        float* accum0
+        float* accum1
+        float* accum_bias
+        int64_t vocab
+        int64_t stride
+        const float* keep_prob
+
+    cdef cppclass Word2VecSampledConfig:
+        LossKind kind
+        int window
+        bool cbow
+        bool cbow_mean
+        bool shrink_windows
+        int64_t num_sampled
+        int64_t batch_size
+
+    Word2VecStats train_chunk_sampled(const Word2VecSampledModel& model,
+                                      const Word2VecSampledConfig& config,
+                                      const Word2VecChunk& chunk, CandidateStream& negatives,
+                                      int num_threads) except +
 
 
 cdef extern from "pysampled/in_batch.hpp" namespace "pysampled" nogil:

@@ -14,6 +14,9 @@ class Optimizer(enum.IntEnum):
     SGD = 0
     ADAGRAD = 1
 
+ADAGRAD_INITIAL_ACCUMULATOR: float
+ADAGRAD_EPSILON: float
+
 class KernelResult(NamedTuple):
     loss: Optional[np.ndarray]
     logits: Optional[np.ndarray]

@@ -20,8 +20,8 @@ from libcpp.vector cimport vector
 
 from pysampled._core cimport (
     DType, Partition, Rounding, SampledLossInput, SampledLossOutput, Shard, ShardedRows,
-    SparseUpdate, bf16_dot_available, bf16_dot_enabled, sampled_loss, set_bf16_dot_enabled,
-    update_row,
+    SparseUpdate, bf16_dot_available, bf16_dot_enabled, kAdagradEpsilon,
+    kAdagradInitialAccumulator, sampled_loss, set_bf16_dot_enabled, update_row,
 )
 from pysampled._core cimport LossKind as CLossKind
 from pysampled._core cimport Optimizer as COptimizer
@@ -43,6 +43,12 @@ class Optimizer(enum.IntEnum):
     NONE = -1
     SGD = <int>COptimizer.kSgd
     ADAGRAD = <int>COptimizer.kAdagrad
+
+
+#: Adagrad's defaults (one home: sparse_update.hpp): the accumulators' start
+#: value and the epsilon of ``lr * g / (sqrt(acc) + epsilon)``.
+ADAGRAD_INITIAL_ACCUMULATOR = kAdagradInitialAccumulator
+ADAGRAD_EPSILON = kAdagradEpsilon
 
 
 #: What `_run` returns. Without gradients the last four fields are None; with an

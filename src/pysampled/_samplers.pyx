@@ -127,9 +127,8 @@ def fixed_unigram_weights(const float[::1] unigrams, float distortion, int64_t n
 
 
 cdef class Stream:
-    """A C++ CandidateStream: a sampler and its Philox generator."""
-    cdef unique_ptr[CandidateStream] ptr
-    cdef readonly str kind
+    """A C++ CandidateStream: a sampler and its Philox generator (attributes
+    declared in _samplers.pxd)."""
 
     @staticmethod
     def create(str kind, int64_t range_max, uint64_t seed, uint64_t seed2,

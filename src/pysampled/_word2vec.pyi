@@ -15,6 +15,15 @@ def train_chunk(syn0: npt.NDArray[np.float32], syn1: npt.NDArray[np.float32],
                 position: int, seed: int, epoch: int, alpha: float, dim: int, window: int,
                 negative: int, cbow: bool, cbow_mean: bool, hogwild: bool, group_size: int,
                 num_threads: int, shrink_windows: bool = ...) -> Tuple[int, int, int, float]: ...
+def train_chunk_sampled(syn0: npt.NDArray[np.float32], syn1: npt.NDArray[np.float32],
+                        bias: npt.NDArray[np.float32], accum0: npt.NDArray[np.float32],
+                        accum1: npt.NDArray[np.float32], accum_bias: npt.NDArray[np.float32],
+                        keep_prob: npt.NDArray[np.float32], negatives: object,
+                        tokens: npt.NDArray[np.int32], sentence_ends: npt.NDArray[np.int64],
+                        position: int, seed: int, epoch: int, alpha: float, window: int,
+                        cbow: bool, cbow_mean: bool, nce: bool, num_sampled: int,
+                        batch_size: int, num_threads: int, shrink_windows: bool = ...
+                        ) -> Tuple[int, int, int, float]: ...
 def windows(keep_prob: npt.NDArray[np.float32], tokens: npt.NDArray[np.int32],
             sentence_ends: npt.NDArray[np.int64], position: int, seed: int, epoch: int,
             window: int, cbow: bool, num_threads: int, shrink_windows: bool = ...

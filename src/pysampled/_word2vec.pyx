@@ -2,18 +2,22 @@
 """Cython bindings of the C++ word2vec chunk trainer.
 
 Design: `pysampled.word2vec` owns the model arrays, the vocabulary, the
-corpus stream and the schedule; it calls `train_chunk` once per chunk of
-whole sentences. Here we only wrap the arrays (zero-copy; syn0/syn1 are
-updated in place, as the trainer intends) and release the GIL.
+corpus stream and the schedule; it calls `train_chunk` (negative sampling)
+or `train_chunk_sampled` (nce / sampled softmax) once per chunk of whole
+sentences. Here we only wrap the arrays (zero-copy; vectors and optimizer
+state are updated in place, as the trainer intends) and release the GIL.
 """
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libcpp.string cimport string
 from libcpp.vector cimport vector
+from cython.operator cimport dereference as deref
 
 from pysampled._core cimport (
-    AliasTable, Word2VecChunk, Word2VecConfig, Word2VecModel, Word2VecStats, Word2VecWindows,
-    chunk_windows, train_chunk as cpp_train_chunk,
+    AliasTable, LossKind, Word2VecChunk, Word2VecConfig, Word2VecModel, Word2VecSampledConfig,
+    Word2VecSampledModel, Word2VecStats, Word2VecWindows, chunk_windows,
+    train_chunk as cpp_train_chunk, train_chunk_sampled as cpp_train_chunk_sampled,
 )
+from pysampled._samplers cimport Stream
 import os
 
 import numpy as np
@@ -105,6 +109,51 @@ def train_chunk(float[:, ::1] syn0, float[:, ::1] syn1, const float[::1] keep_pr
     ch.alpha = alpha
     with nogil:
         st = cpp_train_chunk(m, cfg, ch, num_threads)
+    return st.words, st.kept, st.pairs, st.loss
+
+
+def train_chunk_sampled(float[:, ::1] syn0, float[:, ::1] syn1, float[::1] bias,
+                        float[:, ::1] accum0, float[:, ::1] accum1, float[::1] accum_bias,
+                        const float[::1] keep_prob, Stream negatives not None,
+                        const int32_t[::1] tokens, const int64_t[::1] sentence_ends,
+                        int64_t position, uint64_t seed, uint64_t epoch, float alpha, int window,
+                        bint cbow, bint cbow_mean, bint nce, int64_t num_sampled,
+                        int64_t batch_size, int num_threads, bint shrink_windows=True):
+    """Train on one chunk with nce (``nce``) or sampled softmax and Adagrad,
+    drawing the negatives from the sampler stream ``negatives`` (advanced in
+    place); returns (words, kept, pairs, loss). See word2vec_sampled.hpp."""
+    cdef Word2VecSampledModel m
+    cdef Word2VecSampledConfig cfg
+    cdef Word2VecChunk ch
+    cdef Word2VecStats st
+    cdef Py_ssize_t v = syn0.shape[0], d = syn0.shape[1]
+    if v == 0 or d == 0:
+        raise ValueError("the model has no vectors")
+    if not (syn1.shape[0] == accum0.shape[0] == accum1.shape[0] == v
+            and syn1.shape[1] == accum0.shape[1] == accum1.shape[1] == d):
+        raise ValueError("syn0, syn1, accum0 and accum1 must have the same shape")
+    if bias.shape[0] != v or accum_bias.shape[0] != v or keep_prob.shape[0] != v:
+        raise ValueError("bias, accum_bias and keep_prob must have one entry per word")
+    m.syn0 = &syn0[0, 0]
+    m.syn1 = &syn1[0, 0]
+    m.bias = &bias[0]
+    m.accum0 = &accum0[0, 0]
+    m.accum1 = &accum1[0, 0]
+    m.accum_bias = &accum_bias[0]
+    m.vocab = v
+    m.stride = d
+    m.keep_prob = &keep_prob[0]
+    cfg.kind = LossKind.kNce if nce else LossKind.kSoftmax
+    cfg.window = window
+    cfg.cbow = cbow
+    cfg.cbow_mean = cbow_mean
+    cfg.shrink_windows = shrink_windows
+    cfg.num_sampled = num_sampled
+    cfg.batch_size = batch_size
+    _set_chunk(ch, tokens, sentence_ends, position, seed, epoch)
+    ch.alpha = alpha
+    with nogil:
+        st = cpp_train_chunk_sampled(m, cfg, ch, deref(negatives.ptr), num_threads)
     return st.words, st.kept, st.pairs, st.loss
 
 

@@ -900,7 +900,8 @@ class SampledLoss:
     def __init__(self, weights, biases=None, *, num_sampled, loss="sampled_softmax", num_true=1,
                  sampler=None, unique=True, remove_accidental_hits=None, subtract_log_q=True,
                  partition_strategy="mod", optimizer="sgd", learning_rate=0.1,
-                 initial_accumulator_value=0.1, epsilon=1e-7, hogwild=False, num_threads=None,
+                 initial_accumulator_value=_losses.ADAGRAD_INITIAL_ACCUMULATOR,
+                 epsilon=_losses.ADAGRAD_EPSILON, hogwild=False, num_threads=None,
                  seed=None, mask_all_duplicates=False, true_target=None, bf16_rounding="nearest",
                  rounding_seed=0, negatives="shared"):
         from .samplers import CandidateSampler, LogUniformSampler

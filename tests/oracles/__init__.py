@@ -10,6 +10,10 @@ under test.
 * :mod:`oracles.beyond_tf`: the losses beyond TF's API (issue 11): in-batch
   softmax, ragged labels / per-example negatives, and a dictionary-based
   twin of the streaming frequency estimator.
+* :mod:`oracles.word2vec_sampled`: the word2vec trainer's nce /
+  sampled-softmax variants as a NumPy loop over batches (windows, inputs,
+  ``SampledLoss.step``, Adagrad on the input rows), the reference of the
+  C++ chunk trainer.
 
 Tests import them as ``from oracles import losses as ref`` (pytest puts
 ``tests/`` on ``sys.path``); the fuzz harnesses add ``tests/`` to the path.

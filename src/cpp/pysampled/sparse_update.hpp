@@ -22,6 +22,14 @@ namespace pysampled {
 enum class Optimizer : int { kSgd = 0, kAdagrad = 1 };
 enum class Rounding : int { kNearestEven = 0, kStochastic = 1 };
 
+// Adagrad's defaults, the one home of both constants: every accumulator
+// starts at kAdagradInitialAccumulator (TF's Adagrad), and a step divides by
+// sqrt(acc) + kAdagradEpsilon. SampledLoss's defaults and the word2vec
+// trainer's nce / sampled-softmax variants use them (pysampled._losses
+// exports them as ADAGRAD_INITIAL_ACCUMULATOR and ADAGRAD_EPSILON).
+inline constexpr double kAdagradInitialAccumulator = 0.1;
+inline constexpr double kAdagradEpsilon = 1e-7;
+
 // float32 -> bfloat16 bits, round to nearest, ties to even.
 // Branch-free, so that loops over rows vectorise.
 inline uint16_t float_to_bf16_rne(float f) {
@@ -66,7 +74,7 @@ template <class T>
 struct SparseUpdate {
   Optimizer optimizer = Optimizer::kSgd;
   T learning_rate = T(0.1);
-  T epsilon = T(1e-7);                     // Adagrad: lr * g / (sqrt(acc) + epsilon)
+  T epsilon = T(kAdagradEpsilon);          // Adagrad: lr * g / (sqrt(acc) + epsilon)
   const ShardedRows* weights = nullptr;
   const ShardedRows* biases = nullptr;     // optional
   const ShardedRows* weight_accum = nullptr;  // Adagrad accumulators, same layout

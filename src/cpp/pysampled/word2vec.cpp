@@ -20,26 +20,6 @@ Word2VecStats train_chunk(const Word2VecModel&, const Word2VecConfig&, const Wor
 }
 
 
-namespace {
-
-void check_chunk(const Word2VecChunk& chunk, int64_t vocab) {
-  int64_t prev = 0;
-  for (int64_t s = 0; s < chunk.num_sentences; ++s) {
-    if (chunk.sentence_ends[s] < prev || chunk.sentence_ends[s] > chunk.num_tokens) {
-      throw std::invalid_argument("sentence ends must be increasing and within the chunk");
-    }
-    prev = chunk.sentence_ends[s];
-  }
-  if (prev != chunk.num_tokens) throw std::invalid_argument("sentences must cover the chunk");
-  for (int64_t p = 0; p < chunk.num_tokens; ++p) {
-    if (chunk.tokens[p] < 0 || chunk.tokens[p] >= vocab) {
-      throw std::out_of_range("token id out of the vocabulary range");
-    }
-  }
-}
-
-}  // namespace
-
 void chunk_windows(const float* keep_prob, int64_t vocab, int window, bool cbow,
                    const Word2VecChunk& chunk, int num_threads, Word2VecWindows& out,
                    bool shrink_windows) {
@@ -47,26 +27,7 @@ void chunk_windows(const float* keep_prob, int64_t vocab, int window, bool cbow,
   check_chunk(chunk, vocab);
   W2VRecords rec;
   build_records(keep_prob, nullptr, 0, window, 0, shrink_windows, chunk, num_threads, rec);
-  out.inputs.clear();
-  out.targets.clear();
-  out.offsets.assign(1, 0);
-  for (int64_t r = 0; r < rec.count; ++r) {
-    const int nc = rec.nctx[r];
-    if (nc == 0) continue;
-    const int32_t* c = rec.ctx.data() + r * rec.max_ctx;
-    const int32_t centre = rec.out[r * rec.outs];
-    if (cbow) {
-      out.inputs.insert(out.inputs.end(), c, c + nc);
-      out.targets.push_back(centre);
-      out.offsets.push_back(static_cast<int64_t>(out.inputs.size()));
-    } else {
-      for (int j = 0; j < nc; ++j) {
-        out.inputs.push_back(c[j]);
-        out.targets.push_back(centre);
-      }
-    }
-  }
-  if (!cbow) out.offsets.clear();
+  windows_from_records(rec, cbow, out);
 }
 
 Word2VecStats train_chunk(const Word2VecModel& model, const Word2VecConfig& config,

@@ -4,6 +4,7 @@
 #include "word2vec_records.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "kernels/bulk.hpp"
 #include "parallel.hpp"
@@ -89,6 +90,45 @@ void build_records(const float* keep_prob, const uint64_t* neg_table, uint32_t n
       }
     }
   });
+}
+
+void check_chunk(const Word2VecChunk& chunk, int64_t vocab) {
+  int64_t prev = 0;
+  for (int64_t s = 0; s < chunk.num_sentences; ++s) {
+    if (chunk.sentence_ends[s] < prev || chunk.sentence_ends[s] > chunk.num_tokens) {
+      throw std::invalid_argument("sentence ends must be increasing and within the chunk");
+    }
+    prev = chunk.sentence_ends[s];
+  }
+  if (prev != chunk.num_tokens) throw std::invalid_argument("sentences must cover the chunk");
+  for (int64_t p = 0; p < chunk.num_tokens; ++p) {
+    if (chunk.tokens[p] < 0 || chunk.tokens[p] >= vocab) {
+      throw std::out_of_range("token id out of the vocabulary range");
+    }
+  }
+}
+
+void windows_from_records(const W2VRecords& rec, bool cbow, Word2VecWindows& out) {
+  out.inputs.clear();
+  out.targets.clear();
+  out.offsets.assign(1, 0);
+  for (int64_t r = 0; r < rec.count; ++r) {
+    const int nc = rec.nctx[r];
+    if (nc == 0) continue;
+    const int32_t* c = rec.ctx.data() + r * rec.max_ctx;
+    const int32_t centre = rec.out[r * rec.outs];
+    if (cbow) {
+      out.inputs.insert(out.inputs.end(), c, c + nc);
+      out.targets.push_back(centre);
+      out.offsets.push_back(static_cast<int64_t>(out.inputs.size()));
+    } else {
+      for (int j = 0; j < nc; ++j) {
+        out.inputs.push_back(c[j]);
+        out.targets.push_back(centre);
+      }
+    }
+  }
+  if (!cbow) out.offsets.clear();
 }
 
 }  // namespace pysampled

@@ -27,4 +27,11 @@ void build_records(const float* keep_prob, const uint64_t* neg_table, uint32_t n
                    int negative, bool shrink, const Word2VecChunk& chunk, int threads,
                    W2VRecords& rec);
 
+// Throws unless the chunk's sentence ends cover it in increasing order and
+// every token id lies in [0, vocab).
+void check_chunk(const Word2VecChunk& chunk, int64_t vocab);
+
+// The records' predictions, flattened (see chunk_windows in word2vec.hpp).
+void windows_from_records(const W2VRecords& rec, bool cbow, Word2VecWindows& out);
+
 }  // namespace pysampled

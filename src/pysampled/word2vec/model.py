@@ -13,9 +13,11 @@ each); every chunk is one call into C++ with the GIL released:
   (skip-gram or CBOW, per-window negatives from the unigram^0.75 alias
   table, no log-Q correction).
 * ``loss="nce"`` / ``"sampled_softmax"``: TF's losses with shared negatives
-  and log-Q correction, through :class:`pysampled.SampledLoss` (the output
-  vectors are its weights; inputs are gathered from the input vectors and
-  their gradients scattered back in corpus order).
+  and log-Q correction, `pysampled._word2vec.train_chunk_sampled` (batches
+  of predictions through the loss kernel of :class:`pysampled.SampledLoss`,
+  the output vectors as its weights, Adagrad on output and input rows by
+  the one C++ sparse row update; negatives from a
+  :class:`~pysampled.FixedUnigramSampler` stream kept across chunks).
 
 Every random choice is a function of (seed, epoch, corpus position) and
 chunks are cut from the encoded corpus alone, so with ``deterministic=True``
@@ -30,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import _word2vec
+from .._losses import ADAGRAD_INITIAL_ACCUMULATOR
 from . import queries, training, vocabulary
 from .checkpoint import load_checkpoint, save_checkpoint
 from .corpus import MAX_SENTENCE_LENGTH, Corpus, PathLike, TextCorpus
@@ -168,73 +171,35 @@ class Word2Vec(Word2VecState):
                               stop_after_chunks=stop_after_chunks, should_stop=should_stop)
 
     # ------------------------------------------- nce / sampled softmax variant
-    def _make_sampled_loss(self, threads):
-        from ..losses import SampledLoss
+    def _make_sampled_loss(self):
+        """The negatives' sampler and the Adagrad accumulators of the nce /
+        sampled-softmax variants, continued from a checkpoint when resumed."""
         from ..samplers import FixedUnigramSampler
 
         sampler = FixedUnigramSampler(len(self.words), unigrams=self.counts.astype(np.float32),
                                       distortion=self.ns_exponent, seed=(self.seed, 1))
         if self.sampler_state is not None:  # resumed: continue the negatives' stream
             sampler.set_state({"generator": self.sampler_state})
-        loss = "nce" if self.loss == "nce" else "sampled_softmax"
-        model = SampledLoss([self.syn1], self.bias, num_sampled=self.num_sampled, loss=loss,
-                            sampler=sampler, num_threads=threads, optimizer="adagrad")
-        if self.accum1 is not None:  # resumed: continue the output accumulators
-            model.accumulators[0][0][...] = self.accum1
-            model.accumulators[1][0][...] = self.accum_bias
         # The optimizer state changes only once everything above has worked, so
         # a failure leaves the model as it was (and save() still writes it).
         self._sampler = sampler
-        if self.accum0 is None:
-            self.accum0 = np.full(self.syn0.shape, 0.1, dtype=np.float32)
-        self.accum1 = model.accumulators[0][0]
-        self.accum_bias = model.accumulators[1][0]
-        return model
+        if self.accum0 is None:  # set together with accum1 / accum_bias
+            init = ADAGRAD_INITIAL_ACCUMULATOR
+            self.accum0 = np.full(self.syn0.shape, init, dtype=np.float32)
+            self.accum1 = np.full(self.syn1.shape, init, dtype=np.float32)
+            self.accum_bias = np.full(self.bias.shape, init, dtype=np.float32)
+        return sampler
 
-    def _train_chunk_sampled(self, model, keep, noise, tokens, ends, position, epoch, alpha,
-                             threads):
-        inputs, targets, offsets = _word2vec.windows(
-            keep, tokens, ends, position, self.seed, epoch, self._kernel_window(),
-            self.model == "cbow", threads, self.shrink_windows)
-        syn0 = self.syn0
-        loss_sum = 0.0
-        n_pred = targets.shape[0]
-        for b0 in range(0, n_pred, self.batch_size):
-            b1 = min(n_pred, b0 + self.batch_size)
-            if self.model == "cbow":
-                lo, hi = offsets[b0], offsets[b1]
-                ctx = inputs[lo:hi]
-                seg = offsets[b0:b1] - lo
-                x = np.add.reduceat(syn0[ctx], seg, axis=0)
-                n_ctx = np.diff(offsets[b0:b1 + 1]).astype(np.float32)
-                if self.cbow_mean:
-                    x /= n_ctx[:, None]
-            else:
-                x = syn0[inputs[b0:b1]]
-            y = targets[b0:b1]
-            res = model.step(y, x, learning_rate=alpha,
-                             upstream=np.full(b1 - b0, 1.0 / (b1 - b0), dtype=np.float32))
-            loss_sum += float(res.loss.sum(dtype=np.float64))
-            g = res.inputs_grad
-            if self.model == "cbow":
-                if self.cbow_mean:
-                    g = g / n_ctx[:, None]
-                rows = np.repeat(np.arange(b1 - b0), np.diff(offsets[b0:b1 + 1]))
-                self._adagrad_inputs(ctx, g[rows], alpha)
-            else:
-                self._adagrad_inputs(inputs[b0:b1], g, alpha)
-        return tokens.shape[0], n_pred, loss_sum
-
-    def _adagrad_inputs(self, rows, grads, alpha):
-        """Adagrad on the input vectors, contributions of a word summed in order."""
-        order = np.argsort(rows, kind="stable")
-        r = rows[order]
-        first = np.flatnonzero(np.concatenate([[True], r[1:] != r[:-1]]))
-        ids = r[first]
-        g = np.add.reduceat(grads[order], first, axis=0)
-        acc = self.accum0[ids] + g * g
-        self.accum0[ids] = acc
-        self.syn0[ids] -= alpha * g / (np.sqrt(acc) + 1e-7)
+    def _train_chunk_sampled(self, sampler, keep, tokens, ends, position, epoch, alpha, threads):
+        """One chunk in C++: batches of ``batch_size`` predictions, TF's loss
+        with ``num_sampled`` negatives from ``sampler``'s stream, Adagrad on
+        the output rows, biases and input rows (word2vec_sampled.hpp)."""
+        words, _, pairs, loss = _word2vec.train_chunk_sampled(
+            self.syn0, self.syn1, self.bias, self.accum0, self.accum1, self.accum_bias, keep,
+            sampler._stream, tokens, ends, position, self.seed, epoch, alpha,
+            self._kernel_window(), self.model == "cbow", self.cbow_mean, self.loss == "nce",
+            self.num_sampled, self.batch_size, threads, self.shrink_windows)
+        return words, pairs, loss
 
     # ----------------------------------------------------------------- queries
     def most_similar(self, word: str, topn: int = 10) -> List[Tuple[str, float]]:

@@ -113,7 +113,7 @@ def train(model: Word2Vec, corpus: Optional[Corpus], *, progress: Optional[bool]
     last_ckpt = t_start
     words_this_run = 0
     stopped = False
-    sampled_loss = model._make_sampled_loss(threads) if model.loss != "negative" else None
+    sampler = model._make_sampled_loss() if model.loss != "negative" else None
     while model.progress["epoch"] < model.epochs:
         epoch = model.progress["epoch"]
         for index, start, stop, ends in chunks[model.progress["chunk"]:]:
@@ -130,8 +130,8 @@ def train(model: Word2Vec, corpus: Optional[Corpus], *, progress: Optional[bool]
                     epoch, alpha)
             else:
                 words, pairs, loss = model._train_chunk_sampled(
-                    sampled_loss, keep, noise, tokens, np.ascontiguousarray(ends), start,
-                    epoch, alpha, threads)
+                    sampler, keep, tokens, np.ascontiguousarray(ends), start, epoch, alpha,
+                    threads)
             model.progress["chunk"] = index + 1
             model.progress["words_done"] += int(words)
             model.progress["loss"] += float(loss)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 import numpy as np
 import numpy.typing as npt
 
+from .._losses import ADAGRAD_INITIAL_ACCUMULATOR as _ADAGRAD_INITIAL  # one home: sparse_update.hpp
 from .._threads import resolve_num_threads
 from .arrays import aligned_zeros
 from .corpus import (Corpus, PathLike, VocabScan, corpus_source, encode_corpus, encode_with_vocabulary,
@@ -26,8 +27,6 @@ if TYPE_CHECKING:
 
 __all__ = ["build", "encode_for_training", "keep_probabilities", "noise_weights"]
 
-#: Adagrad's initial accumulator of the nce / sampled-softmax variants.
-_ADAGRAD_INITIAL = 0.1
 
 
 def build(model: Word2Vec, corpus: Corpus, workdir: Optional[PathLike], update: bool
