@@ -134,7 +134,7 @@ def _grad_outputs(grads, weights, biases, sparse_grad, need_weights, need_biases
         parts = rows.per_shard() if len(shards) > 1 else [rows]
         for shard, part in zip(shards, parts):
             if not needed:
-                out.extend([shard.new_empty((0,))] * (2 if sparse_grad else 1))
+                out.extend(shard.new_empty((0,)) for _ in range(2 if sparse_grad else 1))
             elif sparse_grad:
                 out.append(torch.from_numpy(part.ids))
                 out.append(torch.from_numpy(scaled(part.values)))
@@ -163,7 +163,7 @@ def _(grad, inputs, weights, biases, labels, sampled, tec, sec, kind, num_true, 
     for shards, needed in ((weights, need_weights), (biases, need_biases)):
         for shard in shards:
             if not needed:
-                out.extend([shard.new_empty((0,))] * (2 if sparse_grad else 1))
+                out.extend(shard.new_empty((0,)) for _ in range(2 if sparse_grad else 1))
             elif sparse_grad:
                 u = ctx.new_dynamic_size()
                 out.append(shard.new_empty((u,), dtype=torch.int64))
@@ -484,9 +484,11 @@ def _in_batch_grad_outputs(grads, scale, extra, grad, query, candidates, candida
     def scaled(a):
         return torch.from_numpy(a if scale is None else a * a.dtype.type(scale))
 
-    empty = query.new_empty((0,))
+    def empty():  # a new one each time: op outputs may not alias each other
+        return query.new_empty((0,))
+
     out = [scaled(grads.query), scaled(grads.candidates),
-           empty if extra is None else scaled(grads.extra_candidates), empty, empty]
+           empty() if extra is None else scaled(grads.extra_candidates), empty(), empty()]
     if need_log_q or need_extra_log_q:
         # d loss_i / d l_ij = p_ij - [j == i]; every log-Q enters its column with sign -1.
         q = _np(query)
@@ -553,11 +555,14 @@ in_batch_loss_backward = torch.library.custom_op("pysampled::in_batch_loss_backw
 @in_batch_loss_backward.register_fake
 def _(grad, query, candidates, extra, candidate_ids, log_q, extra_ids, extra_log_q, temperature,
       remove_accidental_hits, num_threads, need_log_q, need_extra_log_q):
-    empty = query.new_empty((0,))
+    def empty():
+        return query.new_empty((0,))
+
     return [torch.empty_like(query), torch.empty_like(candidates),
-            empty if extra is None else torch.empty_like(extra),
-            query.new_empty((query.shape[0],)) if need_log_q else empty,
-            extra.new_empty((extra.shape[0],)) if need_extra_log_q and extra is not None else empty]
+            empty() if extra is None else torch.empty_like(extra),
+            query.new_empty((query.shape[0],)) if need_log_q else empty(),
+            extra.new_empty((extra.shape[0],)) if need_extra_log_q and extra is not None
+            else empty()]
 
 
 in_batch_loss_backward.register_autograd(_no_double_backward)
