@@ -767,3 +767,4 @@ def test_in_batch_edge_sizes():
     assert out.shape == (0,)
     out.sum().backward()
     assert z.grad.shape == (0, 3)
+

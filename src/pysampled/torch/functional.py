@@ -23,8 +23,9 @@ itself TF-exact); the differences are the types and four keyword options:
     that will be differentiated gets its gradients in the forward kernel
     pass; when every example's upstream is the same ``c`` (``loss.sum()``,
     ``loss.mean()``) backward returns them times ``c`` (bit-identical to the
-    NumPy API's ``upstream=c`` when ``c`` is a power of two, within rounding
-    otherwise); any other upstream runs the kernel again with it.
+    NumPy API's ``upstream=c`` when ``c`` is a power of two and no partial
+    sum overflows, within rounding otherwise); any other upstream runs the
+    kernel again with it. :func:`in_batch_softmax_loss` does the same.
 
 ``weights`` (and ``biases``) may be one tensor or a list/tuple of row
 shards (``nn.Parameter``s, typically), routed by ``partition_strategy``
