@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 import threading
 import weakref
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -222,7 +222,7 @@ sampled_loss.register_autograd(_backward, setup_context=_setup_context)
 
 # ------------------------------------------------------------------ sampling
 
-_SAMPLERS: "weakref.WeakValueDictionary[int, object]" = weakref.WeakValueDictionary()
+_SAMPLERS: "weakref.WeakValueDictionary[int, Any]" = weakref.WeakValueDictionary()
 _HANDLES = itertools.count(1)
 _LOCK = threading.Lock()
 

@@ -505,6 +505,7 @@ def in_batch_softmax_loss(query, candidates, candidate_ids=None, log_q=None,
         raise ValueError(f"candidates must have shape ({batch}, {dim}) like the query, got "
                          f"{tuple(c.shape)}")
     e = None
+    num_extra = 0
     if extra_candidates is None:
         if extra_ids is not None or extra_log_q is not None:
             raise ValueError("extra_ids and extra_log_q need extra_candidates")
@@ -514,6 +515,7 @@ def in_batch_softmax_loss(query, candidates, candidate_ids=None, log_q=None,
             raise TypeError(f"extra_candidates must have the query's dtype {q.dtype}, got {e.dtype}")
         if e.dim() != 2 or e.shape[1] != dim:
             raise ValueError(f"extra_candidates must be 2-D [S, {dim}], got shape {tuple(e.shape)}")
+        num_extra = e.shape[0]
     ids = None
     if candidate_ids is not None:
         ids = _ids(candidate_ids, "candidate_ids", allow_copy)
@@ -525,10 +527,10 @@ def in_batch_softmax_loss(query, candidates, candidate_ids=None, log_q=None,
             raise ValueError("extra_ids need candidate_ids (a hit is an extra id equal to the "
                              "example's candidate id)")
         eids = _ids(extra_ids, "extra_ids", allow_copy)
-        if tuple(eids.shape) != (e.shape[0],):
-            raise ValueError(f"extra_ids must have shape ({e.shape[0]},), got {tuple(eids.shape)}")
+        if tuple(eids.shape) != (num_extra,):
+            raise ValueError(f"extra_ids must have shape ({num_extra},), got {tuple(eids.shape)}")
     lq = _log_q(log_q, "log_q", batch, q.dtype)
-    elq = None if e is None else _log_q(extra_log_q, "extra_log_q", e.shape[0], q.dtype)
+    elq = None if e is None else _log_q(extra_log_q, "extra_log_q", num_extra, q.dtype)
     if isinstance(temperature, torch.Tensor):
         raise TypeError("temperature must be a Python number (a learnable temperature tensor is "
                         "not supported: scale the query instead)")

@@ -278,6 +278,8 @@ class InBatchSoftmax(nn.Module):
                 extra_candidates: torch.Tensor | None = None,
                 extra_ids: torch.Tensor | None = None,
                 extra_log_q: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-example loss ``[B]`` (arguments as
+        :func:`pysampled.torch.in_batch_softmax_loss`)."""
         return in_batch_softmax_loss(query, candidates, candidate_ids, log_q, extra_candidates,
                                      extra_ids, extra_log_q, self.temperature,
                                      self.remove_accidental_hits, num_threads=self.num_threads)
