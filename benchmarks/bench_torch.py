@@ -183,7 +183,7 @@ def in_batch_worker(B_, D_, threads, rounds):
         loss.backward()
         return loss
 
-    a, b = float(ps_step()), float(torch_step())
+    a, b = ps_step().item(), torch_step().item()
     if abs(a - b) > 1e-4 * max(1.0, abs(b)):
         raise AssertionError(f"losses differ: pysampled {a}, torch {b}")
     times = {"pysampled": ([], []), "torch": ([], [])}
