@@ -21,6 +21,19 @@ library APIs fix the thread count (``_common.thread_env`` /
 ``limit_threads``). B = 256, D = 64, float32, labels uniform over N.
 
     python benchmarks/bench_torch.py [--quick] [--no-optimizer] [--tf-python /path/to/tf/python]
+
+``--in-batch``: instead, the two-tower in-batch softmax (forward + backward
+of ``loss.mean()`` w.r.t. query and candidates, log-Q correction and the
+same-id mask, temperature 0.05, float32), ``B`` in 1024..8192, ``D`` in
+64..256, 1 and 2 threads: ``pysampled.torch.in_batch_softmax_loss`` vs the
+same math in plain PyTorch (``q @ c.T / t``, ``masked_fill`` of the
+accidental hits with ``-FLT_MAX``, ``- log_q``, ``F.cross_entropy``,
+``backward``). Both run in one worker process per (B, D, threads), their
+losses are checked against each other, and they are timed round-robin (one
+call each per round; medians of wall and CPU time), so machine load hits
+them alike.
+
+    python benchmarks/bench_torch.py --in-batch [--quick]
 """
 from __future__ import annotations
 
@@ -136,6 +149,88 @@ def worker(system, N, S_list, threads, target_s, optimizer=True):
     return out
 
 
+def in_batch_worker(B_, D_, threads, rounds):
+    """Median wall / CPU seconds of one forward + backward, pysampled.torch vs plain torch."""
+    import time
+
+    import numpy as np
+    import pysampled  # noqa: F401  (first: its OpenMP spin policy)
+    _common.limit_threads(threads, "torch")
+    import torch
+    import torch.nn.functional as F
+    import pysampled.torch as pt
+
+    rng = np.random.default_rng(B_ * 7 + D_)
+    q = torch.from_numpy((0.3 * rng.standard_normal((B_, D_))).astype(np.float32)).requires_grad_()
+    c = torch.from_numpy((0.3 * rng.standard_normal((B_, D_))).astype(np.float32)).requires_grad_()
+    ids = torch.from_numpy(rng.integers(0, 4 * B_, B_))
+    log_q = torch.from_numpy(rng.uniform(-9, -2, B_).astype(np.float32))
+    tau = 0.05
+    target = torch.arange(B_)
+    hit = (ids[:, None] == ids[None, :]) & ~torch.eye(B_, dtype=torch.bool)
+
+    def ps_step():
+        q.grad = c.grad = None
+        loss = pt.in_batch_softmax_loss(q, c, ids, log_q, temperature=tau,
+                                        num_threads=threads).mean()
+        loss.backward()
+        return loss
+
+    def torch_step():
+        q.grad = c.grad = None
+        logits = (q @ c.T / tau).masked_fill(hit, -FLT_MAX) - log_q
+        loss = F.cross_entropy(logits, target)
+        loss.backward()
+        return loss
+
+    a, b = ps_step().item(), torch_step().item()
+    if abs(a - b) > 1e-4 * max(1.0, abs(b)):
+        raise AssertionError(f"losses differ: pysampled {a}, torch {b}")
+    times = {"pysampled": ([], []), "torch": ([], [])}
+    for r in range(rounds + 2):
+        for name, fn in (("pysampled", ps_step), ("torch", torch_step)):
+            w0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            if r >= 2:  # two warm-up rounds
+                times[name][0].append(time.perf_counter() - w0)
+                times[name][1].append(time.process_time() - c0)
+    return [dict(system=name, B=B_, D=D_, threads=threads, median_s=float(np.median(w)),
+                 cpu_s=float(np.median(cpu)), rounds=rounds)
+            for name, (w, cpu) in times.items()]
+
+
+def in_batch_main(a):
+    Bs = [1024, 4096] if a.quick else [1024, 2048, 4096, 8192]
+    Ds = [64, 256] if a.quick else [64, 128, 256]
+    results, busy, rows = [], [], []
+    for threads in [int(t) for t in a.threads.split(",")]:
+        for B_ in Bs:
+            for D_ in Ds:
+                rounds = max(5, min(40, int((8 if a.quick else 30) * 1024 / B_)))
+                job = dict(B_=B_, D_=D_, threads=threads, rounds=rounds)
+                busy.append(_common.cpu_busy_fraction())
+                env = _common.thread_env(threads)
+                env["PYTHONPATH"] = str(HERE)
+                p = subprocess.run([sys.executable, __file__, "--in-batch-worker", json.dumps(job)],
+                                   env=env, capture_output=True, text=True, timeout=1800)
+                if p.returncode:
+                    print(p.stderr[-3000:], file=sys.stderr)
+                    continue
+                res = json.loads(p.stdout.strip().splitlines()[-1])
+                results.extend(res)
+                ps_, th = res
+                rows.append([threads, B_, D_, f"{1e3 * ps_['median_s']:.2f}",
+                             f"{1e3 * th['median_s']:.2f}", f"{th['median_s'] / ps_['median_s']:.2f}x",
+                             f"{1e3 * ps_['cpu_s']:.2f}", f"{1e3 * th['cpu_s']:.2f}",
+                             f"{th['cpu_s'] / ps_['cpu_s']:.2f}x"])
+                print(" | ".join(str(v) for v in rows[-1]), flush=True)
+    _common.write_json(a.out.replace("torch.json", "torch_in_batch.json"),
+                       {"machine": _common.machine_info(), "results": results, "cpu_busy": busy})
+    print(_common.md_table(["threads", "B", "D", "ps wall ms", "torch wall ms", "torch/ps wall",
+                            "ps CPU ms", "torch CPU ms", "torch/ps CPU"], rows))
+    print(_common.load_warning(busy))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="N = 10^5 only, shorter timings")
@@ -144,11 +239,20 @@ def main(argv=None):
     ap.add_argument("--no-optimizer", action="store_true",
                     help="forward + backward only (no optimizer step): the loss itself")
     ap.add_argument("--out", default=str(HERE / "out" / "torch.json"))
+    ap.add_argument("--in-batch", action="store_true",
+                    help="the two-tower in-batch softmax vs plain PyTorch instead")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--in-batch-worker", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker:
         job = json.loads(a.worker)
         print(json.dumps(worker(**job)))
+        return
+    if a.in_batch_worker:
+        print(json.dumps(in_batch_worker(**json.loads(a.in_batch_worker))))
+        return
+    if a.in_batch:
+        in_batch_main(a)
         return
     Ns = [10**5] if a.quick else [10**5, 10**6]
     S_list = [64, 512, 4096]

@@ -16,6 +16,16 @@ written; when the call succeeds, the output and every gradient (after
 (``pysampled.losses`` with ``return_grads=True, upstream=``) on the same
 values.
 
+Beyond TF (issue 11 in torch): ragged labels (``label_row_splits``, valid or
+broken: wrong length, decreasing, empty rows, wrong end, float, lists),
+per-example negatives (2-D ``sampled_candidates`` of any shape, or drawn by
+``negatives="per_example"``) on ``nce_loss`` / ``sampled_softmax_loss`` /
+``compute_sampled_logits``, and ``in_batch_softmax_loss`` (any B, D, S,
+dtypes, layouts, ids with duplicates, log-Q with NaN/Inf, temperatures,
+tensors that require grad), with the same oracles: documented exceptions
+only, arguments never written, and when a call succeeds the output and every
+gradient equal the NumPy API's bit for bit.
+
 Needs torch (``pip install torch==2.13.0``) next to atheris.
 """
 import atheris
@@ -46,6 +56,18 @@ def tensor(g: Gen, shape, dtype):
     return t
 
 
+def upstream(g: Gen, out):
+    """A random upstream gradient of powers of two (and 0): when every example's
+    upstream is the same c (always so with one example), backward scales the
+    gradients of the sum by c, bit-identical to the NumPy API's ``upstream=c``
+    only for powers of two and without overflow (documented in
+    pysampled.torch.functional), so a uniform upstream is +1 or -1 here."""
+    vals = [g.pick([-2.0, -1.0, -0.5, 0.0, 0.25, 0.5, 1.0, 2.0]) for _ in range(out.numel())]
+    if len(set(vals)) == 1:  # a scaled sum may overflow where NumPy's upstream=c does not: c = +-1
+        vals = [g.pick([1.0, -1.0])] * len(vals)
+    return torch.tensor(vals, dtype=torch.float64).reshape(tuple(out.shape)).to(out.dtype)
+
+
 def wrap64(values):
     """Edge ids (beyond int64) wrapped into int64, as a C cast would."""
     return [((v + 2**63) % 2**64) - 2**63 for v in values]
@@ -62,6 +84,11 @@ def shard_rows(g: Gen, n, p):
 
 def TestOneInput(data):
     g = Gen(data)
+    which = g.int(0, 3)
+    if which == 0:
+        return fuzz_rowwise(g)
+    if which == 1:
+        return fuzz_in_batch(g)
     name = g.pick(sorted(FUNCS))
     B, D, N = g.int(0, 6), g.int(1, 6), g.int(1, 24)
     nt = 1 if name == "sparse" else g.int(1, 3)
@@ -108,8 +135,7 @@ def TestOneInput(data):
     except fl.DOCUMENTED:
         return
     main = out[0] if isinstance(out, tuple) else out
-    up = torch.from_numpy(np.array([g.float(-1, 1) for _ in range(main.numel())],
-                                   dtype=np.float64).reshape(tuple(main.shape))).to(main.dtype)
+    up = upstream(g, main)
     if main.requires_grad:
         (main * up).sum().backward()
     for t, b in zip(ws + (bs or []) + [x], before):
@@ -136,6 +162,176 @@ def TestOneInput(data):
             if t.grad is not None:
                 check(np.array_equal(t.grad.to_dense().numpy(), part.to_dense(t.shape[0]),
                                      equal_nan=True), "weight/bias grad differs")
+
+
+def ids_tensor(g: Gen, n, hi):
+    t = torch.tensor(wrap64(g.int_values(n, -1 if g.rarely() else 0, hi)), dtype=torch.int64)
+    if g.rarely():
+        t = t.to(g.pick([torch.int32, torch.float32, torch.uint8]))
+    return t
+
+
+def fuzz_rowwise(g: Gen):
+    """Ragged labels and per-example negatives."""
+    name = g.pick(["softmax", "nce", "logits"])
+    B, D, N = g.int(0, 5), g.int(1, 5), g.int(1, 20)
+    S = g.int(0 if g.rarely() else 1, 6)
+    dtype = g.pick(DTYPES[:8] + ["float16"])
+    P = g.int(1, min(3, N))
+    strategy = g.pick(["mod", "div"])
+    rows = shard_rows(g, N, P)
+    ws = [tensor(g, (r, D), dtype) for r in rows]
+    bs = None if g.chance(1, 4) else [tensor(g, (r,), dtype) for r in rows]
+    x = tensor(g, (B, D), dtype)
+    hi = N + (4 if g.rarely() else 0)
+    ragged = name != "logits" and g.chance(2, 3)
+    kw = dict(sparse_grad=g.bool(), allow_copy=g.chance(1, 6),
+              remove_accidental_hits=g.bool(), partition_strategy=strategy)
+    if ragged:
+        counts = [g.int(0 if g.rarely() else 1, 3) for _ in range(B)]
+        splits = [0]
+        for c in counts:
+            splits.append(splits[-1] + c)
+        if g.rarely() and len(splits) > 1:
+            splits[g.int(0, len(splits) - 1)] += g.pick([-1, 1, 5])
+        if g.rarely():
+            splits = splits[:-1]
+        labels = ids_tensor(g, max(0, splits[-1] if splits else 0), hi)
+        kw["label_row_splits"] = (torch.tensor(splits, dtype=torch.int64) if not g.rarely()
+                                  else g.pick([splits, torch.tensor(splits, dtype=torch.float64)]))
+        nl = labels.shape[0]
+        if g.rarely():
+            kw["num_true"] = 2
+    else:
+        nt = g.int(1, 2)
+        labels = ids_tensor(g, B * nt, hi).reshape(B, nt)
+        kw["num_true"] = nt
+        nl = B * nt
+    explicit = g.chance(3, 4)
+    if explicit:
+        rows_s = B if not g.rarely() else g.int(0, 6)
+        sampled = torch.tensor(wrap64(g.int_values(rows_s * S, 0, hi)), dtype=torch.int64)
+        sampled = sampled.reshape(rows_s, S) if not g.rarely() else sampled
+        sec_shape = tuple(sampled.shape) if not g.rarely() else (S,)
+        tec = torch.full((nl,) if ragged else (B, kw["num_true"]), 0.25)
+        if g.rarely():
+            tec = torch.full((max(0, nl - 1),), 0.25)
+        kw["sampled_values"] = (sampled, tec, torch.full(sec_shape, 0.125))
+        if g.chance(1, 3):
+            kw["negatives"] = "per_example"
+    else:
+        kw["negatives"] = g.pick(["per_example"] * 3 + ["shared", "each"])
+        kw["seed"] = g.int(0, 5)
+    if name == "nce" and g.chance(1, 4):
+        kw["true_target"] = 1.0
+    if name == "logits":
+        kw["subtract_log_q"] = g.bool()
+    for t in ws + (bs or []) + [x]:
+        if t.dtype.is_floating_point and g.chance(1, 2):
+            t.requires_grad_()
+    before = [t.detach().clone() for t in ws + (bs or []) + [x]]
+    fn, np_fn = FUNCS[name]
+    fl.log("rowwise", name, B, D, N, S, dtype, rows, strategy, labels, kw)
+    try:
+        out = fn(ws if P > 1 else ws[0], None if bs is None else (bs if P > 1 else bs[0]),
+                 labels, x, S, N, **kw)
+    except fl.DOCUMENTED:
+        return
+    main = out[0] if isinstance(out, tuple) else out
+    up = upstream(g, main)
+    if main.requires_grad:
+        (main * up).sum().backward()
+    for t, b in zip(ws + (bs or []) + [x], before):
+        check(np.array_equal(t.detach().double().numpy(), b.double().numpy(), equal_nan=True),
+              "a loss function wrote to its arguments", t, b)
+    if not all(t.dtype in (torch.float32, torch.float64) and t.is_contiguous()
+               for t in ws + (bs or []) + [x]):
+        return  # converted copies (allow_copy): shapes were checked above
+    if not explicit and kw["negatives"] != "per_example":
+        return  # TF's cached shared stream moved on; per-example draws use a fresh sampler
+    np_kw = {k: (v.numpy() if isinstance(v, torch.Tensor) else v) for k, v in kw.items()
+             if k not in ("sparse_grad", "allow_copy", "sampled_values")}
+    if explicit:
+        np_kw["sampled_values"] = tuple(v.numpy() for v in kw["sampled_values"])
+    wn = [t.detach().numpy() for t in ws]
+    bn = None if bs is None else [t.detach().numpy() for t in bs]
+    res = np_fn(wn[0] if P == 1 else wn, None if bn is None else (bn[0] if P == 1 else bn),
+                labels.numpy().astype(np.int64), x.detach().numpy(),
+                kw["sampled_values"][0].shape[-1] if explicit else S, N,  # torch: S from the shape
+                return_grads=True, upstream=up.numpy(), **np_kw)
+    want, grads = (res[0], res[2]) if name == "logits" else res
+    check(np.array_equal(main.detach().numpy(), want, equal_nan=True),
+          "row-wise output differs from NumPy API")
+    if x.grad is not None:
+        check(np.array_equal(x.grad.numpy(), grads.inputs, equal_nan=True), "inputs grad differs")
+    for shards, rows_ in ((ws, grads.weights), (bs, grads.biases)):
+        if shards is None:
+            continue
+        parts = rows_.per_shard() if P > 1 else [rows_]
+        for t, part in zip(shards, parts):
+            if t.grad is not None:
+                check(np.array_equal(t.grad.to_dense().numpy(), part.to_dense(t.shape[0]),
+                                     equal_nan=True), "row-wise weight/bias grad differs")
+
+
+def fuzz_in_batch(g: Gen):
+    """The two-tower in-batch softmax."""
+    B, D, S = g.int(0, 5), g.int(0 if g.rarely() else 1, 5), g.int(0, 4)
+    dtype = g.pick(DTYPES[:8] + ["float16", "int64"])
+    q = tensor(g, (B, D), dtype)
+    c = tensor(g, (B if not g.rarely() else g.int(0, 5), D), dtype if g.chance(7, 8) else
+               g.pick(DTYPES))
+    kw = {}
+    if g.chance(1, 2):
+        kw["extra_candidates"] = tensor(g, (S, D if not g.rarely() else D + 1), dtype)
+    if g.chance(2, 3):
+        kw["candidate_ids"] = ids_tensor(g, B if not g.rarely() else B + 1, 4)
+    if "extra_candidates" in kw and g.chance(1, 2) and (g.rarely() or "candidate_ids" in kw):
+        kw["extra_ids"] = ids_tensor(g, S, 4)
+    if g.chance(1, 2):
+        kw["log_q"] = torch.tensor([g.float(-5, 2) for _ in range(B if not g.rarely() else B + 1)],
+                                   dtype=torch.float64)
+    if "extra_candidates" in kw and g.chance(1, 2):
+        kw["extra_log_q"] = torch.tensor([g.float(-5, 2) for _ in range(S)])
+    if g.chance(1, 2):
+        kw["temperature"] = g.pick([1.0, 0.5, 2.0, 0.05]) if not g.rarely() else g.float(-2, 2)
+    kw["remove_accidental_hits"] = g.bool()
+    kw["allow_copy"] = g.chance(1, 6)
+    floats = [t for t in (q, c, kw.get("extra_candidates"), kw.get("log_q"), kw.get("extra_log_q"))
+              if t is not None]
+    for t in floats:
+        if t.dtype.is_floating_point and g.chance(1, 2):
+            t.requires_grad_()
+    before = [t.detach().clone() for t in floats]
+    fl.log("in_batch", B, D, S, dtype, kw)
+    try:
+        out = pt.in_batch_softmax_loss(q, c, **kw)
+    except fl.DOCUMENTED:
+        return
+    up = upstream(g, out)
+    if out.requires_grad:
+        (out * up).sum().backward()
+    for t, b in zip(floats, before):
+        check(np.array_equal(t.detach().double().numpy(), b.double().numpy(), equal_nan=True),
+              "in_batch_softmax_loss wrote to its arguments", t, b)
+    towers = [q, c] + ([kw["extra_candidates"]] if "extra_candidates" in kw else [])
+    if not all(t.dtype in (torch.float32, torch.float64) and t.is_contiguous() for t in towers):
+        return  # converted copies (allow_copy)
+    np_kw = {k: (v.detach().numpy() if isinstance(v, torch.Tensor) else v) for k, v in kw.items()
+             if k != "allow_copy"}
+    want, grads = ps.in_batch_softmax_loss(q.detach().numpy(), c.detach().numpy(),
+                                           return_grads=True, upstream=up.numpy(), **np_kw)
+    check(np.array_equal(out.detach().numpy(), want, equal_nan=True),
+          "in-batch output differs from NumPy API")
+    for t, want_g in ((q, grads.query), (c, grads.candidates),
+                      (kw.get("extra_candidates"), grads.extra_candidates)):
+        if t is not None and t.grad is not None:
+            check(np.array_equal(t.grad.numpy(), want_g, equal_nan=True),
+                  "in-batch tower grad differs")
+    for name in ("log_q", "extra_log_q"):
+        t = kw.get(name)
+        if t is not None and t.grad is not None:
+            check(t.grad.shape == t.shape, "log-Q grad shape", t.grad.shape)
 
 
 if __name__ == "__main__":

@@ -582,7 +582,7 @@ def test_custom_op_path_equals_eager_path(sparse):
     p = problem(shards=3, strategy="div", nt=2, hits=True, seed=13, dtype=torch.float32)
     sv = [torch.from_numpy(np.asarray(a)) for a in p["sv"]]
     labels = p["labels"]
-    args = (_ops._KIND_SOFTMAX, 2, True, True, False, None, "div", None, sparse)
+    args = (_ops._KIND_SOFTMAX, 2, True, True, False, None, "div", None, sparse, None)
     outs = []
     for via_op in (False, True):
         clear(p)

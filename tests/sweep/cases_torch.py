@@ -69,6 +69,81 @@ RESULTS-TABLE-START
         torch.float32$/
     torch-module-unique-S>R  raises ValueError: /^Sampler's range is too small\.$/
     torch-module-label-out-of-range  raises IndexError: /out of range \[0, 10\), received 10$/
+    torch-ragged-ok  returns: ragged loss and gradients
+    torch-ragged-num_true-2  raises ValueError: /^num_true must be left unset with label_row_splits/
+    torch-ragged-labels-2d  raises ValueError: /^with label_row_splits, labels must be the flat 1-D
+        tensor/
+    torch-ragged-splits-length  raises ValueError: /^label_row_splits must have shape \[batch_size \+
+        1\] = \[5\]/
+    torch-ragged-splits-float  raises TypeError: /^label_row_splits must be an integer tensor, got
+        torch.float32$/
+    torch-ragged-splits-list  raises TypeError: /^label_row_splits must be an integer torch.Tensor, got
+        list$/
+    torch-ragged-empty-row  raises ValueError: /^example 1 has no true labels/
+    torch-ragged-decreasing  raises ValueError: /^label_row_splits must be non-decreasing/
+    torch-ragged-bad-end  raises ValueError: /^label_row_splits must end at len\(labels\) = 6, got 5$/
+    torch-ragged-tec-shape  raises ValueError: /^true_expected_count must have shape \(6,\), got \(4,
+        1\)$/
+    torch-ragged-label-out-of-range  raises IndexError: /^labels\[5\] = 12 is not in \[0, 12\)$/
+    torch-per-example-ok  returns: per-example loss and gradients
+    torch-negatives-unknown  raises ValueError: /^negatives must be 'shared' or 'per_example', got
+        'mine'$/
+    torch-per-example-1d-sampled  raises ValueError: /^negatives='per_example' needs a 2-D
+        sampled_candidates/
+    torch-per-example-rows  raises ValueError: /^2-D sampled_candidates must have one row per example
+        \(4\)/
+    torch-per-example-3d  raises ValueError: /^sampled_candidates must be 1-D \(shared\) or 2-D/
+    torch-per-example-sec-shape  raises ValueError: /^sampled_expected_count must have shape \(4, 4\),
+        got \(4,\)$/
+    torch-per-example-out-of-range  raises IndexError: /^sampled_candidates\[3\] = 12 is not in \[0,
+        12\)$/
+    torch-per-example-default-num_sampled-0  raises ValueError: /^Value for attr 'num_sampled' of 0 must
+        be at least minimum 1$/
+    torch-module-negatives-unknown  raises ValueError: /^negatives must be 'shared' or 'per_example',
+        got 'x'$/
+    torch-module-ragged-splits-length  raises ValueError: /^label_row_splits must have shape
+        \[batch_size \+ 1\] = \[4\]/
+    torch-in-batch-ok  returns: loss and tower gradients
+    torch-in-batch-query-meta  raises ValueError: /^query is on device meta; pysampled.torch computes on
+        the CPU/
+    torch-in-batch-query-float16  raises TypeError: /^query must be float32 or float64, got
+        torch.float16/
+    torch-in-batch-query-float16-allow-copy  returns: converted to float32 (opt-in copy)
+    torch-in-batch-candidates-dtype  raises TypeError: /^candidates must have the query's dtype
+        torch.float32, got torch.float64$/
+    torch-in-batch-candidates-shape  raises ValueError: /^candidates must have shape \(4, 3\) like the
+        query, got \(3, 3\)$/
+    torch-in-batch-query-1d  raises ValueError: /^query must be 2-D \[B, D\], got shape \(4,\)$/
+    torch-in-batch-query-non-contiguous  raises ValueError: /^query is not contiguous/
+    torch-in-batch-extra-dim  raises ValueError: /^extra_candidates must be 2-D \[S, 3\], got shape \(2,
+        4\)$/
+    torch-in-batch-extra-ids-without-extra  raises ValueError: /^extra_ids and extra_log_q need
+        extra_candidates$/
+    torch-in-batch-extra-ids-without-ids  raises ValueError: /^extra_ids need candidate_ids/
+    torch-in-batch-ids-shape  raises ValueError: /^candidate_ids must have shape \(4,\), got \(2,\)$/
+    torch-in-batch-ids-float  raises TypeError: /^candidate_ids must be an integer tensor, got
+        torch.float32$/
+    torch-in-batch-ids-numpy  raises TypeError: /^candidate_ids must be an integer torch.Tensor, got
+        ndarray$/
+    torch-in-batch-extra-ids-shape  raises ValueError: /^extra_ids must have shape \(2,\), got \(3,\)$/
+    torch-in-batch-log_q-shape  raises ValueError: /^log_q must have shape \(4,\), got \(3,\)$/
+    torch-in-batch-log_q-list  raises TypeError: /^log_q must be a torch.Tensor, got list$/
+    torch-in-batch-log_q-bool  raises TypeError: /^log_q must hold real numbers, got torch.bool$/
+    torch-in-batch-log_q-nan  raises ValueError: /^log_q\[1\] = nan is not finite$/
+    torch-in-batch-extra_log_q-shape  raises ValueError: /^extra_log_q must have shape \(2,\), got
+        \(4,\)$/
+    torch-in-batch-temperature-0  raises ValueError: /^temperature must be a positive finite number, got
+        0.0$/
+    torch-in-batch-temperature-inf  raises ValueError: /^temperature must be a positive finite number,
+        got inf$/
+    torch-in-batch-temperature-tensor  raises TypeError: /^temperature must be a Python number/
+    torch-in-batch-temperature-str  raises TypeError: /^temperature must be a number, got str$/
+    torch-in-batch-temperature-underflows-float32  raises ValueError: /^temperature 1e-60 is not a
+        positive finite float32$/
+    torch-in-batch-double-backward  raises RuntimeError: /double backward .* is not supported/
+    torch-in-batch-empty-batch  returns: empty loss, backward works
+    torch-in-batch-module-temperature  raises ValueError: /^temperature must be a positive finite
+        number, got -1$/
 RESULTS-TABLE-END
 """
 from __future__ import annotations
@@ -240,3 +315,165 @@ if torch is not None:
     raises("torch-module-label-out-of-range", lambda: pt.SampledSoftmax(10, 4, 2, seed=1)(
         torch.zeros(2, 4), torch.tensor([3, 10])),
            IndexError, r"out of range \[0, 10\), received 10$")
+
+    # ---- beyond TF (issue 11 in torch): ragged labels, per-example negatives
+    def _ragged(**over):
+        def run():
+            kw = tproblem()
+            kw["labels"] = torch.tensor([1, 2, 3, 4, 5, 6])  # 4 examples own 1, 2, 1, 2 labels
+            kw["label_row_splits"] = torch.tensor([0, 1, 3, 4, 6])
+            kw["sampled_values"] = (kw["sampled_values"][0], torch.full((6,), 0.25),
+                                    kw["sampled_values"][2])
+            for k, v in over.items():
+                kw[k] = v(kw) if callable(v) else v
+            out = pt.sampled_softmax_loss(**kw)
+            out.sum().backward()
+            return out
+        return run
+
+    def _per_example(**over):
+        def run():
+            kw = tproblem()
+            kw["sampled_values"] = (torch.tensor([[0, 1, 2, 3]] * 4), torch.full((4, 1), 0.25),
+                                    torch.full((4, 4), 0.125))
+            for k, v in over.items():
+                kw[k] = v(kw) if callable(v) else v
+            out = pt.nce_loss(**kw)
+            out.sum().backward()
+            return out
+        return run
+
+    returns("torch-ragged-ok", _ragged(), _finite_loss, "ragged loss and gradients")
+    raises("torch-ragged-num_true-2", _ragged(num_true=2),
+           ValueError, r"^num_true must be left unset with label_row_splits")
+    raises("torch-ragged-labels-2d", _ragged(labels=lambda p: p["labels"].reshape(2, 3)),
+           ValueError, r"^with label_row_splits, labels must be the flat 1-D tensor")
+    raises("torch-ragged-splits-length", _ragged(label_row_splits=torch.tensor([0, 1, 6])),
+           ValueError, r"^label_row_splits must have shape \[batch_size \+ 1\] = \[5\]")
+    raises("torch-ragged-splits-float", _ragged(label_row_splits=torch.tensor([0., 1, 3, 4, 6])),
+           TypeError, r"^label_row_splits must be an integer tensor, got torch.float32$")
+    raises("torch-ragged-splits-list", _ragged(label_row_splits=[0, 1, 3, 4, 6]),
+           TypeError, r"^label_row_splits must be an integer torch.Tensor, got list$")
+    raises("torch-ragged-empty-row", _ragged(label_row_splits=torch.tensor([0, 1, 1, 4, 6])),
+           ValueError, r"^example 1 has no true labels")
+    raises("torch-ragged-decreasing", _ragged(label_row_splits=torch.tensor([0, 3, 1, 4, 6])),
+           ValueError, r"^label_row_splits must be non-decreasing")
+    raises("torch-ragged-bad-end", _ragged(label_row_splits=torch.tensor([0, 1, 3, 4, 5])),
+           ValueError, r"^label_row_splits must end at len\(labels\) = 6, got 5$")
+    raises("torch-ragged-tec-shape", _ragged(sampled_values=lambda p: (
+        p["sampled_values"][0], torch.full((4, 1), 0.25), p["sampled_values"][2])),
+           ValueError, r"^true_expected_count must have shape \(6,\), got \(4, 1\)$")
+    raises("torch-ragged-label-out-of-range", _ragged(labels=torch.tensor([1, 2, 3, 4, 5, 12])),
+           IndexError, r"^labels\[5\] = 12 is not in \[0, 12\)$")
+    returns("torch-per-example-ok", _per_example(), _finite_loss, "per-example loss and gradients")
+    raises("torch-negatives-unknown", _per_example(negatives="mine"),
+           ValueError, r"^negatives must be 'shared' or 'per_example', got 'mine'$")
+    raises("torch-per-example-1d-sampled", _per_example(
+        negatives="per_example", sampled_values=lambda p: (torch.tensor([0, 1, 2, 3]),
+                                                           *p["sampled_values"][1:])),
+           ValueError, r"^negatives='per_example' needs a 2-D sampled_candidates")
+    raises("torch-per-example-rows", _per_example(sampled_values=lambda p: (
+        torch.tensor([[0, 1, 2, 3]] * 3), *p["sampled_values"][1:])),
+           ValueError, r"^2-D sampled_candidates must have one row per example \(4\)")
+    raises("torch-per-example-3d", _per_example(sampled_values=lambda p: (
+        torch.zeros(4, 2, 2, dtype=torch.long), *p["sampled_values"][1:])),
+           ValueError, r"^sampled_candidates must be 1-D \(shared\) or 2-D")
+    raises("torch-per-example-sec-shape", _per_example(sampled_values=lambda p: (
+        p["sampled_values"][0], p["sampled_values"][1], torch.full((4,), 0.125))),
+           ValueError, r"^sampled_expected_count must have shape \(4, 4\), got \(4,\)$")
+    raises("torch-per-example-out-of-range", _per_example(sampled_values=lambda p: (
+        torch.tensor([[0, 1, 2, 12]] * 4), *p["sampled_values"][1:])),
+           IndexError, r"^sampled_candidates\[3\] = 12 is not in \[0, 12\)$")
+    raises("torch-per-example-default-num_sampled-0", _per_example(
+        negatives="per_example", sampled_values=None, num_sampled=0),
+           ValueError, r"^Value for attr 'num_sampled' of 0 must be at least minimum 1$")
+    raises("torch-module-negatives-unknown", lambda: pt.NCELoss(10, 4, 2, negatives="x"),
+           ValueError, r"^negatives must be 'shared' or 'per_example', got 'x'$")
+    raises("torch-module-ragged-splits-length", lambda: pt.SampledSoftmax(10, 4, 2, seed=1)(
+        torch.zeros(3, 4), torch.tensor([1, 2, 3]), torch.tensor([0, 3])),
+           ValueError, r"^label_row_splits must have shape \[batch_size \+ 1\] = \[4\]")
+
+    # ---- in-batch softmax (two towers)
+    def _ib(**over):
+        def run():
+            g = torch.Generator().manual_seed(0)
+            kw = dict(query=torch.randn(4, D, generator=g, requires_grad=True),
+                      candidates=torch.randn(4, D, generator=g, requires_grad=True),
+                      candidate_ids=torch.tensor([1, 2, 1, 3]), log_q=torch.full((4,), -1.0),
+                      extra_candidates=torch.randn(2, D, generator=g),
+                      extra_ids=torch.tensor([2, 5]), extra_log_q=torch.zeros(2))
+            for k, v in over.items():
+                kw[k] = v(kw) if callable(v) else v
+            out = pt.in_batch_softmax_loss(**kw)
+            out.sum().backward()
+            return out
+        return run
+
+    returns("torch-in-batch-ok", _ib(), _finite_loss, "loss and tower gradients")
+    raises("torch-in-batch-query-meta", _ib(query=torch.empty(4, D, device="meta")),
+           ValueError, r"^query is on device meta; pysampled.torch computes on the CPU")
+    raises("torch-in-batch-query-float16", _ib(query=lambda p: p["query"].detach().half()),
+           TypeError, r"^query must be float32 or float64, got torch.float16")
+    returns("torch-in-batch-query-float16-allow-copy",
+            _ib(query=lambda p: p["query"].detach().half().requires_grad_(),
+                candidates=lambda p: p["candidates"].detach().half(),
+                extra_candidates=lambda p: p["extra_candidates"].half(), allow_copy=True),
+            _finite_loss, "converted to float32 (opt-in copy)")
+    raises("torch-in-batch-candidates-dtype", _ib(candidates=lambda p: p["candidates"].double()),
+           TypeError, r"^candidates must have the query's dtype torch.float32, got torch.float64$")
+    raises("torch-in-batch-candidates-shape", _ib(candidates=torch.zeros(3, D)),
+           ValueError, r"^candidates must have shape \(4, 3\) like the query, got \(3, 3\)$")
+    raises("torch-in-batch-query-1d", _ib(query=torch.zeros(4)),
+           ValueError, r"^query must be 2-D \[B, D\], got shape \(4,\)$")
+    raises("torch-in-batch-query-non-contiguous", _ib(query=torch.zeros(D, 4).T),
+           ValueError, r"^query is not contiguous")
+    raises("torch-in-batch-extra-dim", _ib(extra_candidates=torch.zeros(2, D + 1)),
+           ValueError, r"^extra_candidates must be 2-D \[S, 3\], got shape \(2, 4\)$")
+    raises("torch-in-batch-extra-ids-without-extra", _ib(extra_candidates=None),
+           ValueError, r"^extra_ids and extra_log_q need extra_candidates$")
+    raises("torch-in-batch-extra-ids-without-ids", _ib(candidate_ids=None),
+           ValueError, r"^extra_ids need candidate_ids")
+    raises("torch-in-batch-ids-shape", _ib(candidate_ids=torch.tensor([1, 2])),
+           ValueError, r"^candidate_ids must have shape \(4,\), got \(2,\)$")
+    raises("torch-in-batch-ids-float", _ib(candidate_ids=torch.tensor([1., 2, 3, 4])),
+           TypeError, r"^candidate_ids must be an integer tensor, got torch.float32$")
+    raises("torch-in-batch-ids-numpy", _ib(candidate_ids=np.array([1, 2, 3, 4])),
+           TypeError, r"^candidate_ids must be an integer torch.Tensor, got ndarray$")
+    raises("torch-in-batch-extra-ids-shape", _ib(extra_ids=torch.tensor([1, 2, 3])),
+           ValueError, r"^extra_ids must have shape \(2,\), got \(3,\)$")
+    raises("torch-in-batch-log_q-shape", _ib(log_q=torch.zeros(3)),
+           ValueError, r"^log_q must have shape \(4,\), got \(3,\)$")
+    raises("torch-in-batch-log_q-list", _ib(log_q=[0.0] * 4),
+           TypeError, r"^log_q must be a torch.Tensor, got list$")
+    raises("torch-in-batch-log_q-bool", _ib(log_q=torch.ones(4, dtype=torch.bool)),
+           TypeError, r"^log_q must hold real numbers, got torch.bool$")
+    raises("torch-in-batch-log_q-nan", _ib(log_q=torch.tensor([0.0, float("nan"), 0.0, 0.0])),
+           ValueError, r"^log_q\[1\] = nan is not finite$")
+    raises("torch-in-batch-extra_log_q-shape", _ib(extra_log_q=torch.zeros(4)),
+           ValueError, r"^extra_log_q must have shape \(2,\), got \(4,\)$")
+    raises("torch-in-batch-temperature-0", _ib(temperature=0.0),
+           ValueError, r"^temperature must be a positive finite number, got 0.0$")
+    raises("torch-in-batch-temperature-inf", _ib(temperature=float("inf")),
+           ValueError, r"^temperature must be a positive finite number, got inf$")
+    raises("torch-in-batch-temperature-tensor", _ib(temperature=torch.tensor(0.5)),
+           TypeError, r"^temperature must be a Python number")
+    raises("torch-in-batch-temperature-str", _ib(temperature="1"),
+           TypeError, r"^temperature must be a number, got str$")
+    raises("torch-in-batch-temperature-underflows-float32", _ib(temperature=1e-60),
+           ValueError, r"^temperature 1e-60 is not a positive finite float32$")
+
+    def _ib_double_backward():
+        q = torch.randn(3, D, dtype=torch.float64, requires_grad=True)
+        (g,) = torch.autograd.grad(pt.in_batch_softmax_loss(q, torch.randn(3, D, dtype=torch.float64))
+                                   .sum(), q, create_graph=True)
+        g.sum().backward()
+
+    raises("torch-in-batch-double-backward", _ib_double_backward,
+           RuntimeError, r"double backward .* is not supported")
+    returns("torch-in-batch-empty-batch",
+            _ib(query=torch.zeros(0, D, requires_grad=True), candidates=torch.zeros(0, D),
+                candidate_ids=torch.zeros(0, dtype=torch.long), log_q=torch.zeros(0)),
+            lambda out: out.shape == (0,) or (_ for _ in ()).throw(AssertionError(out.shape)),
+            "empty loss, backward works")
+    raises("torch-in-batch-module-temperature", lambda: pt.InBatchSoftmax(temperature=-1),
+           ValueError, r"^temperature must be a positive finite number, got -1$")

@@ -2,26 +2,31 @@
 
 Install with ``pip install "pysampled[torch]"``. The functions
 (:func:`sampled_softmax_loss`, :func:`nce_loss`,
-:func:`sampled_sparse_softmax_loss`, :func:`compute_sampled_logits`) take and
-return ``torch.Tensor``s with the NumPy API's names, arguments and numbers;
-the modules :class:`SampledSoftmax` and :class:`NCELoss` own the class
-weights, biases and sampler. Everything runs on the CPU through
+:func:`sampled_sparse_softmax_loss`, :func:`compute_sampled_logits`,
+:func:`in_batch_softmax_loss`) take and return ``torch.Tensor``s with the
+NumPy API's names, arguments and numbers (ragged labels and per-example
+negatives included); the modules :class:`SampledSoftmax` and
+:class:`NCELoss` own the class weights, biases and sampler, and
+:class:`InBatchSoftmax` is the two-tower in-batch loss as a module. Everything runs on the CPU through
 ``torch.library`` custom ops (``torch.ops.pysampled.*``), zero-copy on the
 tensors' memory, with the GIL released, and traces under ``torch.compile``.
 """
 from . import _ops  # noqa: F401  (registers torch.ops.pysampled.*)
 from .functional import (
     compute_sampled_logits,
+    in_batch_softmax_loss,
     nce_loss,
     sampled_softmax_loss,
     sampled_sparse_softmax_loss,
 )
-from .modules import NCELoss, SampledSoftmax
+from .modules import InBatchSoftmax, NCELoss, SampledSoftmax
 
 __all__ = [
+    "InBatchSoftmax",
     "NCELoss",
     "SampledSoftmax",
     "compute_sampled_logits",
+    "in_batch_softmax_loss",
     "nce_loss",
     "sampled_softmax_loss",
     "sampled_sparse_softmax_loss",

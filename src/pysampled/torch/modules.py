@@ -9,9 +9,9 @@ from torch import nn
 
 from .. import samplers as _samplers
 from . import _ops
-from .functional import _check_tensor, _labels
+from .functional import _check_tensor, _labels, _negatives, _ragged, in_batch_softmax_loss
 
-__all__ = ["SampledSoftmax", "NCELoss"]
+__all__ = ["InBatchSoftmax", "SampledSoftmax", "NCELoss"]
 
 _SAMPLER_NAMES = {
     "log_uniform": _samplers.LogUniformSampler,
@@ -35,8 +35,9 @@ class _SampledBase(nn.Module):
                  partition_strategy="div", sparse_grad=True, remove_accidental_hits=None,
                  seed=None, *, num_true=1, unique=True, subtract_log_q=True, bias=True,
                  weights=None, biases=None, mask_all_duplicates=False, true_target=None,
-                 num_threads=None, dtype=torch.float32):
+                 num_threads=None, dtype=torch.float32, negatives="shared"):
         super().__init__()
+        self.negatives = _negatives(negatives)
         for value, name in ((num_classes, "num_classes"), (dim, "dim"), (num_sampled, "num_sampled"),
                             (num_shards, "num_shards"), (num_true, "num_true")):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -114,24 +115,46 @@ class _SampledBase(nn.Module):
     def extra_repr(self):
         return (f"num_classes={self.num_classes}, dim={self.dim}, num_sampled={self.num_sampled}, "
                 f"num_shards={self.num_shards}, partition_strategy={self.partition_strategy!r}, "
-                f"sparse_grad={self.sparse_grad}, sampler={type(self.sampler).__name__}")
+                f"sparse_grad={self.sparse_grad}, sampler={type(self.sampler).__name__}"
+                + ("" if self.negatives == "shared" else f", negatives={self.negatives!r}"))
 
-    def forward(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(self, inputs: torch.Tensor, labels: torch.Tensor,
+                label_row_splits: torch.Tensor | None = None) -> torch.Tensor:
         """Per-example loss ``[batch_size]``; draws this batch's negatives
-        from the sampler (one call, as :meth:`pysampled.SampledLoss.__call__`)."""
-        labels = _labels(labels, self.num_true, False)
+        from the sampler (one call, as :meth:`pysampled.SampledLoss.__call__`).
+
+        ``label_row_splits`` (beyond TF): ragged labels, ``labels`` then flat
+        (the module's ``num_true`` is ignored, as in
+        :meth:`pysampled.SampledLoss.__call__`); shared negatives are drawn for
+        the flat labels as ``[len(labels), 1]``. With ``negatives="per_example"``
+        the draw is ``sampler.sample_bulk((batch_size, num_sampled))`` with
+        expected counts ``num_sampled * p(c)``."""
         inputs = _check_tensor(inputs, "inputs", False)
         if inputs.dim() != 2 or inputs.shape[1] != self.dim:
             raise ValueError(f"inputs must have shape [batch_size, {self.dim}], got "
                              f"{tuple(inputs.shape)}")
-        if labels.shape[0] != inputs.shape[0]:
-            raise ValueError(f"labels have {labels.shape[0]} rows but inputs have {inputs.shape[0]}")
-        sampled, tec, sec = _ops.draw(labels, self._handle, self.num_sampled, self.unique)
+        splits = None
+        if label_row_splits is not None:
+            labels, splits = _ragged(labels, label_row_splits, None, inputs.shape[0], False)
+        else:
+            labels = _labels(labels, self.num_true, False)
+            if labels.shape[0] != inputs.shape[0]:
+                raise ValueError(f"labels have {labels.shape[0]} rows but inputs have "
+                                 f"{inputs.shape[0]}")
+        if self.negatives == "per_example":
+            sampled, tec, sec = _ops.draw_per_example(labels, self._handle, inputs.shape[0],
+                                                      self.num_sampled, self.num_threads)
+        elif splits is not None:
+            sampled, tec, sec = _ops.draw(labels.reshape(-1, 1), self._handle, self.num_sampled,
+                                          self.unique)
+            tec = tec.reshape(-1)
+        else:
+            sampled, tec, sec = _ops.draw(labels, self._handle, self.num_sampled, self.unique)
         return _ops.loss(
             inputs, list(self.weights), [] if self.biases is None else list(self.biases), labels,
-            sampled, tec, sec, self._kind, self.num_true, self.subtract_log_q,
-            self.remove_accidental_hits, self.mask_all_duplicates, self.true_target,
-            self.partition_strategy, self.num_threads, self.sparse_grad)
+            sampled, tec, sec, self._kind, self.num_true if splits is None else 1,
+            self.subtract_log_q, self.remove_accidental_hits, self.mask_all_duplicates,
+            self.true_target, self.partition_strategy, self.num_threads, self.sparse_grad, splits)
 
     def full_logits(self, inputs: torch.Tensor, chunk_size: int = 65536) -> torch.Tensor:
         """``inputs @ W.T + b`` over all classes ``[batch_size, num_classes]``
@@ -195,6 +218,9 @@ class SampledSoftmax(_SampledBase):
         Seed of a sampler made from its name (weights use torch's RNG).
     num_true, unique, subtract_log_q, mask_all_duplicates, true_target, num_threads :
         As in :class:`pysampled.SampledLoss`.
+    negatives : {"shared", "per_example"}
+        "per_example" (beyond TF): each example draws its own negatives
+        (see :meth:`forward`), as :class:`pysampled.SampledLoss` does.
     bias : bool
         Create zero biases (default). ``weights`` / ``biases``: initial
         tensors (lists of shards) instead of TF's ``truncated_normal(stddev=
@@ -213,3 +239,47 @@ class NCELoss(_SampledBase):
 
     _kind = _ops._KIND_NCE
     _default_hits = False
+
+
+class InBatchSoftmax(nn.Module):
+    """Two-tower in-batch softmax loss (:func:`pysampled.torch.in_batch_softmax_loss`)
+    as a module (it owns no parameters: the towers are the caller's).
+
+    ``forward(query, candidates, candidate_ids=None, log_q=None,
+    extra_candidates=None, extra_ids=None, extra_log_q=None)`` returns the
+    per-example loss ``[B]``.
+
+    Parameters
+    ----------
+    temperature : float
+        Positive divisor of the dot products.
+    remove_accidental_hits : bool
+        Mask example ``i``'s columns that hold its own positive item (needs ids).
+    num_threads : int, optional
+        As in the NumPy API (bit-identical results for any value).
+    """
+
+    def __init__(self, temperature=1.0, remove_accidental_hits=True, num_threads=None):
+        super().__init__()
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+            raise TypeError(f"temperature must be a number, got {type(temperature).__name__}")
+        if not (math.isfinite(temperature) and temperature > 0):
+            raise ValueError(f"temperature must be a positive finite number, got {temperature}")
+        self.temperature = float(temperature)
+        self.remove_accidental_hits = bool(remove_accidental_hits)
+        self.num_threads = num_threads
+
+    def extra_repr(self):
+        return (f"temperature={self.temperature}, "
+                f"remove_accidental_hits={self.remove_accidental_hits}")
+
+    def forward(self, query: torch.Tensor, candidates: torch.Tensor,
+                candidate_ids: torch.Tensor | None = None, log_q: torch.Tensor | None = None,
+                extra_candidates: torch.Tensor | None = None,
+                extra_ids: torch.Tensor | None = None,
+                extra_log_q: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-example loss ``[B]`` (arguments as
+        :func:`pysampled.torch.in_batch_softmax_loss`)."""
+        return in_batch_softmax_loss(query, candidates, candidate_ids, log_q, extra_candidates,
+                                     extra_ids, extra_log_q, self.temperature,
+                                     self.remove_accidental_hits, num_threads=self.num_threads)
