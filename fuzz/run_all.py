@@ -76,6 +76,10 @@ def parse_args(argv=None):
                    help=f"run only this harness (repeatable); one of {', '.join(HARNESSES)}")
     p.add_argument("--timeout", type=int, default=10,
                    help="seconds one input may take before it is a finding (default 10)")
+    p.add_argument("--seed", type=int, metavar="N",
+                   help="libFuzzer's -seed (default: from the clock). With a fixed seed and no "
+                        "stored corpus every run explores the same sequence of inputs, so a "
+                        "time-limited run covers a prefix of it: CI's smoke run is reproducible")
     p.add_argument("--rss-limit-mb", type=int, default=4096, help="libFuzzer's RSS limit")
     p.add_argument("--keep-going", action="store_true",
                    help="after a finding, restart the harness until its budget is spent")
@@ -120,6 +124,8 @@ def run_once(args, name, budget_s, budget_runs, env, log):
     cmd += [f"-timeout={args.timeout}", f"-rss_limit_mb={args.rss_limit_mb}",
             f"-max_len={MAX_LEN.get(name, 4096)}", f"-artifact_prefix={arts}/{name}-",
             "-print_final_stats=1"]
+    if args.seed is not None:
+        cmd.append(f"-seed={args.seed}")
     if budget_runs is not None:
         cmd.append(f"-runs={budget_runs}")
     else:

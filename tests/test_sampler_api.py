@@ -957,3 +957,17 @@ def test_function_attr_types(name, value, exc, fresh_cache):
     args[name] = value
     with pytest.raises(exc):
         pysampled.uniform_candidate_sampler(**args)
+
+
+def test_learned_counts_saturate_at_int64_max_instead_of_overflowing():
+    """The learned counts stop growing once their total reaches 2**63 - 1 (a
+    fuzz-harness oracle once expected NumPy's wrap-around): the classes learned
+    before the total saturates are counted, the rest are not, and nothing wraps."""
+    s = pysampled.LearnedUnigramSampler(2, seed=1)
+    state = s.get_state()
+    state["counts"] = np.array([2**63 - 4, 1], dtype=np.int64)  # total 2**63 - 3: room for 2
+    s.set_state(state)
+    s.sample(np.array([[1, 1], [0, 1]]), 1, True)
+    np.testing.assert_array_equal(s.counts, [2**63 - 4, 3])  # the first two true classes only
+    s.sample(np.array([[0, 0]]), 1, True)
+    np.testing.assert_array_equal(s.counts, [2**63 - 4, 3])

@@ -342,7 +342,8 @@ class LearnedUnigramSampler(CandidateSampler):
     drawing and computing expected counts), as TF's
     ``learned_unigram_candidate_sampler``. ``P(k) = count[k] / total``.
     Counts are 64-bit: where TF stops learning once the total reaches
-    2**31 - 1, pysampled keeps counting (streams agree until then).
+    2**31 - 1, pysampled keeps counting (streams agree until then) up to a
+    total of 2**63 - 1, where it stops learning in the same way (no overflow).
     """
 
     kind = "learned_unigram"

@@ -92,3 +92,21 @@ def test_every_public_name_of_a_stubbed_module_is_in_its_stub():
         for public in module.__all__:
             assert re.search(rf"^\s*(def|class) {public}\b|^{public}\b", stub, re.M), (
                 f"{name}.{public} is public but not in {name.split('.')[-1]}.pyi")
+
+
+SRC = HERE.parent.parent / "src" / "pysampled"
+
+
+@pytest.mark.skipif(not SRC.is_dir(), reason="no source tree (src/pysampled): a wheel test")
+def test_the_package_source_is_mypy_clean(request):
+    """``mypy`` with the project's own configuration (pyproject.toml
+    ``[tool.mypy]``) finds no error in the package's sources, stubs and
+    inline annotations included (so the types users see are consistent)."""
+    root = SRC.parent.parent
+    cache = request.config.cache.mkdir("mypy-src") if getattr(request.config, "cache", None) \
+        else None
+    args = ["--config-file", str(root / "pyproject.toml"), "--no-color-output"]
+    if cache is not None:
+        args += ["--cache-dir", str(cache)]
+    out, err, status = api.run([*args, str(SRC)])
+    assert status == 0, out + err
