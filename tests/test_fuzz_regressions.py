@@ -362,3 +362,19 @@ def test_f16_rank_loss_keeps_bfloat16_inputs_dtype():
     want = ps.rank_sampled_softmax_loss(w, None, labels, x.astype(np.float32), 10, 4, 50, 1, sv,
                                         1.0, True, "div")
     np.testing.assert_array_equal(loss, want.astype(bf16))
+
+
+# F18 (CI fuzz smoke run, sampler_functions): unigram weights that are each
+# finite but whose float32 total overflows gave every drawn value an expected
+# count of 0 (TF does the same; log-Q then makes the logits -inf).
+@pytest.mark.parametrize("distortion", [1.0, 2.0])
+def test_f18_unigram_total_overflow_is_refused(distortion):
+    u = np.full(10, 3e38 if distortion == 1.0 else 1.5e19, np.float32)  # 1.5e19**2 = 2.25e38
+    with pytest.raises(ValueError, match="sum to more than the largest float32"):
+        ps.fixed_unigram_candidate_sampler(np.zeros((1, 1), np.int64), 1, 8, False, 10,
+                                           unigrams=u, distortion=distortion, seed=1)
+    # one step below the overflow still samples, with positive expected counts
+    u = np.full(10, 3.4e37 if distortion == 1.0 else 5.8e18, np.float32)
+    s, t, e = ps.FixedUnigramSampler(10, unigrams=u, distortion=distortion, seed=1).sample(
+        np.zeros((1, 1), np.int64), 8, False)
+    assert np.isfinite(e).all() and (e > 0).all()

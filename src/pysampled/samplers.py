@@ -458,8 +458,9 @@ class FixedUnigramSampler(CandidateSampler):
     -----
     Weights are built in float32 as TF does (``w = pow(u, distortion)``,
     total accumulated in float32) and ``P(k) = w[k] / total``. Negative, NaN
-    or infinite weights, and an all-zero vector, raise ``ValueError`` (TF
-    accepts them and returns garbage or NaN).
+    or infinite weights, an all-zero vector, and weights whose float32 total
+    overflows (above about 3.4e38), raise ``ValueError`` (TF accepts them and
+    returns garbage, NaN, or expected counts of 0).
     """
 
     kind = "fixed_unigram"

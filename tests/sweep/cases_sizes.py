@@ -144,6 +144,8 @@ RESULTS-TABLE-START
         non-negative|sum to zero: nothing can be sampled)$/
     fixed-unigram-weights-all-zero  raises ValueError: /^unigram weights (must be finite and
         non-negative|sum to zero: nothing can be sampled)$/
+    fixed-unigram-total-overflows  raises ValueError: /^unigram weights sum to more than the largest
+        float32 \(3\.4e38\): every probability would be 0; scale the counts down$/
     fixed-unigram-dtype-complex128  raises TypeError: /^unigrams must be a 1-D sequence of numbers$/
     fixed-unigram-dtype-object  raises TypeError: /^unigrams must be a 1-D sequence of numbers$/
     fixed-unigram-dtype-bool  raises TypeError: /^unigrams must be a 1-D sequence of numbers$/
@@ -307,6 +309,10 @@ for _tag, _u in (("nan", [1.0, np.nan, 2.0]), ("inf", [1.0, np.inf, 2.0]),
     raises(f"fixed-unigram-weights-{_tag}", lambda u=_u: ps.FixedUnigramSampler(3, unigrams=u),
            ValueError, r"^unigram weights (must be finite and non-negative|sum to zero: "
            r"nothing can be sampled)$")
+raises("fixed-unigram-total-overflows",  # each weight finite, the float32 total is not
+       lambda: ps.FixedUnigramSampler(3, unigrams=np.full(3, 3e38, np.float32)),
+       ValueError, r"^unigram weights sum to more than the largest float32 \(3\.4e38\): every "
+       r"probability would be 0; scale the counts down$")
 for _dt in ("complex128", "object", "bool"):
     raises(f"fixed-unigram-dtype-{_dt}",
            lambda dt=_dt: ps.FixedUnigramSampler(3, unigrams=np.ones(3, dtype=dt)),

@@ -199,6 +199,13 @@ FixedUnigramSampler::FixedUnigramSampler(int64_t range, std::vector<float> weigh
   for (const float w : weights_) total += w;  // in order, as TF
   total_ = total;
   if (support_ == 0) throw std::invalid_argument("unigram weights sum to zero: nothing can be sampled");
+  // TF accepts a float32 total that overflows to inf and then reports every
+  // probability as 0 (log-Q subtraction turns that into -inf logits).
+  if (!(total <= std::numeric_limits<float>::max())) {
+    throw std::invalid_argument(
+        "unigram weights sum to more than the largest float32 (3.4e38): every probability "
+        "would be 0; scale the counts down");
+  }
   table_ = AliasTable(weights_);
 }
 
