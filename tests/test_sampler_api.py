@@ -223,9 +223,11 @@ def test_fixed_unigram_negative_with_fractional_distortion():
 
 
 def test_fixed_unigram_huge_finite_weights():
-    """Each weight is finite but weight * n overflows float32 in TF's alias
-    construction: those columns get probability inf, i.e. are always kept."""
-    s = pysampled.FixedUnigramSampler(3, unigrams=[3e38, 3e38, 1.0], seed=1)
+    """Each weight and the total are finite but weight * n overflows float32 in
+    TF's alias construction: those columns get probability inf, i.e. are always
+    kept. (A total that overflows is refused: test_f18_* in
+    test_fuzz_regressions.py.)"""
+    s = pysampled.FixedUnigramSampler(3, unigrams=[1.5e38, 1.5e38, 1.0], seed=1)
     tf_draws = s.sample([[0]], 2000, unique=False).sampled_candidates
     bulk = s.sample_bulk(2000)
     for draws in (tf_draws, bulk):
