@@ -11,12 +11,12 @@
 #include "isa.hpp"
 #include "kernels/loss.hpp"
 #include "parallel.hpp"
+#include "tile_grads.hpp"
 
 namespace pysampled {
 
 namespace {
 
-inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 template <class T>
 struct InBatchWorkspace {
@@ -239,25 +239,18 @@ void phase_row_tiles(InBatchCall<T>& c) {
 template <class T>
 void phase_candidate_grads(InBatchCall<T>& c) {
   InBatchWorkspace<T>& ws = c.ws;
-  const int64_t B = c.B, N = c.N, D = c.D, Dp = c.Dp, ldl = c.ldl;
-  grow(ws.dce, static_cast<size_t>(N * Dp));
-  const int64_t ctile = std::max<int64_t>(12, std::min<int64_t>(48, round_up(N / (4 * c.threads) + 1, 12)));
-  constexpr int64_t kKc = 256;
-  parallel_for((N + ctile - 1) / ctile, c.threads, [&](int64_t t) {
-    const int64_t j0 = t * ctile;
-    const int64_t ms = std::min(ctile, N - j0);
-    T* C = ws.dce.data() + j0 * Dp;
-    for (int64_t k0 = 0; k0 < B; k0 += kKc) {
-      const int64_t kb = std::min(kKc, B - k0);
-      c.k.gemm(ms, Dp, kb, ws.lg.data() + k0 * ldl + j0, 1, ldl, ws.q.data() + k0 * Dp, Dp, c.NR, C, Dp,
-               k0 > 0);
-    }
-    if (D == 0) return;
-    for (int64_t j = j0; j < j0 + ms; ++j) {
-      T* base = j < B ? c.out.d_candidates : c.out.d_extra;
-      if (base != nullptr) std::memcpy(base + (j < B ? j : j - B) * D, ws.dce.data() + j * Dp, sizeof(T) * D);
-    }
-  });
+  const int64_t B = c.B, D = c.D, Dp = c.Dp;
+  grow(ws.dce, static_cast<size_t>(c.N * Dp));
+  column_tile_grads(c.k, ws.lg.data(), c.ldl, ws.q.data(), B, c.N, Dp, c.threads, ws.dce.data(),
+                    static_cast<T*>(nullptr), [&](int64_t j0, int64_t ms) {
+                      if (D == 0) return;
+                      for (int64_t j = j0; j < j0 + ms; ++j) {
+                        T* base = j < B ? c.out.d_candidates : c.out.d_extra;
+                        if (base != nullptr) {
+                          std::memcpy(base + (j < B ? j : j - B) * D, ws.dce.data() + j * Dp, sizeof(T) * D);
+                        }
+                      }
+                    });
 }
 
 }  // namespace

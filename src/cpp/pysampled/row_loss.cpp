@@ -12,12 +12,12 @@
 #include "isa.hpp"
 #include "kernels/loss.hpp"
 #include "parallel.hpp"
+#include "tile_grads.hpp"
 
 namespace pysampled {
 
 namespace {
 
-inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 template <class T>
 void grow(std::vector<T>& v, size_t n) {
@@ -400,27 +400,10 @@ template <class T>
 void phase_shared_weight_grads(RowCall<T>& c) {
   if (c.per_ex || c.S == 0) return;
   RowWorkspace<T>& ws = c.ws;
-  const int64_t S = c.S, B = c.B, Dp = c.Dp, lds = c.lds;
-  grow(ws.d_samp, static_cast<size_t>(S * Dp));
-  grow(ws.db_samp, static_cast<size_t>(S));
-  const int64_t stile = std::max<int64_t>(12, std::min<int64_t>(48, round_up(S / (4 * c.threads) + 1, 12)));
-  constexpr int64_t kKb = 256;
-  parallel_for((S + stile - 1) / stile, c.threads, [&](int64_t t) {
-    const int64_t j0 = t * stile;
-    const int64_t ms = std::min(stile, S - j0);
-    T* C = ws.d_samp.data() + j0 * Dp;
-    if (B == 0) std::fill(C, C + ms * Dp, T(0));
-    for (int64_t k0 = 0; k0 < B; k0 += kKb) {
-      const int64_t kb = std::min(kKb, B - k0);
-      c.k.gemm(ms, Dp, kb, ws.ls.data() + k0 * lds + j0, 1, lds, ws.x.data() + k0 * Dp, Dp, c.NR, C, Dp, k0 > 0);
-    }
-    T* db = ws.db_samp.data() + j0;
-    std::fill(db, db + ms, T(0));
-    for (int64_t i = 0; i < B; ++i) {
-      const T* g = ws.ls.data() + i * lds + j0;
-      for (int64_t j = 0; j < ms; ++j) db[j] += g[j];
-    }
-  });
+  grow(ws.d_samp, static_cast<size_t>(c.S * c.Dp));
+  grow(ws.db_samp, static_cast<size_t>(c.S));
+  column_tile_grads(c.k, ws.ls.data(), c.lds, ws.x.data(), c.B, c.S, c.Dp, c.threads,
+                    ws.d_samp.data(), ws.db_samp.data(), [](int64_t, int64_t) {});
 }
 
 // Deduplicated sparse rows, each summed in (id, source) order. Sources:

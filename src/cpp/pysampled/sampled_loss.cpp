@@ -13,12 +13,12 @@
 #include "kernels/loss.hpp"
 #include "kernels/loss_bf16.hpp"
 #include "parallel.hpp"
+#include "tile_grads.hpp"
 
 namespace pysampled {
 
 namespace {
 
-inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 // Buffers reused across calls made from the same thread (no page faults and
 // no reallocation in a training loop).
@@ -385,29 +385,10 @@ void phase_batch_tiles(Call<T>& c) {
 template <class T>
 void phase_weight_grads(Call<T>& c) {
   Workspace<T>& ws = c.ws;
-  const LossKernels<T>& k = c.k;
-  const int64_t B = c.B, S = c.S, NT = c.NT, Dp = c.Dp, ldl = c.ldl;
-  resize(ws.d_samp, static_cast<size_t>(S * Dp));
-  resize(ws.db_samp, static_cast<size_t>(S));
-  const int64_t stile = std::max<int64_t>(12, std::min<int64_t>(48, round_up(S / (4 * c.threads) + 1, 12)));
-  constexpr int64_t kKb = 256;
-  parallel_for((S + stile - 1) / stile, c.threads, [&](int64_t t) {
-    const int64_t j0 = t * stile;
-    const int64_t ms = std::min(stile, S - j0);
-    T* C = ws.d_samp.data() + j0 * Dp;
-    if (B == 0) std::fill(C, C + ms * Dp, T(0));
-    for (int64_t k0 = 0; k0 < B; k0 += kKb) {
-      const int64_t kb = std::min(kKb, B - k0);
-      k.gemm(ms, Dp, kb, ws.lg.data() + k0 * ldl + NT + j0, 1, ldl, ws.x.data() + k0 * Dp, Dp, c.NR, C,
-             Dp, k0 > 0);
-    }
-    T* db = ws.db_samp.data() + j0;
-    std::fill(db, db + ms, T(0));
-    for (int64_t i = 0; i < B; ++i) {
-      const T* g = ws.lg.data() + i * ldl + NT + j0;
-      for (int64_t j = 0; j < ms; ++j) db[j] += g[j];
-    }
-  });
+  resize(ws.d_samp, static_cast<size_t>(c.S * c.Dp));
+  resize(ws.db_samp, static_cast<size_t>(c.S));
+  column_tile_grads(c.k, ws.lg.data() + c.NT, c.ldl, ws.x.data(), c.B, c.S, c.Dp, c.threads,
+                    ws.d_samp.data(), ws.db_samp.data(), [](int64_t, int64_t) {});
 }
 
 // ---- phase update (Hogwild): apply every contribution at once, no grouping
