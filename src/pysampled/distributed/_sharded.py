@@ -39,6 +39,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import _losses
 from .._threads import resolve_num_threads
 from ..losses import LossGrads, SparseRows
 from . import _config, _step
@@ -128,7 +129,9 @@ class ShardedSampledLoss:
     def __init__(self, comm, local_weights, local_biases=None, num_classes=None, *,
                  partition_strategy="div", loss="sampled_softmax", num_sampled, num_true=1,
                  sampler=None, remove_accidental_hits=None, subtract_log_q=True, optimizer="sgd",
-                 learning_rate=0.1, initial_accumulator_value=0.1, epsilon=1e-7, seed=None,
+                 learning_rate=0.1,
+                 initial_accumulator_value=_losses.ADAGRAD_INITIAL_ACCUMULATOR,
+                 epsilon=_losses.ADAGRAD_EPSILON, seed=None,
                  true_target=None, timeout=60.0, on_timeout="abort", num_threads=None):
         from ..samplers import LogUniformSampler
 
