@@ -234,7 +234,7 @@ def test_resumed_run_is_bit_identical(tmp_path, reference):
 
     ck = tmp_path / "ck.npz"
     corpus = SyntheticCorpus(num_tokens=200_000, seed=5)
-    m = Word2Vec(epochs=3, threads=1, seed=5, **MODEL)
+    m = Word2Vec(epochs=3, num_threads=1, seed=5, **MODEL)
     m.build_vocab(corpus, workdir=str(tmp_path))
     summary = m.train(corpus, checkpoint=str(ck), checkpoint_every=0, stop_after_chunks=3,
                       workdir=str(tmp_path))

@@ -142,7 +142,7 @@ def test_f6_step_checks_the_number_of_sampled_values():
 # -------------------------------------------------------------- checkpoints
 
 def _checkpoint(tmp_path):
-    m = ps.Word2Vec(dim=3, window=2, min_count=1, epochs=1, threads=1)
+    m = ps.Word2Vec(dim=3, window=2, min_count=1, epochs=1, num_threads=1)
     m.build_vocab([["a", "b", "a"], ["b", "c"]], workdir=str(tmp_path))
     path = tmp_path / "model.npz"
     m.save(path)
@@ -215,7 +215,7 @@ def test_f11_huge_window_is_cheap_or_rejected(window):
     rc, out = run_limited(f"""
         import pysampled as ps
         try:
-            w = ps.Word2Vec(window={window}, min_count=1, dim=4, epochs=1, threads=1)
+            w = ps.Word2Vec(window={window}, min_count=1, dim=4, epochs=1, num_threads=1)
             w.train([["a", "b", "c"]] * 3, progress=False)
             print("trained")
         except ValueError as e:
@@ -319,7 +319,7 @@ def test_f15_failed_train_leaves_a_loadable_checkpoint(tmp_path, monkeypatch):
     corpus = tmp_path / "c.txt"
     corpus.write_text("w2 w6 w1\nw1 w2\n")
     m = ps.Word2Vec(min_count=1, dim=3, window=1, epochs=1, loss="nce", num_sampled=2,
-                    threads=1, seed=0)
+                    num_threads=1, seed=0)
     m.build_vocab([str(corpus)], workdir=str(tmp_path))
     import pysampled.samplers as S
 

@@ -221,7 +221,7 @@ def _cases(tmp_path):
 
     def train(**kw):
         def call():
-            m = ps.Word2Vec(dim=8, window=2, min_count=1, epochs=1, threads=1, seed=1,
+            m = ps.Word2Vec(dim=8, window=2, min_count=1, epochs=1, num_threads=1, seed=1,
                             chunk_words=200, num_sampled=8, batch_size=32, **kw)
             m.train(sentences)
         return call

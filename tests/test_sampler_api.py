@@ -359,7 +359,7 @@ def test_misaligned_ids_are_copied_before_the_core_reads_them(kind):
         a.set_state(state)
         np.testing.assert_array_equal(a.counts, b.counts)
     hits = pysampled.compute_accidental_hits(_misaligned(tc), _misaligned(ids), 2,
-                                             all_duplicates=True)
+                                             mask_all_duplicates=True)
     want = pysampled.compute_accidental_hits(tc, ids, 2, mask_all_duplicates=True)
     for x, y in zip(hits, want):
         np.testing.assert_array_equal(x, y)

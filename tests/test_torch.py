@@ -12,20 +12,13 @@ skipping. The sanitizer stage (ASan venv without torch) skips this module.
 """
 import copy
 import io
-import os
 import time
 
 import numpy as np
 import pytest
 
-from _sanitizer import SANITIZED
-
-if SANITIZED:
-    pytest.skip("torch is not installed in the sanitizer venv", allow_module_level=True)
-if os.environ.get("CI") == "true":
-    import torch  # noqa: F401  (CI installs torch==2.13.0: a missing torch must fail here)
-else:
-    pytest.importorskip("torch")
+# skips this module where torch cannot run (fails instead in CI)
+from _torch_common import FLT_MAX, clear, full_table, params, shard_sizes  # noqa: F401
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -33,28 +26,8 @@ import torch.nn.functional as F  # noqa: E402
 import pysampled  # noqa: E402
 import pysampled.torch as pt  # noqa: E402
 
-FLT_MAX = float(np.finfo(np.float32).max)
-
 
 # --------------------------------------------------------------------- helpers
-def shard_sizes(n, p, strategy):
-    if strategy == "div":
-        q, r = divmod(n, p)
-        return [q + 1 if i < r else q for i in range(p)]
-    return [len(range(i, n, p)) for i in range(p)]
-
-
-def full_table(shards, strategy):
-    """The shards reassembled into the [num_classes, ...] table (class order)."""
-    if len(shards) == 1 or strategy == "div":
-        return torch.cat(list(shards))
-    n = sum(s.shape[0] for s in shards)
-    out = shards[0].new_empty((n,) + tuple(shards[0].shape[1:]))
-    for p, s in enumerate(shards):
-        out[p::len(shards)] = s
-    return out
-
-
 def problem(B=6, D=5, N=40, S=7, nt=1, shards=1, strategy="mod", dtype=torch.float64, seed=0,
             bias=True, hits=False, unique=True):
     g = torch.Generator().manual_seed(seed)
@@ -122,15 +95,6 @@ FUNCS = {
 }
 NP_FUNCS = {"softmax": pysampled.sampled_softmax_loss, "nce": pysampled.nce_loss,
             "logits": pysampled.compute_sampled_logits}
-
-
-def params(p):
-    return [p["x"]] + p["ws"] + ([] if p["bs"] is None else p["bs"])
-
-
-def clear(p):
-    for t in params(p):
-        t.grad = None
 
 
 OPTIONS = [  # (shards, strategy, num_true, hits, bias)

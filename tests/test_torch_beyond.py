@@ -12,19 +12,12 @@ In CI (``CI=true``) torch must be installed: a missing torch fails instead of
 skipping. The sanitizer stage (ASan venv without torch) skips this module.
 """
 import copy
-import os
 
 import numpy as np
 import pytest
 
-from _sanitizer import SANITIZED
-
-if SANITIZED:
-    pytest.skip("torch is not installed in the sanitizer venv", allow_module_level=True)
-if os.environ.get("CI") == "true":
-    import torch  # noqa: F401  (CI installs torch==2.13.0: a missing torch must fail here)
-else:
-    pytest.importorskip("torch")
+# skips this module where torch cannot run (fails instead in CI)
+from _torch_common import FLT_MAX, clear, full_table, params, shard_sizes  # noqa: F401
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -32,28 +25,8 @@ import torch.nn.functional as F  # noqa: E402
 import pysampled  # noqa: E402
 import pysampled.torch as pt  # noqa: E402
 
-FLT_MAX = float(np.finfo(np.float32).max)
-
 
 # --------------------------------------------------------------------- helpers
-def shard_sizes(n, p, strategy):
-    if strategy == "div":
-        q, r = divmod(n, p)
-        return [q + 1 if i < r else q for i in range(p)]
-    return [len(range(i, n, p)) for i in range(p)]
-
-
-def full_table(shards, strategy):
-    """The shards reassembled into the [num_classes, ...] table (class order)."""
-    if len(shards) == 1 or strategy == "div":
-        return torch.cat(list(shards))
-    n = sum(s.shape[0] for s in shards)
-    out = shards[0].new_empty((n,) + tuple(shards[0].shape[1:]))
-    for p, s in enumerate(shards):
-        out[p::len(shards)] = s
-    return out
-
-
 def problem(B=6, D=5, N=40, S=7, shards=1, strategy="mod", dtype=torch.float64, seed=0,
             bias=True, ragged=True, per_example=True, hits=True, nt=2):
     """Random weights/inputs, labels (ragged: 1..3 per example, else [B, nt]) and
@@ -92,15 +65,6 @@ def problem(B=6, D=5, N=40, S=7, shards=1, strategy="mod", dtype=torch.float64, 
     sv = (torch.from_numpy(sampled), torch.from_numpy(tec), torch.from_numpy(sec))
     return dict(x=x, ws=ws, bs=bs, labels=labels, splits=splits, sv=sv, S=S, N=N, B=B,
                 strategy=strategy, ragged=ragged, nt=nt)
-
-
-def params(p):
-    return [p["x"]] + p["ws"] + ([] if p["bs"] is None else p["bs"])
-
-
-def clear(p):
-    for t in params(p):
-        t.grad = None
 
 
 def call(kind, p, **kw):

@@ -48,7 +48,7 @@ def corpus():
 
 def small(**kw):
     args = dict(dim=24, window=4, negative=5, min_count=2, epochs=3, seed=7, chunk_words=4000,
-                threads=2)
+                num_threads=2)
     args.update(kw)
     return Word2Vec(**args)
 
@@ -75,7 +75,7 @@ def test_training_lowers_the_loss_and_finds_the_topics(corpus, model, loss):
 def test_deterministic_mode_gives_the_same_bits_for_any_thread_count(corpus, model, loss):
     results = []
     for threads in (1, 2):
-        m = small(model=model, loss=loss, threads=threads, epochs=1)
+        m = small(model=model, loss=loss, num_threads=threads, epochs=1)
         m.train(corpus, progress=False)
         results.append((m.syn0.copy(), m.syn1.copy()))
     np.testing.assert_array_equal(results[0][0], results[1][0])
@@ -89,7 +89,7 @@ def test_windows_wider_than_32(model):
     corpus = make_corpus(6_000, seed=3, length=100)
     results = []
     for threads in (1, 2):
-        m = small(model=model, window=40, sample=0, threads=threads, epochs=1, alpha=0.002,
+        m = small(model=model, window=40, sample=0, num_threads=threads, epochs=1, alpha=0.002,
                   group_size=8)
         m.train(corpus, progress=False)
         results.append(m.syn0.copy())

@@ -47,7 +47,7 @@ def test_text_file_and_iterable_give_the_same_model(tmp_path, seed):
     path = write(tmp_path, "c.txt", data.replace(b"\x00", b" "))
     sents = oracle_sentences([open(path, "rb").read()])
     kw = dict(dim=8, window=3, min_count=int(rng.integers(1, 4)), epochs=1, seed=seed,
-              chunk_words=300, threads=2)
+              chunk_words=300, num_threads=2)
     if seed % 2:
         kw["max_final_vocab"] = int(rng.integers(1, 20))
     a, b = Word2Vec(**kw), Word2Vec(**kw)
@@ -102,7 +102,7 @@ def test_max_vocab_size_prunes_between_blocks(tmp_path, monkeypatch, threads):
     assert len(expect) < len(set(toks))  # pruning happened
     order = sorted(expect, key=lambda w: (-expect[w], w))[:20]
     for source in (path, lines):
-        m = Word2Vec(min_count=1, dim=4, max_vocab_size=20, threads=threads)
+        m = Word2Vec(min_count=1, dim=4, max_vocab_size=20, num_threads=threads)
         m.build_vocab(source, workdir=str(tmp_path))
         assert m.words == order
         assert m.counts.tolist() == [expect[w] for w in order]
@@ -177,7 +177,7 @@ def test_new_options_keep_thread_count_determinism(model, loss):
     sents = [[f"w{(i * 7 + j) % 40}" for j in range(12)] for i in range(300)]
     out = []
     for threads in (1, 2):
-        m = Word2Vec(model=model, loss=loss, dim=8, min_count=1, epochs=1, threads=threads,
+        m = Word2Vec(model=model, loss=loss, dim=8, min_count=1, epochs=1, num_threads=threads,
                      shrink_windows=False, ns_exponent=0.5, chunk_words=500, seed=4,
                      num_sampled=8)
         m.train(sents, progress=False)
@@ -189,7 +189,7 @@ def test_new_options_keep_thread_count_determinism(model, loss):
 def test_build_vocab_update_extends_the_vocabulary(tmp_path, loss):
     first = [["a", "b", "a", "c"]] * 30
     second = [["a", "d", "d", "e", "f", "f", "f"]] * 2 + [["g"]]
-    m = Word2Vec(min_count=2, dim=8, epochs=1, seed=2, loss=loss, threads=2, num_sampled=2)
+    m = Word2Vec(min_count=2, dim=8, epochs=1, seed=2, loss=loss, num_threads=2, num_sampled=2)
     m.train(first, progress=False)
     old_syn0, old_words, old_counts = m.syn0.copy(), list(m.words), m.counts.copy()
     m.build_vocab(second, update=True)
