@@ -18,9 +18,10 @@ import math
 import numbers
 import os
 import threading
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _extensions
 from ._atomic import atomic_write
@@ -77,10 +78,37 @@ def _vector(v, name, n, dtype, finite=False):
     return a
 
 
-def in_batch_softmax_loss(query, candidates, candidate_ids=None, log_q=None,
-                          extra_candidates=None, extra_ids=None, extra_log_q=None,
-                          temperature=1.0, remove_accidental_hits=True, upstream=None,
-                          return_grads=False, num_threads=None):
+@overload
+def in_batch_softmax_loss(query: npt.ArrayLike, candidates: npt.ArrayLike,
+                          candidate_ids: npt.ArrayLike | None = ...,
+                          log_q: npt.ArrayLike | None = ...,
+                          extra_candidates: npt.ArrayLike | None = ...,
+                          extra_ids: npt.ArrayLike | None = ...,
+                          extra_log_q: npt.ArrayLike | None = ..., temperature: float = ...,
+                          remove_accidental_hits: bool = ...,
+                          upstream: npt.ArrayLike | None = ..., *,
+                          return_grads: Literal[False] = ...,
+                          num_threads: int | None = ...) -> np.ndarray: ...
+@overload
+def in_batch_softmax_loss(query: npt.ArrayLike, candidates: npt.ArrayLike,
+                          candidate_ids: npt.ArrayLike | None = ...,
+                          log_q: npt.ArrayLike | None = ...,
+                          extra_candidates: npt.ArrayLike | None = ...,
+                          extra_ids: npt.ArrayLike | None = ...,
+                          extra_log_q: npt.ArrayLike | None = ..., temperature: float = ...,
+                          remove_accidental_hits: bool = ...,
+                          upstream: npt.ArrayLike | None = ..., *, return_grads: Literal[True],
+                          num_threads: int | None = ...) -> tuple[np.ndarray, InBatchGrads]: ...
+def in_batch_softmax_loss(query: npt.ArrayLike, candidates: npt.ArrayLike,
+                          candidate_ids: npt.ArrayLike | None = None,
+                          log_q: npt.ArrayLike | None = None,
+                          extra_candidates: npt.ArrayLike | None = None,
+                          extra_ids: npt.ArrayLike | None = None,
+                          extra_log_q: npt.ArrayLike | None = None, temperature: float = 1.0,
+                          remove_accidental_hits: bool = True,
+                          upstream: npt.ArrayLike | None = None, return_grads: bool = False,
+                          num_threads: int | None = None
+                          ) -> np.ndarray | tuple[np.ndarray, InBatchGrads]:
     """Softmax cross-entropy over in-batch (and extra shared) negatives.
 
     The loss of two-tower retrieval models: example ``i``'s positive is row
@@ -332,7 +360,7 @@ class FrequencyEstimator:
         return nb, nh, s, a, self._last, self._acc, self._count
 
     # --------------------------------------------------------------- methods
-    def update(self, ids, step: int | None = None) -> int:
+    def update(self, ids: npt.ArrayLike, step: int | None = None) -> int:
         """Record the ids of one training step.
 
         Parameters
@@ -366,7 +394,7 @@ class FrequencyEstimator:
             self._last_step = t
         return t
 
-    def log_q(self, ids, num_threads=None) -> np.ndarray:
+    def log_q(self, ids: npt.ArrayLike, num_threads: int | None = None) -> np.ndarray:
         """Estimated log probability per step of each id (float64, shape of ``ids``).
 
         ``-log(gap)`` with the gap rule of the class notes; ``log_q`` of an

@@ -35,9 +35,10 @@ the phases of one call.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, Literal, NamedTuple, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import _losses
 from .._threads import resolve_num_threads
@@ -126,13 +127,18 @@ class ShardedSampledLoss:
     arguments, for any thread count.
     """
 
-    def __init__(self, comm, local_weights, local_biases=None, num_classes=None, *,
-                 partition_strategy="div", loss="sampled_softmax", num_sampled, num_true=1,
-                 sampler=None, remove_accidental_hits=None, subtract_log_q=True, optimizer="sgd",
-                 learning_rate=0.1,
-                 initial_accumulator_value=_losses.ADAGRAD_INITIAL_ACCUMULATOR,
-                 epsilon=_losses.ADAGRAD_EPSILON, seed=None,
-                 true_target=None, timeout=60.0, on_timeout="abort", num_threads=None):
+    def __init__(self, comm: Any, local_weights: np.ndarray,
+                 local_biases: np.ndarray | None = None, num_classes: int | None = None, *,
+                 partition_strategy: Literal["div", "mod"] = "div",
+                 loss: Literal["sampled_softmax", "nce"] = "sampled_softmax", num_sampled: int,
+                 num_true: int = 1, sampler: Any = None,
+                 remove_accidental_hits: bool | None = None, subtract_log_q: bool = True,
+                 optimizer: Literal["sgd", "adagrad"] = "sgd", learning_rate: float = 0.1,
+                 initial_accumulator_value: float = _losses.ADAGRAD_INITIAL_ACCUMULATOR,
+                 epsilon: float = _losses.ADAGRAD_EPSILON, seed: int | Sequence[int] | None = None,
+                 true_target: float | None = None, timeout: float = 60.0,
+                 on_timeout: Literal["abort", "raise"] = "abort",
+                 num_threads: int | None = None) -> None:
         from ..samplers import LogUniformSampler
 
         timeout = _config.check_comm(comm, timeout, on_timeout)
@@ -222,12 +228,14 @@ class ShardedSampledLoss:
         """Bytes per collective of the last :meth:`step` / :meth:`loss` call."""
         return dict(self._ch.log)
 
-    def global_ids(self, local_rows) -> np.ndarray:
+    def global_ids(self, local_rows: npt.ArrayLike) -> np.ndarray:
         """Class ids of this rank's local rows."""
         return _config.global_ids(local_rows, self._rows, self._ch.rank, self._div)
 
     # -- the work
-    def step(self, labels, inputs, *, batch_split=False, learning_rate=None, upstream=None):
+    def step(self, labels: npt.ArrayLike, inputs: npt.ArrayLike, *, batch_split: bool = False,
+             learning_rate: float | None = None,
+             upstream: npt.ArrayLike | None = None) -> ShardedStepResult:
         """Sample, compute the loss and the gradients, update the local rows in
         place (SGD or Adagrad) and reduce the input gradient over the ranks.
 
@@ -257,7 +265,8 @@ class ShardedSampledLoss:
         loss, dx, _ = self._run(labels, inputs, batch_split, upstream, "step", lr)
         return ShardedStepResult(loss, dx)
 
-    def loss(self, labels, inputs, *, batch_split=False, return_grads=False, upstream=None):
+    def loss(self, labels: npt.ArrayLike, inputs: npt.ArrayLike, *, batch_split: bool = False,
+             return_grads: bool = False, upstream: npt.ArrayLike | None = None) -> Any:
         """The per-example loss (and gradients) without updating anything.
 
         Arguments as :meth:`step`. With ``return_grads=True`` also returns a

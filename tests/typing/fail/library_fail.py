@@ -20,3 +20,5 @@ ps.SampledLoss(w, None, 8)  # E: Too many positional arguments
 ps.uniform_sampler(y, 1, 8, True, 10)  # E: Module has no attribute "uniform_sampler"
 ps.Word2Vec(dim=8).no_such_method()  # E: "Word2Vec" has no attribute "no_such_method"
 ps.rank_sampled_softmax_loss(w, None, y, x, 8, 4, 10, 1, None, 1.0, True)  # E: No overload variant
+ps.in_batch_softmax_loss(x, x, temperature="hot")  # E: No overload variant
+ps.FrequencyEstimator().log_q(y, num_threads="all")  # E: incompatible type "str"
