@@ -34,6 +34,7 @@ Environment:
 from __future__ import annotations
 
 import contextlib
+import importlib
 import math
 import os
 import pathlib
@@ -48,6 +49,15 @@ import numpy as np  # noqa: E402
 
 SKIP_KNOWN = os.environ.get("FUZZ_SKIP_KNOWN", "0") != "0"
 VERBOSE = os.environ.get("FUZZ_VERBOSE", "0") != "0"
+
+
+def oracle(name: str):
+    """The test oracle module ``tests/oracles/<name>.py`` (NumPy references
+    written from the spec), imported as ``oracles.<name>`` as the tests do."""
+    tests = str(pathlib.Path(__file__).resolve().parents[1] / "tests")
+    if tests not in sys.path:
+        sys.path.append(tests)
+    return importlib.import_module(f"oracles.{name}")
 
 
 def log(*args, **kwargs):
@@ -117,7 +127,10 @@ def same(a, b) -> bool:
         return bool(np.array_equal(a, b, equal_nan=True))
     if a.dtype.kind == "O":
         return all(x is y or x == y or (x != x and y != y) for x, y in zip(a.ravel(), b.ravel()))
-    return bool(np.array_equal(a, b))
+    # other kinds, ml_dtypes' bfloat16 (kind "V") included: equal values or
+    # equal bytes (a bfloat16 NaN is not equal to itself under array_equal)
+    return bool(np.array_equal(a, b)) or np.ascontiguousarray(a).tobytes() == \
+        np.ascontiguousarray(b).tobytes()
 
 
 def skip_known(cond):

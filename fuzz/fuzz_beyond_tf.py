@@ -17,8 +17,6 @@ Oracles: documented exceptions only; caller arrays never written; for
 finite moderate float64 inputs, the results (losses, logits, gradients, the
 estimator's log-Q) agree with the NumPy twins in ``tests/oracles/beyond_tf.py``.
 """
-import importlib.util
-import pathlib
 import pickle
 
 import atheris
@@ -31,15 +29,7 @@ with atheris.instrument_imports(include=["pysampled"]):
     import pysampled as ps
 
 
-def _load_oracle():
-    path = pathlib.Path(__file__).resolve().parents[1] / "tests" / "oracles" / "beyond_tf.py"
-    spec = importlib.util.spec_from_file_location("pysampled_fuzz_beyond_tf", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-R = _load_oracle()
+R = fl.oracle("beyond_tf")
 FLOATS = ["float32", "float64"]
 
 

@@ -23,8 +23,6 @@ logits and gradients agree with the plain-NumPy reference implementation
 ``tests/oracles/losses.py`` (which is proved against TensorFlow's goldens);
 for the rank loss only where the kept candidates are not a near tie.
 """
-import importlib.util
-import pathlib
 
 import atheris
 
@@ -37,16 +35,7 @@ with atheris.instrument_imports(include=["pysampled"]):
     import pysampled as ps
 
 
-def _load_reference():
-    import pysampled
-    path = pathlib.Path(__file__).resolve().parents[1] / "tests" / "oracles" / "losses.py"
-    spec = importlib.util.spec_from_file_location("pysampled_fuzz_reference", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-ref = _load_reference()
+ref = fl.oracle("losses")
 FLOATS = ["float32", "float64"]
 PARAM_DTYPES = FLOATS * 6 + ["bfloat16"] * 3 + [
     "float16", "int64", "bool", "object", ">f4", ">f8", "int32", "complex64", "longdouble"]
