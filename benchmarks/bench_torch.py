@@ -6,6 +6,8 @@ the class weights and biases (and the inputs' gradient, as for a layer below):
 
 * ``pysampled``: ``pysampled.torch.SampledSoftmax(N, D, S, sparse_grad=True)``
   + ``torch.optim.SparseAdam``.
+* ``pysampled-fused``: the same head + ``pysampled.torch.SparseAdam`` (the
+  same optimizer with its step fused in C++).
 * ``torch``: the same math in plain PyTorch: ``nn.Embedding(sparse=True)``
   for weights and biases, one lookup of ``cat(labels, sampled)``, the true
   logit as a row dot product, the sampled logits as one matmul, ``- log Q``,
@@ -104,9 +106,10 @@ def worker(system, N, S_list, threads, target_s, optimizer=True):
 
     torch.manual_seed(0)
     x = torch.from_numpy(x_np).requires_grad_()
-    if system == "pysampled":
+    if system.startswith("pysampled"):
         head = pt.SampledSoftmax(N, D, 1, seed=1, num_threads=threads)
-        opt = torch.optim.SparseAdam(list(head.parameters()), lr=1e-3)
+        adam = pt.SparseAdam if system == "pysampled-fused" else torch.optim.SparseAdam
+        opt = adam(list(head.parameters()), lr=1e-3)
     else:
         sampler = pysampled.LogUniformSampler(N, seed=1)
         emb = torch.nn.Embedding(N, D, sparse=True)
@@ -118,7 +121,7 @@ def worker(system, N, S_list, threads, target_s, optimizer=True):
         zeros = torch.zeros(B, dtype=torch.long)
     for S in S_list:
         labels = torch.from_numpy(rng.integers(0, N, B))
-        if system == "pysampled":
+        if system.startswith("pysampled"):
             head.num_sampled = S
 
             def step():
@@ -256,7 +259,9 @@ def main(argv=None):
         return
     Ns = [10**5] if a.quick else [10**5, 10**6]
     S_list = [64, 512, 4096]
-    systems = ["pysampled", "torch"] + (["tensorflow"] if a.tf_python else [])
+    systems = (["pysampled", "pysampled-fused", "torch"] + (["tensorflow"] if a.tf_python else []))
+    if a.no_optimizer:
+        systems.remove("pysampled-fused")  # the same loss as "pysampled"
     results, busy = [], []
     for threads in [int(t) for t in a.threads.split(",")]:
         for N in Ns:
@@ -287,19 +292,23 @@ def main(argv=None):
         for N in Ns:
             for S in S_list:
                 ps_ = key.get(("pysampled", N, S, threads))
+                fu = key.get(("pysampled-fused", N, S, threads))
                 th = key.get(("torch", N, S, threads))
                 tf_ = key.get(("tensorflow", N, S, threads))
                 def ms(r, k):
                     return "-" if r is None else f"{1e3 * r[k]:.2f}"
 
-                def ratio(r, k):
-                    return "-" if not (ps_ and r) else f"{r[k] / ps_[k]:.2f}x"
+                def ratio(r, k, base=None):
+                    base = base or ps_
+                    return "-" if not (base and r) else f"{r[k] / base[k]:.2f}x"
 
                 rows.append([threads, f"{N:,}", S, ms(ps_, "median_s"), ms(th, "median_s"),
                              ratio(th, "median_s"), ms(ps_, "cpu_s"), ms(th, "cpu_s"),
-                             ratio(th, "cpu_s"), ms(tf_, "median_s"), ratio(tf_, "median_s")])
+                             ratio(th, "cpu_s"), ms(fu, "cpu_s"), ratio(th, "cpu_s", fu) if fu else "-",
+                             ms(tf_, "median_s"), ratio(tf_, "median_s")])
     print(_common.md_table(["threads", "N", "S", "ps wall ms", "torch wall ms", "torch/ps wall",
-                            "ps CPU ms", "torch CPU ms", "torch/ps CPU", "TF wall ms",
+                            "ps CPU ms", "torch CPU ms", "torch/ps CPU", "ps+fused Adam CPU ms",
+                            "torch/(ps+fused) CPU", "TF wall ms",
                             "TF/ps wall"], rows))
     print(_common.load_warning(busy))
 

@@ -26,6 +26,14 @@ tensors that require grad), with the same oracles: documented exceptions
 only, arguments never written, and when a call succeeds the output and every
 gradient equal the NumPy API's bit for bit.
 
+``SparseAdam`` (the fused ``torch.optim.SparseAdam``): parameters of any
+shape, dtype and layout, sparse gradients with duplicate, unsorted or
+out-of-range ids (some falsely flagged coalesced), dense gradients, edge
+``lr`` / ``betas`` / ``eps`` / ``maximize``, several steps. Oracles: the
+documented exceptions only, the gradient never written, rows outside the
+gradient unchanged, and on the fused path (float32/float64, contiguous) the
+parameter and moments equal ``tests/oracles/sparse_adam.py`` bit for bit.
+
 Needs torch (``pip install torch==2.13.0``) next to atheris.
 """
 import atheris
@@ -38,6 +46,8 @@ with atheris.instrument_imports(include=["pysampled"]):
     import pysampled as ps
     import pysampled.torch as pt
     import torch
+
+adam_ref = fl.oracle("sparse_adam")
 
 torch.set_num_threads(1)
 DTYPES = ["float32", "float64"] * 4 + ["float16", "bfloat16", "int64", "bool"]
@@ -84,11 +94,13 @@ def shard_rows(g: Gen, n, p):
 
 def TestOneInput(data):
     g = Gen(data)
-    which = g.int(0, 3)
+    which = g.int(0, 4)
     if which == 0:
         return fuzz_rowwise(g)
     if which == 1:
         return fuzz_in_batch(g)
+    if which == 4:
+        return fuzz_sparse_adam(g)
     name = g.pick(sorted(FUNCS))
     B, D, N = g.int(0, 6), g.int(1, 6), g.int(1, 24)
     nt = 1 if name == "sparse" else g.int(1, 3)
@@ -332,6 +344,91 @@ def fuzz_in_batch(g: Gen):
         t = kw.get(name)
         if t is not None and t.grad is not None:
             check(t.grad.shape == t.shape, "log-Q grad shape", t.grad.shape)
+
+
+def _same(a, b):
+    """Equal shapes and values, NaN equal to NaN (any float dtype)."""
+    return a.shape == b.shape and np.array_equal(a.detach().double().numpy(),
+                                                 b.detach().double().numpy(), equal_nan=True)
+
+
+def fuzz_sparse_adam(g: Gen):
+    """pysampled.torch.SparseAdam against the NumPy SparseAdam oracle."""
+    R, D = g.int(0, 6), g.int(0, 4)
+    shape = (R, D) if g.chance(2, 3) else (R,)
+    dtype = g.pick(["float32", "float64"] * 3 + ["float16", "bfloat16"])
+    base = tensor(g, shape, dtype)
+    if base.dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+        return
+    p = torch.nn.Parameter(base.detach().clone())
+    kw = {}
+    if g.chance(1, 2):
+        kw["lr"] = g.pick([1e-3, 0.1, 1.0, 1e-30, 0.0, -1.0, float("nan")])
+    if g.chance(1, 3):
+        kw["betas"] = (g.pick([0.9, 0.0, 0.5, 1.0]), g.pick([0.999, 0.0, 0.9, 1.0]))
+    if g.chance(1, 3):
+        kw["eps"] = g.pick([1e-8, 1e-30, 1.0, 0.0])
+    kw["maximize"] = g.bool()
+    if g.chance(1, 4):
+        kw["num_threads"] = g.pick([1, 2, -1, 0, None])
+    fl.log("sparse_adam", shape, dtype, kw)
+    try:
+        opt = pt.SparseAdam([p], **kw)
+    except fl.DOCUMENTED:
+        return
+    fused = p.dtype in (torch.float32, torch.float64) and p.is_contiguous()
+    rows = max(R, 1)
+    cols = shape[1] if len(shape) == 2 else 1
+    ref = base.detach().double().numpy().reshape(R, cols).astype(
+        np.float32 if p.dtype == torch.float32 else np.float64).copy()
+    m, v = np.zeros_like(ref), np.zeros_like(ref)
+    for step in range(1, g.int(1, 3) + 1):
+        n = g.int(0, 5)
+        ids = [g.int(0, rows - 1) if not g.rarely() else g.pick([-1, R, R + 3]) for _ in range(n)]
+        vals = tensor(g, (n,) + tuple(shape[1:]), dtype if g.chance(7, 8) else g.pick(DTYPES))
+        if vals.dtype != p.dtype or any(i < 0 or i >= R for i in ids):
+            claim = g.chance(1, 2)  # torch itself would fail or misbehave on the rest
+            if not claim:
+                return
+        else:
+            claim = g.rarely()
+        if g.rarely():
+            grad = torch.zeros(shape, dtype=p.dtype)  # dense: documented RuntimeError
+        else:
+            grad = torch.sparse_coo_tensor(torch.tensor(ids, dtype=torch.long).view(1, -1), vals,
+                                           shape, is_coalesced=claim, check_invariants=False)
+        values_before = grad._values().clone() if grad.is_sparse else grad.clone()
+        p_before = p.detach().clone()
+        try:
+            p.grad = grad
+        except RuntimeError:  # torch refuses a gradient of another dtype: not ours to test
+            return
+        try:
+            opt.step()
+        except fl.DOCUMENTED:
+            check(_same(p.detach(), p_before) or not fused, "a refused step wrote rows")
+            return
+        except RuntimeError as e:  # documented, as torch's: dense gradients
+            check(not grad.is_sparse and "does not support dense gradients" in str(e),
+                  "undocumented RuntimeError", e)
+            return
+        after = grad._values() if grad.is_sparse else grad
+        check(_same(after, values_before), "SparseAdam wrote the gradient")
+        touched = sorted(set(ids))
+        untouched = [i for i in range(R) if i not in touched]
+        check(_same(p.detach()[untouched], p_before[untouched]),
+              "SparseAdam changed rows outside the gradient")
+        if not fused or grad._values().numel() == 0:
+            check(grad._values().numel() or _same(p.detach(), p_before),
+                  "an empty gradient changed the parameter")
+            continue
+        cg = grad.coalesce()
+        gvals = cg._values().detach().numpy().reshape(len(touched), cols)
+        adam_ref.sparse_adam_step(ref, m, v, cg._indices()[0].numpy(), gvals, step,
+                                  lr=kw.get("lr", 1e-3), betas=kw.get("betas", (0.9, 0.999)),
+                                  eps=kw.get("eps", 1e-8), maximize=kw["maximize"])
+        check(np.array_equal(p.detach().numpy().reshape(R, cols), ref, equal_nan=True),
+              "SparseAdam differs from the NumPy oracle", p, ref)
 
 
 if __name__ == "__main__":

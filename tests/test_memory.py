@@ -65,7 +65,7 @@ import pytest
 
 import pysampled as ps
 from _sanitizer import SANITIZED
-from pysampled import _samplers
+from pysampled import _losses, _samplers
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="reads /proc/self (Linux)")
@@ -173,6 +173,10 @@ def _cases(tmp_path):
     b_shards = [np.zeros(C // 2, np.float32) for _ in range(2)]
     bad_labels = labels.copy()
     bad_labels[3, 1] = C  # out of range: the C++ check throws through the binding
+    adam_p = rng.standard_normal((C, D)).astype(np.float32)  # the fused SparseAdam kernel
+    adam_m, adam_v = np.zeros_like(adam_p), np.zeros_like(adam_p)
+    adam_ids = np.arange(0, C, 3, dtype=np.int64)
+    adam_g = rng.standard_normal((adam_ids.size, D)).astype(np.float32)
 
     samplers = {
         "uniform": ps.UniformSampler(C, seed=1),
@@ -296,6 +300,12 @@ def _cases(tmp_path):
         ("SampledLoss.__call__", 3, lambda: sl["sgd"](labels, x, return_grads=True)),
         ("SampledLoss.step(sgd)", 5, lambda: sl["sgd"].step(labels, x)),
         ("SampledLoss.step(adagrad, nce)", 5, lambda: sl["adagrad"].step(labels, x)),
+        ("SparseAdam kernel (_losses.sparse_adam_step)", 3, lambda: _losses.sparse_adam_step(
+            adam_p, adam_m, adam_v, adam_ids, adam_g, 0.1, 0.001, 1e-8, -1e-3, False, 1)),
+        ("SparseAdam kernel error (C++ invalid_argument)", 2, raises(
+            lambda: _losses.sparse_adam_step(adam_p, adam_m, adam_v, adam_ids[::-1].copy(),
+                                             adam_g, 0.1, 0.001, 1e-8, -1e-3, False, 1),
+            ValueError)),
         ("ShardedSampledLoss.step (one rank)", 5, lambda: sharded.step(labels, x)),
         ("ShardedSampledLoss.loss(return_grads) (one rank)", 3,
          lambda: sharded.loss(labels, x, return_grads=True)),

@@ -188,6 +188,17 @@ cdef extern from "pysampled/sampled_loss.hpp" namespace "pysampled" nogil:
     const double kAdagradInitialAccumulator
     const double kAdagradEpsilon
 
+    cdef cppclass SparseAdamStep[T]:
+        T one_minus_beta1
+        T one_minus_beta2
+        T eps
+        T neg_step_size
+        bint maximize
+
+    void sparse_adam_rows[T](T* param, T* exp_avg, T* exp_avg_sq, int64_t table_rows,
+                             int64_t row_len, const int64_t* ids, const T* grad, int64_t n_rows,
+                             const SparseAdamStep[T]& step, int threads) except +
+
     void update_row[T](Optimizer optimizer, T lr, T eps, DType row_dtype, void* row,
                        DType acc_dtype, void* acc, const T* g, int64_t dim, Rounding rounding,
                        uint64_t seed, uint64_t step, int64_t id, int64_t column0)

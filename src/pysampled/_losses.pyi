@@ -41,3 +41,8 @@ def _run(kind: LossKind, inputs: np.ndarray, labels: np.ndarray, num_true: int,
 
 def locate(ids: np.ndarray, shard_rows: Sequence[int], div: bool,
            what: str = ...) -> Tuple[np.ndarray, np.ndarray]: ...
+
+def sparse_adam_step(param: np.ndarray, exp_avg: np.ndarray, exp_avg_sq: np.ndarray,
+                     ids: np.ndarray, grad: np.ndarray, one_minus_beta1: float,
+                     one_minus_beta2: float, eps: float, neg_step_size: float, maximize: bool,
+                     num_threads: int) -> None: ...

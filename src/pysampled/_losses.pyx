@@ -20,8 +20,8 @@ from libcpp.vector cimport vector
 
 from pysampled._core cimport (
     DType, Partition, Rounding, SampledLossInput, SampledLossOutput, Shard, ShardedRows,
-    SparseUpdate, bf16_dot_available, bf16_dot_enabled, kAdagradEpsilon,
-    kAdagradInitialAccumulator, sampled_loss, set_bf16_dot_enabled, update_row,
+    SparseAdamStep, SparseUpdate, bf16_dot_available, bf16_dot_enabled, kAdagradEpsilon,
+    kAdagradInitialAccumulator, sampled_loss, set_bf16_dot_enabled, sparse_adam_rows, update_row,
 )
 from pysampled._core cimport LossKind as CLossKind
 from pysampled._core cimport Optimizer as COptimizer
@@ -250,6 +250,38 @@ def _update_row(int optimizer, double learning_rate, double epsilon, row, acc, g
             update_row[double](<COptimizer>optimizer, learning_rate, epsilon, rdt, <void*>rp, adt,
                                <void*>ap, <const double*>gp, n, <Rounding>rounding, seed, step,
                                row_id, 0)
+
+
+# ==== PyTorch's SparseAdam step, fused (issue 12): pysampled.torch.SparseAdam
+def sparse_adam_step(floating[:, ::1] param, floating[:, ::1] exp_avg,
+                     floating[:, ::1] exp_avg_sq, const int64_t[::1] ids,
+                     const floating[:, ::1] grad, double one_minus_beta1, double one_minus_beta2,
+                     double eps, double neg_step_size, bint maximize, int num_threads):
+    """One SparseAdam step on the rows `ids` (strictly increasing) of `param`
+    and its moments, in place, by the gradient rows `grad` (C++
+    ``sparse_adam_rows``: bit-identical to ``torch.optim.SparseAdam``). The
+    scalars are rounded to the arrays' dtype. The caller resolves
+    `num_threads` (>= 1); shapes are checked here, ids in C++."""
+    cdef SparseAdamStep[floating] st
+    cdef floating* pp = NULL
+    cdef floating* mp = NULL
+    cdef floating* vp = NULL
+    cdef const floating* gp = NULL
+    cdef int64_t rows = param.shape[0], cols = param.shape[1], n = ids.shape[0]
+    if (exp_avg.shape[0] != rows or exp_avg_sq.shape[0] != rows or exp_avg.shape[1] != cols
+            or exp_avg_sq.shape[1] != cols or grad.shape[1] != cols or grad.shape[0] != n):
+        raise ValueError("sparse_adam_step: the tables, moments and gradient rows disagree in shape")
+    if n == 0:
+        return
+    st.one_minus_beta1 = <floating>one_minus_beta1
+    st.one_minus_beta2 = <floating>one_minus_beta2
+    st.eps = <floating>eps
+    st.neg_step_size = <floating>neg_step_size
+    st.maximize = maximize
+    if rows > 0 and cols > 0:
+        pp, mp, vp, gp = &param[0, 0], &exp_avg[0, 0], &exp_avg_sq[0, 0], &grad[0, 0]
+    with nogil:
+        sparse_adam_rows(pp, mp, vp, rows, cols, &ids[0], gp, n, st, num_threads)
 
 
 # ==== the AVX512-BF16 logits kernel (issue 10): queries for tests and benchmarks

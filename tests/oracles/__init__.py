@@ -14,6 +14,8 @@ under test.
   sampled-softmax variants as a NumPy loop over batches (windows, inputs,
   ``SampledLoss.step``, Adagrad on the input rows), the reference of the
   C++ chunk trainer.
+* :mod:`oracles.sparse_adam`: PyTorch's SparseAdam step in NumPy, the
+  reference of the fused kernel behind ``pysampled.torch.SparseAdam``.
 
 Tests import them as ``from oracles import losses as ref`` (pytest puts
 ``tests/`` on ``sys.path``); the fuzz harnesses add ``tests/`` to the path.

@@ -144,6 +144,17 @@ RESULTS-TABLE-START
     torch-in-batch-empty-batch  returns: empty loss, backward works
     torch-in-batch-module-temperature  raises ValueError: /^temperature must be a positive finite
         number, got -1$/
+    torch-adam-dense-grad  raises RuntimeError: /^SparseAdam does not support dense gradients, please
+        consider Adam instead$/
+    torch-adam-lr-negative  raises ValueError: /^Invalid learning rate: -1.0$/
+    torch-adam-beta-1  raises ValueError: /^Invalid beta parameter at index 0: 1.0$/
+    torch-adam-num_threads-0  raises ValueError: /^num_threads must be a positive integer, -1 \(all
+        cores\) or None$/
+    torch-adam-unsorted-ids-flagged-coalesced  raises ValueError: /^gradient row ids must be strictly
+        increasing and in \[0, 5\): row 1 has id 1$/
+    torch-adam-id-out-of-range-unchecked  raises ValueError: /^gradient row ids must be strictly
+        increasing and in \[0, 5\): row 1 has id 7$/
+    torch-adam-empty-gradient  returns: no row updated (step counted, as torch)
 RESULTS-TABLE-END
 """
 from __future__ import annotations
@@ -477,3 +488,39 @@ if torch is not None:
             "empty loss, backward works")
     raises("torch-in-batch-module-temperature", lambda: pt.InBatchSoftmax(temperature=-1),
            ValueError, r"^temperature must be a positive finite number, got -1$")
+
+    # ---------------------------------------------------------- SparseAdam
+    def _adam_step(grad, shape=(5, 2), **kw):
+        def call():
+            p = torch.nn.Parameter(torch.zeros(*shape))
+            o = pt.SparseAdam([p], **kw)
+            p.grad = grad() if callable(grad) else grad
+            o.step()
+            return p
+        return call
+
+    raises("torch-adam-dense-grad", _adam_step(torch.ones(5, 2)),
+           RuntimeError, r"^SparseAdam does not support dense gradients, please consider Adam instead$")
+    raises("torch-adam-lr-negative", _adam_step(None, lr=-1.0),
+           ValueError, r"^Invalid learning rate: -1.0$")
+    raises("torch-adam-beta-1", _adam_step(None, betas=(1.0, 0.999)),
+           ValueError, r"^Invalid beta parameter at index 0: 1.0$")
+    raises("torch-adam-num_threads-0", _adam_step(None, num_threads=0),
+           ValueError, r"^num_threads must be a positive integer, -1 \(all cores\) or None$")
+    raises("torch-adam-unsorted-ids-flagged-coalesced",
+           _adam_step(lambda: torch.sparse_coo_tensor(torch.tensor([[3, 1]]), torch.ones(2, 2),
+                                                      (5, 2), is_coalesced=True,
+                                                      check_invariants=False)),
+           ValueError, r"^gradient row ids must be strictly increasing and in \[0, 5\): row 1 has "
+                       r"id 1$")
+    raises("torch-adam-id-out-of-range-unchecked",
+           _adam_step(lambda: torch.sparse_coo_tensor(torch.tensor([[1, 7]]), torch.ones(2, 2),
+                                                      (5, 2), is_coalesced=True,
+                                                      check_invariants=False)),
+           ValueError, r"^gradient row ids must be strictly increasing and in \[0, 5\): row 1 has "
+                       r"id 7$")
+    returns("torch-adam-empty-gradient",
+            _adam_step(lambda: torch.sparse_coo_tensor(torch.zeros(1, 0, dtype=torch.long),
+                                                       torch.zeros(0, 2), (5, 2))),
+            lambda p: (not p.detach().any()) or (_ for _ in ()).throw(AssertionError(p)),
+            "no row updated (step counted, as torch)")

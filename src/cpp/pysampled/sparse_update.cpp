@@ -1,7 +1,12 @@
 #include "sparse_update.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <stdexcept>
+#include <string>
 #include <type_traits>
+
+#include "parallel.hpp"
 
 namespace pysampled {
 
@@ -135,6 +140,59 @@ void apply_sparse_row(const SparseUpdate<T>& up, int64_t id, const T* g, T gb, i
                   up.rounding_seed, up.rounding_step, id, D);
   }
 }
+
+template <class T>
+void sparse_adam_rows(T* param, T* exp_avg, T* exp_avg_sq, int64_t table_rows, int64_t row_len,
+                      const int64_t* ids, const T* grad, int64_t n_rows, const SparseAdamStep<T>& step,
+                      int threads) {
+  if (table_rows < 0 || row_len < 0 || n_rows < 0) throw std::invalid_argument("invalid problem sizes");
+  for (int64_t k = 0; k < n_rows; ++k) {
+    if (ids[k] < 0 || ids[k] >= table_rows || (k > 0 && ids[k] <= ids[k - 1])) {
+      throw std::invalid_argument("gradient row ids must be strictly increasing and in [0, " +
+                                  std::to_string(table_rows) + "): row " + std::to_string(k) +
+                                  " has id " + std::to_string(ids[k]));
+    }
+  }
+  if (row_len == 0) return;
+  const T c1 = step.one_minus_beta1, c2 = step.one_minus_beta2, eps = step.eps;
+  const T scale = step.neg_step_size;
+  const T sign = step.maximize ? T(-1) : T(1);
+  constexpr int64_t kChunk = 64;  // rows per task
+  constexpr int64_t kAhead = 8;   // rows prefetched ahead
+  constexpr int64_t kLine = 64 / static_cast<int64_t>(sizeof(T));  // elements per cache line
+  parallel_for((n_rows + kChunk - 1) / kChunk, threads, [&](int64_t ch) {
+    const int64_t end = std::min(n_rows, (ch + 1) * kChunk);
+    for (int64_t k = ch * kChunk; k < end; ++k) {
+      if (k + kAhead < n_rows) {  // the rows are scattered over the tables: fetch ahead
+        const int64_t ahead = ids[k + kAhead] * row_len;
+        for (int64_t j = 0; j < row_len; j += kLine) {
+          __builtin_prefetch(param + ahead + j, 1);
+          __builtin_prefetch(exp_avg + ahead + j, 1);
+          __builtin_prefetch(exp_avg_sq + ahead + j, 1);
+        }
+      }
+      const int64_t off = ids[k] * row_len;
+      T* p = param + off;
+      T* m = exp_avg + off;
+      T* v = exp_avg_sq + off;
+      const T* gr = grad + k * row_len;
+      for (int64_t j = 0; j < row_len; ++j) {  // no FMA contraction in this file (CMake)
+        const T g = sign * gr[j];
+        const T m0 = m[j], v0 = v[j];
+        const T dm = (g - m0) * c1;
+        const T dv = (g * g - v0) * c2;
+        m[j] = m0 + dm;
+        v[j] = v0 + dv;
+        p[j] = p[j] + ((dm + m0) / (std::sqrt(dv + v0) + eps)) * scale;
+      }
+    }
+  });
+}
+
+template void sparse_adam_rows<float>(float*, float*, float*, int64_t, int64_t, const int64_t*, const float*,
+                                      int64_t, const SparseAdamStep<float>&, int);
+template void sparse_adam_rows<double>(double*, double*, double*, int64_t, int64_t, const int64_t*,
+                                       const double*, int64_t, const SparseAdamStep<double>&, int);
 
 template void update_row<float>(Optimizer, float, float, DType, void*, DType, void*, const float*, int64_t,
                                 Rounding, uint64_t, uint64_t, int64_t, int64_t);

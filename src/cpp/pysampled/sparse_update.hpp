@@ -1,7 +1,9 @@
-// The sparse row update: SGD or Adagrad applied in place to the rows of a
+// The sparse row updates: SGD or Adagrad applied in place to the rows of a
 // (possibly sharded) table, one row at a time, whatever the rows' storage
 // dtype (float32, float64 or bfloat16). Used by SampledLoss::step through
 // sampled_loss(); callable by any trainer that holds a summed gradient row.
+// And PyTorch's SparseAdam step over a set of rows (sparse_adam_rows), for
+// pysampled.torch.SparseAdam.
 //
 // Design: the arithmetic runs in the gradient's dtype T (float or double);
 // a row stored in another dtype is widened, updated and narrowed back
@@ -107,6 +109,32 @@ void update_row(Optimizer optimizer, T lr, T eps, DType row_dtype, void* row, DT
 template <class T>
 void apply_sparse_row(const SparseUpdate<T>& up, int64_t id, const T* g, T gb, int64_t D, bool has_gb);
 
+// torch.optim.SparseAdam's step on the rows `ids` of a dense, row-major,
+// contiguous table `param` (table_rows x row_len) and its moment tables
+// `exp_avg`, `exp_avg_sq` (same shape), by the gradient rows `grad`
+// (n_rows x row_len, row k belongs to ids[k]). `ids` must be strictly
+// increasing and in [0, table_rows) (a coalesced sparse gradient); anything
+// else throws std::invalid_argument before a row is written. Each element
+// gets the same float operations, in the same order, as PyTorch's
+// implementation (so the results are bit-identical to it), with g the
+// gradient (negated when maximize), m, v the moments and p the parameter:
+//   dm = (g - m) * one_minus_beta1;   m' = m + dm
+//   dv = (g * g - v) * one_minus_beta2;   v' = v + dv
+//   p' = p + ((dm + m) / (sqrt(dv + v) + eps)) * neg_step_size
+// where the caller computes neg_step_size = -lr * sqrt(1 - beta2^t) /
+// (1 - beta1^t) in double, as PyTorch does, and every scalar is rounded to T.
+// Rows are independent: any thread count gives the same result.
+template <class T>
+struct SparseAdamStep {
+  T one_minus_beta1, one_minus_beta2, eps, neg_step_size;
+  bool maximize;
+};
+
+template <class T>
+void sparse_adam_rows(T* param, T* exp_avg, T* exp_avg_sq, int64_t table_rows, int64_t row_len,
+                      const int64_t* ids, const T* grad, int64_t n_rows, const SparseAdamStep<T>& step,
+                      int threads);
+
 extern template void update_row<float>(Optimizer, float, float, DType, void*, DType, void*, const float*,
                                        int64_t, Rounding, uint64_t, uint64_t, int64_t, int64_t);
 extern template void update_row<double>(Optimizer, double, double, DType, void*, DType, void*,
@@ -116,5 +144,10 @@ extern template void apply_sparse_row<float>(const SparseUpdate<float>&, int64_t
                                              int64_t, bool);
 extern template void apply_sparse_row<double>(const SparseUpdate<double>&, int64_t, const double*, double,
                                               int64_t, bool);
+
+extern template void sparse_adam_rows<float>(float*, float*, float*, int64_t, int64_t, const int64_t*,
+                                             const float*, int64_t, const SparseAdamStep<float>&, int);
+extern template void sparse_adam_rows<double>(double*, double*, double*, int64_t, int64_t, const int64_t*,
+                                              const double*, int64_t, const SparseAdamStep<double>&, int);
 
 }  // namespace pysampled

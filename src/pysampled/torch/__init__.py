@@ -7,7 +7,9 @@ Install with ``pip install "pysampled[torch]"``. The functions
 NumPy API's names, arguments and numbers (ragged labels and per-example
 negatives included); the modules :class:`SampledSoftmax` and
 :class:`NCELoss` own the class weights, biases and sampler, and
-:class:`InBatchSoftmax` is the two-tower in-batch loss as a module. Everything runs on the CPU through
+:class:`InBatchSoftmax` is the two-tower in-batch loss as a module;
+:class:`SparseAdam` is ``torch.optim.SparseAdam`` with its step fused in C++
+(the same numbers, bit for bit). Everything runs on the CPU through
 ``torch.library`` custom ops (``torch.ops.pysampled.*``), zero-copy on the
 tensors' memory, with the GIL released, and traces under ``torch.compile``.
 """
@@ -20,11 +22,13 @@ from .functional import (
     sampled_sparse_softmax_loss,
 )
 from .modules import InBatchSoftmax, NCELoss, SampledSoftmax
+from .optim import SparseAdam
 
 __all__ = [
     "InBatchSoftmax",
     "NCELoss",
     "SampledSoftmax",
+    "SparseAdam",
     "compute_sampled_logits",
     "in_batch_softmax_loss",
     "nce_loss",
