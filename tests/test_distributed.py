@@ -232,7 +232,8 @@ def test_a_failing_rank_ends_the_job_without_output(tmp_path, fault, n, extra, m
     assert elapsed < timeout + 30, elapsed  # bounded: the timeout plus start-up and teardown
     if message is not None:
         assert message in p.stderr, p.stderr[-3000:]
-    assert not list(tmp_path.iterdir()), "a rank wrote output although the job failed"
+    assert not list(tmp_path.iterdir()), ("a rank wrote output although the job failed",
+                                          p.stderr[-3000:])
 
 
 def test_under_python_m_mpi4py_an_uncaught_exception_aborts_at_once(tmp_path):

@@ -67,6 +67,10 @@ for step in range(a.steps):
         sys.stderr.flush()
         time.sleep(0.5)  # let mpiexec forward the message before the job is torn down
         comm.Abort(2)
+        # MPI_Abort does not return; should it ever (a sanitizer-stage run once
+        # left output files behind), this rank still must not go on to write one
+        sys.stderr.write(f"rank {r}: MPI_Abort returned\n")
+        os._exit(3)
     results.append(res.loss)
 tmp = f"{a.out}.rank{r}.tmp"
 np.save(tmp, np.concatenate(results))
