@@ -408,7 +408,7 @@ class FrequencyEstimator:
             out = _extensions._freq_log_q(*self._args(), a.reshape(-1), default_gap, threads)
         return out.reshape(shape)
 
-    def probability(self, ids, num_threads=None) -> np.ndarray:
+    def probability(self, ids: npt.ArrayLike, num_threads: int | None = None) -> np.ndarray:
         """``exp(log_q(ids))``: the estimated expected occurrences per step."""
         return np.exp(self.log_q(ids, num_threads))
 
@@ -467,7 +467,7 @@ class FrequencyEstimator:
         other = FrequencyEstimator.from_state_dict(state)
         self.__dict__.update(other.__dict__)
 
-    def save(self, path) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Write the estimator to ``path`` (an ``.npz`` file, replaced atomically)."""
         state = self.state_dict()
         with atomic_write(os.fspath(path), "wb") as f:

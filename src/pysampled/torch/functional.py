@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any, Literal, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -49,6 +50,13 @@ __all__ = ["compute_sampled_logits", "in_batch_softmax_loss", "nce_loss", "sampl
            "sampled_sparse_softmax_loss"]
 
 _FLOATS = (torch.float32, torch.float64)
+#: a table: one tensor, or the shards of one (``mod`` / ``div``)
+_Table = Union[torch.Tensor, Sequence[torch.Tensor]]
+_Seed = Union[None, int, Tuple[int, int]]
+_Strategy = Literal["mod", "div"]
+_Negatives = Literal["shared", "per_example"]
+#: (sampled_candidates, true_expected_count, sampled_expected_count)
+_SampledValues = Optional[Tuple[Any, Any, Any]]
 _INTS = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 
 
@@ -328,11 +336,15 @@ def _doc(fn):
 
 
 @_doc
-def nce_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1,
-             sampled_values=None, remove_accidental_hits=False, partition_strategy="mod",
-             seed=None, name=None, *, num_threads=None, mask_all_duplicates=False,
-             true_target=None, sparse_grad=False, allow_copy=False, label_row_splits=None,
-             negatives="shared") -> torch.Tensor:
+def nce_loss(weights: _Table, biases: Optional[_Table], labels: torch.Tensor,
+             inputs: torch.Tensor, num_sampled: int, num_classes: int, num_true: int = 1,
+             sampled_values: _SampledValues = None, remove_accidental_hits: bool = False,
+             partition_strategy: _Strategy = "mod", seed: _Seed = None,
+             name: Optional[str] = None, *, num_threads: Optional[int] = None,
+             mask_all_duplicates: bool = False, true_target: Optional[float] = None,
+             sparse_grad: bool = False, allow_copy: bool = False,
+             label_row_splits: Optional[torch.Tensor] = None,
+             negatives: _Negatives = "shared") -> torch.Tensor:
     """NCE loss per example (:func:`pysampled.nce_loss`, ``tf.nn.nce_loss``).
 
     %(params)s
@@ -351,12 +363,16 @@ def nce_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true
 
 
 @_doc
-def sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1,
-                         sampled_values=None, remove_accidental_hits=True,
-                         partition_strategy="mod", seed=None, name=None, *, num_threads=None,
-                         mask_all_duplicates=False, sparse_grad=False,
-                         allow_copy=False, label_row_splits=None,
-                         negatives="shared") -> torch.Tensor:
+def sampled_softmax_loss(weights: _Table, biases: Optional[_Table], labels: torch.Tensor,
+                         inputs: torch.Tensor, num_sampled: int, num_classes: int,
+                         num_true: int = 1, sampled_values: _SampledValues = None,
+                         remove_accidental_hits: bool = True,
+                         partition_strategy: _Strategy = "mod", seed: _Seed = None,
+                         name: Optional[str] = None, *, num_threads: Optional[int] = None,
+                         mask_all_duplicates: bool = False, sparse_grad: bool = False,
+                         allow_copy: bool = False,
+                         label_row_splits: Optional[torch.Tensor] = None,
+                         negatives: _Negatives = "shared") -> torch.Tensor:
     """Sampled softmax loss per example (:func:`pysampled.sampled_softmax_loss`).
 
     %(params)s
@@ -371,11 +387,14 @@ def sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_class
                 label_row_splits, negatives)
 
 
-def sampled_sparse_softmax_loss(weights, biases, labels, inputs, num_sampled, num_classes,
-                                sampled_values=None, remove_accidental_hits=True,
-                                partition_strategy="mod", name=None, *, seed=None,
-                                num_threads=None, mask_all_duplicates=False, sparse_grad=False,
-                                allow_copy=False) -> torch.Tensor:
+def sampled_sparse_softmax_loss(weights: _Table, biases: Optional[_Table], labels: torch.Tensor,
+                                inputs: torch.Tensor, num_sampled: int, num_classes: int,
+                                sampled_values: _SampledValues = None,
+                                remove_accidental_hits: bool = True,
+                                partition_strategy: _Strategy = "mod", name: Optional[str] = None,
+                                *, seed: _Seed = None, num_threads: Optional[int] = None,
+                                mask_all_duplicates: bool = False, sparse_grad: bool = False,
+                                allow_copy: bool = False) -> torch.Tensor:
     """Sampled softmax with one label per example (``[batch_size]`` or
     ``[batch_size, 1]`` labels); other arguments as :func:`sampled_softmax_loss`."""
     if isinstance(labels, torch.Tensor) and labels.dim() == 2 and labels.shape[1] == 1:
@@ -390,11 +409,15 @@ def sampled_sparse_softmax_loss(weights, biases, labels, inputs, num_sampled, nu
 
 
 @_doc
-def compute_sampled_logits(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1,
-                           sampled_values=None, subtract_log_q=True, remove_accidental_hits=False,
-                           partition_strategy="mod", seed=None, name=None, *, num_threads=None,
-                           mask_all_duplicates=False, sparse_grad=False, allow_copy=False,
-                           negatives="shared"):
+def compute_sampled_logits(weights: _Table, biases: Optional[_Table], labels: torch.Tensor,
+                           inputs: torch.Tensor, num_sampled: int, num_classes: int,
+                           num_true: int = 1, sampled_values: _SampledValues = None,
+                           subtract_log_q: bool = True, remove_accidental_hits: bool = False,
+                           partition_strategy: _Strategy = "mod", seed: _Seed = None,
+                           name: Optional[str] = None, *, num_threads: Optional[int] = None,
+                           mask_all_duplicates: bool = False, sparse_grad: bool = False,
+                           allow_copy: bool = False, negatives: _Negatives = "shared"
+                           ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Logits and labels of a sampled loss (:func:`pysampled.compute_sampled_logits`).
 
     %(params)s
@@ -439,10 +462,15 @@ def _log_q(v, name, n, dtype):
     return v.to(dtype).contiguous()
 
 
-def in_batch_softmax_loss(query, candidates, candidate_ids=None, log_q=None,
-                          extra_candidates=None, extra_ids=None, extra_log_q=None,
-                          temperature=1.0, remove_accidental_hits=True, *, num_threads=None,
-                          allow_copy=False) -> torch.Tensor:
+def in_batch_softmax_loss(query: torch.Tensor, candidates: torch.Tensor,
+                          candidate_ids: Optional[torch.Tensor] = None,
+                          log_q: Optional[torch.Tensor] = None,
+                          extra_candidates: Optional[torch.Tensor] = None,
+                          extra_ids: Optional[torch.Tensor] = None,
+                          extra_log_q: Optional[torch.Tensor] = None, temperature: float = 1.0,
+                          remove_accidental_hits: bool = True, *,
+                          num_threads: Optional[int] = None,
+                          allow_copy: bool = False) -> torch.Tensor:
     """Softmax cross-entropy over in-batch (and extra shared) negatives
     (:func:`pysampled.in_batch_softmax_loss`, beyond TF: two-tower retrieval).
 

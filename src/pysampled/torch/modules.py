@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -31,17 +32,23 @@ class _SampledBase(nn.Module):
     _kind = _ops._KIND_SOFTMAX
     _default_hits = True
 
-    def __init__(self, num_classes, dim, num_sampled, sampler="log_uniform", num_shards=1,
-                 partition_strategy="div", sparse_grad=True, remove_accidental_hits=None,
-                 seed=None, *, num_true=1, unique=True, subtract_log_q=True, bias=True,
-                 weights=None, biases=None, mask_all_duplicates=False, true_target=None,
-                 num_threads=None, dtype=torch.float32, negatives="shared"):
+    def __init__(self, num_classes: int, dim: int, num_sampled: int, sampler: Any = "log_uniform",
+                 num_shards: int = 1, partition_strategy: str = "div", sparse_grad: bool = True,
+                 remove_accidental_hits: Optional[bool] = None, seed: Any = None, *,
+                 num_true: int = 1, unique: bool = True, subtract_log_q: bool = True,
+                 bias: bool = True,
+                 weights: Any = None,
+                 biases: Any = None,
+                 mask_all_duplicates: bool = False, true_target: Optional[float] = None,
+                 num_threads: Optional[int] = None, dtype: torch.dtype = torch.float32,
+                 negatives: str = "shared") -> None:
         super().__init__()
         self.negatives = _negatives(negatives)
         for value, name in ((num_classes, "num_classes"), (dim, "dim"), (num_sampled, "num_sampled"),
                             (num_shards, "num_shards"), (num_true, "num_true")):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+        self.biases: Optional[nn.ParameterList]
         if num_shards > num_classes:
             raise ValueError(f"num_shards={num_shards} exceeds num_classes={num_classes}")
         if partition_strategy not in ("mod", "div"):
@@ -112,7 +119,7 @@ class _SampledBase(nn.Module):
         super().__setstate__(state)
         self._handle = _ops.register_sampler(self._sampler)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"num_classes={self.num_classes}, dim={self.dim}, num_sampled={self.num_sampled}, "
                 f"num_shards={self.num_shards}, partition_strategy={self.partition_strategy!r}, "
                 f"sparse_grad={self.sparse_grad}, sampler={type(self.sampler).__name__}"
@@ -259,7 +266,8 @@ class InBatchSoftmax(nn.Module):
         As in the NumPy API (bit-identical results for any value).
     """
 
-    def __init__(self, temperature=1.0, remove_accidental_hits=True, num_threads=None):
+    def __init__(self, temperature: float = 1.0, remove_accidental_hits: bool = True,
+                 num_threads: Optional[int] = None) -> None:
         super().__init__()
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
             raise TypeError(f"temperature must be a number, got {type(temperature).__name__}")
@@ -269,7 +277,7 @@ class InBatchSoftmax(nn.Module):
         self.remove_accidental_hits = bool(remove_accidental_hits)
         self.num_threads = num_threads
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"temperature={self.temperature}, "
                 f"remove_accidental_hits={self.remove_accidental_hits}")
 
