@@ -304,11 +304,14 @@ def main(argv=None):
 
                 rows.append([threads, f"{N:,}", S, ms(ps_, "median_s"), ms(th, "median_s"),
                              ratio(th, "median_s"), ms(ps_, "cpu_s"), ms(th, "cpu_s"),
-                             ratio(th, "cpu_s"), ms(fu, "cpu_s"), ratio(th, "cpu_s", fu) if fu else "-",
+                             ratio(th, "cpu_s"), ms(fu, "median_s"),
+                             ratio(th, "median_s", fu) if fu else "-", ms(fu, "cpu_s"),
+                             ratio(th, "cpu_s", fu) if fu else "-",
                              ms(tf_, "median_s"), ratio(tf_, "median_s")])
     print(_common.md_table(["threads", "N", "S", "ps wall ms", "torch wall ms", "torch/ps wall",
-                            "ps CPU ms", "torch CPU ms", "torch/ps CPU", "ps+fused Adam CPU ms",
-                            "torch/(ps+fused) CPU", "TF wall ms",
+                            "ps CPU ms", "torch CPU ms", "torch/ps CPU", "ps+fused wall ms",
+                            "torch/(ps+fused) wall", "ps+fused CPU ms", "torch/(ps+fused) CPU",
+                            "TF wall ms",
                             "TF/ps wall"], rows))
     print(_common.load_warning(busy))
 
