@@ -16,9 +16,9 @@ labels, inputs, ``upstream``, ``learning_rate`` and explicit or sampled
 Oracles: ``step`` returns the loss and input gradient that ``__call__`` gives
 for the same sampled values, and updates the caller's arrays exactly as SGD
 (``w -= lr * g``) or Adagrad (``acc += g * g; w -= lr * g / (sqrt(acc) +
-eps)``) would with the gradients ``__call__(..., return_grads=True)``
-reports (rows it does not touch are unchanged); and ``step`` does not accept
-arguments that ``__call__`` rejects.
+eps)``, in the step's computing dtype) would with the gradients
+``__call__(..., return_grads=True)`` reports (rows it does not touch are
+unchanged); and ``step`` does not accept arguments that ``__call__`` rejects.
 """
 import atheris
 
@@ -96,31 +96,34 @@ def sampled_values_for(g: Gen, model, lab, b, nt, n, S):
     return (g.layout(sv), g.layout(tec), g.layout(sec))
 
 
-def expected_update(model, pre_w, pre_b, pre_acc, grads, lr):
-    """The weight / bias / accumulator shards after one optimizer step."""
+def expected_update(model, pre_w, pre_b, pre_acc, grads, lr, ct):
+    """The weight / bias / accumulator shards after one optimizer step, in the
+    step's computing dtype `ct` and the documented order (``acc = acc + g*g``
+    stored, then ``w - lr*g / (sqrt(acc) + eps)``): a float32 model's g*g can
+    overflow to inf where float64 would not (F19)."""
     adagrad = model.optimizer == "adagrad"
-    eps = model.epsilon
-    out_w = [w.astype(np.float64) for w in pre_w]
-    out_b = None if pre_b is None else [b.astype(np.float64) for b in pre_b]
-    acc_w = acc_b = None
-    if adagrad:
-        acc_w = [a.astype(np.float64) for a in pre_acc[0]]
-        acc_b = None if pre_acc[1] is None else [a.astype(np.float64) for a in pre_acc[1]]
-    for p, sr in enumerate(grads.weights.per_shard()):
-        g = sr.values.astype(np.float64)
-        if adagrad:
-            acc_w[p][sr.ids] += g * g
-            out_w[p][sr.ids] -= lr * g / (np.sqrt(acc_w[p][sr.ids]) + eps)
-        else:
-            out_w[p][sr.ids] -= lr * g
-    if grads.biases is not None:
-        for p, sr in enumerate(grads.biases.per_shard()):
-            g = sr.values.astype(np.float64)
+    with np.errstate(all="ignore"):
+        lr_t, eps_t = ct.type(lr), ct.type(model.epsilon)
+
+        def upd(w, acc, ids, g):
+            g = g.astype(ct)
             if adagrad:
-                acc_b[p][sr.ids] += g * g
-                out_b[p][sr.ids] -= lr * g / (np.sqrt(acc_b[p][sr.ids]) + eps)
+                acc[ids] = (acc[ids].astype(ct) + g * g).astype(acc.dtype)
+                w[ids] = w[ids] - lr_t * g / (np.sqrt(acc[ids].astype(ct)) + eps_t)
             else:
-                out_b[p][sr.ids] -= lr * g
+                w[ids] = w[ids] - lr_t * g
+
+        out_w = [w.astype(ct) for w in pre_w]
+        out_b = None if pre_b is None else [b.astype(ct) for b in pre_b]
+        acc_w = acc_b = None
+        if adagrad:
+            acc_w = [a.copy() for a in pre_acc[0]]
+            acc_b = None if pre_acc[1] is None else [a.copy() for a in pre_acc[1]]
+        for p, sr in enumerate(grads.weights.per_shard()):
+            upd(out_w[p], None if acc_w is None else acc_w[p], sr.ids, sr.values)
+        if grads.biases is not None:
+            for p, sr in enumerate(grads.biases.per_shard()):
+                upd(out_b[p], None if acc_b is None else acc_b[p], sr.ids, sr.values)
     return out_w, out_b, acc_w, acc_b
 
 
@@ -193,7 +196,9 @@ def do_step(g: Gen, model, dtype, n, d, nt):
         return
     if not np.isfinite(eff_lr):
         return
-    want_w, want_b, want_aw, want_ab = expected_update(model, pre_w, pre_b, pre_acc, grads, eff_lr)
+    want_w, want_b, want_aw, want_ab = expected_update(model, pre_w, pre_b, pre_acc, grads, eff_lr,
+                                                         np.dtype(np.float64 if tol < 1e-6
+                                                                  else np.float32))
     for p, (w, ww) in enumerate(zip(model.weights, want_w)):
         check(close(w, ww, tol * 10), "weights after step() differ from the optimizer rule",
               model.optimizer, p, w, ww)

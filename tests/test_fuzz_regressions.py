@@ -378,3 +378,24 @@ def test_f18_unigram_total_overflow_is_refused(distortion):
     s, t, e = ps.FixedUnigramSampler(10, unigrams=u, distortion=distortion, seed=1).sample(
         np.zeros((1, 1), np.int64), 8, False)
     assert np.isfinite(e).all() and (e > 0).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_f19_adagrad_accumulates_in_the_computing_dtype(dtype):
+    # A weight gradient of 2**100 (one NCE sample of class 0 with a saturated
+    # logit: coefficient 1 times the input 2**100). Its square, 2**200, overflows
+    # float32: the float32 accumulator becomes inf and the step
+    # lr * g / (sqrt(inf) + eps) is 0, so the row stays where it was (the
+    # arithmetic TF's float32 Adagrad does). In float64 nothing overflows:
+    # acc = 0.1 + 2**200 = 2**200 and the row moves by lr * g / sqrt(acc) = lr.
+    w = np.array([[0.5]], dtype)
+    model = ps.SampledLoss(w, None, loss="nce", num_sampled=1, optimizer="adagrad",
+                           learning_rate=0.25, initial_accumulator_value=0.1, epsilon=1e-7)
+    sv = (np.array([0]), np.ones((1, 1)), np.ones(1))
+    model.step(np.array([[0]]), np.array([[2.0**100]], dtype), sampled_values=sv)
+    acc = model.accumulators[0][0]
+    if dtype == np.float32:
+        assert np.isinf(acc[0, 0]) and w[0, 0] == np.float32(0.5)
+    else:
+        assert acc[0, 0] == 2.0**200
+        assert w[0, 0] == 0.25

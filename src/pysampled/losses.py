@@ -863,7 +863,10 @@ class SampledLoss:
         Adagrad keeps one accumulator per weight, starting at
         ``initial_accumulator_value``, and updates
         ``w -= lr * g / (sqrt(acc) + epsilon)`` after ``acc += g * g``.
-        Accumulators have the weights' dtype, float32 for bfloat16 weights.
+        Accumulators have the weights' dtype, float32 for bfloat16 weights,
+        and the update is computed in that dtype: in float32 a ``g * g``
+        above 3.4e38 makes the accumulator ``inf`` and stops the row, as
+        TF's float32 Adagrad does.
     learning_rate : float
     hogwild : bool
         False (default): each class's contributions are summed first and
