@@ -422,3 +422,22 @@ def main(test_one_input):
     _limit_memory()
     atheris.Setup(sys.argv, wrap(test_one_input))
     atheris.Fuzz()
+
+
+class SelfComm:
+    """A size-1 stand-in for an mpi4py communicator: one-rank distributed code
+    never communicates, so any collective (or an abort) is a finding."""
+
+    def Get_size(self):
+        return 1
+
+    def Get_rank(self):
+        return 0
+
+    def _never(self, *args, **kwargs):
+        raise Finding("a one-rank distributed call communicated")
+
+    Iallgather = Iallgatherv = Ialltoallv = _never
+
+    def Abort(self, code=1):
+        raise Finding("a one-rank distributed call aborted")

@@ -7,7 +7,8 @@ fuzzed lines of tokens (Unicode, invalid UTF-8, NUL bytes, odd whitespace
 and line endings, very long tokens) plus, sometimes, a missing path or a
 directory. Word2Vec options are fuzzed (``min_count``, ``max_vocab_size``,
 ``max_final_vocab``, ``ns_exponent``, ``shrink_windows``, model, loss, window,
-negative, sample, dim, chunk_words...).
+negative, sample, dim, chunk_words...), and for the nce / sampled-softmax
+losses sometimes the distributed path (``train(comm=...)`` on one rank).
 
 Documented errors: ``FileNotFoundError`` (missing input), ``ValueError``
 (binary file with NUL bytes, empty corpus, no word frequent enough, bad
@@ -19,11 +20,13 @@ at the cut dropped), cut at ``max_vocab_size``, with their counts (text
 files are read by the C++ reader; the same sentences given as a Python
 iterable give the same vocabulary and encoded corpus); the corpus
 statistics count the kept tokens; after one training chunk the
-vectors are finite; ``save_word2vec_format`` / ``load_word2vec_format`` and
+vectors are finite; ``train(comm=...)`` fails when ``train()`` does and
+otherwise reaches the same position with finite vectors; ``save_word2vec_format`` / ``load_word2vec_format`` and
 ``save`` / ``Word2Vec.load`` give back the same words and bit-identical
 vectors.
 """
 import collections
+import os
 
 import atheris
 
@@ -63,6 +66,22 @@ def expected_sentences(paths):
             if words:
                 out.append(words)
     return out
+
+
+def pruned_counts(blocks, max_vocab_size):
+    """word2vec.c's counting with a bounded vocabulary (corpus.py's rule):
+    before every block but the first, while more than `max_vocab_size` words
+    are counted, drop those counted at most `min_reduce` times and raise
+    `min_reduce` (from 1) by one."""
+    total = collections.Counter()
+    min_reduce = 1
+    for i, block in enumerate(blocks):
+        if i:
+            while len(total) > max_vocab_size:
+                total = collections.Counter({w: c for w, c in total.items() if c > min_reduce})
+                min_reduce += 1
+        total.update(w for s in block for w in s)
+    return total
 
 
 def TestOneInput(data):
@@ -129,6 +148,13 @@ def TestOneInput(data):
         model.build_vocab(corpus, workdir=str(fl.tmpdir()))
         ok = True
     counts = collections.Counter(w for s in sentences for w in s)
+    exact = dict(counts)
+    if isinstance(kw.get("max_vocab_size"), int) and kw["max_vocab_size"] > 0:
+        # The C++ reader prunes between blocks, and every file starts one
+        # (these files are far below TEXT_BLOCK_BYTES: one block each, none
+        # for an empty file): F20.
+        counts = pruned_counts([expected_sentences([p]) for p in corpus.paths
+                                if os.path.getsize(p) > 0], kw["max_vocab_size"])
     frequent = sorted((w for w, c in counts.items() if c >= kw["min_count"]),
                       key=lambda w: (-counts[w], w))
     if "max_final_vocab" in kw and isinstance(kw["max_final_vocab"], int) \
@@ -147,17 +173,40 @@ def TestOneInput(data):
     check(model.progress["corpus_tokens"] == n_kept, "corpus token count",
           model.progress["corpus_tokens"], n_kept)
     check(model.vectors.shape == (len(frequent), kw["dim"]), "vectors shape")
-    twin = ps.Word2Vec(**kw)
-    twin.build_vocab(iter(sentences), workdir=str(fl.tmpdir()))
-    check(twin.words == model.words and twin.counts.tolist() == model.counts.tolist(),
-          "the C++ reader and the Python path disagree on the vocabulary")
-    check(np.array_equal(twin._encoded.tokens, model._encoded.tokens)
-          and np.array_equal(twin._encoded.ends, model._encoded.ends),
-          "the C++ reader and the Python path disagree on the encoded corpus")
+    # The same sentences as one iterable (no files: one block, unless pruning
+    # at the file starts changed the counts).
+    if dict(counts) == exact:
+        twin = ps.Word2Vec(**kw)
+        twin.build_vocab(iter(sentences), workdir=str(fl.tmpdir()))
+        check(twin.words == model.words and twin.counts.tolist() == model.counts.tolist(),
+              "the C++ reader and the Python path disagree on the vocabulary")
+        check(np.array_equal(twin._encoded.tokens, model._encoded.tokens)
+              and np.array_equal(twin._encoded.ends, model._encoded.ends),
+              "the C++ reader and the Python path disagree on the encoded corpus")
 
+    dist = None
+    if kw.get("loss") in ("nce", "sampled_softmax") and g.chance(1, 3):
+        dist = ps.Word2Vec(**kw)  # the distributed path, on one rank
+        dist.build_vocab(corpus, workdir=str(fl.tmpdir()))
+    chunks = g.int(1, 3)
+    trained = False
     with expect(ValueError, OverflowError):
-        model.train(progress=False, stop_after_chunks=g.int(1, 3))
+        model.train(progress=False, stop_after_chunks=chunks)
+        trained = True
     check(np.isfinite(model.vectors).all(), "non-finite vectors after training")
+    if dist is not None:
+        dist_error = None
+        try:
+            dist.train(progress=False, stop_after_chunks=chunks, comm=fl.SelfComm())
+        except (ValueError, OverflowError) as e:
+            dist_error = e
+        check((dist_error is None) == trained, "train(comm=...) and train() disagree on failing",
+              dist_error)
+        # the same position; the summed loss agrees up to float32 rounding
+        check({**dist.progress, "loss": 0} == {**model.progress, "loss": 0},
+              "train(comm=...) progress differs", dist.progress, model.progress)
+        check(np.isfinite(dist.vectors).all() and np.isfinite(dist.syn1).all(),
+              "non-finite vectors after train(comm=...)")
 
     if g.chance(1, 2):
         out = fl.tmpdir() / "vectors.txt"

@@ -399,3 +399,24 @@ def test_f19_adagrad_accumulates_in_the_computing_dtype(dtype):
     else:
         assert acc[0, 0] == 2.0**200
         assert w[0, 0] == 0.25
+
+
+def test_f20_every_text_file_starts_a_pruning_block(tmp_path):
+    # word2vec.c's bounded count, block by block; each file is a block. File 1
+    # counts w6 twice and w5 once; before file 2 the vocabulary (2 words)
+    # exceeds max_vocab_size=1, so the words counted at most once go (w5).
+    # File 2 then counts w5 four times: 4, not the 5 occurrences in the text.
+    files = [b"w6 w6 w5\n", b"w5 w5 w5\nw4 w6\nw1\nw5\n", b"w4\n"]
+    paths = []
+    for i, data in enumerate(files):
+        paths.append(tmp_path / f"c{i}.txt")
+        paths[-1].write_bytes(data)
+    m = ps.Word2Vec(min_count=1, dim=4, max_vocab_size=1)
+    m.build_vocab(ps.TextCorpus([str(p) for p in paths]), workdir=str(tmp_path))
+    assert m.words == ["w5"] and m.counts.tolist() == [4]
+    # the same text in one file is one block: counted exactly
+    one = tmp_path / "all.txt"
+    one.write_bytes(b"".join(files))
+    m = ps.Word2Vec(min_count=1, dim=4, max_vocab_size=1)
+    m.build_vocab(ps.TextCorpus(str(one)), workdir=str(tmp_path))
+    assert m.words == ["w5"] and m.counts.tolist() == [5]

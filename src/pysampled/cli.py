@@ -119,6 +119,9 @@ def _parser() -> tuple[_Parser, dict[str, _Parser]]:
     m.add_argument("--negative", type=int, default=5, help="noise words per window (negative loss)")
     m.add_argument("--num-sampled", type=int, default=64,
                    help="shared negatives per batch (nce and sampled_softmax losses)")
+    m.add_argument("--batch-size", type=int, default=128,
+                   help="predictions per batch (nce and sampled_softmax losses; larger batches "
+                   "make fewer, larger steps: fewer collectives per word under mpiexec)")
     m.add_argument("--min-count", type=int, default=5, help="drop words rarer than this")
     m.add_argument("--max-vocab-size", type=int, default=None, metavar="N",
                    help="bound the vocabulary while counting (prune the rarest words between "
@@ -143,6 +146,9 @@ def _parser() -> tuple[_Parser, dict[str, _Parser]]:
                    help="lock-free updates: faster, but results depend on timing "
                    "(default: deterministic, the same vectors for any thread count)")
     r.add_argument("--quiet", action="store_true", help="no progress line")
+    r.add_argument("--mpi-timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="under 'mpiexec -n K' (K > 1; --loss nce or sampled_softmax): seconds a "
+                   "rank waits for the others before the job is aborted with an error")
     e = t.add_argument_group("evaluation after training")
     e.add_argument("--analogies", metavar="FILE", help="questions-words.txt style file")
     e.add_argument("--similarity", metavar="FILE", help="tab-separated word pairs with scores")
@@ -226,6 +232,11 @@ def _resume_command(args: argparse.Namespace) -> str:
     for flag in ("binary", "lowercase", "strip_punctuation", "quiet"):
         if getattr(args, flag):
             cmd.append("--" + flag.replace("_", "-"))
+    ranks = getattr(args, "mpi_ranks", 1)
+    if ranks > 1:  # resumable with any number of ranks; the same one shown
+        cmd = ["mpiexec", "-n", str(ranks)] + cmd
+        if args.mpi_timeout != 60.0:
+            cmd += ["--mpi-timeout", repr(args.mpi_timeout)]
     return shlex.join(cmd)
 
 
@@ -261,7 +272,19 @@ class _StopOnSignal:
 
 def _train(args: argparse.Namespace) -> int:
     from .word2vec import TextCorpus, Word2Vec
+    from .word2vec.distributed import world_communicator
     from .word2vec.synthetic import SyntheticCorpus
+
+    if not (args.mpi_timeout > 0 and args.mpi_timeout < float("inf")):
+        raise UsageError("--mpi-timeout must be a positive number of seconds")
+    comm = world_communicator()  # None unless under mpiexec with several ranks
+    rank = 0 if comm is None else int(comm.Get_rank())
+    if comm is not None and not args.resume and not args.extend and args.loss == "negative":
+        raise UsageError("under mpiexec with several ranks, use --loss nce or --loss "
+                         "sampled_softmax (the output table is split over the ranks by the "
+                         "vocabulary-parallel loss); --loss negative trains in one process")
+    args.quiet = args.quiet or rank != 0  # one rank reports
+    args.mpi_ranks = 1 if comm is None else int(comm.Get_size())
 
     for path, what in ((args.output, "the vectors"), (args.checkpoint, "the checkpoint")):
         if path:
@@ -297,16 +320,20 @@ def _train(args: argparse.Namespace) -> int:
             model = Word2Vec.load(args.resume, num_threads=args.threads)
             done, total = model.progress["epoch"], model.epochs
             if done >= total:
+                if rank != 0:
+                    return 0
                 print(f"{args.resume} is a finished run ({total} of {total} epochs trained): "
                       "nothing left to train", file=sys.stderr)
                 return _finish(args, model, None, synthetic)
             at = f", chunk {model.progress['chunk']}" if model.progress["chunk"] else ""
-            print(f"resuming {args.resume}: epoch {done + 1} of {total}{at}, "
-                  f"{model.progress['words_done']:,} words done, vocabulary "
-                  f"{len(model.words):,} words", file=sys.stderr)
+            if rank == 0:
+                print(f"resuming {args.resume}: epoch {done + 1} of {total}{at}, "
+                      f"{model.progress['words_done']:,} words done, vocabulary "
+                      f"{len(model.words):,} words", file=sys.stderr)
         else:
             model = Word2Vec(model=args.model, loss=args.loss, dim=args.dim, window=args.window,
                              negative=args.negative, num_sampled=args.num_sampled,
+                             batch_size=args.batch_size,
                              min_count=args.min_count, max_vocab_size=args.max_vocab_size,
                              sample=args.sample, alpha=args.alpha, min_alpha=args.min_alpha,
                              epochs=args.epochs, cbow_mean=not args.cbow_sum,
@@ -322,10 +349,15 @@ def _train(args: argparse.Namespace) -> int:
                       f"({time.perf_counter() - t0:.1f} s)",
                       file=sys.stderr)
         stop.training = True
+        if comm is not None and model.loss == "negative":
+            raise UsageError(f"under mpiexec with several ranks the model must use loss nce or "
+                             f"sampled_softmax; this one uses {model.loss!r}")
         summary = model.train(corpus, progress=progress, checkpoint=args.checkpoint,
                               checkpoint_every=args.checkpoint_every, workdir=args.workdir,
-                              should_stop=stop)
+                              should_stop=stop, comm=comm, timeout=args.mpi_timeout)
         stop.training = False
+    if rank != 0:
+        return 0 if summary["finished"] or stop.signum is None else 128 + stop.signum
     if stop.signum is not None and not summary["finished"]:
         name = signal.Signals(stop.signum).name
         where = (f"epoch {model.progress['epoch'] + 1} of {model.epochs}, "

@@ -76,6 +76,12 @@ RESULTS-TABLE-START
     Sharded-step-int32-labels-readonly-fortran-inputs  returns: works (labels [B] accepted when num_true
         = 1)
     Sharded-step-float64  returns: float64 loss, finite
+    w2v-train-comm-negative-loss  raises ValueError: /^training over MPI ranks needs loss='nce' or
+        'sampled_softmax'/
+    w2v-train-comm-not-a-comm  raises TypeError: /^comm must be an mpi4py intracommunicator/
+    w2v-train-comm-timeout-0  raises ValueError: /^timeout must be a positive number of seconds/
+    w2v-train-comm-timeout-nan  raises ValueError: /^timeout must be a positive number of seconds/
+    w2v-train-comm-one-rank  returns: trains through the distributed path on one rank
 RESULTS-TABLE-END
 """
 from __future__ import annotations
@@ -242,3 +248,31 @@ returns("Sharded-step-int32-labels-readonly-fortran-inputs",
         lambda r: np.isfinite(r[0][0]).all(), "works (labels [B] accepted when num_true = 1)")
 returns("Sharded-step-float64", call(dtype=np.float64),
         lambda r: r[0][0].dtype == np.float64 and np.isfinite(r[0][0]).all(), "float64 loss, finite")
+
+
+# ====================================================== Word2Vec.train(comm=...)
+def _w2v_train(loss="sampled_softmax", comm="self", **kw):
+    from pysampled.word2vec import Word2Vec
+
+    m = Word2Vec(dim=4, min_count=1, epochs=1, loss=loss, num_sampled=3, seed=2)
+    m.build_vocab([["a", "b", "c", "d", "a", "b"]] * 20)
+    before = m.syn0.copy()
+    try:
+        return m.train(progress=False, comm=SelfComm() if comm == "self" else comm, **kw), m
+    except Exception:
+        # a refused call changes nothing: no optimizer state, vectors as built
+        assert m.accum0 is None and np.array_equal(m.syn0, before)
+        raise
+
+
+raises("w2v-train-comm-negative-loss", lambda: _w2v_train(loss="negative"), ValueError,
+       "^training over MPI ranks needs loss='nce' or 'sampled_softmax'")
+raises("w2v-train-comm-not-a-comm", lambda: _w2v_train(comm=object()), TypeError,
+       "^comm must be an mpi4py intracommunicator")
+raises("w2v-train-comm-timeout-0", lambda: _w2v_train(timeout=0), ValueError,
+       "^timeout must be a positive number of seconds")
+raises("w2v-train-comm-timeout-nan", lambda: _w2v_train(timeout=float("nan")), ValueError,
+       "^timeout must be a positive number of seconds")
+returns("w2v-train-comm-one-rank", lambda: _w2v_train(loss="nce"),
+        lambda r: r[0]["finished"] and np.isfinite(r[0]["epochs"][0]["loss"])
+        and np.isfinite(r[1].syn1).all(), "trains through the distributed path on one rank")

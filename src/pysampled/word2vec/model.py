@@ -26,7 +26,7 @@ resuming from a checkpoint gives the vectors of an uninterrupted run.
 """
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -139,7 +139,8 @@ class Word2Vec(Word2VecState):
     def train(self, corpus: Optional[Corpus] = None, *, progress: Optional[bool] = None,
               checkpoint: Optional[PathLike] = None, checkpoint_every: float = 300.0,
               workdir: Optional[PathLike] = None, stop_after_chunks: Optional[int] = None,
-              should_stop: Optional[Callable[[], bool]] = None) -> TrainSummary:
+              should_stop: Optional[Callable[[], bool]] = None, comm: Any = None,
+              timeout: float = 60.0) -> TrainSummary:
         """Train for the remaining epochs (all of them unless resumed).
 
         Parameters
@@ -160,6 +161,18 @@ class Word2Vec(Word2VecState):
             Called before every chunk; when it returns True training stops
             there, as with ``stop_after_chunks`` (the command line's SIGINT /
             SIGTERM handler sets it, so the final checkpoint is consistent).
+        comm : mpi4py.MPI.Comm, optional
+            Train over the ranks of this communicator (``loss="nce"`` or
+            ``"sampled_softmax"`` only): call ``train`` on every rank with the
+            same corpus and arguments. The output table is split over the
+            ranks (vocabulary-parallel loss), the input table is replicated;
+            every step is the single-process step up to float32 rounding in
+            the combined softmax. Afterwards every rank holds the whole
+            model; only rank 0 writes the checkpoint. See
+            ``docs/DISTRIBUTED.md``.
+        timeout : float
+            With ``comm``: seconds any collective may wait for the other
+            ranks before the job is aborted with an error (default 60).
 
         Returns
         -------
@@ -168,7 +181,8 @@ class Word2Vec(Word2VecState):
         """
         return training.train(self, corpus, progress=progress, checkpoint=checkpoint,
                               checkpoint_every=checkpoint_every, workdir=workdir,
-                              stop_after_chunks=stop_after_chunks, should_stop=should_stop)
+                              stop_after_chunks=stop_after_chunks, should_stop=should_stop,
+                              comm=comm, timeout=timeout)
 
     # ------------------------------------------- nce / sampled softmax variant
     def _make_sampled_loss(self):

@@ -7,7 +7,10 @@ encoded corpus into chunks of whole sentences (fixed by the corpus and
 released: ``_word2vec.train_chunk`` for ``loss="negative"``, the model's
 nce / sampled-softmax step otherwise. The learning rate decays linearly per
 chunk over all epochs; ``model.progress`` records the position, so a
-checkpoint resumes at the chunk after the last one trained.
+checkpoint resumes at the chunk after the last one trained. With an MPI
+communicator the nce / sampled-softmax chunks run over its ranks
+(:mod:`.distributed`); decisions every rank must share (stop, checkpoint
+now) are agreed on before they act.
 :class:`_ThreadChooser` picks the thread count per chunk of the deterministic
 mode, where it changes the speed but never the vectors.
 """
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple, TypedDict
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -85,10 +88,12 @@ class _ThreadChooser:
 
 
 def train(model: Word2Vec, corpus: Optional[Corpus], *, progress: Optional[bool],
-                checkpoint: Optional[PathLike], checkpoint_every: float,
-                workdir: Optional[PathLike], stop_after_chunks: Optional[int],
-                should_stop: Optional[Callable[[], bool]]) -> TrainSummary:
-    """``Word2Vec.train``: the remaining epochs (all of them unless resumed)."""
+          checkpoint: Optional[PathLike], checkpoint_every: float,
+          workdir: Optional[PathLike], stop_after_chunks: Optional[int],
+          should_stop: Optional[Callable[[], bool]], comm: Any = None,
+          timeout: float = 60.0) -> TrainSummary:
+    """``Word2Vec.train``: the remaining epochs (all of them unless resumed);
+    with ``comm``, this rank's part of a run over its ranks (:mod:`.distributed`)."""
     if model._encoded is None:
         if corpus is None:
             raise ValueError("train() needs a corpus (the vocabulary was built elsewhere)")
@@ -98,6 +103,14 @@ def train(model: Word2Vec, corpus: Optional[Corpus], *, progress: Optional[bool]
             encode_for_training(model, corpus, workdir)
     enc = model._encoded
     assert enc is not None
+    if comm is not None:  # checked before anything changes
+        from ..distributed._config import check_comm
+
+        timeout = check_comm(comm, timeout, "abort")
+        if model.loss == "negative":
+            raise ValueError(
+                "training over MPI ranks needs loss='nce' or 'sampled_softmax' (the "
+                "vocabulary-parallel loss); loss='negative' trains in one process")
     if progress is None:
         progress = sys.stderr.isatty()
     threads = resolve_num_threads(model.num_threads)
@@ -108,17 +121,35 @@ def train(model: Word2Vec, corpus: Optional[Corpus], *, progress: Optional[bool]
     chooser = _ThreadChooser(threads, adaptive=model.deterministic)
     total_words = model.epochs * enc.num_tokens
     chunks = list(enc.chunks(model.chunk_words))
+    sampler = model._make_sampled_loss() if model.loss != "negative" else None
+    dist = None
+    if comm is not None:
+        from .distributed import ShardedTraining
+
+        dist = ShardedTraining(model, comm, sampler, threads, timeout)
+        progress = progress and dist.rank == 0
+
+    def save() -> None:  # every rank calls it; rank 0 writes the whole model
+        assert checkpoint
+        if dist is not None:
+            dist.gather()
+            if dist.rank != 0:
+                return
+        model.save(checkpoint)
+
     bar = Progress(total_words, enabled=progress)
     t_start = time.perf_counter()
     last_ckpt = t_start
     words_this_run = 0
     stopped = False
-    sampler = model._make_sampled_loss() if model.loss != "negative" else None
     while model.progress["epoch"] < model.epochs:
         epoch = model.progress["epoch"]
         for index, start, stop, ends in chunks[model.progress["chunk"]:]:
-            if (stop_after_chunks is not None and stop_after_chunks <= 0) or (
-                    should_stop is not None and should_stop()):
+            halt = (stop_after_chunks is not None and stop_after_chunks <= 0) or (
+                should_stop is not None and should_stop())
+            if dist is not None:
+                halt, _ = dist.agree(halt, False)
+            if halt:
                 stopped = True
                 break
             frac = model.progress["words_done"] / max(1, total_words)
@@ -128,6 +159,9 @@ def train(model: Word2Vec, corpus: Optional[Corpus], *, progress: Optional[bool]
                 words, pairs, loss = _negative_sampling_chunk(
                     model, chooser, keep, noise, tokens, np.ascontiguousarray(ends), start,
                     epoch, alpha)
+            elif dist is not None:
+                words, pairs, loss = dist.train_chunk(keep, tokens, np.ascontiguousarray(ends),
+                                                      start, epoch, alpha)
             else:
                 words, pairs, loss = model._train_chunk_sampled(
                     sampler, keep, tokens, np.ascontiguousarray(ends), start, epoch, alpha,
@@ -141,19 +175,24 @@ def train(model: Word2Vec, corpus: Optional[Corpus], *, progress: Optional[bool]
                 stop_after_chunks -= 1
             bar.update(model.progress["words_done"], words_this_run,
                        model.progress["loss"] / max(1, model.progress["pairs"]), alpha, epoch)
-            if checkpoint and time.perf_counter() - last_ckpt >= checkpoint_every:
-                model.save(checkpoint)
+            due = bool(checkpoint) and time.perf_counter() - last_ckpt >= checkpoint_every
+            if dist is not None and checkpoint:
+                _, due = dist.agree(False, due)
+            if due:
+                save()
                 last_ckpt = time.perf_counter()
         if stopped:
             if checkpoint:
-                model.save(checkpoint)
+                save()
             break
         model.history.append({"epoch": epoch,
                               "loss": model.progress["loss"] / max(1, model.progress["pairs"])})
         model.progress.update(epoch=epoch + 1, chunk=0, loss=0.0, pairs=0)
         if checkpoint:
-            model.save(checkpoint)
+            save()
             last_ckpt = time.perf_counter()
+    if dist is not None:
+        dist.gather()  # every rank then holds the whole model
     seconds = time.perf_counter() - t_start
     bar.close()
     return {"words": words_this_run, "seconds": seconds,

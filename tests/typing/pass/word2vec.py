@@ -36,6 +36,7 @@ cbow = Word2Vec(model="cbow", loss="sampled_softmax", dim=8, window=3, negative=
 cbow.build_vocab([["a", "b"], ["c", "a"]], workdir="/tmp")
 cbow.train([["a", "b"]], checkpoint=Path("run.ckpt"), checkpoint_every=60.0,
            stop_after_chunks=1, should_stop=lambda: False)
+cbow.train([["a", "b"]], comm=None, timeout=30.0)  # comm: an mpi4py communicator
 
 # state and queries
 assert_type(model.vectors, npt.NDArray[np.float32])
