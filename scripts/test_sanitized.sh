@@ -38,7 +38,9 @@ export PYSAMPLED_TEST_TIMEOUT_SCALE=${PYSAMPLED_TEST_TIMEOUT_SCALE:-4}  # subpro
 
 # Learning-quality tests on large data take minutes each when instrumented;
 # small-data tests run the same code (pytest marker slow_statistical).
-select=(-m "not slow_statistical")
+# The type tests (mypy over the sources and the typing files) run no
+# pysampled C++: they run in the normal stage only.
+select=(-m "not slow_statistical" --ignore=tests/typing)
 [ "${SAN_FULL:-0}" = 1 ] && select=()
 
 san_log "running the test suite under ASan+UBSan (reports: $SAN_LOG_DIR)"
