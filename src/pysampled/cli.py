@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping, NoReturn, Optional, Sequence
 SUBCOMMANDS = ("train", "eval-analogy", "eval-similarity", "demo")
 DEFAULT_SYNTHETIC_TOKENS = 8_000_000
 DEFAULT_CHECKPOINT_EVERY = 300.0
+DEFAULT_MPI_TIMEOUT = 60.0
 ALPHA_HELP = ("initial learning rate (default: 0.025 for skipgram and 0.05 for cbow with "
               "--loss negative, as in word2vec; 1.0 with nce and sampled_softmax, which use "
               "Adagrad)")
@@ -146,7 +147,7 @@ def _parser() -> tuple[_Parser, dict[str, _Parser]]:
                    help="lock-free updates: faster, but results depend on timing "
                    "(default: deterministic, the same vectors for any thread count)")
     r.add_argument("--quiet", action="store_true", help="no progress line")
-    r.add_argument("--mpi-timeout", type=float, default=60.0, metavar="SECONDS",
+    r.add_argument("--mpi-timeout", type=float, default=DEFAULT_MPI_TIMEOUT, metavar="SECONDS",
                    help="under 'mpiexec -n K' (K > 1; --loss nce or sampled_softmax): seconds a "
                    "rank waits for the others before the job is aborted with an error")
     e = t.add_argument_group("evaluation after training")
@@ -235,7 +236,7 @@ def _resume_command(args: argparse.Namespace) -> str:
     ranks = getattr(args, "mpi_ranks", 1)
     if ranks > 1:  # resumable with any number of ranks; the same one shown
         cmd = ["mpiexec", "-n", str(ranks)] + cmd
-        if args.mpi_timeout != 60.0:
+        if args.mpi_timeout != DEFAULT_MPI_TIMEOUT:
             cmd += ["--mpi-timeout", repr(args.mpi_timeout)]
     return shlex.join(cmd)
 
@@ -279,6 +280,8 @@ def _train(args: argparse.Namespace) -> int:
         raise UsageError("--mpi-timeout must be a positive number of seconds")
     comm = world_communicator()  # None unless under mpiexec with several ranks
     rank = 0 if comm is None else int(comm.Get_rank())
+    # (checked before the vocabulary is built; a resumed or extended model's
+    # loss is checked by Word2Vec.train)
     if comm is not None and not args.resume and not args.extend and args.loss == "negative":
         raise UsageError("under mpiexec with several ranks, use --loss nce or --loss "
                          "sampled_softmax (the output table is split over the ranks by the "
@@ -349,9 +352,6 @@ def _train(args: argparse.Namespace) -> int:
                       f"({time.perf_counter() - t0:.1f} s)",
                       file=sys.stderr)
         stop.training = True
-        if comm is not None and model.loss == "negative":
-            raise UsageError(f"under mpiexec with several ranks the model must use loss nce or "
-                             f"sampled_softmax; this one uses {model.loss!r}")
         summary = model.train(corpus, progress=progress, checkpoint=args.checkpoint,
                               checkpoint_every=args.checkpoint_every, workdir=args.workdir,
                               should_stop=stop, comm=comm, timeout=args.mpi_timeout)

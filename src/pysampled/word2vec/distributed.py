@@ -28,6 +28,7 @@ collective before each chunk.
 """
 from __future__ import annotations
 
+import os
 import zlib
 from typing import TYPE_CHECKING, Any, Tuple
 
@@ -47,8 +48,6 @@ __all__ = ["ShardedTraining", "world_communicator"]
 def world_communicator() -> Any:
     """``MPI.COMM_WORLD`` when this process runs under ``mpiexec`` with more
     than one rank, else None (mpi4py is imported only then)."""
-    import os
-
     size = 1
     for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "PMIX_SIZE"):
         if os.environ.get(var, "").isdigit():
@@ -86,7 +85,6 @@ class ShardedTraining:
         assert model.accum0 is not None and model.accum1 is not None
         assert model.accum_bias is not None  # set by _make_sampled_loss
         self.model = model
-        self.comm = comm
         self.ch = Channel(comm, timeout, "abort")
         self.ch.what = "the distributed word2vec trainer"
         fp = self.ch.allgather(np.array([_fingerprint(model)], np.int64), "fingerprint")
