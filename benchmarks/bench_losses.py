@@ -559,8 +559,9 @@ def ab_main(a):
     if a.simd:
         _runtime.set_simd_level(a.simd)
     threads = a.threads[0]
+    amx = _losses._amx_bf16_available()
     print(f"# interleaved A/B, pysampled {_runtime.simd_level()}, {threads} thread(s), "
-          f"bf16 dot kernel available: {_losses._bf16_dot_available()}")
+          f"bf16 dot kernel available: {_losses._bf16_dot_available()}, AMX-BF16 kernel available: {amx}")
     rows = []
     for N in a.classes:
         P = Problem(N, a.dim, a.batch)
@@ -571,15 +572,21 @@ def ab_main(a):
             for loss in a.losses:
                 fn = ps.sampled_softmax_loss if loss == "sampled_softmax" else ps.nce_loss
 
-                def call(W, b, x, dot=True):
+                def call(W, b, x, dot=True, tiles=True):
                     def run():
                         _losses._set_bf16_dot_enabled(dot)
+                        _losses._set_amx_bf16_enabled(tiles)
                         fn(W, b, P.labels, x, S, N, sampled_values=sv, return_grads=True,
                            num_threads=threads)
                     return run
+                # "bf16 w+in": the best bfloat16 logits kernel this CPU has (AMX
+                # where available, else vdpbf16ps); "vdpbf16ps": AMX switched off.
                 variants = {"fp32": call(P.W, P.b, P.x), "bf16 weights": call(W16, b16, P.x),
                             "bf16 w+in": call(W16, b16, x16),
+                            "bf16 w+in, vdpbf16ps": call(W16, b16, x16, tiles=False),
                             "bf16 w+in, no dot kernel": call(W16, b16, x16, dot=False)}
+                if not amx:
+                    del variants["bf16 w+in, vdpbf16ps"]
                 best = {k: float("inf") for k in variants}
                 deadline = time.perf_counter() + a.target_s * len(variants)
                 rounds = 0
@@ -590,13 +597,16 @@ def ab_main(a):
                         best[k] = min(best[k], time.perf_counter() - t0)
                     rounds += 1
                 _losses._set_bf16_dot_enabled(True)
+                _losses._set_amx_bf16_enabled(True)
                 f32 = best["fp32"]
                 rows.append([C.fmt_int(N), C.fmt_int(S), loss, str(rounds)] +
                             [f"{best[k] * 1e3:,.2f}" for k in variants] +
                             [f"{f32 / best[k]:.2f}" for k in list(variants)[1:]])
-    header = (["N", "S", "loss", "rounds"] + [f"{k} ms" for k in ("fp32", "bf16 w", "bf16 w+in",
-                                                                   "bf16 w+in no dot")] +
-              ["×fp32 bf16 w", "×fp32 bf16 w+in", "×fp32 no dot"])
+    names = ["fp32", "bf16 w", "bf16 w+in (amx)" if amx else "bf16 w+in"]
+    names += ["bf16 w+in vdpbf16ps"] if amx else []
+    names += ["bf16 w+in no dot"]
+    header = (["N", "S", "loss", "rounds"] + [f"{k} ms" for k in names] +
+              [f"×fp32 {k}" for k in names[1:]])
     print(f"\n### fwd+bwd, best of interleaved rounds (ms), B={a.batch}, D={a.dim}\n")
     print(C.md_table(header, rows))
     return 0

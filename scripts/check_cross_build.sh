@@ -7,7 +7,7 @@
 # Builds only the core (-DPYSAMPLED_PYTHON=OFF: no Python, no Cython) with
 # the cross compiler in build/cross-aarch64, then fails if
 # * the configure step did not select the generic (non-x86) kernels,
-# * any compile command carries an x86 ISA flag (-mavx*, -mfma, -mbmi*,
+# * any compile command carries an x86 ISA flag (-mavx*, -mamx*, -mfma, -mbmi*,
 #   -msse*, -mprefer-vector-width, -march=x86-64*),
 # * the library is not an AArch64 ELF file, or OpenMP was not found.
 # CXX selects the compiler (default aarch64-linux-gnu-g++).
@@ -26,7 +26,7 @@ grep -q "target aarch64, x86 ISA levels: OFF" "$OUT.configure.log" || {
   echo "FAIL: configure did not select the non-x86 path" >&2; exit 1; }
 grep -q "Found OpenMP_CXX" "$OUT.configure.log" || { echo "FAIL: OpenMP not found for aarch64" >&2; exit 1; }
 cmake --build "$OUT" -j "$(nproc)"
-if grep -Eo -- '-m(avx[0-9a-z]*|fma|bmi[0-9]*|sse[0-9.a-z]*|prefer-vector-width=[0-9]+|arch=x86-64[a-z0-9-]*)' \
+if grep -Eo -- '-m(avx[0-9a-z]*|amx[a-z0-9-]*|fma|bmi[0-9]*|sse[0-9.a-z]*|prefer-vector-width=[0-9]+|arch=x86-64[a-z0-9-]*)' \
      "$OUT/compile_commands.json" | sort -u | grep .; then
   echo "FAIL: x86 flags in the aarch64 build (above)" >&2; exit 1
 fi

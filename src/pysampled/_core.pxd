@@ -1,7 +1,7 @@
 # Declarations of the C++ core (src/cpp/pysampled), one block per header.
 # Every function that can throw is declared `except +`: std::invalid_argument
 # becomes ValueError, std::out_of_range IndexError, std::bad_alloc MemoryError.
-from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint16_t, uint32_t, uint64_t
 from libcpp cimport bool
 from libcpp.memory cimport unique_ptr
 from libcpp.vector cimport vector
@@ -204,10 +204,18 @@ cdef extern from "pysampled/sampled_loss.hpp" namespace "pysampled" nogil:
                        uint64_t seed, uint64_t step, int64_t id, int64_t column0)
 
 
+cdef extern from "pysampled/sparse_update.hpp" namespace "pysampled" nogil:
+    void bf16_to_float_array(const uint16_t* src, float* dst, int64_t n)
+    void float_to_bf16_array(const float* src, uint16_t* dst, int64_t n)
+
+
 cdef extern from "pysampled/kernels/loss_bf16.hpp" namespace "pysampled" nogil:
     bint bf16_dot_available()
     void set_bf16_dot_enabled(bint enabled)
     bint bf16_dot_enabled()
+    bint amx_bf16_available()
+    void set_amx_bf16_enabled(bint enabled)
+    bint amx_bf16_enabled()
 
 
 cdef extern from "pysampled/samplers.hpp" namespace "pysampled" nogil:

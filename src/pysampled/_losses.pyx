@@ -14,14 +14,15 @@ from collections import namedtuple
 
 import numpy as np
 
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int64_t, uint16_t, uint64_t
 from libc.string cimport memcpy
 from libcpp.vector cimport vector
 
 from pysampled._core cimport (
     DType, Partition, Rounding, SampledLossInput, SampledLossOutput, Shard, ShardedRows,
-    SparseAdamStep, SparseUpdate, bf16_dot_available, bf16_dot_enabled, kAdagradEpsilon,
-    kAdagradInitialAccumulator, sampled_loss, set_bf16_dot_enabled, sparse_adam_rows, update_row,
+    SparseAdamStep, SparseUpdate, amx_bf16_available, amx_bf16_enabled, bf16_dot_available,
+    bf16_dot_enabled, bf16_to_float_array, float_to_bf16_array, kAdagradEpsilon, kAdagradInitialAccumulator, sampled_loss,
+    set_amx_bf16_enabled, set_bf16_dot_enabled, sparse_adam_rows, update_row,
 )
 from pysampled._core cimport LossKind as CLossKind
 from pysampled._core cimport Optimizer as COptimizer
@@ -284,6 +285,38 @@ def sparse_adam_step(floating[:, ::1] param, floating[:, ::1] exp_avg,
         sparse_adam_rows(pp, mp, vp, rows, cols, &ids[0], gp, n, st, num_threads)
 
 
+# ==== bfloat16 <-> float32 arrays (the Python layer's conversions of inputs and results)
+def bf16_to_float32(a):
+    """A new C-contiguous float32 array with the values of the bfloat16 array
+    `a` (exact; `a` is read, never written)."""
+    src = np.ascontiguousarray(a)
+    if src.dtype.itemsize != 2 or src.dtype.kind != "V":
+        raise TypeError(f"expected a bfloat16 array, got {src.dtype}")
+    out = np.empty(src.shape, dtype=np.float32)
+    cdef const uint16_t[::1] s = src.reshape(-1).view(np.uint16)
+    cdef float[::1] d = out.reshape(-1)
+    cdef int64_t n = s.shape[0]
+    if n > 0:
+        with nogil:
+            bf16_to_float_array(&s[0], &d[0], n)
+    return out
+
+
+def float32_to_bf16(a, dtype):
+    """A new C-contiguous array of `dtype` (ml_dtypes.bfloat16) holding the
+    float32 array `a` rounded to nearest even (NaNs: the quiet NaN of their
+    sign), the bits of ``a.astype(dtype)``."""
+    src = np.ascontiguousarray(a, dtype=np.float32)
+    out = np.empty(src.shape, dtype=dtype)
+    cdef const float[::1] s = src.reshape(-1)
+    cdef uint16_t[::1] d = out.reshape(-1).view(np.uint16)
+    cdef int64_t n = s.shape[0]
+    if n > 0:
+        with nogil:
+            float_to_bf16_array(&s[0], &d[0], n)
+    return out
+
+
 # ==== the AVX512-BF16 logits kernel (issue 10): queries for tests and benchmarks
 def _bf16_dot_available():
     """True if this CPU and build run the vdpbf16ps logits kernel (used for
@@ -295,4 +328,19 @@ def _set_bf16_dot_enabled(bint enabled):
     """Switch the vdpbf16ps kernel on (default) or off; returns the old state."""
     old = bool(bf16_dot_enabled())
     set_bf16_dot_enabled(enabled)
+    return old
+
+
+def _amx_bf16_available():
+    """True if this CPU, the OS and the build run the AMX-BF16 logits kernel,
+    which replaces the vdpbf16ps one (under the same conditions) when the
+    padded row length is a multiple of 32."""
+    return bool(amx_bf16_available())
+
+
+def _set_amx_bf16_enabled(bint enabled):
+    """Switch the AMX kernel on (default) or off (vdpbf16ps instead); returns
+    the old state."""
+    old = bool(amx_bf16_enabled())
+    set_amx_bf16_enabled(enabled)
     return old

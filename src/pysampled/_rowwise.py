@@ -242,13 +242,13 @@ def run_loss(kind, weights, biases, labels, inputs, num_sampled, num_classes, nu
 
 def pack_grads(L, w_shards, b_shards, w_div, b_div, ids, gw, gb, dx):
     w_dtype = w_shards[0].dtype
-    gw = gw if gw.dtype == w_dtype else gw.astype(w_dtype)
+    gw = L._in_dtype(gw, w_dtype)
     total_w = sum(a.shape[0] for a in w_shards)
     w_rows = L.SparseRows(ids, gw, total_w, [a.shape[0] for a in w_shards], w_div)
     b_rows = None
     if b_shards is not None:
         b_dtype = b_shards[0].dtype
-        gb = gb if gb.dtype == b_dtype else gb.astype(b_dtype)
+        gb = L._in_dtype(gb, b_dtype)
         total_b = sum(a.shape[0] for a in b_shards)
         b_rows = L.SparseRows(ids, gb, total_b, [a.shape[0] for a in b_shards], b_div)
     return L.LossGrads(dx, w_rows, b_rows)

@@ -102,6 +102,7 @@ struct Call {
   bool mask = false;          // accidental hits are removed
   bool has_bias_grad = false;
   bool bf16_dot = false;      // the logits GEMM runs on bfloat16 operands (kernels/loss_bf16.hpp)
+  bool amx = false;           // ... on AMX tiles rather than vdpbf16ps
   int64_t tile = 0;           // batch rows per tile (phases logits_loss / input_grads)
 
   Call(const SampledLossInput<T>& i, SampledLossOutput<T>& o, const SparseUpdate<T>* u,
@@ -299,8 +300,8 @@ void tile_logits_loss(Call<T>& c, int64_t t) {
   T* L = ws.lg.data() + r0 * ldl;
   if constexpr (std::is_same_v<T, float>) {
     if (c.bf16_dot) {
-      isa_avx512bf16::gemm_bf16(mb, S, Dp, ws.x16.data() + r0 * Dp, Dp, ws.w_pack16.data(),
-                                Dp * kBf16PanelWidth, L + NT, ldl);
+      (c.amx ? isa_amxbf16::gemm_bf16 : isa_avx512bf16::gemm_bf16)(
+          mb, S, Dp, ws.x16.data() + r0 * Dp, Dp, ws.w_pack16.data(), Dp * kBf16PanelWidth, L + NT, ldl);
     }
   }
   if (S > 0 && !c.bf16_dot) {
@@ -474,6 +475,8 @@ void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out,
   if (update != nullptr && !in.want_grads) throw std::invalid_argument("an update needs gradients");
   Call<T> c(in, out, update, loss_kernels<T>(active_isa()), workspace<T>());
   c.bf16_dot = use_bf16_dot(c);
+  // One kernel for every tile of the call (the results do not depend on threads).
+  c.amx = c.bf16_dot && c.Dp % 32 == 0 && amx_bf16_available() && amx_bf16_enabled();
   phase_gather(c);
   phase_pack(c);
   phase_hits(c);

@@ -10,6 +10,12 @@
 // flushes float32 subnormal results, so the caller uses it only when no
 // operand is subnormal. The backward products keep the float32 path (their
 // left operand, dLoss/dlogits, is not bfloat16).
+//
+// On CPUs with AMX-BF16 (Intel Sapphire Rapids and later) the same product
+// runs on AMX tiles (tdpbf16ps) instead, from the same packed operands, when
+// k is a multiple of 32: vdpbf16ps has no more multiply-adds per cycle than
+// float32 FMAs there and measured slower than the float32 path
+// (benchmarks/RESULTS.md), while a tile instruction does 16 x 16 x 32.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +28,12 @@ bool bf16_dot_available();
 void set_bf16_dot_enabled(bool enabled);
 bool bf16_dot_enabled();
 
+// True if the CPU, the OS (Linux grants the tile state on request) and the
+// build can run the AMX kernel; tests and benchmarks switch it off.
+bool amx_bf16_available();
+void set_amx_bf16_enabled(bool enabled);
+bool amx_bf16_enabled();
+
 // Panel width (columns) of the packed B operand.
 constexpr int kBf16PanelWidth = 32;
 
@@ -32,5 +44,11 @@ namespace isa_avx512bf16 {
 void gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t* A, int64_t lda, const uint16_t* B,
                int64_t panel_stride, float* C, int64_t ldc);
 }  // namespace isa_avx512bf16
+
+namespace isa_amxbf16 {
+// The same product and operands as isa_avx512bf16::gemm_bf16; k % 32 == 0.
+void gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t* A, int64_t lda, const uint16_t* B,
+               int64_t panel_stride, float* C, int64_t ldc);
+}  // namespace isa_amxbf16
 
 }  // namespace pysampled
