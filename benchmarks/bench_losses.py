@@ -636,12 +636,16 @@ class BusyNeighbour:
         self.proc.wait()
 
 
-def isa_line(info):
+def isa_line(info, simd=None):
+    """The CPU's ISA flags and the SIMD level pysampled's kernels run at
+    (``simd``: the level ``--simd`` forces in the workers)."""
     flags = set(info["cpu"].get("simd_flags") or [])
     want = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16")
     have = [f for f in want if f in flags]
+    detected = info["pysampled"].get("simd_level")
+    level = f"{simd} (--simd; detected {detected})" if simd else detected
     return ("ISA: " + (", ".join(have) if have else "none of " + ", ".join(want)) +
-            f"; pysampled kernels: {info['pysampled'].get('simd_level')}")
+            f"; pysampled kernels: {level}")
 
 
 # ------------------------------------------------------------------ report
@@ -892,7 +896,7 @@ def main(argv=None):
           f"pysampled {info['pysampled'].get('version')} "
           f"(SIMD {info['pysampled'].get('simd_level')}, OpenMP {info['pysampled'].get('openmp')})",
           file=sys.stderr, flush=True)
-    print(isa_line(info), file=sys.stderr, flush=True)
+    print(isa_line(info, a.simd), file=sys.stderr, flush=True)
     calib = {} if a.no_calibrate else C.calibrate(tuple(a.threads), quick=a.quick)
     if calib:
         print(f"calibration: {calib}", file=sys.stderr, flush=True)
@@ -923,7 +927,7 @@ def main(argv=None):
     if calib and not a.quick:
         calib_end = C.calibrate(tuple(a.threads), quick=True)  # drift check on a shared machine
     busy.append(C.cpu_busy_fraction())
-    report_md = (f"\n{isa_line(info)}\n" + C.load_warning(busy) + report(results, calib, a))
+    report_md = (f"\n{isa_line(info, a.simd)}\n" + C.load_warning(busy) + report(results, calib, a))
     doc = {"benchmark": "losses", "quick": a.quick, "machine": info, "calibration": calib,
            "calibration_end": calib_end,
            "settings": {k: v for k, v in vars(a).items() if k != "worker"},
