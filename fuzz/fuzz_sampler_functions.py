@@ -108,9 +108,10 @@ def check_sample(r, kind, tc, num_sampled, range_max, unique):
 
 
 def class_kwargs(kind, kw):
+    # The class takes ``unigrams`` exactly as the function does (F21: converting
+    # them here made ``None`` a valid ``[nan]``).
     ckw = dict(kw)
     if kind == "fixed_unigram":
-        ckw["unigrams"] = np.ascontiguousarray(kw["unigrams"], dtype=np.float32)
         if "distortion" in ckw:
             ckw["distortion"] = float(ckw["distortion"])
     return ckw

@@ -420,3 +420,31 @@ def test_f20_every_text_file_starts_a_pruning_block(tmp_path):
     m = ps.Word2Vec(min_count=1, dim=4, max_vocab_size=1)
     m.build_vocab(ps.TextCorpus(str(one)), workdir=str(tmp_path))
     assert m.words == ["w5"] and m.counts.tolist() == [5]
+
+
+@pytest.mark.parametrize("unigrams, error, match", [
+    (None, ValueError, "Must provide either vocab_file or unigrams"),
+    ((), ValueError, "Must provide either vocab_file or unigrams"),
+    (3.0, TypeError, "1-D sequence of numbers"),
+    (np.float32(2.0), TypeError, "1-D sequence of numbers"),
+    ([True], TypeError, "1-D sequence of numbers"),
+    ([[1.0]], TypeError, "1-D sequence of numbers"),
+])
+def test_f21_function_and_class_take_the_same_unigrams(unigrams, error, match):
+    # F21 was the harness's oracle turning None into [nan] (valid with
+    # distortion 0: nan**0 == 1); checking it showed the function promoting a
+    # scalar and bools that the class refuses. Both now refuse the same values.
+    with pytest.raises(error, match=match):
+        ps.FixedUnigramSampler(1, unigrams=unigrams, distortion=0.0)
+    with pytest.raises(error, match=match):
+        ps.fixed_unigram_candidate_sampler(np.zeros((1, 1), np.int64), 1, 1, True, 1,
+                                           unigrams=unigrams, distortion=0.0, seed=1)
+
+
+def test_f21_function_and_class_take_integer_unigrams():
+    # the conversion both share keeps integer counts: the same final weights
+    assert ps.FixedUnigramSampler(3, unigrams=[1, 2, 3]).weights.tolist() == [1.0, 2.0, 3.0]
+    sampled, _, expected = ps.fixed_unigram_candidate_sampler(
+        np.zeros((1, 1), np.int64), 1, 2, True, 3, unigrams=[1, 2, 3], seed=5)
+    assert sorted(set(sampled.tolist())) == sorted(sampled.tolist()) and sampled.max() < 3
+    assert expected.dtype == np.float32 and (expected > 0).all()

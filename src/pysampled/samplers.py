@@ -427,6 +427,15 @@ def read_vocab_file(path) -> np.ndarray:
     return np.asarray(values, dtype=np.float32)
 
 
+def _unigram_vector(unigrams) -> np.ndarray:
+    """``unigrams`` as a contiguous float32 vector (the class and the function
+    accept the same values: a 1-D sequence of integers or floats)."""
+    u = np.asarray(unigrams)
+    if u.dtype.kind not in "iuf" or u.ndim != 1:
+        raise TypeError("unigrams must be a 1-D sequence of numbers")
+    return np.ascontiguousarray(u, dtype=np.float32)
+
+
 class FixedUnigramSampler(CandidateSampler):
     """Unigram over given counts, with a Walker alias table (TF's
     ``fixed_unigram_candidate_sampler``).
@@ -475,10 +484,7 @@ class FixedUnigramSampler(CandidateSampler):
         if has_file:
             u = read_vocab_file(vocab_file)
         else:
-            u = np.asarray(unigrams)
-            if u.dtype.kind not in "iuf" or u.ndim != 1:
-                raise TypeError("unigrams must be a 1-D sequence of numbers")
-            u = np.ascontiguousarray(u, dtype=np.float32)
+            u = _unigram_vector(unigrams)
         self._distortion = float(distortion)
         self._num_reserved_ids = as_int(num_reserved_ids, "num_reserved_ids")
         self._num_shards = check_attr_min(num_shards, "num_shards")
@@ -671,7 +677,7 @@ def fixed_unigram_candidate_sampler(true_classes, num_true, num_sampled, unique,
     """
     source: tuple
     if unigrams is not None and np.size(unigrams) > 0:
-        u = np.ascontiguousarray(unigrams, dtype=np.float32)
+        u = _unigram_vector(unigrams)
         source = ("unigrams", u.tobytes())
     else:
         u = None

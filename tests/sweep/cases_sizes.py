@@ -150,6 +150,8 @@ RESULTS-TABLE-START
     fixed-unigram-dtype-object  raises TypeError: /^unigrams must be a 1-D sequence of numbers$/
     fixed-unigram-dtype-bool  raises TypeError: /^unigrams must be a 1-D sequence of numbers$/
     fixed-unigram-2d  raises TypeError: /^unigrams must be a 1-D sequence of numbers$/
+    fixed-unigram-fn-scalar  raises TypeError: /^unigrams must be a 1-D sequence of numbers$/
+    fixed-unigram-fn-dtype-bool  raises TypeError: /^unigrams must be a 1-D sequence of numbers$/
     fixed-unigram-distortion-nan  raises ValueError: /^unigram weights must be finite and non-negative$/
     fixed-unigram-distortion-nan-on-ones  returns: weights [1, 1, 1]
     fixed-unigram-reserved-negative  raises ValueError: /^num_reserved_ids must be >= 0$/
@@ -319,6 +321,13 @@ for _dt in ("complex128", "object", "bool"):
            TypeError, r"^unigrams must be a 1-D sequence of numbers$")
 raises("fixed-unigram-2d", lambda: ps.FixedUnigramSampler(3, unigrams=np.ones((3, 1))),
        TypeError, r"^unigrams must be a 1-D sequence of numbers$")
+# the function takes the class's values (F21: it used to promote a scalar or bools)
+raises("fixed-unigram-fn-scalar", lambda: ps.fixed_unigram_candidate_sampler(
+    np.zeros((1, 1), np.int64), 1, 1, True, 1, unigrams=3.0),
+    TypeError, r"^unigrams must be a 1-D sequence of numbers$")
+raises("fixed-unigram-fn-dtype-bool", lambda: ps.fixed_unigram_candidate_sampler(
+    np.zeros((1, 1), np.int64), 1, 1, True, 2, unigrams=[True, True]),
+    TypeError, r"^unigrams must be a 1-D sequence of numbers$")
 raises("fixed-unigram-distortion-nan", lambda: ps.FixedUnigramSampler(
     3, unigrams=[2.0, 3.0, 1.0], distortion=np.nan),
     ValueError, r"^unigram weights must be finite and non-negative$")
