@@ -118,6 +118,13 @@ def run_once(args, name, budget_s, budget_runs, env, log):
     cmd = [args.python, str(HERE / f"fuzz_{name}.py")]
     if not args.no_corpus:
         cmd.append(str(corpus))
+    else:
+        # libFuzzer writes new inputs into its first corpus directory: give it
+        # an empty one of its own, so that fuzz/seeds (tracked) is only read.
+        fresh = work / "fresh-corpus" / name
+        shutil.rmtree(fresh, ignore_errors=True)
+        fresh.mkdir(parents=True)
+        cmd.append(str(fresh))
     seeds = HERE / "seeds" / name
     if seeds.is_dir():
         cmd.append(str(seeds))
