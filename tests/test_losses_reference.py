@@ -170,6 +170,21 @@ def test_kernel_matches_reference_at_every_simd_level(level, dt, restore_simd): 
         compare_all(p, rah=True, all_dups=True, slq=False, threads=1)
 
 
+@pytest.mark.parametrize("level", SIMD_LEVELS)
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_unpadded_rows_at_every_simd_level(level, dt, restore_simd):  # noqa: F811
+    """D = 32 needs no padding at any level, so the kernel reads the caller's
+    inputs and writes dX and the gradient rows in place; 1 + 64 logit columns
+    end in a one-lane tail at every level (the masked loads and stores)."""
+    p = Problem(12, B=97, D=32, C=300, S=64, NT=1, xdt=dt, shards=2, strategy="mod",
+                bias="full")
+    x_before = p.X.copy()
+    with simd_level(level):
+        compare_all(p, rah=True, threads=2)
+        compare_all(p, rah=False, slq=False, threads=1)
+    np.testing.assert_array_equal(p.X, x_before)
+
+
 @pytest.mark.parametrize("NT", [1, 3])
 @pytest.mark.parametrize("dt", [np.float32, np.float64])
 def test_mask_all_duplicates(NT, dt):
@@ -442,3 +457,14 @@ def test_softmax_large_logits_num_true_above_one(NT):
     got = ps.sampled_softmax_loss(W, b, labels, X, 5, C, NT, sampled_values=sv)
     expected = ref.sampled_softmax_loss(W, b, labels, X, *sv)   # float32, TF's algorithm
     assert_scaled(got, expected, 2e-4, "loss")                  # TF's golden tolerance
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_wide_logits_weight_gradient_blocks(dt):
+    """S = 1030: rows of dLoss/dlogits 4 KiB or more apart, so the weight
+    gradient copies each block of them before its product (tile_grads.hpp);
+    B = 300 spans two 256-row blocks. Against the oracle, at 1 and 2 threads."""
+    p = Problem(13, B=300, D=16, C=3000, S=1030, NT=2, xdt=dt, shards=2, strategy="div",
+                bias="full")
+    compare_all(p, rah=True, threads=1)
+    compare_all(p, rah=True, threads=2)

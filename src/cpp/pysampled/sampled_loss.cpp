@@ -104,6 +104,12 @@ struct Call {
   bool bf16_dot = false;      // the logits GEMM runs on bfloat16 operands (kernels/loss_bf16.hpp)
   bool amx = false;           // ... on AMX tiles rather than vdpbf16ps
   int64_t tile = 0;           // batch rows per tile (phases logits_loss / input_grads)
+  // The inputs as the kernels read them ([B, Dp]): the caller's array itself
+  // where its rows need no padding and the call's update (if any) cannot
+  // write them (no shared memory with the tables it updates), else the
+  // zero-padded copy in ws.x, taken before anything is written.
+  const T* X = nullptr;
+  T* DX = nullptr;            // dX rows [B, Dp]: out.d_inputs itself when D == Dp, else ws.dx
 
   Call(const SampledLossInput<T>& i, SampledLossOutput<T>& o, const SparseUpdate<T>* u,
        const LossKernels<T>& kk, Workspace<T>& w)
@@ -162,13 +168,31 @@ bool use_bf16_dot(const Call<T>& c) {
   }
 }
 
+// True if the sparse update may write a byte of [p, p + bytes): its tables
+// and accumulators share memory with it.
+template <class T>
+bool update_may_write(const SparseUpdate<T>* u, const void* p, int64_t bytes) {
+  if (u == nullptr) return false;
+  for (const ShardedRows* r : {u->weights, u->biases, u->weight_accum, u->bias_accum}) {
+    if (r != nullptr && r->overlaps(p, bytes)) return true;
+  }
+  return false;
+}
+
 // ---- phase gather: rows (padded with zeros beyond D), biases and log-Q terms
 template <class T>
 void phase_gather(Call<T>& c) {
   const SampledLossInput<T>& in = c.in;
   Workspace<T>& ws = c.ws;
   const int64_t B = c.B, BT = c.BT, S = c.S, D = c.D, Dp = c.Dp;
-  resize(ws.x, static_cast<size_t>(B * Dp));
+  const bool x_in_place = D == Dp && D > 0 && in.inputs_stride == D &&
+                          !update_may_write(c.update, in.inputs, static_cast<int64_t>(sizeof(T)) * B * D);
+  if (x_in_place) {
+    c.X = in.inputs;
+  } else {
+    resize(ws.x, static_cast<size_t>(B * Dp));
+    c.X = ws.x.data();
+  }
   resize(ws.w_true, static_cast<size_t>(BT * Dp));
   resize(ws.w_samp, static_cast<size_t>(S * Dp));
   resize(ws.b_true, static_cast<size_t>(BT));
@@ -193,6 +217,7 @@ void phase_gather(Call<T>& c) {
       if (r + kAhead < end) prefetch(r + kAhead);
       T* dst;
       if (r < B) {
+        if (x_in_place) continue;
         dst = ws.x.data() + r * Dp;
         // With dim == 0 the caller passes no inputs buffer (null): no memcpy.
         if (D > 0) std::memcpy(dst, in.inputs + r * in.inputs_stride, sizeof(T) * D);
@@ -252,7 +277,7 @@ void phase_pack(Call<T>& c) {
     if (!any_subnormal) {
       parallel_for((c.B + 63) / 64, c.threads, [&](int64_t ch) {
         const int64_t end = std::min(c.B, (ch + 1) * 64) * Dp;
-        for (int64_t e = ch * 64 * Dp; e < end; ++e) ws.x16[e] = hi(ws.x[e]);
+        for (int64_t e = ch * 64 * Dp; e < end; ++e) ws.x16[e] = hi(c.X[e]);
       });
       return;
     }
@@ -305,12 +330,12 @@ void tile_logits_loss(Call<T>& c, int64_t t) {
     }
   }
   if (S > 0 && !c.bf16_dot) {
-    k.gemm(mb, S, Dp, ws.x.data() + r0 * Dp, Dp, 1, ws.w_pack.data(), c.NR, Dp * c.NR, L + NT, ldl,
+    k.gemm(mb, S, Dp, c.X + r0 * Dp, Dp, 1, ws.w_pack.data(), c.NR, Dp * c.NR, L + NT, ldl,
            false);
   }
   for (int64_t i = r0; i < r0 + mb; ++i) {
     T* row = ws.lg.data() + i * ldl;
-    const T* xi = ws.x.data() + i * Dp;
+    const T* xi = c.X + i * Dp;
     for (int64_t col = 0; col < NT; ++col) {
       const int64_t j = i * NT + col;
       row[col] = (k.dot(xi, ws.w_true.data() + j * Dp, Dp) + ws.b_true[j]) - ws.log_tec[j];
@@ -353,7 +378,7 @@ void tile_input_grads(Call<T>& c, int64_t t) {
   const int64_t NT = c.NT, S = c.S, Dp = c.Dp, ldl = c.ldl;
   constexpr int64_t kKc = 256;  // k-block of the dX GEMM
   const T* L = ws.lg.data() + r0 * ldl;
-  T* dx = ws.dx.data() + r0 * Dp;
+  T* dx = c.DX + r0 * Dp;
   if (S == 0) std::fill(dx, dx + mb * Dp, T(0));
   for (int64_t k0 = 0; k0 < S; k0 += kKc) {
     const int64_t kc = std::min(kKc, S - k0);
@@ -362,19 +387,26 @@ void tile_input_grads(Call<T>& c, int64_t t) {
   for (int64_t i = r0; i < r0 + mb; ++i) {
     const T* g = ws.lg.data() + i * ldl;
     for (int64_t col = 0; col < NT; ++col) {
-      k.axpy(g[col], ws.w_true.data() + (i * NT + col) * Dp, ws.dx.data() + i * Dp, Dp);
+      k.axpy(g[col], ws.w_true.data() + (i * NT + col) * Dp, c.DX + i * Dp, Dp);
     }
   }
 }
 
 template <class T>
 void phase_batch_tiles(Call<T>& c) {
-  if (c.grads) resize(c.ws.dx, static_cast<size_t>(c.B * c.Dp));
+  // dX goes straight into the caller's output where its rows need no padding.
+  const bool dx_in_place = c.grads && c.out.d_inputs != nullptr && c.D == c.Dp;
+  if (dx_in_place) {
+    c.DX = c.out.d_inputs;
+  } else if (c.grads) {
+    resize(c.ws.dx, static_cast<size_t>(c.B * c.Dp));
+    c.DX = c.ws.dx.data();
+  }
   parallel_for((c.B + c.tile - 1) / c.tile, c.threads, [&](int64_t t) {
     tile_logits_loss(c, t);
     if (c.grads) tile_input_grads(c, t);
   });
-  if (c.grads && c.out.d_inputs != nullptr) {
+  if (c.grads && c.out.d_inputs != nullptr && !dx_in_place) {
     for (int64_t i = 0; i < c.B; ++i) {
       std::memcpy(c.out.d_inputs + i * c.D, c.ws.dx.data() + i * c.Dp, sizeof(T) * c.D);
     }
@@ -388,7 +420,7 @@ void phase_weight_grads(Call<T>& c) {
   Workspace<T>& ws = c.ws;
   resize(ws.d_samp, static_cast<size_t>(c.S * c.Dp));
   resize(ws.db_samp, static_cast<size_t>(c.S));
-  column_tile_grads(c.k, ws.lg.data() + c.NT, c.ldl, ws.x.data(), c.B, c.S, c.Dp, c.threads,
+  column_tile_grads(c.k, ws.lg.data() + c.NT, c.ldl, c.X, c.B, c.S, c.Dp, c.threads,
                     ws.d_samp.data(), ws.db_samp.data(), [](int64_t, int64_t) {});
 }
 
@@ -407,7 +439,7 @@ void phase_hogwild_update(Call<T>& c) {
       int64_t id;
       if (src < BT) {
         const T gl = ws.lg[(src / NT) * ldl + src % NT];
-        const T* xi = ws.x.data() + (src / NT) * Dp;
+        const T* xi = c.X + (src / NT) * Dp;
         for (int64_t d = 0; d < D; ++d) g[d] = gl * xi[d];
         gb = gl;
         id = c.in.labels[src];
@@ -441,29 +473,33 @@ void phase_reduce(Call<T>& c) {
   ws.group_start.push_back(static_cast<int64_t>(ws.order.size()));
   c.out.grad_rows = U;
   constexpr int64_t kGroupChunk = 64;
+  // Each group sums into its row of the caller's grad_weights where rows
+  // need no padding (D == Dp), else into a padded scratch row then copied.
+  const bool gw_in_place = c.out.grad_weights != nullptr && D == Dp;
   parallel_for((U + kGroupChunk - 1) / kGroupChunk, c.threads, [&](int64_t ch) {
-    std::vector<T> acc(static_cast<size_t>(Dp));
+    std::vector<T> acc(gw_in_place ? 0 : static_cast<size_t>(Dp));
     const int64_t end = std::min(U, (ch + 1) * kGroupChunk);
     for (int64_t u = ch * kGroupChunk; u < end; ++u) {
-      std::fill(acc.begin(), acc.end(), T(0));
+      T* a = gw_in_place ? c.out.grad_weights + u * D : acc.data();
+      std::fill(a, a + Dp, T(0));
       T db = 0;
       for (int64_t e = ws.group_start[u]; e < ws.group_start[u + 1]; ++e) {
         const int64_t src = ws.order[e].second;
         if (src < BT) {
           const T g = ws.lg[(src / NT) * ldl + src % NT];
-          k.axpy(g, ws.x.data() + (src / NT) * Dp, acc.data(), Dp);
+          k.axpy(g, c.X + (src / NT) * Dp, a, Dp);
           db += g;
         } else {
           const int64_t j = src - BT;
-          k.axpy(T(1), ws.d_samp.data() + j * Dp, acc.data(), Dp);
+          k.axpy(T(1), ws.d_samp.data() + j * Dp, a, Dp);
           db += ws.db_samp[j];
         }
       }
       const int64_t id = ws.order[ws.group_start[u]].first;
       if (c.out.grad_ids != nullptr) c.out.grad_ids[u] = id;
-      if (c.out.grad_weights != nullptr) std::memcpy(c.out.grad_weights + u * D, acc.data(), sizeof(T) * D);
+      if (c.out.grad_weights != nullptr && !gw_in_place) std::memcpy(c.out.grad_weights + u * D, a, sizeof(T) * D);
       if (c.out.grad_biases != nullptr) c.out.grad_biases[u] = db;
-      if (c.update != nullptr) apply_sparse_row(*c.update, id, acc.data(), db, D, c.has_bias_grad);
+      if (c.update != nullptr) apply_sparse_row(*c.update, id, a, db, D, c.has_bias_grad);
     }
   });
 }

