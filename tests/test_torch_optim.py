@@ -197,3 +197,34 @@ def test_training_a_sampled_softmax_head_matches_torch_sparse_adam():
             losses[key].append(loss.item())
     np.testing.assert_allclose(losses["b"], losses["a"], rtol=1e-5)
     assert losses["b"][-1] < 0.7 * losses["b"][0]
+
+
+@pytest.mark.parametrize("order", ["sorted", "unsorted", "duplicates"])
+def test_uncoalesced_gradients_give_the_coalesced_result(order, monkeypatch):
+    """A gradient not flagged coalesced (what autograd leaves in ``.grad``)
+    whose ids are already sorted and unique is used as it is, without the
+    cost of ``coalesce()``; unsorted or duplicated ids are coalesced first,
+    as PyTorch's step does. Either way the parameter and moments equal those
+    of a step on the coalesced gradient, bit for bit."""
+    shape = (50, 4)
+    rng = np.random.default_rng(11)
+    ids = np.sort(rng.choice(50, size=12, replace=False))
+    if order == "unsorted":
+        ids = ids[::-1].copy()
+    elif order == "duplicates":
+        ids[3] = ids[4]
+    vals = torch.from_numpy(rng.standard_normal((ids.size, 4)).astype(np.float32))
+    _, b, _, ob = pair(shape, torch.float32, seed=4, lr=0.03)
+    c, d, _, od = pair(shape, torch.float32, seed=4, lr=0.03)
+    calls = []
+    real = torch.Tensor.coalesce
+    monkeypatch.setattr(torch.Tensor, "coalesce", lambda self: calls.append(1) or real(self))
+    b.grad = sparse(ids, vals, shape, coalesce=False)
+    assert not b.grad.is_coalesced()
+    ob.step()
+    assert len(calls) == (0 if order == "sorted" else 1)
+    d.grad = sparse(ids, vals, shape, coalesce=True)
+    od.step()
+    assert torch.equal(b, d)
+    for key in ("exp_avg", "exp_avg_sq"):
+        assert torch.equal(ob.state[b][key], od.state[d][key])
