@@ -132,6 +132,21 @@ void add_bias_sub_logq(T* row, const T* bias, const T* log_q, int64_t n) {
 
 // ------------------------------------------------------------------- rows
 
+// Masks of the first cnt lanes (0 < cnt < lanes), for the tails below.
+#if defined(__AVX512F__)
+inline uint32_t avx512_tail_mask(int cnt) { return (1u << cnt) - 1u; }
+#endif
+#if defined(__AVX2__)
+template <class T>
+inline __m256i avx2_tail_mask(int cnt) {
+  if constexpr (sizeof(T) == 4) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(cnt), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  } else {
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(cnt), _mm256_setr_epi64x(0, 1, 2, 3));
+  }
+}
+#endif
+
 // Loads lanes [i, i+L) of row, padding past n with `fill` (i < n < i + L).
 // Where the ISA has masked loads and stores (AVX2, AVX-512) the tail is one
 // masked instruction that reads and writes only the lanes below n (masked
@@ -143,23 +158,21 @@ inline Vec<T> load_tail(const T* row, int64_t i, int64_t n, T fill) {
   const int cnt = static_cast<int>(n - i);
 #if defined(__AVX512F__)
   if constexpr (kVBytes == 64) {
+    const uint32_t m = avx512_tail_mask(cnt);
     if constexpr (sizeof(T) == 4) {
-      const __mmask16 m = static_cast<__mmask16>((1u << cnt) - 1u);
-      return reinterpret_cast<Vec<T>>(_mm512_mask_loadu_ps(_mm512_set1_ps(fill), m, row + i));
+      return reinterpret_cast<Vec<T>>(_mm512_mask_loadu_ps(_mm512_set1_ps(fill), static_cast<__mmask16>(m), row + i));
     } else {
-      const __mmask8 m = static_cast<__mmask8>((1u << cnt) - 1u);
-      return reinterpret_cast<Vec<T>>(_mm512_mask_loadu_pd(_mm512_set1_pd(fill), m, row + i));
+      return reinterpret_cast<Vec<T>>(_mm512_mask_loadu_pd(_mm512_set1_pd(fill), static_cast<__mmask8>(m), row + i));
     }
   }
 #endif
 #if defined(__AVX2__)
   if constexpr (kVBytes == 32) {
+    const __m256i m = avx2_tail_mask<T>(cnt);
     if constexpr (sizeof(T) == 4) {
-      const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(cnt), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
       return reinterpret_cast<Vec<T>>(
           _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(row + i, m), _mm256_castsi256_ps(m)));
     } else {
-      const __m256i m = _mm256_cmpgt_epi64(_mm256_set1_epi64x(cnt), _mm256_setr_epi64x(0, 1, 2, 3));
       return reinterpret_cast<Vec<T>>(
           _mm256_blendv_pd(_mm256_set1_pd(fill), _mm256_maskload_pd(row + i, m), _mm256_castsi256_pd(m)));
     }
@@ -170,26 +183,27 @@ inline Vec<T> load_tail(const T* row, int64_t i, int64_t n, T fill) {
   return load<T>(tmp);
 }
 
+// Stores lanes [i, n) of v into row (i < n < i + L); see load_tail.
 template <class T>
 inline void store_tail(T* row, int64_t i, int64_t n, Vec<T> v) {
   const int cnt = static_cast<int>(n - i);
 #if defined(__AVX512F__)
   if constexpr (kVBytes == 64) {
+    const uint32_t m = avx512_tail_mask(cnt);
     if constexpr (sizeof(T) == 4) {
-      _mm512_mask_storeu_ps(row + i, static_cast<__mmask16>((1u << cnt) - 1u), reinterpret_cast<__m512>(v));
+      _mm512_mask_storeu_ps(row + i, static_cast<__mmask16>(m), reinterpret_cast<__m512>(v));
     } else {
-      _mm512_mask_storeu_pd(row + i, static_cast<__mmask8>((1u << cnt) - 1u), reinterpret_cast<__m512d>(v));
+      _mm512_mask_storeu_pd(row + i, static_cast<__mmask8>(m), reinterpret_cast<__m512d>(v));
     }
     return;
   }
 #endif
 #if defined(__AVX2__)
   if constexpr (kVBytes == 32) {
+    const __m256i m = avx2_tail_mask<T>(cnt);
     if constexpr (sizeof(T) == 4) {
-      const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(cnt), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
       _mm256_maskstore_ps(row + i, m, reinterpret_cast<__m256>(v));
     } else {
-      const __m256i m = _mm256_cmpgt_epi64(_mm256_set1_epi64x(cnt), _mm256_setr_epi64x(0, 1, 2, 3));
       _mm256_maskstore_pd(row + i, m, reinterpret_cast<__m256d>(v));
     }
     return;

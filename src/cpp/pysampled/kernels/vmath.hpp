@@ -130,63 +130,45 @@ inline Vec<T> vlog1p_unit(Vec<T> e) {
   return d == T(0) ? e : log_u * (e / safe_d);
 }
 
-// Sum of the lanes by halving (log2(lanes) shuffles), a fixed order per ISA.
-template <class T>
-inline T hsum(Vec<T> v) {
+// Reduces the lanes by halving (log2(lanes) shuffles, then the last pair),
+// op(a, b) applied to vectors and then to two scalars: a fixed order per ISA.
+template <class T, class Op>
+inline T hreduce(Vec<T> v, Op op) {
   using I = typename Traits<T>::Int;
   using VI = typename VecOf<I, kVBytes>::type;
   constexpr int L = lanes<T>();
   if constexpr (L >= 16) {
-    v += __builtin_shuffle(v, VI{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7});
-  }
-  if constexpr (L >= 8) {
-    if constexpr (L == 8) {
-      v += __builtin_shuffle(v, VI{4, 5, 6, 7, 0, 1, 2, 3});
-    } else {
-      v += __builtin_shuffle(v, VI{4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11});
-    }
-  }
-  if constexpr (L >= 4) {
-    if constexpr (L == 4) {
-      v += __builtin_shuffle(v, VI{2, 3, 0, 1});
-    } else if constexpr (L == 8) {
-      v += __builtin_shuffle(v, VI{2, 3, 0, 1, 6, 7, 4, 5});
-    } else {
-      v += __builtin_shuffle(v, VI{2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13});
-    }
-  }
-  T out[L];
-  std::memcpy(out, &v, sizeof v);
-  return L >= 2 ? out[0] + out[1] : out[0];
-}
-
-// Largest lane, by halving like hsum (a short row's softmax pays this twice).
-// The callers' lanes never hold NaN (they start at -inf and take x only where
-// x > lane), so the order of the comparisons cannot change the result.
-template <class T>
-inline T hmax(Vec<T> v) {
-  using I = typename Traits<T>::Int;
-  using VI = typename VecOf<I, kVBytes>::type;
-  constexpr int L = lanes<T>();
-  auto fold = [](Vec<T> a, Vec<T> b) { return b > a ? b : a; };
-  if constexpr (L >= 16) {
-    v = fold(v, __builtin_shuffle(v, VI{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7}));
+    v = op(v, __builtin_shuffle(v, VI{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7}));
   }
   if constexpr (L == 8) {
-    v = fold(v, __builtin_shuffle(v, VI{4, 5, 6, 7, 0, 1, 2, 3}));
+    v = op(v, __builtin_shuffle(v, VI{4, 5, 6, 7, 0, 1, 2, 3}));
   } else if constexpr (L >= 16) {
-    v = fold(v, __builtin_shuffle(v, VI{4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11}));
+    v = op(v, __builtin_shuffle(v, VI{4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11}));
   }
   if constexpr (L == 4) {
-    v = fold(v, __builtin_shuffle(v, VI{2, 3, 0, 1}));
+    v = op(v, __builtin_shuffle(v, VI{2, 3, 0, 1}));
   } else if constexpr (L == 8) {
-    v = fold(v, __builtin_shuffle(v, VI{2, 3, 0, 1, 6, 7, 4, 5}));
+    v = op(v, __builtin_shuffle(v, VI{2, 3, 0, 1, 6, 7, 4, 5}));
   } else if constexpr (L >= 16) {
-    v = fold(v, __builtin_shuffle(v, VI{2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13}));
+    v = op(v, __builtin_shuffle(v, VI{2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13}));
   }
   T out[L];
   std::memcpy(out, &v, sizeof v);
-  return L >= 2 && out[1] > out[0] ? out[1] : out[0];
+  return L >= 2 ? op(out[0], out[1]) : out[0];
+}
+
+// Sum of the lanes.
+template <class T>
+inline T hsum(Vec<T> v) {
+  return hreduce<T>(v, [](auto a, auto b) { return a + b; });
+}
+
+// Largest lane (a short row's softmax pays this twice). The callers' lanes
+// never hold NaN (they start at -inf and take x only where x > lane), so the
+// order of the comparisons cannot change the result.
+template <class T>
+inline T hmax(Vec<T> v) {
+  return hreduce<T>(v, [](auto a, auto b) { return b > a ? b : a; });
 }
 
 // ------------------------------------------- row operations of both kernels
