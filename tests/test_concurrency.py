@@ -161,18 +161,28 @@ def test_parallel_calls_equal_serial_calls():
 
 
 # ------------------------------------------------------------ GIL release
-def _long_loss_call():
+def _long_loss_call(min_seconds=0.2):
+    """A single sampled-softmax call that runs at least ``min_seconds`` on this
+    machine: the batch doubles until one call is that long (a fixed size went
+    under 50 ms once the kernel got faster on a fast CPU)."""
     rng = np.random.default_rng(5)
-    C, D, B, S = 20_000, 128, 4096, 2048
+    C, D, S = 20_000, 128, 2048
     W = rng.standard_normal((C, D)).astype(np.float32)
-    X = rng.standard_normal((B, D)).astype(np.float32)
-    labels = rng.integers(0, C, (B, 1))
-    sv = ps.log_uniform_candidate_sampler(labels, 1, S, True, C, seed=(3, 4))
+    B = 2048
+    while True:
+        X = rng.standard_normal((B, D)).astype(np.float32)
+        labels = rng.integers(0, C, (B, 1))
+        sv = ps.log_uniform_candidate_sampler(labels, 1, S, True, C, seed=(3, 4))
 
-    def call():
-        return ps.sampled_softmax_loss(W, None, labels, X, S, C, sampled_values=sv,
-                                       return_grads=True, num_threads=1)
-    return call
+        def call(X=X, labels=labels, sv=sv):
+            return ps.sampled_softmax_loss(W, None, labels, X, S, C, sampled_values=sv,
+                                           return_grads=True, num_threads=1)
+        call()  # warm up (workspaces, page faults)
+        t0 = time.perf_counter()
+        call()
+        if time.perf_counter() - t0 >= min_seconds or B >= 65536:
+            return call
+        B *= 2
 
 
 def _long_bulk_call():
