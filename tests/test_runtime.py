@@ -58,6 +58,23 @@ def test_library_import_does_not_import_the_application():
     assert _run(code) == "True"
 
 
+def test_ml_dtypes_is_imported_only_for_bfloat16_arrays():
+    """Importing ml_dtypes takes about 0.7 s (it registers hundreds of NumPy
+    ufunc loops): pysampled, its losses and its trainer do not import it; a
+    bfloat16 array (which needs ml_dtypes loaded) is still recognised."""
+    code = ("import sys, pysampled, pysampled.losses, pysampled.word2vec, pysampled.samplers; "
+            "print('ml_dtypes' in sys.modules)")
+    assert _run(code) == "False"
+    code = ("import numpy as np, ml_dtypes, pysampled as ps; "
+            "w = (np.arange(40, dtype=np.float32).reshape(10, 4) / 40).astype(ml_dtypes.bfloat16); "
+            "x = np.ones((2, 4), np.float32); lab = np.zeros((2, 1), np.int64); "
+            "sv = ps.log_uniform_candidate_sampler(lab, 1, 3, True, 10, seed=(1, 2)); "
+            "a = ps.sampled_softmax_loss(w, None, lab, x, 3, 10, sampled_values=sv); "
+            "b = ps.sampled_softmax_loss(w.astype(np.float32), None, lab, x, 3, 10, sampled_values=sv); "
+            "print(a.dtype, bool(np.array_equal(a, b)))")
+    assert _run(code) == "float32 True"
+
+
 def test_moved_modules_are_the_same_objects():
     import pysampled.evaluation
     import pysampled.synthetic

@@ -47,9 +47,9 @@ Conventions shared by every function here:
 """
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
-import ml_dtypes
 import numpy as np
 
 from . import _losses, _rowwise
@@ -73,23 +73,41 @@ __all__ = [
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 # ==== bfloat16 storage (issue 10): shards may also be bfloat16, read in place;
 # bfloat16 inputs compute in float32 and their results are rounded back.
-_BF16 = np.dtype(ml_dtypes.bfloat16)
-_SHARD_DTYPES = _FLOATS + (_BF16,)
+# ml_dtypes is imported on first use, not with pysampled: its import takes
+# about 0.7 s (it registers hundreds of NumPy ufunc loops), most of the
+# start-up of a short run, and only bfloat16 arrays need it. An array of
+# bfloat16 can only exist once ml_dtypes (or a package that loads it) has
+# been imported, so the dtype's name is checked first.
+@functools.cache
+def _bf16() -> np.dtype:
+    """``ml_dtypes.bfloat16`` as a NumPy dtype."""
+    import ml_dtypes
+
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def _is_bf16_dtype(dtype) -> bool:
+    return dtype.name == "bfloat16" and dtype == _bf16()
+
+
+def _is_shard_dtype(dtype) -> bool:
+    """float32, float64 or bfloat16: what shards and inputs may hold."""
+    return dtype in _FLOATS or _is_bf16_dtype(dtype)
 
 
 def _compute_dtype(dtype):
     """The dtype the kernel computes in for inputs (or shards) of `dtype`."""
-    return np.dtype(np.float32) if dtype == _BF16 else dtype
+    return np.dtype(np.float32) if _is_bf16_dtype(dtype) else dtype
 
 
 def _is_bf16(a) -> bool:
-    return isinstance(a, np.ndarray) and a.dtype == _BF16
+    return isinstance(a, np.ndarray) and _is_bf16_dtype(a.dtype)
 
 
 def _like_inputs(a, bf16):
     """A result `a` (computed in float32) rounded to bfloat16 for bfloat16 inputs
     (the bits of ``a.astype(bfloat16)``, converted in C++)."""
-    return _losses.float32_to_bf16(a, _BF16) if bf16 and a is not None else a
+    return _losses.float32_to_bf16(a, _bf16()) if bf16 and a is not None else a
 
 
 def _in_dtype(a, dtype):
@@ -97,15 +115,15 @@ def _in_dtype(a, dtype):
     in C++ (the bits of ``a.astype(dtype)``, several times faster)."""
     if a.dtype == dtype:
         return a
-    if dtype == _BF16 and a.dtype == np.float32:
-        return _losses.float32_to_bf16(a, _BF16)
+    if _is_bf16_dtype(dtype) and a.dtype == np.float32:
+        return _losses.float32_to_bf16(a, _bf16())
     return a.astype(dtype)
 
 
 def _computing_matrix(x, dtype):
     """The 2-D array `x` C-contiguous in its computing `dtype`: copied only if
     needed; bfloat16 is widened to float32 (exactly, in C++)."""
-    if x.dtype == _BF16:
+    if _is_bf16_dtype(x.dtype):
         return _losses.bf16_to_float32(x)
     return np.ascontiguousarray(x, dtype=dtype)
 # ==== end bfloat16
@@ -179,7 +197,7 @@ def _shard_list(value, name, ndim):
         if not a.dtype.isnative and a.dtype.newbyteorder("=") in _FLOATS:
             raise ValueError(f"{where} must be in native byte order, got {a.dtype}; "
                              "convert it once with a.astype(a.dtype.newbyteorder('='))")
-        if a.dtype not in _SHARD_DTYPES:
+        if not _is_shard_dtype(a.dtype):
             raise TypeError(f"{where} must be float32 or float64, got {a.dtype}")  # or bfloat16
         if a.ndim != ndim:
             raise ValueError(f"{where} must be {ndim}-D, got shape {a.shape}")
@@ -264,7 +282,7 @@ def _inputs_matrix(inputs):
     """`inputs` as a C-contiguous float32/float64 matrix (copied only if needed;
     bfloat16 inputs are widened to float32, their computing dtype)."""
     x = inputs if isinstance(inputs, np.ndarray) else np.asarray(inputs)
-    if x.dtype not in _SHARD_DTYPES:
+    if not _is_shard_dtype(x.dtype):
         raise TypeError(f"inputs must be float32 or float64, got {x.dtype}")  # or bfloat16
     if x.ndim != 2:
         raise ValueError(f"inputs must be 2-D [batch_size, dim], got shape {x.shape}")
@@ -276,7 +294,7 @@ def _floats(value, name, shape, dtype):
             and value.flags.c_contiguous and value.flags.aligned):
         return value  # what the samplers return: nothing to check or convert
     a = np.asarray(value)
-    if a.dtype.kind not in "fiu" and a.dtype != _BF16:  # bool is kind "b"
+    if a.dtype.kind not in "fiu" and not _is_bf16_dtype(a.dtype):  # bool is kind "b"
         raise TypeError(f"{name} must hold numbers, got dtype {a.dtype}")
     if a.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
@@ -300,7 +318,7 @@ def _true_expected(value, batch, num_true, dtype):
             and value.flags.c_contiguous and value.flags.aligned):
         return value.reshape(-1)  # what the samplers return
     a = value if type(value) is np.ndarray else np.asarray(value)
-    if a.dtype.kind not in "fiu" and a.dtype != _BF16:  # bool is kind "b"
+    if a.dtype.kind not in "fiu" and not _is_bf16_dtype(a.dtype):  # bool is kind "b"
         raise TypeError(f"true_expected_count must hold numbers, got dtype {a.dtype}")
     if a.shape != shape:
         if a.ndim == 1 and a.shape[0] == batch and batch > 1:
@@ -326,7 +344,7 @@ def _sampled_expected(value, num_candidates, dtype):
             and value.flags.c_contiguous and value.flags.aligned):
         return value  # what the samplers return
     a = value if type(value) is np.ndarray else np.asarray(value)
-    if a.dtype.kind not in "fiu" and a.dtype != _BF16:  # bool is kind "b"
+    if a.dtype.kind not in "fiu" and not _is_bf16_dtype(a.dtype):  # bool is kind "b"
         raise TypeError(f"sampled_expected_count must hold numbers, got dtype {a.dtype}")
     if a.shape != shape:
         if a.ndim > 2 or (a.ndim == 2 and a.shape[0] != 1) or (
@@ -947,7 +965,7 @@ class SampledLoss:
         dtypes = {a.dtype for a in self._w + (self._b or [])}
         # The computing dtypes step() accepts: the parameters' one dtype, or
         # float32 for bfloat16 (mixed with float32) parameters.
-        if dtypes <= {_BF16, np.dtype(np.float32)}:
+        if all(d == np.float32 or _is_bf16_dtype(d) for d in dtypes):
             self._step_dtype = np.dtype(np.float32)
         else:
             self._step_dtype = dtypes.pop() if len(dtypes) == 1 else None
@@ -1071,13 +1089,13 @@ class SampledLoss:
             return StepResult(*_rowwise.sampled_loss_call(
                 self, labels, inputs, sampled_values, False, upstream, label_row_splits, lr))
         x = inputs if isinstance(inputs, np.ndarray) else np.asarray(inputs)
-        if x.dtype not in _SHARD_DTYPES or x.ndim != 2:
+        if not _is_shard_dtype(x.dtype) or x.ndim != 2:
             raise TypeError("inputs must be a 2-D float32 or float64 array")  # or bfloat16
-        bf16 = x.dtype == _BF16
+        bf16 = _is_bf16_dtype(x.dtype)
         ct = _compute_dtype(x.dtype)
         if self._step_dtype is None or ct != self._step_dtype:  # (dtype == None is float64)
             bad = next(a.dtype for a in self._w + (self._b or [])
-                       if a.dtype != ct and not (a.dtype == _BF16 and ct == np.float32))
+                       if a.dtype != ct and not (_is_bf16_dtype(a.dtype) and ct == np.float32))
             raise TypeError(f"step() updates in place: weights and biases must be {ct} like the "
                             f"inputs (their computing dtype; bfloat16 weights and biases need "
                             f"float32 or bfloat16 inputs), got {bad}")
