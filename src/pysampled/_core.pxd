@@ -273,6 +273,16 @@ cdef extern from "pysampled/word2vec.hpp" namespace "pysampled" nogil:
     void chunk_windows(const float* keep_prob, int64_t vocab, int window, bool cbow,
                        const Word2VecChunk& chunk, int num_threads, Word2VecWindows& out,
                        bool shrink_windows) except +
+    cdef cppclass Word2VecRecordArrays:
+        int max_ctx
+        int outs
+        vector[int32_t] ctx
+        vector[int32_t] nctx
+        vector[int32_t] out
+
+    void chunk_records(const Word2VecModel& model, const Word2VecConfig& config,
+                       const Word2VecChunk& chunk, int num_threads,
+                       Word2VecRecordArrays& out) except +
     uint64_t w2v_random(uint64_t seed, uint64_t epoch, uint64_t tag, uint64_t pos)
 
 

@@ -14,7 +14,8 @@ from cython.operator cimport dereference as deref
 
 from pysampled._core cimport (
     AliasTable, LossKind, Word2VecChunk, Word2VecConfig, Word2VecModel, Word2VecSampledConfig,
-    Word2VecSampledModel, Word2VecStats, Word2VecWindows, chunk_windows,
+    Word2VecRecordArrays, Word2VecSampledModel, Word2VecStats, Word2VecWindows, chunk_records,
+    chunk_windows,
     train_chunk as cpp_train_chunk, train_chunk_sampled as cpp_train_chunk_sampled,
 )
 from pysampled._samplers cimport Stream
@@ -78,6 +79,27 @@ cdef void _set_chunk(Word2VecChunk& ch, const int32_t[::1] tokens,
     ch.epoch = epoch
 
 
+cdef void _set_model(Word2VecModel& m, float[:, ::1] syn0, float[:, ::1] syn1,
+                     const float[::1] keep_prob, NoiseTable noise) except *:
+    m.syn0 = &syn0[0, 0]
+    m.syn1 = &syn1[0, 0]
+    m.vocab = syn0.shape[0]
+    m.stride = syn0.shape[1]
+    if syn1.shape[0] != syn0.shape[0] or syn1.shape[1] != syn0.shape[1] or keep_prob.shape[0] != syn0.shape[0]:
+        raise ValueError("syn0, syn1 and keep_prob must agree in shape")
+    m.keep_prob = &keep_prob[0]
+    m.neg_table = noise.table.columns()
+    m.neg_size = <uint32_t>noise.size
+
+
+cdef void _set_windows(Word2VecConfig& cfg, int64_t dim, int window, int negative,
+                       bint shrink_windows):
+    cfg.dim = dim
+    cfg.window = window
+    cfg.negative = negative
+    cfg.shrink_windows = shrink_windows
+
+
 def train_chunk(float[:, ::1] syn0, float[:, ::1] syn1, const float[::1] keep_prob,
                 NoiseTable noise, const int32_t[::1] tokens, const int64_t[::1] sentence_ends,
                 int64_t position, uint64_t seed, uint64_t epoch, float alpha, int64_t dim,
@@ -88,23 +110,12 @@ def train_chunk(float[:, ::1] syn0, float[:, ::1] syn1, const float[::1] keep_pr
     cdef Word2VecConfig cfg
     cdef Word2VecChunk ch
     cdef Word2VecStats st
-    m.syn0 = &syn0[0, 0]
-    m.syn1 = &syn1[0, 0]
-    m.vocab = syn0.shape[0]
-    m.stride = syn0.shape[1]
-    if syn1.shape[0] != syn0.shape[0] or syn1.shape[1] != syn0.shape[1] or keep_prob.shape[0] != syn0.shape[0]:
-        raise ValueError("syn0, syn1 and keep_prob must agree in shape")
-    m.keep_prob = &keep_prob[0]
-    m.neg_table = noise.table.columns()
-    m.neg_size = <uint32_t>noise.size
-    cfg.dim = dim
-    cfg.window = window
-    cfg.negative = negative
+    _set_model(m, syn0, syn1, keep_prob, noise)
+    _set_windows(cfg, dim, window, negative, shrink_windows)
     cfg.cbow = cbow
     cfg.cbow_mean = cbow_mean
     cfg.hogwild = hogwild
     cfg.group_size = group_size
-    cfg.shrink_windows = shrink_windows
     _set_chunk(ch, tokens, sentence_ends, position, seed, epoch)
     ch.alpha = alpha
     with nogil:
@@ -155,6 +166,26 @@ def train_chunk_sampled(float[:, ::1] syn0, float[:, ::1] syn1, float[::1] bias,
     with nogil:
         st = cpp_train_chunk_sampled(m, cfg, ch, deref(negatives.ptr), num_threads)
     return st.words, st.kept, st.pairs, st.loss
+
+
+def records(float[:, ::1] syn0, float[:, ::1] syn1, const float[::1] keep_prob,
+            NoiseTable noise, const int32_t[::1] tokens, const int64_t[::1] sentence_ends,
+            int64_t position, uint64_t seed, uint64_t epoch, int64_t dim, int window,
+            int negative, int num_threads, bint shrink_windows=True):
+    """The chunk's training records as `train_chunk` draws them (for tests):
+    ``(ctx [kept, 2 window], nctx [kept], out [kept, 1 + negative])``; see
+    chunk_records in C++. The arrays are only read."""
+    cdef Word2VecModel m
+    cdef Word2VecConfig cfg
+    cdef Word2VecChunk ch
+    cdef Word2VecRecordArrays r
+    _set_model(m, syn0, syn1, keep_prob, noise)
+    _set_windows(cfg, dim, window, negative, shrink_windows)
+    _set_chunk(ch, tokens, sentence_ends, position, seed, epoch)
+    with nogil:
+        chunk_records(m, cfg, ch, num_threads, r)
+    return (_copy32(r.ctx).reshape(-1, r.max_ctx), _copy32(r.nctx),
+            _copy32(r.out).reshape(-1, r.outs))
 
 
 def windows(const float[::1] keep_prob, const int32_t[::1] tokens,

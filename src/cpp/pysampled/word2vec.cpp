@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <utility>
 
 #include "isa.hpp"
 #include "parallel.hpp"
@@ -30,8 +31,8 @@ void chunk_windows(const float* keep_prob, int64_t vocab, int window, bool cbow,
   windows_from_records(rec, cbow, out);
 }
 
-Word2VecStats train_chunk(const Word2VecModel& model, const Word2VecConfig& config,
-                          const Word2VecChunk& chunk, int num_threads) {
+namespace {
+void check_model(const Word2VecModel& model, const Word2VecConfig& config, const Word2VecChunk& chunk) {
   if (config.dim < 1 || config.window < 1 || config.negative < 0 || config.negative > 62) {
     throw std::invalid_argument("invalid word2vec configuration (dim >= 1, window >= 1, 0 <= negative <= 62)");
   }
@@ -43,6 +44,25 @@ Word2VecStats train_chunk(const Word2VecModel& model, const Word2VecConfig& conf
     throw std::invalid_argument("word2vec rows must be padded to a multiple of 16 floats");
   }
   check_chunk(chunk, model.vocab);
+}
+}  // namespace
+
+void chunk_records(const Word2VecModel& model, const Word2VecConfig& config, const Word2VecChunk& chunk,
+                   int num_threads, Word2VecRecordArrays& out) {
+  check_model(model, config, chunk);
+  W2VRecords rec;
+  build_records(model.keep_prob, model.neg_table, model.neg_size, config.window, config.negative,
+                config.shrink_windows, chunk, num_threads, rec);
+  out.max_ctx = rec.max_ctx;
+  out.outs = rec.outs;
+  out.ctx = std::move(rec.ctx);
+  out.nctx = std::move(rec.nctx);
+  out.out = std::move(rec.out);
+}
+
+Word2VecStats train_chunk(const Word2VecModel& model, const Word2VecConfig& config,
+                          const Word2VecChunk& chunk, int num_threads) {
+  check_model(model, config, chunk);
   switch (active_isa()) {
     case Isa::kAvx512: return isa_avx512::train_chunk(model, config, chunk, num_threads);
     case Isa::kAvx2: return isa_avx2::train_chunk(model, config, chunk, num_threads);

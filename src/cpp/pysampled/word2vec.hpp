@@ -9,9 +9,10 @@
 //
 // Deterministic mode processes the chunk's training windows in groups of
 // `group_size`: (1) all gradients of the group are computed from the weights
-// as they were at the start of the group, (2) each touched row's update is
-// the sum of its contributions in corpus order, (3) the sums are added to the
-// rows. Which thread does which part never changes a result, so the same seed
+// as they were at the start of the group, (2) each touched row's terms are
+// added to it one at a time, in corpus order (skip-gram's output rows before
+// its input rows, whose frozen values the output terms read). Which thread
+// does which part never changes a result, so the same seed
 // gives bit-identical vectors for any thread count (and resuming from a
 // checkpoint equals an uninterrupted run). Hogwild mode updates rows as soon
 // as each window is done, from all threads at once, like word2vec.c.
@@ -80,6 +81,20 @@ struct Word2VecWindows {
 void chunk_windows(const float* keep_prob, int64_t vocab, int window, bool cbow,
                    const Word2VecChunk& chunk, int num_threads, Word2VecWindows& out,
                    bool shrink_windows = true);
+
+// The chunk's training records as train_chunk builds them, negatives
+// included (exposed for tests): per kept token in corpus order, its context
+// ids ctx[r * 2 window + c] for c < nctx[r], and its outputs
+// out[r * (1 + negative) + j], the centre word and then the negatives (-1
+// where a negative equals the centre and is dropped).
+struct Word2VecRecordArrays {
+  int max_ctx = 0;
+  int outs = 0;
+  std::vector<int32_t> ctx, nctx, out;
+};
+
+void chunk_records(const Word2VecModel& model, const Word2VecConfig& config, const Word2VecChunk& chunk,
+                   int num_threads, Word2VecRecordArrays& out);
 
 // The random words behind every choice (exposed for tests): 64 bits for
 // stream `tag` at corpus position `pos`.

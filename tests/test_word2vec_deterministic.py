@@ -1,0 +1,81 @@
+"""The deterministic negative-sampling mode against its NumPy reference.
+
+Oracle: ``oracles.word2vec_negative``, the frozen-weight group update written
+from its definition in float64 (gradients from the weights at the start of a
+group, then each row's terms added in corpus order, output rows first). The
+C++ kernel (float32, fused multiply-adds, SIMD dot products) must agree to
+float32 accuracy, at every SIMD level this CPU has and for 1 and 2 threads.
+
+The learning rate is large (0.1), a few words are hot and the output rows
+start non-zero, so that the order of the updates shows: the float32 error is
+about 1e-6, the tolerance 1e-5, while freezing the weights one window later
+(group_size + 1 in the reference) moves some element by 0.03 to 0.75, and
+updating skip-gram's input rows before its output terms read them (a mutant
+of the kernel, tried by hand) fails every skip-gram case.
+"""
+import numpy as np
+import pytest
+
+from pysampled import _word2vec
+
+from oracles import word2vec_negative as ref
+
+V, DIM, STRIDE, NEG = 40, 20, 32, 4
+
+
+def _chunk(seed):
+    """600 tokens over 40 words, four of them hot; random keep probabilities
+    and noise weights; rows with zero padding past DIM, both tables non-zero."""
+    rng = np.random.default_rng(seed)
+    words = np.concatenate([rng.integers(0, V, 3000), rng.integers(0, 4, 600)])
+    rng.shuffle(words)
+    tokens = words[:600].astype(np.int32)
+    ends = np.array([7, 8, 60, 61, 250, 420, 600], dtype=np.int64)
+    keep = rng.uniform(0.5, 1.0, V).astype(np.float32)
+    noise = np.bincount(words, minlength=V).astype(np.float32) + 1.0
+    syn0 = np.zeros((V, STRIDE), np.float32)
+    syn1 = np.zeros((V, STRIDE), np.float32)
+    syn0[:, :DIM] = rng.normal(0, 0.4, (V, DIM))
+    syn1[:, :DIM] = rng.normal(0, 0.4, (V, DIM))
+    return tokens, ends, keep, _word2vec.NoiseTable(noise), syn0, syn1
+
+
+def _records(syn0, syn1, keep, noise, tokens, ends, window):
+    return _word2vec.records(syn0, syn1, keep, noise, tokens, ends, 0, 11, 0, DIM, window, NEG, 1)
+
+
+def test_records_are_the_trainer_windows_with_their_negatives():
+    tokens, ends, keep, noise, syn0, syn1 = _chunk(1)
+    ctx, nctx, out = _records(syn0, syn1, keep, noise, tokens, ends, 3)
+    inputs, targets, _ = _word2vec.windows(keep, tokens, ends, 0, 11, 0, 3, False, 1, True)
+    pairs = [(int(c), int(out[r, 0])) for r in range(len(nctx)) for c in ctx[r, :nctx[r]]]
+    assert pairs == list(zip(inputs.tolist(), targets.tolist()))
+    assert out.shape == (len(nctx), 1 + NEG)
+    negatives = out[:, 1:]
+    assert np.all((negatives == -1) | ((negatives >= 0) & (negatives < V)))
+    assert np.all(negatives != out[:, :1])  # a negative equal to the centre is dropped (-1)
+    assert (negatives >= 0).mean() > 0.5
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("group_size", [1, 5, 64])
+@pytest.mark.parametrize("model", ["skipgram", "cbow", "cbow_sum"])
+def test_deterministic_chunk_equals_reference(model, group_size, threads, each_simd_level):
+    tokens, ends, keep, noise, syn0, syn1 = _chunk(2)
+    window, alpha = 3, 0.1
+    cbow, cbow_mean = model != "skipgram", model == "cbow"
+    ctx, nctx, out = _records(syn0, syn1, keep, noise, tokens, ends, window)
+    e0, e1, eloss = ref.train(syn0, syn1, ctx, nctx, out, alpha=alpha, group_size=group_size,
+                              cbow=cbow, cbow_mean=cbow_mean)
+    a0, a1 = syn0.copy(), syn1.copy()
+    words, kept, pairs, loss = _word2vec.train_chunk(
+        a0, a1, keep, noise, tokens, ends, 0, 11, 0, alpha, DIM, window, NEG, cbow,
+        cbow_mean, False, group_size, threads, True)
+    assert kept == len(nctx)
+    assert np.all(a0[:, DIM:] == 0) and np.all(a1[:, DIM:] == 0)  # the padding stays zero
+    np.testing.assert_allclose(a0[:, :DIM], e0[:, :DIM], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(a1[:, :DIM], e1[:, :DIM], rtol=0, atol=1e-5)
+    assert loss == pytest.approx(eloss, rel=1e-5)
+    # the updates are large enough for their order to matter (see the docstring)
+    assert np.abs(a0 - syn0).max() > 0.05 and np.abs(a1 - syn1).max() > 0.05
+
