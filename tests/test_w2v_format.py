@@ -53,6 +53,32 @@ def test_round_trip_bit_identical(tmp_path, binary, detect):
     assert _files(tmp_path) == ["vecs"]
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_text_is_pythons_percent_9g(tmp_path, monkeypatch, threads):
+    """The C++ formatter writes exactly what "%s %.9g ... %.9g\\n" % (word, *row)
+    writes in Python (the format's definition): every exponent, subnormals,
+    signed zeros, infinities, NaN of either sign, UTF-8 words, several chunks
+    (one of 97 rows, formatted whole; the others in blocks of 512 rows,
+    formatted on 1 or 2 threads and joined in order)."""
+    monkeypatch.setattr(w2v_format, "_ROWS_PER_CHUNK", 1100)
+    monkeypatch.setattr(w2v_format, "resolve_num_threads", lambda _: threads)
+    rng = np.random.default_rng(7)
+    words = WORDS + [f"w{i}" for i in range(2289)]
+    x = _special_float32_rows(rng, len(words), 23)
+    nan = np.array([0x7FC00000, 0xFFC00000, 0x7F800001, 0xFFFFFFFF], np.uint32).view(np.float32)
+    x[1, :4] = nan  # quiet and signalling NaN, both signs: Python writes "nan"
+    path = tmp_path / "v"
+    save_word2vec_format(path, words, x)
+    fmt = "%s " + " ".join(["%.9g"] * x.shape[1]) + "\n"
+    expected = f"{len(words)} {x.shape[1]}\n" + "".join(
+        fmt % (w, *row) for w, row in zip(words, x.tolist()))
+    got = path.read_bytes().decode("utf-8").splitlines()
+    want = expected.splitlines()
+    assert len(got) == len(want)
+    bad = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), None)
+    assert bad is None, (bad, got[bad][:200], want[bad][:200])  # short: no diff of 60 kB
+
+
 def test_round_trip_across_chunks(tmp_path, monkeypatch):
     monkeypatch.setattr(w2v_format, "_ROWS_PER_CHUNK", 7)
     rng = np.random.default_rng(2)

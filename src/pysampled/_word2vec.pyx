@@ -52,6 +52,12 @@ cdef extern from "pysampled/corpus.hpp" namespace "pysampled" nogil:
                                  int64_t block_bytes) except +
 
 
+cdef extern from "pysampled/vectors_text.hpp" namespace "pysampled" nogil:
+    void append_text_rows(const char* words, const int64_t* word_ends, const float* rows,
+                          int64_t n, int64_t dim, int64_t ld, int num_threads,
+                          string& out) except +
+
+
 cdef class NoiseTable:
     """Alias table of the negative-sampling distribution (float32 weights)."""
     cdef AliasTable table
@@ -249,3 +255,22 @@ def encode_corpus(paths, vocabulary, tokens_path, ends_path, int64_t max_sentenc
     with nogil:
         r = cpp_encode_corpus(cpaths, vocab, tp, ep, max_sentence_length, num_threads, block_bytes)
     return r.tokens, r.sentences, r.raw_tokens
+
+
+def text_rows(const unsigned char[::1] words, const int64_t[::1] word_ends,
+              const float[:, ::1] rows, int num_threads):
+    """The word2vec text lines of `rows` (see vectors_text.hpp): row i is
+    words[word_ends[i-1]:word_ends[i]] (UTF-8), then its values as %.9g."""
+    cdef string out
+    cdef Py_ssize_t n = rows.shape[0]
+    if word_ends.shape[0] != n:
+        raise ValueError("one word end per row")
+    if n and (word_ends[n - 1] > words.shape[0] or word_ends[0] < 0):
+        raise ValueError("word ends beyond the words")
+    if n == 0:
+        return b""
+    cdef const unsigned char* w = &words[0] if words.shape[0] else <const unsigned char*>b""
+    with nogil:
+        append_text_rows(<const char*>w, &word_ends[0], &rows[0, 0], n, rows.shape[1],
+                         rows.shape[1], num_threads, out)
+    return out

@@ -21,7 +21,9 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 import numpy.typing as npt
 
+from .. import _word2vec
 from .._atomic import atomic_write
+from .._threads import resolve_num_threads
 
 __all__ = ["save_word2vec_format", "load_word2vec_format"]
 
@@ -74,6 +76,8 @@ def save_word2vec_format(path: Union[str, os.PathLike[str]], words: Sequence[str
 
     Notes
     -----
+    Text rows are formatted in C++, in parallel on the threads OpenMP allows
+    (``OMP_NUM_THREADS``; the text is the same for any number).
     The file is written to a temporary file in the same directory, flushed
     and fsynced, then moved over ``path`` with :func:`os.replace`. If
     anything fails (or the process is interrupted by an exception such as
@@ -105,12 +109,12 @@ def save_word2vec_format(path: Union[str, os.PathLike[str]], words: Sequence[str
                     out.append(rows[i * step:(i + 1) * step])
                     out.append(b"\n")
                 f.write(b"".join(out))
-            else:
-                fmt = "%s " + " ".join(["%.9g"] * dim) + "\n"
-                text = "".join(
-                    fmt % (w, *row) for w, row in zip(words[start:stop], block.tolist())
-                )
-                f.write(text.encode("utf-8"))
+            else:  # formatted in C++: the same text as "%s %.9g ... %.9g\n" % (w, *row)
+                encoded = [w.encode("utf-8") for w in words[start:stop]]
+                ends = np.cumsum([len(e) for e in encoded], dtype=np.int64)
+                f.write(_word2vec.text_rows(b"".join(encoded), ends,
+                                            np.ascontiguousarray(block, dtype=np.float32),
+                                            resolve_num_threads(None)))
 
 
 def _read_header(data: bytes, where: str) -> Tuple[int, int, int]:
