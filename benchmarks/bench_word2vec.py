@@ -18,7 +18,16 @@ Systems, each (system, model, threads) in a fresh worker subprocess:
 * ``ps det``: ``pysampled.Word2Vec(deterministic=True)`` (the default:
   bit-identical vectors for any thread count);
 * ``ps hogwild``: ``pysampled.Word2Vec(deterministic=False)`` (lock-free
-  updates as in word2vec.c).
+  updates as in word2vec.c);
+* ``word2vec.c`` and ``fastText`` (optional, when ``--word2vec-c`` /
+  ``--fasttext`` name their programs): the original tools as command-line
+  programs, timed end to end only (reading, vocabulary, training and writing
+  the text vectors happen in one process that reports no split); their
+  vectors are read back and scored by the same evaluators. word2vec.c
+  builds from PyPI (``pip install word2vec`` compiles Mikolov's C sources
+  with ``-Ofast -march=native``; its ``bin/word2vec``); fastText is Debian's
+  ``fasttext`` package, run with subwords off (``-minn 0 -maxn 0 -bucket 0``)
+  so it trains plain word2vec.
 
 Both gensim input paths are measured (``--gensim-input``) and speed-ups are
 against the faster of them at the same model and thread count, named in the
@@ -56,9 +65,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
 SYSTEMS = ("gensim", "pysampled", "pysampled-hogwild")
+EXTERNAL = ("word2vec.c", "fasttext")  # command-line peers, end to end only
 MODELS = ("skipgram", "cbow")
 LABEL = {("gensim", "file"): "gensim file", ("gensim", "list"): "gensim list",
-         ("pysampled", None): "ps det", ("pysampled-hogwild", None): "ps hogwild"}
+         ("pysampled", None): "ps det", ("pysampled-hogwild", None): "ps hogwild",
+         ("word2vec.c", None): "word2vec.c", ("fasttext", None): "fastText"}
 MODEL_LABEL = {"skipgram": "skip-gram", "cbow": "CBOW"}
 TARGETS = {"skipgram": 3.0, "cbow": 2.0}  # from the issue: speed-up per core at equal quality
 OUT = Path(__file__).resolve().parent / "out"
@@ -187,7 +198,9 @@ class Worker:
         load_s = None
         for rep in range(a.repeats):
             r = {}
-            if job["system"] == "gensim":
+            if job["system"] in EXTERNAL:
+                words, vectors = self.run_external(job["system"], model, alpha, r)
+            elif job["system"] == "gensim":
                 from gensim.models import Word2Vec as GensimWord2Vec
 
                 m = GensimWord2Vec(vector_size=a.dim, window=a.window, negative=a.negative, hs=0,
@@ -243,11 +256,21 @@ class Worker:
                 t0 = time.perf_counter()
                 m.save_word2vec_format(os.path.join(a.workdir or "/tmp", f"ps-{os.getpid()}.txt"))
                 r["write_s"] = time.perf_counter() - t0
-            r["end_to_end_s"] = r["vocab_s"] + r["train_s"] + r["write_s"]
+            if "end_to_end_s" not in r:
+                r["end_to_end_s"] = r["vocab_s"] + r["train_s"] + r["write_s"]
             r["vocab_size"] = len(words)
             r.update(self.quality(words, np.asarray(vectors)))
             runs.append(r)
-            del m
+            m = None  # free the model before the next repeat
+        if job["system"] in EXTERNAL:
+            res = {"status": "ok", "runs": runs, "train_s": None,
+                   "end_to_end_s": statistics.median(x["end_to_end_s"] for x in runs),
+                   "cpu_util": statistics.median(x["cpu_s"] / x["end_to_end_s"] for x in runs),
+                   "vocab_size": runs[0]["vocab_size"], "command": runs[0]["command"]}
+            for k in ("score", "analogy", "similarity"):
+                vals = [x[k] for x in runs if x.get(k) is not None]
+                res[k] = statistics.median(vals) if vals else None
+            return res
         med = statistics.median(x["train_s"] for x in runs)
         res = {"status": "ok", "runs": runs, "train_s": med,
                "train_s_min": min(x["train_s"] for x in runs),
@@ -264,6 +287,50 @@ class Worker:
             vals = [x[k] for x in runs if x.get(k) is not None]
             res[k] = statistics.median(vals) if vals else None
         return res
+
+    def external_command(self, system, model, alpha, out):
+        """The peer's command line with the benchmark's hyper-parameters."""
+        a, t = self.a, str(self.threads)
+        if system == "word2vec.c":
+            # learning rate: linear decay to alpha * 1e-4 (fixed in word2vec.c)
+            return [a.word2vec_c, "-train", str(a.corpus_path), "-output", f"{out}.txt",
+                    "-cbow", str(int(model == "cbow")), "-size", str(a.dim),
+                    "-window", str(a.window), "-negative", str(a.negative), "-hs", "0",
+                    "-sample", repr(a.sample), "-threads", t, "-iter", str(a.epochs),
+                    "-min-count", str(a.min_count), "-alpha", repr(alpha), "-binary", "0"]
+        # learning rate: linear decay to 0 (fixed in fastText)
+        return [a.fasttext, "skipgram" if model == "skipgram" else "cbow",
+                "-input", str(a.corpus_path), "-output", str(out), "-dim", str(a.dim),
+                "-ws", str(a.window), "-neg", str(a.negative), "-loss", "ns",
+                "-t", repr(a.sample), "-thread", t, "-epoch", str(a.epochs),
+                "-minCount", str(a.min_count), "-lr", repr(alpha), "-minn", "0", "-maxn", "0",
+                "-wordNgrams", "1", "-bucket", "0", "-verbose", "0"]
+
+    def run_external(self, system, model, alpha, r):
+        """Run a command-line peer end to end; its text vectors, read back."""
+        import subprocess
+        import tempfile
+
+        from pysampled.word2vec import load_word2vec_format
+
+        with tempfile.TemporaryDirectory(dir=self.a.workdir) as tmp:
+            out = Path(tmp) / "vectors"
+            cmd = self.external_command(system, model, alpha, out)
+            c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            r["end_to_end_s"] = time.perf_counter() - t0
+            c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            if proc.returncode != 0:
+                raise RuntimeError(f"{system} exited with {proc.returncode}: "
+                                   f"{proc.stderr.decode(errors='replace')[-500:]}")
+            r["cpu_s"] = (c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime)
+            r["command"] = " ".join(Path(cmd[0]).name if i == 0 else x for i, x in enumerate(cmd))
+            words, vectors = load_word2vec_format(f"{out}.txt" if system == "word2vec.c"
+                                                  else f"{out}.vec")[:2]
+        # word2vec.c keeps its sentence-end token "</s>" in the vocabulary
+        keep = [i for i, w in enumerate(words) if w != "</s>"]
+        return [words[i] for i in keep], np.asarray(vectors)[keep]
 
     def quality(self, words, vectors):
         from pysampled.evaluation import evaluate_analogies, evaluate_similarity
@@ -298,8 +365,13 @@ def _ok(r):
     return bool(r) and r.get("status") == "ok"
 
 
+def _timed(r):
+    """A run with a training time of its own (not an end-to-end-only peer)."""
+    return _ok(r) and r.get("train_s") is not None
+
+
 def words_per_s(r, corpus_tokens, epochs):
-    return corpus_tokens * epochs / r["train_s"] if _ok(r) else None
+    return corpus_tokens * epochs / r["train_s"] if _timed(r) else None
 
 
 def _m(x, digits=3):
@@ -363,7 +435,7 @@ def report(results, corpus, a, busy, metas):
         for t in a.threads:
             base = baselines(results, model, t)
             for r in results:
-                if r["model"] != model or r["threads"] != t:
+                if r["model"] != model or r["threads"] != t or r["system"] in EXTERNAL:
                     continue
                 if not _ok(r):
                     rows.append([MODEL_LABEL[model], t, label(r)] + [r.get("status", "?")] +
@@ -427,7 +499,7 @@ def report(results, corpus, a, busy, metas):
                    f"at {t_lo}) (1.00 = perfect)\n")
         names = []
         for r in results:
-            if label(r) not in names:
+            if label(r) not in names and r["system"] not in EXTERNAL:
                 names.append(label(r))
         rows = []
         for model in a.models:
@@ -461,11 +533,40 @@ def report(results, corpus, a, busy, metas):
             continue
         split = (f"{r['count_s']:.2f} + {r['encode_s']:.2f}" if r.get("count_s") is not None
                  else "")
-        e2e.append([r["model"], str(r["threads"]), label(r), f"{r['vocab_s']:.2f}", split,
-                    f"{r['train_s']:.2f}", f"{r['write_s']:.2f}", f"{r['end_to_end_s']:.2f}"])
+        if r["system"] in EXTERNAL:
+            parts = ["—", "", "—", "—"]
+        else:
+            parts = [f"{r['vocab_s']:.2f}", split, f"{r['train_s']:.2f}", f"{r['write_s']:.2f}"]
+        e2e.append([r["model"], str(r["threads"]), label(r), *parts,
+                    f"{r['end_to_end_s']:.2f}", _q(r.get("analogy")), _q(r.get("similarity"))])
     if e2e:
         out.append(C.md_table(["model", "thr", "system", "vocab s", "count + encode s",
-                               "train s", "write s", "end-to-end s"], e2e))
+                               "train s", "write s", "end-to-end s", "analogy acc",
+                               "similarity ρ"], e2e))
+    peers = [n for n in ("gensim file", "gensim list", "word2vec.c", "fastText")
+             if any(_ok(r) and label(r) == n for r in results)]
+    rows = []
+    for model in a.models:
+        for t in a.threads:
+            for sysname in ("pysampled", "pysampled-hogwild"):
+                r = next((x for x in results if x["system"] == sysname and x["model"] == model
+                          and x["threads"] == t and _ok(x)), None)
+                if r is None:
+                    continue
+                row = [MODEL_LABEL[model], t, label(r)]
+                for n in peers:
+                    b = next((x for x in results if label(x) == n and x["model"] == model
+                              and x["threads"] == t and _ok(x)), None)
+                    row.append(f"{b['end_to_end_s'] / r['end_to_end_s']:.2f}×" if b else "—")
+                rows.append(row)
+    if rows and peers:
+        out.append("\nEnd-to-end speed-up of pysampled over each peer (peer seconds / "
+                   "pysampled seconds, same model and threads):\n")
+        out.append(C.md_table(["model", "thr", "pysampled"] + peers, rows,
+                              ["l", "r", "l"] + ["r"] * len(peers)))
+    cmds = {label(r): r["command"] for r in results if _ok(r) and r.get("command")}
+    for n, c in cmds.items():
+        out.append(f"\n{n} command (one of them): `{c}`")
     list_loads = [r["list_load_s"] for r in results if r.get("list_load_s") is not None]
     if list_loads:
         out.append(f"\n`gensim list` reads the file into a list of token lists first "
@@ -489,7 +590,7 @@ def plot(results, corpus, a, path):
         return None
     names = []
     for r in results:
-        if label(r) not in names:
+        if label(r) not in names and r["system"] not in EXTERNAL:
             names.append(label(r))
     cats = [(m, t) for m in a.models for t in a.threads]
     has_score = any(r.get("score") is not None for r in results)
@@ -577,6 +678,10 @@ def parse_args(argv=None):
     r.add_argument("--systems", default=",".join(SYSTEMS), help="subset of " + ",".join(SYSTEMS))
     r.add_argument("--models", default=",".join(MODELS), help="subset of " + ",".join(MODELS))
     r.add_argument("--threads", default="1,2")
+    r.add_argument("--word2vec-c", default=None, metavar="PROGRAM",
+                   help="also run word2vec.c (e.g. the bin/word2vec of `pip install word2vec`)")
+    r.add_argument("--fasttext", default=None, metavar="PROGRAM",
+                   help="also run fastText (e.g. /usr/bin/fasttext of Debian's package)")
     r.add_argument("--gensim-input", choices=("file", "list", "both"), default="both",
                    help="gensim's corpus_file path, its in-memory list path, or both (default)")
     r.add_argument("--repeats", type=int, default=1,
@@ -598,8 +703,13 @@ def parse_args(argv=None):
     a = p.parse_args(argv)
     a.systems = [s.strip() for s in a.systems.split(",") if s.strip()]
     a.models = [s.strip() for s in a.models.split(",") if s.strip()]
-    if set(a.systems) - set(SYSTEMS):
+    a.systems += [s for s, path in (("word2vec.c", a.word2vec_c), ("fasttext", a.fasttext))
+                  if path and s not in a.systems]
+    if set(a.systems) - set(SYSTEMS) - set(EXTERNAL):
         p.error(f"unknown system in {a.systems}")
+    for s, path in (("word2vec.c", a.word2vec_c), ("fasttext", a.fasttext)):
+        if s in a.systems and not path:
+            p.error(f"system {s} needs --{'word2vec-c' if s == 'word2vec.c' else 'fasttext'}")
     if set(a.models) - set(MODELS):
         p.error(f"unknown model in {a.models}")
     a.threads = [int(x) for x in a.threads.split(",") if x.strip()]
@@ -619,9 +729,9 @@ def worker_args(a, system, threads, corpus_path, corpus):
             "--min-alpha", repr(a.min_alpha), "--seed", str(a.seed), "--repeats", str(a.repeats)]
     if corpus["source"] == "synthetic":
         args += ["--synthetic-json", json.dumps(corpus["params"])]
-    for k in ("analogies", "similarity", "workdir"):
+    for k in ("analogies", "similarity", "workdir", "word2vec_c", "fasttext"):
         if getattr(a, k):
-            args += [f"--{k}", str(Path(getattr(a, k)).resolve())]
+            args += [f"--{k.replace('_', '-')}", str(Path(getattr(a, k)).resolve())]
     return args
 
 
@@ -665,7 +775,9 @@ def main(argv=None):
                                timeout_s=a.timeout)
         r = res.get(j["id"], {"status": "error", "error": "no result"})
         metas[j["id"]] = {**(meta or {}), "other_load_before": busy[-1]}
-        if _ok(r):
+        if _ok(r) and j["system"] in EXTERNAL:
+            log(f"    end to end {r['end_to_end_s']:.2f} s, CPU util {r['cpu_util']:.2f}")
+        elif _ok(r):
             wps = words_per_s(r, corpus["tokens"], a.epochs)
             log(f"    train {r['train_s']:.2f} s = {wps / 1e6:.3f} M words/s, vocab "
                 f"{r['vocab_s']:.2f} s, CPU util {r['cpu_util']:.2f}"
@@ -674,7 +786,7 @@ def main(argv=None):
     busy.append(C.cpu_busy_fraction())
     report_md = report(results, corpus, a, busy, metas)
     for r in results:
-        if _ok(r):
+        if _timed(r):
             r["words_per_s"] = words_per_s(r, corpus["tokens"], a.epochs)
             r["words_per_s_per_thread"] = r["words_per_s"] / r["threads"]
             base = baselines(results, r["model"], r["threads"])
