@@ -57,6 +57,51 @@ def test_records_are_the_trainer_windows_with_their_negatives():
     assert (negatives >= 0).mean() > 0.5
 
 
+_M64 = (1 << 64) - 1
+_G = 0x9E3779B97F4A7C15
+
+
+def _mix(z):
+    """SplitMix64's finaliser, mod 2^64."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return z ^ (z >> 31)
+
+
+def _word(seed, epoch, tag, pos):
+    """The random word of stream ``tag`` at corpus position ``pos``, as
+    word2vec.hpp specifies it (written here in plain Python integers)."""
+    stream = _mix(_mix(seed ^ 0x5851F42D4C957F2D) ^ ((epoch * 0xD1342543DE82EF95) & _M64)
+                  ^ ((tag * _G + 0x632BE59BD9B4E019) & _M64))
+    return _mix((stream + (pos + 1) * _G) & _M64)
+
+
+@pytest.mark.parametrize("position,epoch", [(0, 0), (123_456_789_012, 3)])
+def test_records_follow_the_specified_random_streams(position, epoch):
+    """Which tokens are kept and each window's radius come from streams 0 and
+    1 of the specification: recomputed here without the library, window by
+    window (a change to the streams would change every trained vector)."""
+    tokens, ends, keep, noise, syn0, syn1 = _chunk(3)
+    window, seed = 4, 11
+    ctx, nctx, out = _word2vec.records(syn0, syn1, keep, noise, tokens, ends, position, seed,
+                                       epoch, DIM, window, NEG, 2)
+    expect_centre, expect_ctx = [], []
+    start = 0
+    for end in ends.tolist():
+        kept = [(p, int(tokens[p])) for p in range(start, end)
+                if (_word(seed, epoch, 0, position + p) >> 11) * 2.0 ** -53 < keep[tokens[p]]]
+        for t, (p, word) in enumerate(kept):
+            shrink = ((_word(seed, epoch, 1, position + p) & 0xFFFFFFFF) * window) >> 32
+            radius = window - shrink
+            expect_centre.append(word)
+            expect_ctx.append([w for u, (_, w) in enumerate(kept)
+                               if u != t and abs(u - t) <= radius])
+        start = end
+    assert out[:, 0].tolist() == expect_centre
+    assert [ctx[r, :nctx[r]].tolist() for r in range(len(nctx))] == expect_ctx
+    assert 0.55 < len(expect_centre) / len(tokens) < 0.95  # keep_prob is uniform in [0.5, 1)
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("group_size", [1, 5, 64])
 @pytest.mark.parametrize("model", ["skipgram", "cbow", "cbow_sum"])

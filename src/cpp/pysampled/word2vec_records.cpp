@@ -11,28 +11,43 @@
 
 namespace pysampled {
 
+namespace {
+// SplitMix64's finaliser.
+inline uint64_t w2v_mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// The stream of (seed, epoch, tag): computed once per chunk and tag, then
+// indexed by corpus position (w2v_random recomputes it on every call).
+inline uint64_t w2v_stream(uint64_t seed, uint64_t epoch, uint64_t tag) {
+  return w2v_mix(w2v_mix(seed ^ 0x5851F42D4C957F2Dull) ^ (epoch * 0xD1342543DE82EF95ull) ^
+                 (tag * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull));
+}
+
+inline uint64_t w2v_draw(uint64_t stream, uint64_t pos) { return w2v_mix(stream + (pos + 1) * 0x9E3779B97F4A7C15ull); }
+}  // namespace
+
 uint64_t w2v_random(uint64_t seed, uint64_t epoch, uint64_t tag, uint64_t pos) {
   // SplitMix64: a stream per (seed, epoch, tag), indexed by corpus position.
-  auto mix = [](uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  };
-  const uint64_t stream = mix(mix(seed ^ 0x5851F42D4C957F2Dull) ^ (epoch * 0xD1342543DE82EF95ull) ^
-                              (tag * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull));
-  return mix(stream + (pos + 1) * 0x9E3779B97F4A7C15ull);
+  return w2v_draw(w2v_stream(seed, epoch, tag), pos);
 }
 
 void build_records(const float* keep_prob, const uint64_t* neg_table, uint32_t neg_size, int window,
                    int negative, bool shrink, const Word2VecChunk& ch, int threads, W2VRecords& rec) {
   const int64_t n = ch.num_tokens;
+  const uint64_t keep_stream = w2v_stream(ch.seed, ch.epoch, 0);
+  const uint64_t shrink_stream = w2v_stream(ch.seed, ch.epoch, 1);
+  std::vector<uint64_t> neg_stream(static_cast<size_t>(std::max(0, negative)));
+  for (int j = 0; j < negative; ++j) neg_stream[j] = w2v_stream(ch.seed, ch.epoch, 2 + static_cast<uint64_t>(j));
   std::vector<uint8_t> keep(static_cast<size_t>(n));
   constexpr int64_t kBlock = 4096;
   parallel_for((n + kBlock - 1) / kBlock, threads, [&](int64_t b) {
     const int64_t end = std::min(n, (b + 1) * kBlock);
     for (int64_t p = b * kBlock; p < end; ++p) {
       const int32_t id = ch.tokens[p];
-      const double u = static_cast<double>(w2v_random(ch.seed, ch.epoch, 0, ch.position + p) >> 11) *
+      const double u = static_cast<double>(w2v_draw(keep_stream, ch.position + p) >> 11) *
                        (1.0 / 9007199254740992.0);
       keep[p] = u < static_cast<double>(keep_prob[id]) ? 1 : 0;
     }
@@ -59,8 +74,11 @@ void build_records(const float* keep_prob, const uint64_t* neg_table, uint32_t n
   rec.nctx.resize(static_cast<size_t>(rec.count));
   rec.out.resize(static_cast<size_t>(rec.count * rec.outs));
   parallel_for(ch.num_sentences, threads, [&](int64_t s) {
-    std::vector<int32_t> ids;
-    std::vector<int64_t> pos;
+    // Per-thread buffers, reused from sentence to sentence.
+    thread_local std::vector<int32_t> ids;
+    thread_local std::vector<int64_t> pos;
+    ids.clear();
+    pos.clear();
     for (int64_t p = sentence_start[s]; p < ch.sentence_ends[s]; ++p) {
       if (keep[p]) {
         ids.push_back(ch.tokens[p]);
@@ -72,7 +90,7 @@ void build_records(const float* keep_prob, const uint64_t* neg_table, uint32_t n
       const int64_t r = first_record[s] + t;
       int64_t radius = window;
       if (shrink) {
-        const uint64_t rw = w2v_random(ch.seed, ch.epoch, 1, static_cast<uint64_t>(pos[t]));
+        const uint64_t rw = w2v_draw(shrink_stream, static_cast<uint64_t>(pos[t]));
         radius -= static_cast<int64_t>(((rw & 0xFFFFFFFFu) * static_cast<uint64_t>(window)) >> 32);
       }
       int32_t* c = rec.ctx.data() + r * rec.max_ctx;
@@ -84,7 +102,7 @@ void build_records(const float* keep_prob, const uint64_t* neg_table, uint32_t n
       int32_t* o = rec.out.data() + r * rec.outs;
       o[0] = ids[t];
       for (int j = 0; j < negative; ++j) {
-        const uint64_t w = w2v_random(ch.seed, ch.epoch, 2 + static_cast<uint64_t>(j), static_cast<uint64_t>(pos[t]));
+        const uint64_t w = w2v_draw(neg_stream[j], static_cast<uint64_t>(pos[t]));
         const int64_t neg = alias_pick(w, neg_table, neg_size);
         o[1 + j] = neg == ids[t] ? -1 : static_cast<int32_t>(neg);
       }

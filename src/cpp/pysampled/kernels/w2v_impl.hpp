@@ -67,6 +67,40 @@ inline void accumulate(float* dst, const float* const* rows, const float* coef, 
   }
 }
 
+// dst[0 : NV*kL) = (sum_j rows[j][0 : NV*kL)) * scale, in registers.
+template <int NV>
+inline void sum_rows_block(float* dst, const float* const* rows, int nrows, float scale, int64_t offset) {
+  VF acc[NV];
+  for (int v = 0; v < NV; ++v) acc[v] = VF{};
+  for (int j = 0; j < nrows; ++j) {
+    const float* r = rows[j] + offset;
+    for (int v = 0; v < NV; ++v) acc[v] += vload(r + v * kL);
+  }
+  if (scale != 1.0f) {
+    for (int v = 0; v < NV; ++v) acc[v] *= scale;
+  }
+  for (int v = 0; v < NV; ++v) vstore(dst + v * kL, acc[v]);
+}
+
+// CBOW's input h = (sum_j rows[j]) * scale over n floats (n a multiple of
+// kL): the bits of zeroing h, adding each row with axpy(1, row, h) and then
+// multiplying by scale, without storing and reloading h for every row.
+inline void sum_rows(float* dst, const float* const* rows, int nrows, float scale, int64_t n) {
+  constexpr int kBlock = 8;  // vectors per column block (register budget)
+  int64_t c0 = 0;
+  for (; c0 + kBlock * kL <= n; c0 += kBlock * kL) sum_rows_block<kBlock>(dst + c0, rows, nrows, scale, c0);
+  switch ((n - c0) / kL) {
+    case 1: sum_rows_block<1>(dst + c0, rows, nrows, scale, c0); break;
+    case 2: sum_rows_block<2>(dst + c0, rows, nrows, scale, c0); break;
+    case 3: sum_rows_block<3>(dst + c0, rows, nrows, scale, c0); break;
+    case 4: sum_rows_block<4>(dst + c0, rows, nrows, scale, c0); break;
+    case 5: sum_rows_block<5>(dst + c0, rows, nrows, scale, c0); break;
+    case 6: sum_rows_block<6>(dst + c0, rows, nrows, scale, c0); break;
+    case 7: sum_rows_block<7>(dst + c0, rows, nrows, scale, c0); break;
+    default: break;
+  }
+}
+
 // y = g * x: the bits of axpy(g, x, y) on a zero y.
 inline void scale_to(float g, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; i += kL) vstore(y + i, g * vload(x + i));
@@ -140,6 +174,7 @@ double hogwild(const Word2VecModel& m, const Word2VecConfig& cfg, const W2VRecor
     AlignedVector<float> h(static_cast<size_t>(stride)), e(static_cast<size_t>(stride));
     std::vector<float> z(static_cast<size_t>((K + kL - 1) / kL * kL));
     std::vector<const float*> orow(static_cast<size_t>(K));
+    std::vector<const float*> crow(static_cast<size_t>(rec.max_ctx));
     bool live[64];
     double loss = 0.0;
     int64_t np = 0;
@@ -154,12 +189,8 @@ double hogwild(const Word2VecModel& m, const Word2VecConfig& cfg, const W2VRecor
         orow[j] = live[j] ? m.syn1 + static_cast<int64_t>(out[j]) * stride : m.syn1;
       }
       if (cfg.cbow) {
-        std::fill(h.begin(), h.end(), 0.0f);
-        for (int c = 0; c < nc; ++c) axpy(1.0f, m.syn0 + static_cast<int64_t>(ctx[c]) * stride, h.data(), stride);
-        if (cfg.cbow_mean) {
-          const float inv = 1.0f / static_cast<float>(nc);
-          for (int64_t d = 0; d < stride; ++d) h[d] *= inv;
-        }
+        for (int c = 0; c < nc; ++c) crow[c] = m.syn0 + static_cast<int64_t>(ctx[c]) * stride;
+        sum_rows(h.data(), crow.data(), nc, cfg.cbow_mean ? 1.0f / static_cast<float>(nc) : 1.0f, stride);
         for (int j = 0; j < K; ++j) z[j] = live[j] ? dot(h.data(), orow[j], stride) : 0.0f;
         loss += grads_from_logits(z.data(), live, K, alpha);
         np += K;
@@ -167,7 +198,7 @@ double hogwild(const Word2VecModel& m, const Word2VecConfig& cfg, const W2VRecor
         for (int j = 0; j < K; ++j) {
           if (live[j]) axpy(z[j], h.data(), const_cast<float*>(orow[j]), stride);
         }
-        for (int c = 0; c < nc; ++c) axpy(1.0f, e.data(), m.syn0 + static_cast<int64_t>(ctx[c]) * stride, stride);
+        for (int c = 0; c < nc; ++c) axpy(1.0f, e.data(), const_cast<float*>(crow[c]), stride);
       } else {
         for (int c = 0; c < nc; ++c) {
           float* in = m.syn0 + static_cast<int64_t>(ctx[c]) * stride;
@@ -245,6 +276,7 @@ struct DeterministicGroup {
     }
     parallel_for((n + 15) / 16, threads, [&](int64_t b) {
       std::vector<const float*> orow(static_cast<size_t>(K));
+      std::vector<const float*> crow(kCbow ? static_cast<size_t>(W) : 0);
       bool live[64];
       float zbuf[64];
       for (int64_t i = b * 16; i < std::min(n, (b + 1) * 16); ++i) {
@@ -258,12 +290,8 @@ struct DeterministicGroup {
         }
         if (kCbow) {
           float* h = s.h.data() + i * stride;
-          std::fill(h, h + stride, 0.0f);
-          for (int c = 0; c < nc; ++c) axpy(1.0f, in_row(ctx(r)[c]), h, stride);
-          if (cfg.cbow_mean) {
-            const float inv = 1.0f / static_cast<float>(nc);
-            for (int64_t d = 0; d < stride; ++d) h[d] *= inv;
-          }
+          for (int c = 0; c < nc; ++c) crow[c] = in_row(ctx(r)[c]);
+          sum_rows(h, crow.data(), nc, cfg.cbow_mean ? 1.0f / static_cast<float>(nc) : 1.0f, stride);
           float* g = s.g.data() + i * K;
           for (int j = 0; j < K; ++j) zbuf[j] = live[j] ? dot(h, orow[j], stride) : 0.0f;
           s.loss[i] = grads_from_logits(zbuf, live, K, alpha);
