@@ -92,7 +92,7 @@ def main(argv=None):
         w, c, _ = timed(lambda: _word2vec.encode_corpus(paths, words, tp, ep, MAX_SENTENCE_LENGTH,
                                                         t, TEXT_BLOCK_BYTES), a.repeats)
         rows.append((f"ps encode, {t} thread(s)", w, c))
-        w, c, _ = timed(lambda: Word2Vec(min_count=a.min_count, threads=t).build_vocab(
+        w, c, _ = timed(lambda: Word2Vec(min_count=a.min_count, num_threads=t).build_vocab(
             paths, workdir=a.workdir), a.repeats)
         rows.append((f"ps build_vocab (count+encode+init), {t} thread(s)", w, c))
         for x in (tp, ep):

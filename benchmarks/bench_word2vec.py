@@ -238,7 +238,7 @@ class Worker:
                 m = Word2Vec(model=model, dim=a.dim, window=a.window, negative=a.negative,
                              min_count=a.min_count, sample=a.sample, alpha=alpha,
                              min_alpha=a.min_alpha, epochs=a.epochs, seed=a.seed,
-                             threads=self.threads, cbow_mean=True,
+                             num_threads=self.threads, cbow_mean=True,
                              deterministic=job["system"] == "pysampled")
                 t0 = time.perf_counter()
                 m.build_vocab(str(a.corpus_path), workdir=a.workdir)
