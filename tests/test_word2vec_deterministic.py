@@ -124,3 +124,35 @@ def test_deterministic_chunk_equals_reference(model, group_size, threads, each_s
     # the updates are large enough for their order to matter (see the docstring)
     assert np.abs(a0 - syn0).max() > 0.05 and np.abs(a1 - syn1).max() > 0.05
 
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("cbow", [False, True])
+def test_hogwild_trains_every_record_once_on_any_thread_count(cbow, threads):
+    """Hogwild hands its blocks of 64 records to the threads in an order that
+    spreads them over the chunk; every record must still be trained exactly
+    once. The predictions counted equal the deterministic mode's, and with a
+    tiny learning rate the summed loss equals one thread's (a block skipped
+    or trained twice changes both)."""
+    rng = np.random.default_rng(7)
+    n = 9001  # about 6,700 kept tokens: 105 blocks, uneven over 2 and 3 threads
+    tokens = rng.integers(0, V, n).astype(np.int32)
+    ends = np.unique(np.concatenate([rng.integers(1, n, 700), [n]])).astype(np.int64)
+    keep = rng.uniform(0.5, 1.0, V).astype(np.float32)
+    noise = _word2vec.NoiseTable(np.bincount(tokens, minlength=V).astype(np.float32) + 1.0)
+    syn0 = np.zeros((V, STRIDE), np.float32)
+    syn1 = np.zeros((V, STRIDE), np.float32)
+    syn0[:, :DIM] = rng.normal(0, 0.4, (V, DIM))
+    syn1[:, :DIM] = rng.normal(0, 0.4, (V, DIM))
+
+    def run(hogwild, t):
+        a0, a1 = syn0.copy(), syn1.copy()
+        return _word2vec.train_chunk(a0, a1, keep, noise, tokens, ends, 0, 3, 0, 1e-7, DIM, 4,
+                                     NEG, cbow, True, hogwild, 64, t, True)
+
+    words, kept, pairs, loss = run(True, threads)
+    words1, kept1, pairs1, loss1 = run(True, 1)
+    _, kept_det, pairs_det, _ = run(False, 1)
+    assert kept // 64 > 100
+    assert (kept, pairs) == (kept1, pairs1) == (kept_det, pairs_det)
+    assert loss == pytest.approx(loss1, rel=1e-6)

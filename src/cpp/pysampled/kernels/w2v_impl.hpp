@@ -170,7 +170,16 @@ double hogwild(const Word2VecModel& m, const Word2VecConfig& cfg, const W2VRecor
   const int64_t nblocks = (R + kBlock - 1) / kBlock;
   std::vector<double> block_loss(static_cast<size_t>(nblocks), 0.0);
   std::vector<int64_t> block_pairs(static_cast<size_t>(nblocks), 0);
-  parallel_for(nblocks, threads, [&](int64_t b) {
+  // Blocks handed out in an order that spreads the threads over the chunk:
+  // task i takes block (i % spans) * per + i / spans, so the blocks trained
+  // at the same time lie about nblocks / spans apart (neighbouring text
+  // shares rare words whose rows would move between cores). Tasks are still
+  // handed out dynamically, so a slow thread takes fewer of them.
+  const int64_t spans = std::max<int64_t>(1, std::min<int64_t>(threads, nblocks));
+  const int64_t per = (nblocks + spans - 1) / spans;
+  parallel_for(spans * per, threads, [&](int64_t task) {
+    const int64_t b = (task % spans) * per + task / spans;
+    if (b >= nblocks) return;
     AlignedVector<float> h(static_cast<size_t>(stride)), e(static_cast<size_t>(stride));
     std::vector<float> z(static_cast<size_t>((K + kL - 1) / kL * kL));
     std::vector<const float*> orow(static_cast<size_t>(K));
