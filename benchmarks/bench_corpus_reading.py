@@ -13,7 +13,13 @@ of ``--repeats``:
 * ``gensim scan``: ``gensim.models.Word2Vec().scan_vocab(corpus_file=path)``
   (gensim 4: LineSentence-style reading and a Python dict count, one thread
   whatever ``workers`` says) and, for the complete vocabulary step,
-  ``build_vocab(corpus_file=path)``.
+  ``build_vocab(corpus_file=path)``;
+* ``word2vec.c vocabulary`` (with ``--word2vec-c PROGRAM``, e.g. the
+  ``bin/word2vec`` of ``pip install word2vec``, which compiles Mikolov's C
+  sources): ``word2vec -train path -save-vocab FILE -min-count N`` without
+  ``-output``, which stops after its vocabulary pass (read, count, prune,
+  sort, write the vocabulary); a child process, timed whole (its start-up
+  included), its CPU time from the children's usage.
 
 Reported: wall seconds, M tokens per wall second and per CPU second of this
 process (the machine may be shared: the CPU figure is the per-core speed).
@@ -33,17 +39,26 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
+import subprocess
 import sys
 import tempfile
 import time
 
 
-def timed(fn, repeats):
+def _cpu(children):
+    if not children:
+        return time.process_time()
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def timed(fn, repeats, children=False):
     best = None
     for _ in range(repeats):
-        w0, c0 = time.perf_counter(), time.process_time()
+        w0, c0 = time.perf_counter(), _cpu(children)
         out = fn()
-        w, c = time.perf_counter() - w0, time.process_time() - c0
+        w, c = time.perf_counter() - w0, _cpu(children) - c0
         if best is None or w < best[0]:
             best = (w, c, out)
     return best
@@ -72,6 +87,8 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--min-count", type=int, default=5)
     p.add_argument("--no-gensim", action="store_true")
+    p.add_argument("--word2vec-c", default=None, metavar="PROGRAM",
+                   help="also time word2vec.c's vocabulary pass (bin/word2vec of `pip install word2vec`)")
     p.add_argument("--workdir", default=tempfile.gettempdir())
     a = p.parse_args(argv)
 
@@ -110,6 +127,14 @@ def main(argv=None):
         w, c, _ = timed(lambda: GW(min_count=a.min_count, workers=1).build_vocab(
             corpus_file=paths[0]), a.repeats)
         rows.append((f"gensim {gensim.__version__} build_vocab(corpus_file)", w, c))
+    if a.word2vec_c and len(paths) == 1:
+        vocab_out = os.path.join(a.workdir, "bench_w2vc_vocab.txt")
+        cmd = [a.word2vec_c, "-train", paths[0], "-save-vocab", vocab_out,
+               "-min-count", str(a.min_count), "-threads", "1"]
+        w, c, _ = timed(lambda: subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL),
+                        a.repeats, children=True)
+        os.remove(vocab_out)
+        rows.append(("word2vec.c vocabulary (-save-vocab, no -output)", w, c))
     print(f"corpus: {', '.join(paths)}: {size / 1e6:.1f} MB, {tokens:,} tokens, "
           f"vocabulary {len(words):,} (min_count {a.min_count}); best of {a.repeats}")
     print("| step | wall s | M tokens/s (wall) | M tokens/CPU-s |")
