@@ -69,23 +69,43 @@ def random_text(rng, n):
     return b"".join(parts)
 
 
-def run(tmp_path, datas, *, threads=1, block=1 << 20, min_count=1, max_len=10_000):
+def run(tmp_path, datas, *, threads=1, block=1 << 20, min_count=1, max_len=10_000,
+        single_pass=False):
+    """Count and encode `datas` (one file each) with the two-pass reader, or
+    with the single pass (provisional ids written while counting, then mapped
+    to the vocabulary's ids) that ``Word2Vec.build_vocab`` uses."""
     paths = []
     for i, d in enumerate(datas):
         p = tmp_path / f"c{i}.txt"
         p.write_bytes(d)
         paths.append(str(p))
-    words, counts, tokens, sentences, unique, _ = _word2vec.scan_vocabulary(
-        paths, min_count, 0, threads, block)
-    vocab = words
     t, e = str(tmp_path / "tokens.i32"), str(tmp_path / "ends.i64")
-    n_tok, n_sent, raw = _word2vec.encode_corpus(paths, vocab, t, e, max_len, threads, block)
+    if single_pass:
+        pt, pe = str(tmp_path / "prov.i32"), str(tmp_path / "prov.i64")
+        words, counts, tokens, sentences, unique, pids = _word2vec.scan_vocabulary_provisional(
+            paths, min_count, threads, block, pt, pe)
+        assert sorted(pids.tolist()) == sorted(set(pids.tolist()))
+        assert all(0 <= x < unique for x in pids.tolist())
+        final = np.full(unique, -1, np.int32)
+        final[pids] = np.arange(len(words), dtype=np.int32)
+        n_tok, n_sent, raw = _word2vec.encode_provisional(pt, pe, final, t, e, max_len)
+    else:
+        words, counts, tokens, sentences, unique, _ = _word2vec.scan_vocabulary(
+            paths, min_count, 0, threads, block)
+        n_tok, n_sent, raw = _word2vec.encode_corpus(paths, words, t, e, max_len, threads, block)
     return (words, counts.tolist(), tokens, sentences, unique,
             np.fromfile(t, np.int32).tolist(), np.fromfile(e, np.int64).tolist(), n_tok, n_sent,
             raw)
 
 
 def check(tmp_path, datas, **kw):
+    """Both readers (two passes; one pass with provisional ids) against the
+    oracle."""
+    for single_pass in (False, True):
+        _check(tmp_path, datas, single_pass=single_pass, **kw)
+
+
+def _check(tmp_path, datas, **kw):
     sents = oracle_sentences(datas)
     mc = kw.get("min_count", 1)
     words, counts = oracle_vocab(sents, mc)
@@ -144,3 +164,39 @@ def test_empty_files_and_missing_file(tmp_path):
     check(tmp_path, [b"", b"\n\n\r\n", b" \t "])
     with pytest.raises(OSError):
         _word2vec.scan_vocabulary([str(tmp_path / "missing")], 1, 0, 1, 1 << 20)
+    with pytest.raises(OSError):
+        _word2vec.scan_vocabulary_provisional([str(tmp_path / "missing")], 1, 1, 1 << 20,
+                                              str(tmp_path / "p.i32"), str(tmp_path / "p.i64"))
+
+
+def _provisional(tmp_path, text=b"a b c\nb c\n\nc\n"):
+    p = tmp_path / "c.txt"
+    p.write_bytes(text)
+    pt, pe = tmp_path / "p.i32", tmp_path / "p.i64"
+    words, _, _, _, unique, pids = _word2vec.scan_vocabulary_provisional(
+        [str(p)], 1, 1, 1 << 20, str(pt), str(pe))
+    final = np.full(unique, -1, np.int32)
+    final[pids] = np.arange(len(words), dtype=np.int32)
+    return pt, pe, final
+
+
+def test_provisional_files_that_do_not_fit_are_rejected(tmp_path):
+    """encode_provisional checks its inputs instead of reading past them: an id
+    outside the map, line ends beyond the tokens or not increasing, tokens
+    after the last line end."""
+    pt, pe, final = _provisional(tmp_path)
+    t, e = str(tmp_path / "t.i32"), str(tmp_path / "e.i64")
+    assert _word2vec.encode_provisional(str(pt), str(pe), final, t, e, 100) == (6, 3, 6)
+    with pytest.raises(ValueError, match="out of range"):
+        _word2vec.encode_provisional(str(pt), str(pe), final[:1], t, e, 100)
+    ends = np.fromfile(pe, np.int64)
+    bad = [ends + 1, ends[::-1].copy(), ends[:-1]]
+    messages = ["beyond its tokens", "must increase", "after the last line end"]
+    for b, msg in zip(bad, messages):
+        b.tofile(pe)
+        with pytest.raises(ValueError, match=msg):
+            _word2vec.encode_provisional(str(pt), str(pe), final, t, e, 100)
+    with pytest.raises(ValueError, match="max_sentence_length"):
+        _word2vec.encode_provisional(str(pt), str(pe), final, t, e, 0)
+    with pytest.raises(OSError):
+        _word2vec.encode_provisional(str(tmp_path / "none"), str(pe), final, t, e, 100)

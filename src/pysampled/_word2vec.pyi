@@ -37,6 +37,17 @@ def windows(keep_prob: npt.NDArray[np.float32], tokens: npt.NDArray[np.int32],
 def scan_vocabulary(paths: Sequence[Union[str, os.PathLike]], min_count: int, max_vocab_size: int,
                     num_threads: int, block_bytes: int
                     ) -> Tuple[List[str], npt.NDArray[np.int64], int, int, int, int]: ...
+def scan_vocabulary_provisional(paths: Sequence[Union[str, os.PathLike]], min_count: int,
+                                num_threads: int, block_bytes: int,
+                                provisional_tokens_path: Union[str, os.PathLike],
+                                provisional_ends_path: Union[str, os.PathLike]
+                                ) -> Tuple[List[str], npt.NDArray[np.int64], int, int, int,
+                                           npt.NDArray[np.int64]]: ...
+def encode_provisional(provisional_tokens_path: Union[str, os.PathLike],
+                       provisional_ends_path: Union[str, os.PathLike],
+                       final_id: npt.NDArray[np.int32], tokens_path: Union[str, os.PathLike],
+                       ends_path: Union[str, os.PathLike], max_sentence_length: int
+                       ) -> Tuple[int, int, int]: ...
 def encode_corpus(paths: Sequence[Union[str, os.PathLike]], vocabulary: Sequence[str],
                   tokens_path: Union[str, os.PathLike], ends_path: Union[str, os.PathLike],
                   max_sentence_length: int, num_threads: int, block_bytes: int

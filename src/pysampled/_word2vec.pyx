@@ -30,6 +30,8 @@ cdef extern from "pysampled/corpus.hpp" namespace "pysampled" nogil:
         int64_t block_bytes
         int64_t max_vocab_size
         int64_t min_count
+        string provisional_tokens_path
+        string provisional_ends_path
 
     cdef cppclass CorpusVocabulary:
         vector[string] words
@@ -38,6 +40,7 @@ cdef extern from "pysampled/corpus.hpp" namespace "pysampled" nogil:
         int64_t sentences
         int64_t unique_words
         int64_t min_reduce
+        vector[int64_t] ids
 
     cdef cppclass CorpusEncoding:
         int64_t tokens
@@ -50,6 +53,10 @@ cdef extern from "pysampled/corpus.hpp" namespace "pysampled" nogil:
                                  const string& tokens_path, const string& ends_path,
                                  int64_t max_sentence_length, int num_threads,
                                  int64_t block_bytes) except +
+    CorpusEncoding cpp_encode_provisional "pysampled::encode_provisional"(
+        const string& provisional_tokens_path, const string& provisional_ends_path,
+        const int32_t* final_id, int64_t num_ids, const string& tokens_path,
+        const string& ends_path, int64_t max_sentence_length) except +
 
 
 cdef extern from "pysampled/vectors_text.hpp" namespace "pysampled" nogil:
@@ -239,6 +246,45 @@ def scan_vocabulary(paths, int64_t min_count, int64_t max_vocab_size, int num_th
     words = [w.decode("utf-8") for w in v.words]
     counts = _copy64(v.counts)
     return words, counts, v.tokens, v.sentences, v.unique_words, v.min_reduce
+
+
+def scan_vocabulary_provisional(paths, int64_t min_count, int num_threads, int64_t block_bytes,
+                                provisional_tokens_path, provisional_ends_path):
+    """scan_vocabulary that also writes every token's provisional id and the
+    line ends to the two files, for encode_provisional (see corpus.hpp).
+    Returns (words, counts, tokens, sentences, unique_words, ids): ids[i] is
+    the provisional id of words[i]; provisional ids lie in [0, unique_words)."""
+    cdef CorpusScanOptions opt
+    cdef CorpusVocabulary v
+    cdef vector[string] cpaths = _paths(paths)
+    opt.num_threads = num_threads
+    opt.block_bytes = block_bytes
+    opt.max_vocab_size = 0
+    opt.min_count = min_count
+    opt.provisional_tokens_path = os.fsencode(provisional_tokens_path)
+    opt.provisional_ends_path = os.fsencode(provisional_ends_path)
+    with nogil:
+        cpp_scan_vocabulary(cpaths, opt, v)
+    words = [w.decode("utf-8") for w in v.words]
+    return (words, _copy64(v.counts), v.tokens, v.sentences, v.unique_words, _copy64(v.ids))
+
+
+def encode_provisional(provisional_tokens_path, provisional_ends_path,
+                       const int32_t[::1] final_id, tokens_path, ends_path,
+                       int64_t max_sentence_length):
+    """Encode a provisionally counted corpus (see corpus.hpp): provisional
+    id i becomes final_id[i] (< 0: dropped). Returns (tokens, sentences,
+    raw_tokens), as encode_corpus."""
+    cdef string pt = os.fsencode(provisional_tokens_path)
+    cdef string pe = os.fsencode(provisional_ends_path)
+    cdef string tp = os.fsencode(tokens_path)
+    cdef string ep = os.fsencode(ends_path)
+    cdef CorpusEncoding r
+    cdef int64_t n = final_id.shape[0]
+    cdef const int32_t* f = &final_id[0] if n else NULL
+    with nogil:
+        r = cpp_encode_provisional(pt, pe, f, n, tp, ep, max_sentence_length)
+    return r.tokens, r.sentences, r.raw_tokens
 
 
 def encode_corpus(paths, vocabulary, tokens_path, ends_path, int64_t max_sentence_length,

@@ -170,14 +170,17 @@ class WordTable {
   const char* text(const Entry& en) const { return arena_.data() + en.offset; }
 
   // The value of the word, inserted with `init` if new.
-  int64_t& get(const char* p, size_t n, uint64_t h, int64_t init) {
+  int64_t& get(const char* p, size_t n, uint64_t h, int64_t init) { return entries_[index(p, n, h, init)].value; }
+
+  // The word's entry (its insertion rank), inserted with value `init` if new.
+  size_t index(const char* p, size_t n, uint64_t h, int64_t init) {
     size_t i = h & mask_;
     for (;;) {
       const uint32_t s = slots_[i];
       if (s == 0) break;
-      Entry& en = entries_[s - 1];
+      const Entry& en = entries_[s - 1];
       if (en.hash == h && en.length == n && std::memcmp(arena_.data() + en.offset, p, n) == 0) {
-        return en.value;
+        return s - 1;
       }
       i = (i + 1) & mask_;
     }
@@ -187,8 +190,10 @@ class WordTable {
     entries_.push_back(Entry{h, off, static_cast<uint32_t>(n), init});
     slots_[i] = static_cast<uint32_t>(entries_.size());
     if (entries_.size() * 2 > slots_.size()) rehash(slots_.size() * 2);
-    return entries_.back().value;
+    return entries_.size() - 1;
   }
+
+  int64_t& value(size_t k) { return entries_[k].value; }
 
   // The value of the word, or `missing`.
   int64_t find(const char* p, size_t n, uint64_t h, int64_t missing) const {
@@ -330,23 +335,45 @@ int threads_for(int64_t bytes, int num_threads) {
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads, bytes / kMinBytesPerThread)));
 }
 
+void write_all(std::FILE* f, const void* data, size_t bytes, const std::string& path) {
+  if (bytes > 0 && std::fwrite(data, 1, bytes, f) != bytes) {
+    io_error(errno, "cannot write " + path);
+  }
+}
+
+std::unique_ptr<std::FILE, FileCloser> open_for_writing(const std::string& path) {
+  std::unique_ptr<std::FILE, FileCloser> f(std::fopen(path.c_str(), "wb"));
+  if (!f) io_error(errno, "cannot create " + path);
+  return f;
+}
+
 struct CountState {
   WordTable table;
   std::string scratch;
   int64_t tokens = 0, sentences = 0;
+  // Provisional mode: the range's tokens as ids of `table`, and the end of
+  // each of its non-empty lines (in tokens of the range).
+  bool provisional = false;
+  std::vector<int32_t> ids;
+  std::vector<int64_t> line_ends;
 };
 
 void count_range(const char* b, const char* e, CountState& st) {
   int64_t in_line = 0;
+  // A token takes at least two bytes with its separator: no reallocation.
+  if (st.provisional) st.ids.reserve(static_cast<size_t>(e - b) / 2 + 1);
   tokenize(
       b, e, st.scratch,
       [&](const char* p, size_t n) {
-        ++st.table.get(p, n, hash_bytes(p, n), 0);
+        const size_t k = st.table.index(p, n, hash_bytes(p, n), 0);
+        ++st.table.value(k);
+        if (st.provisional) st.ids.push_back(static_cast<int32_t>(k));
         ++in_line;
       },
       [&]() {
         st.tokens += in_line;
         st.sentences += in_line > 0;
+        if (st.provisional && in_line > 0) st.line_ends.push_back(static_cast<int64_t>(st.ids.size()));
         in_line = 0;
       });
 }
@@ -354,6 +381,43 @@ void count_range(const char* b, const char* e, CountState& st) {
 void merge_into(WordTable& dst, const WordTable& src) {
   for (const auto& en : src.entries()) dst.get(src.text(en), en.length, en.hash, 0) += en.value;
 }
+
+// Provisional mode, after a block: merges each range's table into `total`,
+// writes the range's tokens as ids of `total` and its line ends (shifted by
+// the tokens already written), in range order.
+class ProvisionalWriter {
+ public:
+  ProvisionalWriter(const std::string& tokens_path, const std::string& ends_path)
+      : tokens_path_(tokens_path), ends_path_(ends_path),
+        tokens_(open_for_writing(tokens_path)), ends_(open_for_writing(ends_path)) {}
+
+  void add(CountState& st, WordTable& total) {
+    map_.resize(st.table.size());
+    for (size_t k = 0; k < st.table.size(); ++k) {
+      const auto& en = st.table.entries()[k];
+      const size_t g = total.index(st.table.text(en), en.length, en.hash, 0);
+      total.value(g) += en.value;
+      map_[k] = static_cast<int64_t>(g);
+    }
+    if (total.size() > static_cast<size_t>(INT32_MAX)) throw std::length_error("too many distinct words");
+    for (int32_t& id : st.ids) id = static_cast<int32_t>(map_[static_cast<size_t>(id)]);
+    for (int64_t& end : st.line_ends) end += written_;
+    write_all(tokens_.get(), st.ids.data(), st.ids.size() * sizeof(int32_t), tokens_path_);
+    write_all(ends_.get(), st.line_ends.data(), st.line_ends.size() * sizeof(int64_t), ends_path_);
+    written_ += static_cast<int64_t>(st.ids.size());
+    st.ids.clear();
+    st.line_ends.clear();
+    st.table.clear();
+  }
+
+  void finish();
+
+ private:
+  std::string tokens_path_, ends_path_;
+  std::unique_ptr<std::FILE, FileCloser> tokens_, ends_;
+  std::vector<int64_t> map_;
+  int64_t written_ = 0;
+};
 
 }  // namespace
 
@@ -365,6 +429,13 @@ void scan_vocabulary(const std::vector<std::string>& paths, const CorpusScanOpti
   WordTable total;
   int64_t min_reduce = 1;
   const bool prune = options.max_vocab_size > 0;
+  const bool provisional = !options.provisional_tokens_path.empty() && !options.provisional_ends_path.empty();
+  if (provisional && prune) throw std::invalid_argument("a provisional count cannot prune the vocabulary");
+  std::unique_ptr<ProvisionalWriter> writer;
+  if (provisional) {
+    writer = std::make_unique<ProvisionalWriter>(options.provisional_tokens_path, options.provisional_ends_path);
+    for (CountState& st : states) st.provisional = true;
+  }
   bool counted_a_block = false;
   auto merge_states = [&]() {
     for (CountState& st : states) {
@@ -386,11 +457,15 @@ void scan_vocabulary(const std::vector<std::string>& paths, const CorpusScanOpti
       const int parts = threads_for(e - b, threads);
       const std::vector<const char*> cuts = split_lines(b, e, parts);
       parallel_for(parts, parts, [&](int64_t t) { count_range(cuts[t], cuts[t + 1], states[t]); });
+      if (provisional) {
+        for (int t = 0; t < parts; ++t) writer->add(states[t], total);
+      }
       if (prune) merge_states();
       counted_a_block = true;
     }
   }
   merge_states();
+  if (provisional) writer->finish();
   out = CorpusVocabulary();
   for (const CountState& st : states) {
     out.tokens += st.tokens;
@@ -412,6 +487,7 @@ void scan_vocabulary(const std::vector<std::string>& paths, const CorpusScanOpti
   for (const auto* en : kept) {
     out.words.emplace_back(total.text(*en), en->length);
     out.counts.push_back(en->value);
+    if (provisional) out.ids.push_back(static_cast<int64_t>(en - total.entries().data()));
   }
 }
 
@@ -448,18 +524,6 @@ void encode_range(const char* b, const char* e, const WordTable& vocab, int64_t 
         }
       },
       end_piece);
-}
-
-void write_all(std::FILE* f, const void* data, size_t bytes, const std::string& path) {
-  if (bytes > 0 && std::fwrite(data, 1, bytes, f) != bytes) {
-    io_error(errno, "cannot write " + path);
-  }
-}
-
-std::unique_ptr<std::FILE, FileCloser> open_for_writing(const std::string& path) {
-  std::unique_ptr<std::FILE, FileCloser> f(std::fopen(path.c_str(), "wb"));
-  if (!f) io_error(errno, "cannot create " + path);
-  return f;
 }
 
 }  // namespace
@@ -504,6 +568,100 @@ CorpusEncoding encode_corpus(const std::vector<std::string>& paths,
     }
   }
   for (const EncodeState& st : states) res.raw_tokens += st.raw;
+  for (auto* f : {tok_file.get(), end_file.get()}) {
+    if (std::fflush(f) != 0) io_error(errno, "cannot write the encoded corpus");
+  }
+  return res;
+}
+
+namespace {
+
+void ProvisionalWriter::finish() {
+  for (auto* f : {tokens_.get(), ends_.get()}) {
+    if (std::fflush(f) != 0) io_error(errno, "cannot write the provisional corpus");
+  }
+}
+
+// Reads a file of fixed-size values in buffered pieces.
+template <class T>
+class ValueReader {
+ public:
+  explicit ValueReader(const std::string& path) : file_(std::fopen(path.c_str(), "rb")), path_(path) {
+    if (!file_) io_error(errno, "cannot open " + path);
+  }
+
+  // The next value in v; false at the end of the file.
+  bool next(T& v) {
+    if (at_ == buf_.size()) {
+      buf_.resize(kValues);
+      const size_t got = std::fread(buf_.data(), sizeof(T), kValues, file_.get());
+      if (got == 0 && std::ferror(file_.get())) io_error(errno, "cannot read " + path_);
+      buf_.resize(got);
+      at_ = 0;
+      if (got == 0) return false;
+    }
+    v = buf_[at_++];
+    return true;
+  }
+
+ private:
+  static constexpr size_t kValues = size_t{1} << 18;
+  std::unique_ptr<std::FILE, FileCloser> file_;
+  std::string path_;
+  std::vector<T> buf_;
+  size_t at_ = 0;
+};
+
+}  // namespace
+
+CorpusEncoding encode_provisional(const std::string& provisional_tokens_path,
+                                  const std::string& provisional_ends_path, const int32_t* final_id,
+                                  int64_t num_ids, const std::string& tokens_path,
+                                  const std::string& ends_path, int64_t max_sentence_length) {
+  if (max_sentence_length < 1) throw std::invalid_argument("max_sentence_length must be positive");
+  if (num_ids < 0) throw std::invalid_argument("num_ids must be non-negative");
+  ValueReader<int32_t> in_ids(provisional_tokens_path);
+  ValueReader<int64_t> in_ends(provisional_ends_path);
+  auto tok_file = open_for_writing(tokens_path);
+  auto end_file = open_for_writing(ends_path);
+  std::vector<int32_t> ids;
+  std::vector<int64_t> ends;
+  CorpusEncoding res;
+  auto flush = [&]() {
+    write_all(tok_file.get(), ids.data(), ids.size() * sizeof(int32_t), tokens_path);
+    write_all(end_file.get(), ends.data(), ends.size() * sizeof(int64_t), ends_path);
+    ids.clear();
+    ends.clear();
+  };
+  int64_t line_end = 0;
+  while (in_ends.next(line_end)) {
+    if (line_end <= res.raw_tokens) throw std::invalid_argument("provisional line ends must increase");
+    // The line's tokens, in pieces of max_sentence_length (counted before
+    // the words outside the vocabulary are dropped; empty pieces dropped).
+    while (res.raw_tokens < line_end) {
+      const int64_t stop = std::min(line_end, res.raw_tokens + max_sentence_length);
+      bool kept = false;
+      for (; res.raw_tokens < stop; ++res.raw_tokens) {
+        int32_t id;
+        if (!in_ids.next(id)) throw std::invalid_argument("provisional line ends beyond its tokens");
+        if (id < 0 || id >= num_ids) throw std::invalid_argument("provisional id out of range");
+        const int32_t f = final_id[id];
+        if (f >= 0) {
+          ids.push_back(f);
+          ++res.tokens;
+          kept = true;
+        }
+      }
+      if (kept) {
+        ends.push_back(res.tokens);
+        ++res.sentences;
+      }
+    }
+    if (ids.size() >= (size_t{1} << 20)) flush();
+  }
+  int32_t extra;
+  if (in_ids.next(extra)) throw std::invalid_argument("provisional tokens after the last line end");
+  flush();
   for (auto* f : {tok_file.get(), end_file.get()}) {
     if (std::fflush(f) != 0) io_error(errno, "cannot write the encoded corpus");
   }

@@ -42,6 +42,13 @@ struct CorpusScanOptions {
   // corpus of one block is counted exactly.
   int64_t max_vocab_size = 0;
   int64_t min_count = 1;  // words returned: those counted at least this often
+  // Both non-empty (and max_vocab_size == 0): the count also writes every
+  // token's provisional id (int32) to the first file and the end of every
+  // non-empty line (int64, in tokens) to the second, so that
+  // encode_provisional can encode the corpus without reading the text again.
+  // The ids depend on the thread count; what encode_provisional writes does not.
+  std::string provisional_tokens_path;
+  std::string provisional_ends_path;
 };
 
 struct CorpusVocabulary {
@@ -51,6 +58,7 @@ struct CorpusVocabulary {
   int64_t sentences = 0;           // non-empty lines
   int64_t unique_words = 0;        // distinct words in the final count (before min_count)
   int64_t min_reduce = 1;          // the pruning threshold reached (1: never pruned)
+  std::vector<int64_t> ids;        // with provisional files: each word's provisional id
 };
 
 void scan_vocabulary(const std::vector<std::string>& paths, const CorpusScanOptions& options,
@@ -72,5 +80,15 @@ CorpusEncoding encode_corpus(const std::vector<std::string>& paths,
                              const std::string& tokens_path, const std::string& ends_path,
                              int64_t max_sentence_length, int num_threads,
                              int64_t block_bytes = int64_t{32} << 20);
+
+// The second half of a single-pass build: reads the files of a provisional
+// count (CorpusScanOptions) and writes what encode_corpus writes for the same
+// text, with word ids final_id[provisional id] (< 0: not in the vocabulary;
+// num_ids entries). Throws std::invalid_argument when the files do not fit
+// together (an id out of range, line ends that do not cover the tokens).
+CorpusEncoding encode_provisional(const std::string& provisional_tokens_path,
+                                  const std::string& provisional_ends_path, const int32_t* final_id,
+                                  int64_t num_ids, const std::string& tokens_path,
+                                  const std::string& ends_path, int64_t max_sentence_length);
 
 }  // namespace pysampled

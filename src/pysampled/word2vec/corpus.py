@@ -9,7 +9,11 @@ so training never depends on how the corpus was produced.
 
 Text files are counted and encoded in C++ (``corpus.hpp``: streamed in
 blocks of whole lines, one byte range per thread, memory bounded by the
-vocabulary); other iterables in Python here. Both give the same vocabulary,
+vocabulary), in one pass over the text: the count writes every token's
+provisional id to the scratch directory, and the encoding maps those ids to
+the final vocabulary (with ``max_vocab_size``, whose pruning forgets words,
+the text is read twice instead). Other iterables are counted in Python
+here, the same way. Both give the same vocabulary,
 ids and sentence ends for the same sentences (``tests/test_corpus.py``
 holds the C++ reader to Python's reading of the same bytes).
 
@@ -211,6 +215,17 @@ class VocabScan(NamedTuple):
     tokens: int
 
 
+class _ProvisionalText(NamedTuple):
+    """Text files after a provisional count (C++): every token's provisional
+    id and the line ends in two files, and the provisional id of each counted
+    word (``ids[i]`` of ``words[i]``; ids lie in ``[0, unique)``)."""
+    tokens_path: str
+    ends_path: str
+    words: list
+    ids: np.ndarray
+    unique: int
+
+
 class _Provisional(NamedTuple):
     """An iterable corpus after its count: every token's provisional id in a
     file, the word of each provisional id, the ends of the sentence pieces."""
@@ -267,23 +282,45 @@ def _scan_iterable(source, min_count, max_vocab_size, directory):
 
 def scan_vocabulary(source: Iterable[Sequence[str]], min_count: int, max_vocab_size: int | None,
                     threads: int, directory: str
-                    ) -> Tuple[VocabScan, Union[TextCorpus, _Provisional]]:
+                    ) -> Tuple[VocabScan, Union[TextCorpus, _ProvisionalText, _Provisional]]:
     """Count the words of `source` (a :class:`TextCorpus` or an iterable of
     token lists). Returns the :class:`VocabScan` and what
     :func:`encode_corpus` needs to encode the same corpus."""
-    if _native(source):
+    if _native(source) and max_vocab_size:
         words, counts, tokens, *_ = _word2vec.scan_vocabulary(
-            source.paths, min_count, max_vocab_size or 0, threads, TEXT_BLOCK_BYTES)
+            source.paths, min_count, max_vocab_size, threads, TEXT_BLOCK_BYTES)
         return VocabScan(words, counts, int(tokens)), source
+    if _native(source):
+        tok_path = os.path.join(directory, "provisional.i32")
+        ends_path = os.path.join(directory, "provisional_ends.i64")
+        words, counts, tokens, _, unique, ids = _word2vec.scan_vocabulary_provisional(
+            source.paths, min_count, threads, TEXT_BLOCK_BYTES, tok_path, ends_path)
+        return (VocabScan(words, counts, int(tokens)),
+                _ProvisionalText(tok_path, ends_path, words, ids, int(unique)))
     return _scan_iterable(source, min_count, max_vocab_size, directory)
 
 
-def encode_corpus(scanned: Union[TextCorpus, _Provisional], index: dict[str, int],
-                  directory: str, threads: int) -> EncodedCorpus:
+def encode_corpus(scanned: Union[TextCorpus, _ProvisionalText, _Provisional],
+                  index: dict[str, int], directory: str, threads: int) -> EncodedCorpus:
     """Write the corpus counted by :func:`scan_vocabulary` as the ids of
     `index` (word -> id) into `directory`, dropping other words and the
     sentence pieces they leave empty."""
     tokens, ends = os.path.join(directory, "tokens.i32"), os.path.join(directory, "ends.i64")
+    if isinstance(scanned, _ProvisionalText):
+        # Every word of `index` that occurs was counted (the count's min_count
+        # is 1 when a vocabulary is extended), so it has a provisional id.
+        final = np.full(scanned.unique, -1, dtype=np.int32)
+        for word, pid in zip(scanned.words, scanned.ids.tolist()):
+            i = index.get(word)
+            if i is not None:
+                final[pid] = i
+        try:
+            _word2vec.encode_provisional(scanned.tokens_path, scanned.ends_path, final, tokens,
+                                         ends, MAX_SENTENCE_LENGTH)
+        finally:
+            os.remove(scanned.tokens_path)
+            os.remove(scanned.ends_path)
+        return EncodedCorpus(directory)
     if not isinstance(scanned, _Provisional):  # text files read by the C++ reader
         words = sorted(index, key=index.__getitem__)
         _word2vec.encode_corpus(scanned.paths, words, tokens, ends, MAX_SENTENCE_LENGTH, threads,

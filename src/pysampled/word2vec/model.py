@@ -113,7 +113,11 @@ class Word2Vec(Word2VecState):
 
         Text files are read, counted and encoded in C++ (in parallel, memory
         bounded by the vocabulary); other iterables in Python, with the same
-        result for the same sentences.
+        result for the same sentences. The count writes every token's
+        provisional id to ``workdir`` (4 bytes per token, beside the encoded
+        corpus, until the vocabulary is chosen), so the text is read once;
+        with ``max_vocab_size``, whose pruning forgets words, text files are
+        read a second time to encode them instead.
 
         Parameters
         ----------
