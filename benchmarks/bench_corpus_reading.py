@@ -8,6 +8,10 @@ of ``--repeats``:
   sort the vocabulary) at each thread count;
 * ``ps encode``: ``encode_corpus`` (tokenise again + write int32 ids and
   sentence ends), the second pass of ``Word2Vec.build_vocab``;
+* ``ps count + provisional ids`` and ``ps map provisional ids``: the single
+  pass that ``Word2Vec.build_vocab`` uses (``scan_vocabulary_provisional``
+  writes every token's provisional id while counting, ``encode_provisional``
+  maps them to the vocabulary's ids: the same files as ``encode``);
 * ``ps build_vocab``: the whole ``Word2Vec.build_vocab(path)`` (count, select,
   encode, vector initialisation);
 * ``gensim scan``: ``gensim.models.Word2Vec().scan_vocab(corpus_file=path)``
@@ -92,6 +96,8 @@ def main(argv=None):
     p.add_argument("--workdir", default=tempfile.gettempdir())
     a = p.parse_args(argv)
 
+    import numpy as np
+
     from pysampled import _word2vec
     from pysampled.word2vec import Word2Vec
     from pysampled.word2vec.corpus import MAX_SENTENCE_LENGTH, TEXT_BLOCK_BYTES
@@ -109,6 +115,17 @@ def main(argv=None):
         w, c, _ = timed(lambda: _word2vec.encode_corpus(paths, words, tp, ep, MAX_SENTENCE_LENGTH,
                                                         t, TEXT_BLOCK_BYTES), a.repeats)
         rows.append((f"ps encode, {t} thread(s)", w, c))
+        pt, pe = os.path.join(a.workdir, "bench_prov.i32"), os.path.join(a.workdir, "bench_prov.i64")
+        w, c, out = timed(lambda: _word2vec.scan_vocabulary_provisional(
+            paths, a.min_count, t, TEXT_BLOCK_BYTES, pt, pe), a.repeats)
+        rows.append((f"ps count + provisional ids, {t} thread(s)", w, c))
+        final = np.full(out[4], -1, dtype=np.int32)
+        final[out[5]] = np.arange(len(out[0]), dtype=np.int32)
+        w, c, _ = timed(lambda: _word2vec.encode_provisional(pt, pe, final, tp, ep,
+                                                             MAX_SENTENCE_LENGTH), a.repeats)
+        rows.append((f"ps map provisional ids, {t} thread(s)", w, c))
+        for x in (pt, pe):
+            os.remove(x)
         w, c, _ = timed(lambda: Word2Vec(min_count=a.min_count, num_threads=t).build_vocab(
             paths, workdir=a.workdir), a.repeats)
         rows.append((f"ps build_vocab (count+encode+init), {t} thread(s)", w, c))
