@@ -410,7 +410,11 @@ class ProvisionalWriter {
     st.table.clear();
   }
 
-  void finish();
+  void finish() {
+    for (auto* f : {tokens_.get(), ends_.get()}) {
+      if (std::fflush(f) != 0) io_error(errno, "cannot write the provisional corpus");
+    }
+  }
 
  private:
   std::string tokens_path_, ends_path_;
@@ -575,12 +579,6 @@ CorpusEncoding encode_corpus(const std::vector<std::string>& paths,
 }
 
 namespace {
-
-void ProvisionalWriter::finish() {
-  for (auto* f : {tokens_.get(), ends_.get()}) {
-    if (std::fflush(f) != 0) io_error(errno, "cannot write the provisional corpus");
-  }
-}
 
 // Reads a file of fixed-size values in buffered pieces.
 template <class T>
