@@ -67,43 +67,20 @@ inline void accumulate(float* dst, const float* const* rows, const float* coef, 
   }
 }
 
-// dst[0 : NV*kL) = (sum_j rows[j][0 : NV*kL)) * scale, in registers.
-template <int NV>
-inline void sum_rows_block(float* dst, const float* const* rows, int nrows, float scale, int64_t offset) {
-  VF acc[NV];
-  for (int v = 0; v < NV; ++v) acc[v] = VF{};
-  for (int j = 0; j < nrows; ++j) {
-    const float* r = rows[j] + offset;
-    for (int v = 0; v < NV; ++v) acc[v] += vload(r + v * kL);
-  }
-  if (scale != 1.0f) {
-    for (int v = 0; v < NV; ++v) acc[v] *= scale;
-  }
-  for (int v = 0; v < NV; ++v) vstore(dst + v * kL, acc[v]);
-}
-
-// CBOW's input h = (sum_j rows[j]) * scale over n floats (n a multiple of
-// kL): the bits of zeroing h, adding each row with axpy(1, row, h) and then
-// multiplying by scale, without storing and reloading h for every row.
-inline void sum_rows(float* dst, const float* const* rows, int nrows, float scale, int64_t n) {
-  constexpr int kBlock = 8;  // vectors per column block (register budget)
-  int64_t c0 = 0;
-  for (; c0 + kBlock * kL <= n; c0 += kBlock * kL) sum_rows_block<kBlock>(dst + c0, rows, nrows, scale, c0);
-  switch ((n - c0) / kL) {
-    case 1: sum_rows_block<1>(dst + c0, rows, nrows, scale, c0); break;
-    case 2: sum_rows_block<2>(dst + c0, rows, nrows, scale, c0); break;
-    case 3: sum_rows_block<3>(dst + c0, rows, nrows, scale, c0); break;
-    case 4: sum_rows_block<4>(dst + c0, rows, nrows, scale, c0); break;
-    case 5: sum_rows_block<5>(dst + c0, rows, nrows, scale, c0); break;
-    case 6: sum_rows_block<6>(dst + c0, rows, nrows, scale, c0); break;
-    case 7: sum_rows_block<7>(dst + c0, rows, nrows, scale, c0); break;
-    default: break;
-  }
-}
-
 // y = g * x: the bits of axpy(g, x, y) on a zero y.
 inline void scale_to(float g, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; i += kL) vstore(y + i, g * vload(x + i));
+}
+
+// CBOW's input h = (sum_c rows[c]) / nc with cbow_mean, else the sum: the
+// rows summed in registers by accumulate (coefficients `ones`, at least nc
+// of them), then scaled once. The same bits as zeroing h, adding each row
+// with axpy(1, row, h) and multiplying by 1/nc, without storing and
+// reloading h for every row.
+inline void cbow_input(float* h, const float* const* rows, const float* ones, int nc, bool mean,
+                       int64_t n) {
+  accumulate<true>(h, rows, ones, nc, n);
+  if (mean && nc > 1) scale_to(1.0f / static_cast<float>(nc), h, h, n);
 }
 
 // y += g * x, or y = g * x for the first term of a sum (no zeroing pass).
@@ -184,6 +161,7 @@ double hogwild(const Word2VecModel& m, const Word2VecConfig& cfg, const W2VRecor
     std::vector<float> z(static_cast<size_t>((K + kL - 1) / kL * kL));
     std::vector<const float*> orow(static_cast<size_t>(K));
     std::vector<const float*> crow(static_cast<size_t>(rec.max_ctx));
+    const std::vector<float> ones(static_cast<size_t>(rec.max_ctx), 1.0f);
     bool live[64];
     double loss = 0.0;
     int64_t np = 0;
@@ -199,7 +177,7 @@ double hogwild(const Word2VecModel& m, const Word2VecConfig& cfg, const W2VRecor
       }
       if (cfg.cbow) {
         for (int c = 0; c < nc; ++c) crow[c] = m.syn0 + static_cast<int64_t>(ctx[c]) * stride;
-        sum_rows(h.data(), crow.data(), nc, cfg.cbow_mean ? 1.0f / static_cast<float>(nc) : 1.0f, stride);
+        cbow_input(h.data(), crow.data(), ones.data(), nc, cfg.cbow_mean, stride);
         for (int j = 0; j < K; ++j) z[j] = live[j] ? dot(h.data(), orow[j], stride) : 0.0f;
         loss += grads_from_logits(z.data(), live, K, alpha);
         np += K;
@@ -286,6 +264,7 @@ struct DeterministicGroup {
     parallel_for((n + 15) / 16, threads, [&](int64_t b) {
       std::vector<const float*> orow(static_cast<size_t>(K));
       std::vector<const float*> crow(kCbow ? static_cast<size_t>(W) : 0);
+      const std::vector<float> ones(kCbow ? static_cast<size_t>(W) : 0, 1.0f);
       bool live[64];
       float zbuf[64];
       for (int64_t i = b * 16; i < std::min(n, (b + 1) * 16); ++i) {
@@ -300,7 +279,7 @@ struct DeterministicGroup {
         if (kCbow) {
           float* h = s.h.data() + i * stride;
           for (int c = 0; c < nc; ++c) crow[c] = in_row(ctx(r)[c]);
-          sum_rows(h, crow.data(), nc, cfg.cbow_mean ? 1.0f / static_cast<float>(nc) : 1.0f, stride);
+          cbow_input(h, crow.data(), ones.data(), nc, cfg.cbow_mean, stride);
           float* g = s.g.data() + i * K;
           for (int j = 0; j < K; ++j) zbuf[j] = live[j] ? dot(h, orow[j], stride) : 0.0f;
           s.loss[i] = grads_from_logits(zbuf, live, K, alpha);
