@@ -143,6 +143,18 @@ def test_every_whitespace_character(tmp_path, ch):
     check(tmp_path, [f"a{ch}b{ch}{ch}c\nd{ch}\n{ch}\n".encode("utf-8")])
 
 
+@pytest.mark.parametrize("special", [b" ", b"\n", b"\x1c", b"\x01", b"\x7f", b"!", b"~",
+                                     "\u00e9".encode(), "\u3000".encode(), b"\xff", b"\xe2\x82"])
+def test_a_special_byte_at_every_offset_of_a_long_token(tmp_path, special):
+    """The reader skips the plain ASCII bytes of a token many at a time (16 on
+    x86-64): a separator, a control byte that belongs to the word, a
+    multi-byte or invalid character at every offset of a 40-byte token, and
+    at the very end of the file."""
+    toks = [b"y" * k + special + b"z" * (40 - k) for k in range(41)]
+    for end in (b" ", b""):
+        check(tmp_path, [b" ".join(toks) + end, b"q" * 33 + special])
+
+
 def test_large_text_across_blocks_and_threads(tmp_path):
     # Several blocks, lines longer than a block, and a sentence of more than max_len tokens.
     rng = np.random.default_rng(5)
