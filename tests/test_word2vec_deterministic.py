@@ -126,6 +126,27 @@ def test_deterministic_chunk_equals_reference(model, group_size, threads, each_s
 
 
 
+@pytest.mark.parametrize("model", ["skipgram", "cbow"])
+def test_any_split_of_a_group_gives_the_same_bits(model):
+    """A group's gradients are computed in tasks of at most 16 records, as
+    many tasks as a multiple of the thread count (16 threads: 16 tasks of 4
+    records of a 64-window group); the C++ pool runs them on the CPUs there
+    are. Whatever the split, the vectors are bit-identical to one thread's,
+    for groups that the split divides evenly and unevenly."""
+    tokens, ends, keep, noise, syn0, syn1 = _chunk(2)
+    cbow = model == "cbow"
+    for group_size in (5, 64, 100):
+        results = []
+        for threads in (1, 2, 3, 16):
+            a0, a1 = syn0.copy(), syn1.copy()
+            _word2vec.train_chunk(a0, a1, keep, noise, tokens, ends, 0, 11, 0, 0.1, DIM, 3, NEG,
+                                  cbow, True, False, group_size, threads, True)
+            results.append((a0, a1))
+        for a0, a1 in results[1:]:
+            np.testing.assert_array_equal(a0, results[0][0])
+            np.testing.assert_array_equal(a1, results[0][1])
+
+
 @pytest.mark.parametrize("threads", [2, 3])
 @pytest.mark.parametrize("cbow", [False, True])
 def test_hogwild_trains_every_record_once_on_any_thread_count(cbow, threads):

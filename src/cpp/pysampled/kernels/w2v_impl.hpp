@@ -261,13 +261,20 @@ struct DeterministicGroup {
     } else {
       s.e.resize(static_cast<size_t>(n * W * stride));
     }
-    parallel_for((n + 15) / 16, threads, [&](int64_t b) {
+    // Tasks of at most 16 records, as many as a multiple of the thread
+    // count (a group of 64 windows makes 4 tasks on 1, 2 or 4 threads, 6 on
+    // 3, 16 on 16, where tasks of 16 would leave 12 threads idle); each
+    // record's gradients are its own, so the split changes no result.
+    const int64_t t = std::max(1, threads);
+    const int64_t tasks = t * (((n + 15) / 16 + t - 1) / t);
+    const int64_t per = std::max<int64_t>(1, (n + tasks - 1) / tasks);
+    parallel_for((n + per - 1) / per, threads, [&](int64_t b) {
       std::vector<const float*> orow(static_cast<size_t>(K));
       std::vector<const float*> crow(kCbow ? static_cast<size_t>(W) : 0);
       const std::vector<float> ones(kCbow ? static_cast<size_t>(W) : 0, 1.0f);
       bool live[64];
       float zbuf[64];
-      for (int64_t i = b * 16; i < std::min(n, (b + 1) * 16); ++i) {
+      for (int64_t i = b * per; i < std::min(n, (b + 1) * per); ++i) {
         const int64_t r = r0 + i;
         if (r + 1 < r1) prefetch_record_rows(m, rec, r + 1, stride);
         const int nc = rec.nctx[r];
