@@ -264,3 +264,29 @@ def test_thread_chooser_follows_the_faster_count_and_keeps_probing():
     assert 2 in picks[10:]  # the other count is still probed
     assert set(_ThreadChooser(2, adaptive=False).pick() for _ in range(5)) == {2}
     assert _ThreadChooser(1, adaptive=True).options == (1,)
+
+
+def test_thread_chooser_probes_less_often_while_its_choice_holds():
+    """Each probe that confirms the choice doubles the wait before the next
+    one, up to max_period chunks; when the machine changes (the probed count
+    is now the faster), the chooser switches to it."""
+    from pysampled.word2vec.model import _ThreadChooser
+
+    ch = _ThreadChooser(2, adaptive=True, probe_every=8, max_period=64)
+    speed = {2: 1.5, 1: 1.0}  # seconds per word: 2 threads slower (as on a 2-vCPU VM)
+    picks = []
+    for _ in range(600):
+        t = ch.pick()
+        picks.append(t)
+        ch.record(t, speed[t] * 100, 100)
+    probes = [i for i, t in enumerate(picks) if t == 2][1:]  # the first pick measures 2
+    gaps = [b - a for a, b in zip(probes, probes[1:])]
+    assert gaps[:3] == [24, 48, 64]  # 12 chunks after the first, then doubling, capped
+    assert set(gaps[3:]) == {64}
+    assert len(probes) < 600 / 12 / 2  # under half the probes of a fixed period of 12
+    speed = {2: 0.5, 1: 1.0}  # the neighbour left: 2 threads now faster
+    for _ in range(70):
+        t = ch.pick()
+        picks.append(t)
+        ch.record(t, speed[t] * 100, 100)
+    assert picks[-5:] == [2] * 5

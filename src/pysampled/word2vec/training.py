@@ -51,17 +51,26 @@ class _ThreadChooser:
     """Thread count per chunk of the deterministic mode. Its results are the
     same for any thread count, but its synchronous groups make every thread
     wait for the slowest: with a busy neighbour on one core, `threads`
-    threads can be far slower than one. So both counts are timed (every
-    `probe_every`-th chunk, or less often the slower the other count was,
-    runs the other one) and the faster per word is used. Only the speed
+    threads can be far slower than one. So both counts are timed and the
+    faster per word is used; the other is run now and then (a probe) in
+    case the machine has changed. A probe comes `probe_every` chunks after
+    the last one, times how much slower the other count was, times a
+    back-off that doubles each time a probe confirms the choice (reset when
+    one does not), and at most `max_period` chunks after it: a count that
+    stays slower costs little once the choice has held. Only the speed
     depends on this choice, never the vectors."""
 
-    def __init__(self, threads: int, adaptive: bool, probe_every: int = 8) -> None:
+    def __init__(self, threads: int, adaptive: bool, probe_every: int = 8,
+                 max_period: int = 64) -> None:
         self.threads = threads
         self.options = (threads, 1) if adaptive and threads > 1 else (threads,)
         self.cost: Dict[int, Optional[float]] = {t: None for t in self.options}  # s per word
         self.probe_every = probe_every
+        self.max_period = max_period
         self.calls = 0
+        self.last_probe = 0
+        self.backoff = 1
+        self.probing: Optional[int] = None  # the count a probe is running
 
     def pick(self) -> int:
         self.calls += 1
@@ -73,9 +82,11 @@ class _ThreadChooser:
             return unknown[0]
         best = min(self.options, key=lambda t: known[t])
         other = next(t for t in self.options if t != best)
-        # Probe the slower count less often the slower it is (at most 1/64 of the chunks).
-        period = min(64, int(self.probe_every * known[other] / known[best]))
-        if self.calls % max(self.probe_every, period) == 0:
+        period = min(self.max_period,
+                     int(self.probe_every * known[other] / known[best] * self.backoff))
+        if self.calls - self.last_probe >= max(self.probe_every, period):
+            self.last_probe = self.calls
+            self.probing = other
             return other
         return best
 
@@ -85,6 +96,11 @@ class _ThreadChooser:
         c = seconds / words
         old = self.cost[threads]
         self.cost[threads] = c if old is None else 0.5 * old + 0.5 * c
+        if self.probing == threads:
+            self.probing = None
+            slower = all(self.cost[threads] > x for t, x in self.cost.items()
+                         if t != threads and x is not None)
+            self.backoff = min(2 * self.backoff, self.max_period) if slower else 1
 
 
 def train(model: Word2Vec, corpus: Optional[Corpus], *, progress: Optional[bool],
