@@ -287,6 +287,30 @@ def peak_rss_increase(fn):
     return res, max(0, after - before) * 1024, "ru_maxrss"
 
 
+# ---------------------------------------------------------- busy neighbour
+
+
+class BusyNeighbour:
+    """A process spinning on one CPU (the last one this process may use)."""
+
+    def __init__(self):
+        cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
+        self.cpu = cpus[-1]
+        code = (f"import os\nos.sched_setaffinity(0, {{{self.cpu}}})\n"
+                "x = 0\nwhile True:\n    x += 1\n")
+        self.proc = None
+        self.code = code
+
+    def __enter__(self):
+        self.proc = subprocess.Popen([sys.executable, "-c", self.code])
+        time.sleep(0.2)
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()
+
+
 # ----------------------------------------------------------------- threads
 
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",

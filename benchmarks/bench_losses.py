@@ -58,8 +58,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -615,27 +613,6 @@ def ab_main(a):
 # --------------------------------------------------------- busy neighbour
 
 
-class BusyNeighbour:
-    """A process spinning on one CPU (the last one this process may use)."""
-
-    def __init__(self):
-        cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
-        self.cpu = cpus[-1]
-        code = (f"import os\nos.sched_setaffinity(0, {{{self.cpu}}})\n"
-                "x = 0\nwhile True:\n    x += 1\n")
-        self.proc = None
-        self.code = code
-
-    def __enter__(self):
-        self.proc = subprocess.Popen([sys.executable, "-c", self.code])
-        time.sleep(0.2)
-        return self
-
-    def __exit__(self, *exc):
-        self.proc.kill()
-        self.proc.wait()
-
-
 def isa_line(info, simd=None):
     """The CPU's ISA flags and the SIMD level pysampled's kernels run at
     (``simd``: the level ``--simd`` forces in the workers)."""
@@ -914,7 +891,7 @@ def main(argv=None):
                 r = res.get(j["id"], {"status": "error", "error": "no result"})
                 results.append({**j, **r, "threads": t})
             if a.busy_neighbour and t >= 2:
-                with BusyNeighbour() as nb:
+                with C.BusyNeighbour() as nb:
                     print(f"[{system}, {t} thread(s), busy neighbour on CPU {nb.cpu}]",
                           file=sys.stderr, flush=True)
                     res, meta = C.run_jobs(Path(__file__), worker_args(a, system, t), jobs,

@@ -95,11 +95,11 @@ class _ThreadChooser:
             return
         c = seconds / words
         old = self.cost[threads]
-        self.cost[threads] = c if old is None else 0.5 * old + 0.5 * c
+        mine = c if old is None else 0.5 * old + 0.5 * c
+        self.cost[threads] = mine
         if self.probing == threads:
             self.probing = None
-            slower = all(self.cost[threads] > x for t, x in self.cost.items()
-                         if t != threads and x is not None)
+            slower = all(mine > x for t, x in self.cost.items() if t != threads and x is not None)
             self.backoff = min(2 * self.backoff, self.max_period) if slower else 1
 
 
