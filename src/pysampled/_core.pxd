@@ -283,7 +283,6 @@ cdef extern from "pysampled/word2vec.hpp" namespace "pysampled" nogil:
     void chunk_records(const Word2VecModel& model, const Word2VecConfig& config,
                        const Word2VecChunk& chunk, int num_threads,
                        Word2VecRecordArrays& out) except +
-    uint64_t w2v_random(uint64_t seed, uint64_t epoch, uint64_t tag, uint64_t pos)
 
 
 cdef extern from "pysampled/word2vec_sampled.hpp" namespace "pysampled" nogil:

@@ -96,7 +96,8 @@ struct Word2VecRecordArrays {
 void chunk_records(const Word2VecModel& model, const Word2VecConfig& config, const Word2VecChunk& chunk,
                    int num_threads, Word2VecRecordArrays& out);
 
-// The random words behind every choice (exposed for tests): 64 bits for
+// The random words behind every choice (build_records draws them;
+// test_word2vec_deterministic.py recomputes them in Python): 64 bits for
 // stream `tag` at corpus position `pos`. With mix the SplitMix64 finaliser
 // and G = 0x9E3779B97F4A7C15 (arithmetic mod 2^64):
 //   stream = mix(mix(seed ^ 0x5851F42D4C957F2D) ^ epoch * 0xD1342543DE82EF95
@@ -105,6 +106,5 @@ void chunk_records(const Word2VecModel& model, const Word2VecConfig& config, con
 // Tag 0: the token at pos is kept when (word >> 11) * 2^-53 < keep_prob[id];
 // tag 1: its window radius is window - (((word & 0xFFFFFFFF) * window) >> 32);
 // tags 2..: its negatives, alias draws (word2vec_records.hpp).
-uint64_t w2v_random(uint64_t seed, uint64_t epoch, uint64_t tag, uint64_t pos);
 
 }  // namespace pysampled

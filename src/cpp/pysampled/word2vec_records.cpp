@@ -19,8 +19,8 @@ inline uint64_t w2v_mix(uint64_t z) {
   return z ^ (z >> 31);
 }
 
-// The stream of (seed, epoch, tag): computed once per chunk and tag, then
-// indexed by corpus position (w2v_random recomputes it on every call).
+// The stream of (seed, epoch, tag) (word2vec.hpp): computed once per chunk
+// and tag, then indexed by corpus position.
 inline uint64_t w2v_stream(uint64_t seed, uint64_t epoch, uint64_t tag) {
   return w2v_mix(w2v_mix(seed ^ 0x5851F42D4C957F2Dull) ^ (epoch * 0xD1342543DE82EF95ull) ^
                  (tag * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull));
@@ -28,11 +28,6 @@ inline uint64_t w2v_stream(uint64_t seed, uint64_t epoch, uint64_t tag) {
 
 inline uint64_t w2v_draw(uint64_t stream, uint64_t pos) { return w2v_mix(stream + (pos + 1) * 0x9E3779B97F4A7C15ull); }
 }  // namespace
-
-uint64_t w2v_random(uint64_t seed, uint64_t epoch, uint64_t tag, uint64_t pos) {
-  // SplitMix64: a stream per (seed, epoch, tag), indexed by corpus position.
-  return w2v_draw(w2v_stream(seed, epoch, tag), pos);
-}
 
 void build_records(const float* keep_prob, const uint64_t* neg_table, uint32_t neg_size, int window,
                    int negative, bool shrink, const Word2VecChunk& ch, int threads, W2VRecords& rec) {

@@ -21,7 +21,7 @@ struct W2VRecords {
   std::vector<int32_t> out;     // [count, outs]: the centre, then negatives (-1: dropped)
 };
 
-// Random tags of w2v_random: 0 subsampling, 1 window shrink, 2.. negatives.
+// Random stream tags (word2vec.hpp): 0 subsampling, 1 window shrink, 2.. negatives.
 // shrink: each window's radius is window - (uniform 0..window-1); otherwise window.
 void build_records(const float* keep_prob, const uint64_t* neg_table, uint32_t neg_size, int window,
                    int negative, bool shrink, const Word2VecChunk& chunk, int threads,
