@@ -172,6 +172,20 @@ def test_large_text_across_blocks_and_threads(tmp_path):
               max_len=1000)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_lines_longer_than_a_block_are_read_in_pieces(tmp_path, threads):
+    """A line longer than the block (text8 is one 100 MB line) is read in
+    pieces cut after a space or tab, so the reader's memory stays bounded by
+    the block; the line, its sentence count and its pieces of max_len tokens
+    are those of the whole line, and lines around it are unaffected."""
+    rng = np.random.default_rng(7)
+    words = [f"w{i}" for i in range(50)] + ["\u00fc", "\u65e5\u672c", "x" * 30]
+    long_line = " \t".join(words[i] for i in rng.integers(0, len(words), 3000)).encode()
+    data = b"a b\n" + long_line + b"\nc d e\n" + long_line + b"  "
+    for block, max_len in [(64, 7), (64, 1000), (1000, 10_000), (9, 3)]:
+        check(tmp_path, [data, long_line], threads=threads, block=block, max_len=max_len)
+
+
 def test_empty_files_and_missing_file(tmp_path):
     check(tmp_path, [b"", b"\n\n\r\n", b" \t "])
     with pytest.raises(OSError):

@@ -39,6 +39,8 @@ struct ByteClasses {
 };
 constexpr ByteClasses kClasses{};
 
+inline bool ascii_space(uint8_t c) { return kClasses.c[c] == kSpace; }
+
 // One UTF-8 character at p (p < e, *p >= 0x80): its length if well formed
 // (code point in cp), or minus the length of the maximal ill-formed subpart.
 inline int decode_utf8(const uint8_t* p, const uint8_t* e, uint32_t& cp) {
@@ -94,11 +96,13 @@ inline const uint8_t* skip_ascii_word_bytes(const uint8_t* p, const uint8_t* e) 
 }
 
 // Calls token(ptr, len, in_text) for every token of [b, e) (valid UTF-8
-// bytes) and line_end() at every line end and at e. in_text: the bytes are
+// bytes) and line_end() at every line end and, unless the line goes on past
+// e (open_end), at e. in_text: the bytes are
 // [ptr, ptr + len) of the text itself; otherwise they are in `scratch` (a
 // token that needed replacement characters), valid until the next call.
 template <class Token, class LineEnd>
-void tokenize(const char* b, const char* e, std::string& scratch, Token&& token, LineEnd&& line_end) {
+void tokenize(const char* b, const char* e, bool open_end, std::string& scratch, Token&& token,
+              LineEnd&& line_end) {
   const uint8_t* p = reinterpret_cast<const uint8_t*>(b);
   const uint8_t* const end = reinterpret_cast<const uint8_t*>(e);
   const uint8_t* start = nullptr;  // first byte of the current token
@@ -157,7 +161,7 @@ void tokenize(const char* b, const char* e, std::string& scratch, Token&& token,
     ++p;
   }
   flush(end);
-  line_end();
+  if (!open_end) line_end();
 }
 
 // `readable`: how many bytes from p may be read (at least n). With 8 or
@@ -362,7 +366,9 @@ struct FileCloser {
   void operator()(std::FILE* f) const { std::fclose(f); }
 };
 
-// Reads a file as blocks of whole lines.
+// Reads a file as blocks of whole lines, or, where a line is longer than a
+// block, as pieces of that line cut after a whitespace byte (so memory stays
+// bounded by the block, not by the longest line, e.g. text8's single line).
 class LineBlocks {
  public:
   LineBlocks(const std::string& path, int64_t block_bytes)
@@ -374,8 +380,11 @@ class LineBlocks {
   }
 
   // The next block [b, e) of whole lines (the file's tail may end without a
-  // line end); false at the end of the file.
-  bool next(const char*& b, const char*& e) {
+  // line end); false at the end of the file. open: the block is a piece of
+  // one line that goes on in the next block (it ends with a space or tab,
+  // so no token is cut).
+  bool next(const char*& b, const char*& e, bool& open) {
+    open = false;
     // Move the carried partial line to the front.
     if (begin_ > 0) {
       std::memmove(buf_.data(), buf_.data() + begin_, fill_ - begin_);
@@ -411,7 +420,18 @@ class LineBlocks {
         begin_ = cut;
         return true;
       }
-      want = fill_ * 2;  // one line longer than the block: grow
+      // No line end: cut after the last ASCII space-class byte (a one-byte
+      // separator, never inside a UTF-8 character).
+      cut = fill_;
+      while (cut > 0 && !ascii_space(static_cast<uint8_t>(buf_[cut - 1]))) --cut;
+      if (cut > 0) {
+        b = buf_.data();
+        e = buf_.data() + cut;
+        begin_ = cut;
+        open = true;
+        return true;
+      }
+      want = fill_ * 2;  // one token longer than the block: grow
     }
   }
 
@@ -465,8 +485,19 @@ struct CountState {
   std::vector<int64_t> line_ends;
 };
 
-void count_range(const char* b, const char* e, CountState& st) {
-  int64_t in_line = 0;
+// A line cut by a block boundary (LineBlocks' open blocks): what the count
+// of its next piece starts from.
+struct OpenLine {
+  int64_t in_line = 0;     // count: tokens of the line so far
+  int64_t in_piece = 0;    // encode: tokens read in the current piece
+  bool piece_kept = false; // encode: the current piece has a kept token
+};
+
+// Counts [b, e). continues: the range goes on with the line `open` holds;
+// open_end: its last line goes on past e (saved into `open`).
+void count_range(const char* b, const char* e, CountState& st, OpenLine& open, bool continues,
+                 bool open_end) {
+  int64_t in_line = continues ? open.in_line : 0;
   int64_t produced = static_cast<int64_t>(st.ids.size());
   // A token takes at least two bytes with its separator: no reallocation.
   if (st.provisional) st.ids.reserve(static_cast<size_t>(e - b) / 2 + 1);
@@ -477,7 +508,7 @@ void count_range(const char* b, const char* e, CountState& st) {
   };
   LookupRing<WordTable, decltype(lookup)> ring(st.table, e, lookup);
   tokenize(
-      b, e, st.scratch,
+      b, e, open_end, st.scratch,
       [&](const char* p, size_t n, bool in_text) {
         ring.add(p, n, in_text);
         ++in_line;
@@ -491,6 +522,7 @@ void count_range(const char* b, const char* e, CountState& st) {
         in_line = 0;
       });
   ring.drain();
+  if (open_end) open.in_line = in_line;
 }
 
 void merge_into(WordTable& dst, const WordTable& src) {
@@ -562,10 +594,12 @@ void scan_vocabulary(const std::vector<std::string>& paths, const CorpusScanOpti
       st.table.clear();
     }
   };
+  OpenLine open;
   for (const std::string& path : paths) {
     LineBlocks blocks(path, options.block_bytes);
     const char *b, *e;
-    while (blocks.next(b, e)) {
+    bool continues = false, open_end = false;
+    for (; blocks.next(b, e, open_end); continues = open_end) {
       if (prune && counted_a_block) {  // between blocks only: never after the last one
         while (static_cast<int64_t>(total.size()) > options.max_vocab_size) {
           const int64_t r = min_reduce;
@@ -573,9 +607,13 @@ void scan_vocabulary(const std::vector<std::string>& paths, const CorpusScanOpti
           ++min_reduce;
         }
       }
-      const int parts = threads_for(e - b, threads);
+      // A piece of one long line is counted on one thread (no line end to cut at).
+      const int parts = open_end ? 1 : threads_for(e - b, threads);
       const std::vector<const char*> cuts = split_lines(b, e, parts);
-      parallel_for(parts, parts, [&](int64_t t) { count_range(cuts[t], cuts[t + 1], states[t]); });
+      parallel_for(parts, parts, [&](int64_t t) {
+        count_range(cuts[t], cuts[t + 1], states[t], open, continues && t == 0,
+                    open_end && t == parts - 1);
+      });
       if (provisional) {
         for (int t = 0; t < parts; ++t) writer->add(states[t], total);
       }
@@ -620,11 +658,11 @@ struct EncodeState {
 };
 
 void encode_range(const char* b, const char* e, const WordTable& vocab, int64_t max_len,
-                  EncodeState& st) {
+                  EncodeState& st, OpenLine& open, bool continues, bool open_end) {
   st.ids.clear();
   st.ends.clear();
-  int64_t in_piece = 0;   // tokens read in the current piece
-  bool piece_kept = false;
+  int64_t in_piece = continues ? open.in_piece : 0;  // tokens read in the current piece
+  bool piece_kept = continues && open.piece_kept;
   auto end_piece = [&]() {
     if (piece_kept) st.ends.push_back(static_cast<int64_t>(st.ids.size()));
     piece_kept = false;
@@ -642,11 +680,16 @@ void encode_range(const char* b, const char* e, const WordTable& vocab, int64_t 
   };
   LookupRing<WordTable, decltype(lookup)> ring(vocab, e, lookup);
   tokenize(
-      b, e, st.scratch, [&](const char* p, size_t n, bool in_text) { ring.add(p, n, in_text); },
+      b, e, open_end, st.scratch, [&](const char* p, size_t n, bool in_text) { ring.add(p, n, in_text); },
       [&]() {
         ring.drain();
         end_piece();
       });
+  ring.drain();
+  if (open_end) {
+    open.in_piece = in_piece;
+    open.piece_kept = piece_kept;
+  }
 }
 
 }  // namespace
@@ -670,14 +713,17 @@ CorpusEncoding encode_corpus(const std::vector<std::string>& paths,
   std::vector<EncodeState> states(static_cast<size_t>(threads));
   CorpusEncoding res;
   std::vector<int64_t> shifted;
+  OpenLine open;
   for (const std::string& path : paths) {
     LineBlocks blocks(path, block_bytes);
     const char *b, *e;
-    while (blocks.next(b, e)) {
-      const int parts = threads_for(e - b, threads);
+    bool continues = false, open_end = false;
+    for (; blocks.next(b, e, open_end); continues = open_end) {
+      const int parts = open_end ? 1 : threads_for(e - b, threads);
       const std::vector<const char*> cuts = split_lines(b, e, parts);
       parallel_for(parts, parts, [&](int64_t t) {
-        encode_range(cuts[t], cuts[t + 1], vocab, max_sentence_length, states[t]);
+        encode_range(cuts[t], cuts[t + 1], vocab, max_sentence_length, states[t], open,
+                     continues && t == 0, open_end && t == parts - 1);
       });
       for (int t = 0; t < parts; ++t) {
         const EncodeState& st = states[t];
@@ -773,8 +819,9 @@ CorpusEncoding encode_provisional(const std::string& provisional_tokens_path,
         ends.push_back(res.tokens);
         ++res.sentences;
       }
+      // after every piece, not every line: a line may hold the whole corpus
+      if (ids.size() >= (size_t{1} << 20)) flush();
     }
-    if (ids.size() >= (size_t{1} << 20)) flush();
   }
   int32_t extra;
   if (in_ids.next(extra)) throw std::invalid_argument("provisional tokens after the last line end");
