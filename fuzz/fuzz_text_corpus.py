@@ -7,7 +7,8 @@ fuzzed lines of tokens (Unicode, invalid UTF-8, NUL bytes, odd whitespace
 and line endings, very long tokens) plus, sometimes, a missing path or a
 directory. Word2Vec options are fuzzed (``min_count``, ``max_vocab_size``,
 ``max_final_vocab``, ``ns_exponent``, ``shrink_windows``, model, loss, window,
-negative, sample, dim, chunk_words...), and for the nce / sampled-softmax
+negative, sample, dim, chunk_words..., and, without max_vocab_size, reading
+blocks of 1-64 bytes), and for the nce / sampled-softmax
 losses sometimes the distributed path (``train(comm=...)`` on one rank).
 
 Documented errors: ``FileNotFoundError`` (missing input), ``ValueError``
@@ -144,9 +145,19 @@ def TestOneInput(data):
     if model is None:
         return
     ok = False
-    with expect(ValueError):
-        model.build_vocab(corpus, workdir=str(fl.tmpdir()))
-        ok = True
+    # Tiny reading blocks (lines cut at spaces when longer than a block),
+    # except with max_vocab_size, whose pruning oracle below assumes one
+    # block per file.
+    from pysampled.word2vec import corpus as corpus_module
+    saved_block = corpus_module.TEXT_BLOCK_BYTES
+    if not isinstance(kw.get("max_vocab_size"), int) and g.chance(1, 2):
+        corpus_module.TEXT_BLOCK_BYTES = g.int(1, 64)
+    try:
+        with expect(ValueError):
+            model.build_vocab(corpus, workdir=str(fl.tmpdir()))
+            ok = True
+    finally:
+        corpus_module.TEXT_BLOCK_BYTES = saved_block
     counts = collections.Counter(w for s in sentences for w in s)
     exact = dict(counts)
     if isinstance(kw.get("max_vocab_size"), int) and kw["max_vocab_size"] > 0:

@@ -184,6 +184,10 @@ def test_lines_longer_than_a_block_are_read_in_pieces(tmp_path, threads):
     data = b"a b\n" + long_line + b"\nc d e\n" + long_line + b"  "
     for block, max_len in [(64, 7), (64, 1000), (1000, 10_000), (9, 3)]:
         check(tmp_path, [data, long_line], threads=threads, block=block, max_len=max_len)
+    # a block that would end exactly where the file does, after a space
+    for block in range(1, 12):
+        check(tmp_path, [b"aaaa bbbb ", b"aaaa bbbb", b"aa \t", b"a b c d "], threads=threads,
+              block=block, max_len=2)
 
 
 def test_empty_files_and_missing_file(tmp_path):

@@ -421,8 +421,10 @@ class LineBlocks {
         return true;
       }
       // No line end: cut after the last ASCII space-class byte (a one-byte
-      // separator, never inside a UTF-8 character).
-      cut = fill_;
+      // separator, never inside a UTF-8 character), leaving at least one
+      // byte, so that a later block of this file always ends the line (at
+      // its line end or at the end of the file).
+      cut = fill_ - 1;
       while (cut > 0 && !ascii_space(static_cast<uint8_t>(buf_[cut - 1]))) --cut;
       if (cut > 0) {
         b = buf_.data();
