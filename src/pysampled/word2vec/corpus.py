@@ -20,8 +20,8 @@ holds the C++ reader to Python's reading of the same bytes).
 ``max_vocab_size`` bounds the vocabulary *during* the count, as gensim and
 word2vec.c do: between two blocks (text files: blocks of
 :data:`TEXT_BLOCK_BYTES` bytes cut at line ends, or at a space or tab
-inside a longer line, every file starting a new block; iterables: sentences totalling at least :data:`PRUNE_EVERY_TOKENS`
-tokens), while the vocabulary
+inside a longer line, every file starting a new block; iterables: sentences
+totalling at least :data:`PRUNE_EVERY_TOKENS` tokens), while the vocabulary
 holds more than ``max_vocab_size`` words, the words counted at most
 ``min_reduce`` times so far are dropped and ``min_reduce`` (starting at 1)
 grows by one. Nothing is pruned after the last block; the trainer then keeps
