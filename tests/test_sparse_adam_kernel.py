@@ -77,6 +77,31 @@ def test_bad_ids_raise_before_any_row_is_written(ids, match):
     assert (p == 1).all() and not m.any() and not v.any()
 
 
+@pytest.mark.parametrize("alias", ["m is p", "v is m", "g in p", "g in v", "m overlaps p"])
+def test_buffers_that_share_memory_raise_before_any_row_is_written(alias):
+    """The kernel reads and writes the four buffers as non-overlapping
+    (restrict) rows, so sharing memory must be refused, not computed."""
+    base = np.arange(1, 81, dtype=np.float32)
+    p = base[:40].reshape(10, 4)
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    g = np.ones((2, 4), np.float32)
+    if alias == "m is p":
+        m = p
+    elif alias == "v is m":
+        v = m
+    elif alias == "g in p":
+        g = p[2:4]
+    elif alias == "g in v":
+        g = v[8:]
+    else:  # a moment table starting inside the parameter's memory
+        m = base[4:44].reshape(10, 4)
+    before = [a.copy() for a in (p, m, v, g)]
+    with pytest.raises(ValueError, match="must not share memory"):
+        kernel(p, m, v, np.array([1, 7], np.int64), g, 1)
+    for a, b in zip((p, m, v, g), before):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_shape_mismatch_raises():
     p = np.ones((10, 4), np.float32)
     with pytest.raises(ValueError, match="disagree in shape"):

@@ -80,7 +80,7 @@ def test_equal_to_torch_sparse_adam_to_rounding_on_embeddings(dtype, rtol, atol)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("shape", [(60,), (60, 5), (60, 2, 3)])
+@pytest.mark.parametrize("shape", [(60,), (60, 5), (60, 2, 3), (60, 37)])  # 37: SIMD body + tail
 def test_bit_equal_to_the_numpy_reference(dtype, shape):
     a, b, _, ob = pair(shape, dtype, seed=1, lr=0.02, betas=(0.85, 0.98), eps=1e-7)
     np_dtype = np.float32 if dtype == torch.float32 else np.float64
@@ -177,6 +177,13 @@ def test_errors_as_torch_and_for_bad_gradients():
     with pytest.raises(ValueError, match="strictly increasing"):
         o.step()
     assert not p.detach().any()
+    # moment tables that share memory (a hand-edited state): refused, nothing written
+    p.grad = torch.sparse_coo_tensor(torch.tensor([[1, 3]]), torch.ones(2, 2), (5, 2),
+                                     check_invariants=True)
+    o.state[p]["exp_avg_sq"] = o.state[p]["exp_avg"]
+    with pytest.raises(ValueError, match="must not share memory"):
+        o.step()
+    assert not p.detach().any() and not o.state[p]["exp_avg"].any()
 
 
 def test_training_a_sampled_softmax_head_matches_torch_sparse_adam():

@@ -154,6 +154,8 @@ RESULTS-TABLE-START
         increasing and in \[0, 5\): row 1 has id 1$/
     torch-adam-id-out-of-range-unchecked  raises ValueError: /^gradient row ids must be strictly
         increasing and in \[0, 5\): row 1 has id 7$/
+    torch-adam-moments-share-memory  raises ValueError: /^the parameter, its two moment tables and the
+        gradient rows must not share memory$/
     torch-adam-empty-gradient  returns: no row updated (step counted, as torch)
 RESULTS-TABLE-END
 """
@@ -519,6 +521,18 @@ if torch is not None:
                                                       check_invariants=False)),
            ValueError, r"^gradient row ids must be strictly increasing and in \[0, 5\): row 1 has "
                        r"id 7$")
+    def _adam_shared_moments():
+        p = torch.nn.Parameter(torch.zeros(5, 2))
+        o = pt.SparseAdam([p])
+        o.state[p].update(step=0, exp_avg=torch.zeros(5, 2))
+        o.state[p]["exp_avg_sq"] = o.state[p]["exp_avg"]  # a hand-edited state
+        p.grad = torch.sparse_coo_tensor(torch.tensor([[1, 3]]), torch.ones(2, 2), (5, 2),
+                                         check_invariants=True)
+        o.step()
+
+    raises("torch-adam-moments-share-memory", _adam_shared_moments,
+           ValueError, r"^the parameter, its two moment tables and the gradient rows must not "
+                       r"share memory$")
     returns("torch-adam-empty-gradient",
             _adam_step(lambda: torch.sparse_coo_tensor(torch.zeros(1, 0, dtype=torch.long),
                                                        torch.zeros(0, 2), (5, 2))),

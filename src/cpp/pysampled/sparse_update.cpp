@@ -154,6 +154,22 @@ void sparse_adam_rows(T* param, T* exp_avg, T* exp_avg_sq, int64_t table_rows, i
     }
   }
   if (row_len == 0) return;
+  {  // the row loop reads and writes the four buffers as restrict pointers
+    const T* base[4] = {param, exp_avg, exp_avg_sq, grad};
+    const int64_t len[4] = {table_rows * row_len, table_rows * row_len, table_rows * row_len,
+                            n_rows * row_len};
+    for (int a = 0; a < 4; ++a) {
+      for (int b = a + 1; b < 4; ++b) {
+        const auto lo_a = reinterpret_cast<uintptr_t>(base[a]), lo_b = reinterpret_cast<uintptr_t>(base[b]);
+        const auto hi_a = lo_a + sizeof(T) * static_cast<uint64_t>(len[a]);
+        const auto hi_b = lo_b + sizeof(T) * static_cast<uint64_t>(len[b]);
+        if (len[a] > 0 && len[b] > 0 && lo_a < hi_b && lo_b < hi_a) {
+          throw std::invalid_argument(
+              "the parameter, its two moment tables and the gradient rows must not share memory");
+        }
+      }
+    }
+  }
   const T c1 = step.one_minus_beta1, c2 = step.one_minus_beta2, eps = step.eps;
   const T scale = step.neg_step_size;
   const T sign = step.maximize ? T(-1) : T(1);
@@ -161,6 +177,10 @@ void sparse_adam_rows(T* param, T* exp_avg, T* exp_avg_sq, int64_t table_rows, i
   constexpr int64_t kAhead = 8;   // rows prefetched ahead
   constexpr int64_t kLine = 64 / static_cast<int64_t>(sizeof(T));  // elements per cache line
   parallel_for((n_rows + kChunk - 1) / kChunk, threads, [&](int64_t ch) {
+    // Scalars copied into the task, and restrict rows: otherwise every store
+    // to a row might change them (they are captured by reference), and the
+    // element loop below stays scalar.
+    const T c1_ = c1, c2_ = c2, eps_ = eps, scale_ = scale, sign_ = sign;
     const int64_t end = std::min(n_rows, (ch + 1) * kChunk);
     for (int64_t k = ch * kChunk; k < end; ++k) {
       if (k + kAhead < n_rows) {  // the rows are scattered over the tables: fetch ahead
@@ -172,18 +192,18 @@ void sparse_adam_rows(T* param, T* exp_avg, T* exp_avg_sq, int64_t table_rows, i
         }
       }
       const int64_t off = ids[k] * row_len;
-      T* p = param + off;
-      T* m = exp_avg + off;
-      T* v = exp_avg_sq + off;
-      const T* gr = grad + k * row_len;
+      T* __restrict p = param + off;
+      T* __restrict m = exp_avg + off;
+      T* __restrict v = exp_avg_sq + off;
+      const T* __restrict gr = grad + k * row_len;
       for (int64_t j = 0; j < row_len; ++j) {  // no FMA contraction in this file (CMake)
-        const T g = sign * gr[j];
+        const T g = sign_ * gr[j];
         const T m0 = m[j], v0 = v[j];
-        const T dm = (g - m0) * c1;
-        const T dv = (g * g - v0) * c2;
+        const T dm = (g - m0) * c1_;
+        const T dv = (g * g - v0) * c2_;
         m[j] = m0 + dm;
         v[j] = v0 + dv;
-        p[j] = p[j] + ((dm + m0) / (std::sqrt(dv + v0) + eps)) * scale;
+        p[j] = p[j] + ((dm + m0) / (std::sqrt(dv + v0) + eps_)) * scale_;
       }
     }
   });

@@ -138,7 +138,8 @@ void apply_sparse_row(const SparseUpdate<T>& up, int64_t id, const T* g, T gb, i
 // `exp_avg`, `exp_avg_sq` (same shape), by the gradient rows `grad`
 // (n_rows x row_len, row k belongs to ids[k]). `ids` must be strictly
 // increasing and in [0, table_rows) (a coalesced sparse gradient); anything
-// else throws std::invalid_argument before a row is written. Each element
+// else throws std::invalid_argument before a row is written, as do
+// overlapping buffers (the four must not share memory). Each element
 // gets the same float operations, in the same order, as PyTorch's
 // implementation (so the results are bit-identical to it), with g the
 // gradient (negated when maximize), m, v the moments and p the parameter:
