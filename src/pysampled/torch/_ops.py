@@ -125,8 +125,10 @@ def _sampled_loss_backward_impl(grad: torch.Tensor, inputs: torch.Tensor, weight
 def _grad_outputs(grads, weights, biases, sparse_grad, need_weights, need_biases, scale=None):
     """The backward op's flat output list from a :class:`LossGrads` (every
     gradient multiplied by `scale` when given)."""
-    def scaled(a):
-        return a if scale is None else a * a.dtype.type(scale)
+    def scaled(a):  # in place: the arrays are this call's own (the kernel's new outputs)
+        if scale is not None:
+            a *= a.dtype.type(scale)
+        return a
 
     out = [torch.from_numpy(scaled(grads.inputs))]
 
@@ -376,12 +378,10 @@ class _EagerLoss(torch.autograd.Function):
         if not (need_x or need_w or need_b):
             return (None, None, None, None) + (None,) * (ctx.nw + ctx.nb) + none_tail
         pre, ctx.pre = ctx.pre, None
-        flat = grad.reshape(-1)
-        if (pre is not None and not torch.is_grad_enabled() and flat.numel() > 0
-                and bool((flat == flat[0]).all())):
+        c = _uniform_value(grad) if pre is not None and not torch.is_grad_enabled() else None
+        if c is not None:
             # every example's upstream is the same c (loss.sum(), loss.mean()): the gradients
             # of the sum, computed in the forward pass, times c
-            c = flat[0].item()
             out = _grad_outputs(pre, weights, biases, cfg["sparse_grad"], need_w, need_b,
                                 None if c == 1.0 else c)
             gw, gb = _assemble(out, weights, biases, need_w, need_b, cfg["sparse_grad"])
@@ -395,6 +395,20 @@ class _EagerLoss(torch.autograd.Function):
             cfg["num_threads"], cfg["sparse_grad"], need_w, need_b, splits)
         gw, gb = _assemble(out, weights, biases, need_w, need_b, cfg["sparse_grad"])
         return (out[0] if need_x else None, None, None, None) + tuple(gw) + tuple(gb) + none_tail
+
+
+def _uniform_value(grad: torch.Tensor) -> Optional[float]:
+    """The value every element of `grad` holds, or None (not all equal, empty,
+    or NaN). Read through a NumPy view where the dtype allows: a few torch
+    reductions cost more than the whole check."""
+    if grad.numel() == 0:
+        return None
+    if grad.dtype in (torch.float32, torch.float64) and not grad.is_neg():
+        g = grad.detach().reshape(-1).numpy()
+        c = g[0]
+        return float(c) if bool((g == c).all()) else None
+    flat = grad.reshape(-1)
+    return flat[0].item() if bool((flat == flat[0]).all()) else None
 
 
 def _assemble(out, weights, biases, need_w, need_b, sparse):
