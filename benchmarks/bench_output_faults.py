@@ -80,7 +80,8 @@ def main() -> None:
     info = C.machine_info(peers=())
     print(f"CPU: {info['cpu'].get('model')}; N={int(a.classes):,}, B=1024, D=128, float32, 1 thread; "
           f"best wall ms per call of {a.rounds} alternating process pairs")
-    print("\n| API | S | default ms | default faults/call | trim+mmap 128 MiB ms | faults/call | default / kept |")
+    print("\n| API | S | default ms | default faults/call | trim+mmap 128 MiB ms | faults/call "
+          "| default / kept |")
     print("| :--- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for S in (int(s) for s in a.sampled.split(",")):
         for api in ("function", "step"):

@@ -415,8 +415,9 @@ def report(results, corpus, a, busy, metas):
                + "; negative sampling (hs=0), learning rate decayed linearly to min_alpha.")
     gmeta = next((m.get("gensim") for m in metas.values() if m.get("gensim")), None)
     if gmeta:
-        out.append(f"gensim {gmeta['version']} (FAST_VERSION {gmeta['FAST_VERSION']}"
-                   f"{', i.e. compiled BLAS routines' if gmeta['FAST_VERSION'] >= 0 else ' — NOT compiled, slow'}).")
+        compiled = (", i.e. compiled BLAS routines" if gmeta["FAST_VERSION"] >= 0
+                    else " — NOT compiled, slow")
+        out.append(f"gensim {gmeta['version']} (FAST_VERSION {gmeta['FAST_VERSION']}{compiled}).")
     out.append("\nwords/s = corpus tokens × epochs / training seconds (training only: "
                "`train()` after `build_vocab()`; one subprocess per system × model × threads; "
                f"{a.repeats} run(s) each, median). × gensim: speed-up over the faster gensim "
@@ -632,7 +633,8 @@ def plot(results, corpus, a, path):
         axes[1].set_ylim(0, 1.1)
     src = (f"synthetic corpus, {corpus['tokens'] / 1e6:g}M tokens" if corpus["source"] == "synthetic"
            else f"{Path(corpus['path']).name}, {corpus['tokens'] / 1e6:.3g}M tokens")
-    fig.suptitle(f"word2vec: pysampled vs gensim — {src}, {a.epochs} epoch{'s' if a.epochs > 1 else ''}, dim {a.dim}, "
+    epochs = f"{a.epochs} epoch{'s' if a.epochs > 1 else ''}"
+    fig.suptitle(f"word2vec: pysampled vs gensim — {src}, {epochs}, dim {a.dim}, "
                  f"window {a.window}, negative {a.negative}", fontsize=10)
     fig.tight_layout()
     path = Path(path)

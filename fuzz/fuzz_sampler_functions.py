@@ -16,12 +16,11 @@ fresh (after ``reset_sampler_cache``). Results are checked for shapes,
 dtypes, range, uniqueness, and finite, positive expected counts of the drawn
 values.
 """
-import sys
 
 import atheris
 
 import _fuzzlib as fl
-from _fuzzlib import Gen, check, expect
+from _fuzzlib import Gen, check
 
 with atheris.instrument_imports(include=["pysampled"]):
     import numpy as np

@@ -22,7 +22,8 @@ files are read by the C++ reader; the same sentences given as a Python
 iterable give the same vocabulary and encoded corpus); the corpus
 statistics count the kept tokens; after one training chunk the
 vectors are finite; ``train(comm=...)`` fails when ``train()`` does and
-otherwise reaches the same position with finite vectors; ``save_word2vec_format`` / ``load_word2vec_format`` and
+otherwise reaches the same position with finite vectors;
+``save_word2vec_format`` / ``load_word2vec_format`` and
 ``save`` / ``Word2Vec.load`` give back the same words and bit-identical
 vectors.
 """

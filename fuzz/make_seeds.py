@@ -7,8 +7,6 @@ valid files with that prefix (mode 0 = raw bytes), so libFuzzer mutates
 well-formed files from the start. Run once after changing the formats:
 ``python fuzz/make_seeds.py`` (the outputs are committed).
 """
-import json
-import os
 import pathlib
 import sys
 import tempfile

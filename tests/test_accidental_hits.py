@@ -108,7 +108,8 @@ def test_not_a_batch_by_num_true_matrix(tc, num_true):
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match=re.escape("Value for attr 'num_true' of 0 must be at least minimum 1")):
+    with pytest.raises(ValueError,
+                       match=re.escape("Value for attr 'num_true' of 0 must be at least minimum 1")):
         pysampled.compute_accidental_hits(np.zeros((1, 0), np.int64), [1], 0)
     with pytest.raises(TypeError):
         pysampled.compute_accidental_hits([[1.0, 2.0]], [1], 2)

@@ -68,7 +68,8 @@ def test_analogies_exact(tmp_path):
     assert res["accuracy"] == pytest.approx(18 / 19)
     assert res["oov_ratio"] == pytest.approx(1 / 20)
     assert list(res["sections"]) == ["capital-common-countries", "gram3-adverbs"]
-    assert res["sections"]["capital-common-countries"] == {"accuracy": 1.0, "correct": 12, "total": 12, "oov": 0}
+    assert res["sections"]["capital-common-countries"] == {"accuracy": 1.0, "correct": 12, "total": 12,
+                                                            "oov": 0}
     assert res["sections"]["gram3-adverbs"] == {"accuracy": 6 / 7, "correct": 6, "total": 7, "oov": 1}
     assert res["semantic_accuracy"] == 1.0
     assert res["syntactic_accuracy"] == pytest.approx(6 / 7)

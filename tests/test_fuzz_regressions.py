@@ -97,7 +97,8 @@ def test_f10_fixed_unigram_function_accepts_0d_int_arrays(name):
 
 def test_f8_vocab_value_just_below_overflow_threshold(tmp_path):
     path = tmp_path / "vocab.csv"
-    path.write_text("a,1\nb,3.4028235677973366e38\n")  # < FLT_MAX + 2**103 (exactly 3.40282356779733661637...e38)
+    # < FLT_MAX + 2**103 (exactly 3.40282356779733661637...e38)
+    path.write_text("a,1\nb,3.4028235677973366e38\n")
     values = read_vocab_file(path)
     assert values[1] == np.float32(FLT_MAX)
     assert ps.FixedUnigramSampler(2, vocab_file=path).weights[1] == np.float32(FLT_MAX)

@@ -65,7 +65,7 @@ import pytest
 
 import pysampled as ps
 from _sanitizer import SANITIZED
-from pysampled import _losses, _samplers
+from pysampled import _losses
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="reads /proc/self (Linux)")

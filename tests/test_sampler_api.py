@@ -887,7 +887,8 @@ def test_attr_zero(kind, attr, fresh_cache):
     args = dict(num_true=1, num_sampled=2, range_max=10)
     args[attr] = 0
     tc = np.zeros((1, max(args["num_true"], 1)), np.int64)
-    with pytest.raises(ValueError, match=re.escape(f"Value for attr '{attr}' of 0 must be at least minimum 1")):
+    with pytest.raises(
+            ValueError, match=re.escape(f"Value for attr '{attr}' of 0 must be at least minimum 1")):
         if kind == "fixed_unigram":
             pysampled.fixed_unigram_candidate_sampler(tc, args["num_true"], args["num_sampled"], True,
                                                       args["range_max"], unigrams=[1.0] * 10)
@@ -897,12 +898,15 @@ def test_attr_zero(kind, attr, fresh_cache):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_class_attr_minimums(kind):
-    with pytest.raises(ValueError, match=re.escape("Value for attr 'num_sampled' of 0 must be at least minimum 1")):
+    with pytest.raises(
+            ValueError, match=re.escape("Value for attr 'num_sampled' of 0 must be at least minimum 1")):
         _class(kind, 10).sample([[0]], 0)
-    with pytest.raises(ValueError, match=re.escape("Value for attr 'num_sampled' of -3 must be at least minimum 1")):
+    with pytest.raises(
+            ValueError, match=re.escape("Value for attr 'num_sampled' of -3 must be at least minimum 1")):
         _class(kind, 10).sample([[0]], -3)
     if kind != "fixed_unigram":
-        with pytest.raises(ValueError, match=re.escape("Value for attr 'range_max' of 0 must be at least minimum 1")):
+        with pytest.raises(
+                ValueError, match=re.escape("Value for attr 'range_max' of 0 must be at least minimum 1")):
             type(_class(kind, 1))(0)
     with pytest.raises(TypeError):
         _class(kind, 10).sample([[0]], 2.0)

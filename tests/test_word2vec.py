@@ -6,12 +6,10 @@ trained model should place words of the same topic next to each other; the
 score is the precision@5 of same-topic neighbours among topic words (chance
 is (WPT - 1) / (T * WPT - 1) ~ 0.09 here).
 """
-import os
 
 import numpy as np
 import pytest
 
-import pysampled
 from pysampled.word2vec import TextCorpus, Word2Vec
 
 T, WPT, COMMON = 12, 12, 300

@@ -81,7 +81,8 @@ def nce_loss(weights: _Weights, biases: _Biases, labels: npt.ArrayLike, inputs: 
              num_threads: int | None = None, mask_all_duplicates: bool = False,
              true_target: float | None = None,
              label_row_splits: npt.ArrayLike | None = None,
-             negatives: Literal["shared", "per_example"] = "shared") -> _FloatArray | tuple[_FloatArray, LossGrads]: ...
+             negatives: Literal["shared", "per_example"] = "shared"
+             ) -> _FloatArray | tuple[_FloatArray, LossGrads]: ...
 
 @overload
 def sampled_softmax_loss(weights: _Weights, biases: _Biases, labels: npt.ArrayLike,
@@ -114,7 +115,8 @@ def sampled_softmax_loss(weights: _Weights, biases: _Biases, labels: npt.ArrayLi
                          upstream: npt.ArrayLike | None = None, num_threads: int | None = None,
                          mask_all_duplicates: bool = False,
              label_row_splits: npt.ArrayLike | None = None,
-             negatives: Literal["shared", "per_example"] = "shared") -> _FloatArray | tuple[_FloatArray, LossGrads]: ...
+             negatives: Literal["shared", "per_example"] = "shared"
+             ) -> _FloatArray | tuple[_FloatArray, LossGrads]: ...
 
 @overload
 def sampled_sparse_softmax_loss(weights: _Weights, biases: _Biases, labels: npt.ArrayLike,
@@ -203,7 +205,8 @@ def compute_sampled_logits(weights: _Weights, biases: _Biases, labels: npt.Array
                            name: str | None = None, *, return_grads: Literal[True],
                            upstream: npt.ArrayLike | None = None, num_threads: int | None = None,
                            mask_all_duplicates: bool = False,
-             negatives: Literal["shared", "per_example"] = "shared") -> tuple[_FloatArray, _FloatArray, LossGrads]: ...
+             negatives: Literal["shared", "per_example"] = "shared"
+             ) -> tuple[_FloatArray, _FloatArray, LossGrads]: ...
 @overload
 def compute_sampled_logits(weights: _Weights, biases: _Biases, labels: npt.ArrayLike,
                            inputs: npt.ArrayLike, num_sampled: int, num_classes: int,

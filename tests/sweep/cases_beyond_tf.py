@@ -1,4 +1,7 @@
-r"""Bad-input sweep, area: beyond TF (issue 11): `in_batch_softmax_loss`, `FrequencyEstimator`, ragged labels (`label_row_splits=`) and per-example negatives (2-D `sampled_candidates`, `negatives="per_example"`) of the sampled losses and `SampledLoss`.
+r"""Bad-input sweep, area: beyond TF (issue 11): `in_batch_softmax_loss`,
+`FrequencyEstimator`, ragged labels (`label_row_splits=`) and per-example
+negatives (2-D `sampled_candidates`, `negatives="per_example"`) of the sampled
+losses and `SampledLoss`.
 
 Documented outcomes (regenerate with ``python tests/test_bad_input_sweep.py --write-tables``)::
 

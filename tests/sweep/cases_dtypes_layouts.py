@@ -1,4 +1,5 @@
-r"""Bad-input sweep, area: Dtypes and memory layouts of ids, inputs, weights, biases and expected counts; shard lists.
+r"""Bad-input sweep, area: Dtypes and memory layouts of ids, inputs, weights,
+biases and expected counts; shard lists.
 
 Documented outcomes (regenerate with ``python tests/test_bad_input_sweep.py --write-tables``)::
 

@@ -1,4 +1,5 @@
-"""Bad-input sweep, area: NaN and Inf in inputs, weights, biases and expected counts: propagated as TF propagates them.
+"""Bad-input sweep, area: NaN and Inf in inputs, weights, biases and expected
+counts: propagated as TF propagates them.
 
 Documented outcomes (regenerate with ``python tests/test_bad_input_sweep.py --write-tables``)::
 

@@ -1,4 +1,5 @@
-r"""Bad-input sweep, area: `SampledLoss` construction and `step` (a failing step leaves the weights untouched).
+r"""Bad-input sweep, area: `SampledLoss` construction and `step` (a failing
+step leaves the weights untouched).
 
 Documented outcomes (regenerate with ``python tests/test_bad_input_sweep.py --write-tables``)::
 

@@ -1,4 +1,5 @@
-r"""Bad-input sweep, area: Sizes and attributes (zero, negative, beyond 64 bits), sampler true classes and ids, fixed-unigram sources.
+r"""Bad-input sweep, area: Sizes and attributes (zero, negative, beyond 64
+bits), sampler true classes and ids, fixed-unigram sources.
 
 Documented outcomes (regenerate with ``python tests/test_bad_input_sweep.py --write-tables``)::
 
@@ -213,7 +214,8 @@ raises("size-range_max-beyond-int64", lambda: ps.UniformSampler(2**63, seed=1),
 raises("size-num_threads-0", call_loss("nce", num_threads=0),
        ValueError, r"^num_threads must be a positive integer, -1 \(all cores\) or None$")
 raises("size-num_threads-beyond-int", call_loss("nce", num_threads=2**40),
-       ValueError, r"^num_threads=1099511627776 is more than pysampled will start \(1024\); use -1 for all cores$")
+       ValueError,
+       r"^num_threads=1099511627776 is more than pysampled will start \(1024\); use -1 for all cores$")
 returns("size-num_threads-more-than-work", call_loss("ssm", num_threads=64),
         same_as_clean("ssm"), "same bits as one thread (threads capped by the work)")
 raises("size-bulk-negative", lambda: ps.UniformSampler(5, seed=1).sample_bulk((2, -1)),

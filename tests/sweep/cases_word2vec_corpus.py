@@ -1,4 +1,6 @@
-"""Bad-input sweep, area: word2vec corpus reading and the gensim options (C++ text reader, max_final_vocab, ns_exponent, shrink_windows, build_vocab(update=True), num_threads and its deprecated name threads).
+"""Bad-input sweep, area: word2vec corpus reading and the gensim options (C++
+text reader, max_final_vocab, ns_exponent, shrink_windows,
+build_vocab(update=True), num_threads and its deprecated name threads).
 
 Documented outcomes (regenerate with ``python tests/test_bad_input_sweep.py --write-tables``)::
 
