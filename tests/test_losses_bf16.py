@@ -564,13 +564,15 @@ def test_bf16_dot_kernel_only_for_plain_bf16_operands(case, kernel, restore_simd
 
 
 # --------------------------- bfloat16 <-> float32 conversions of the Python layer
-def test_bf16_conversions_equal_ml_dtypes_bits():
+def test_bf16_conversions_equal_ml_dtypes_bits(each_simd_level):
     """The C++ conversions the Python layer uses for bfloat16 inputs and
-    results give the bits of ml_dtypes' casts (the oracle): widening every one
-    of the 65536 bfloat16 bit patterns, and rounding 10^6 random float32 bit
-    patterns plus the edge values (ties both ways, the largest finite values,
-    subnormals, infinities, NaNs with payloads of either sign: ml_dtypes
-    makes them the quiet NaN of their sign). Sources are read only."""
+    results give the bits of ml_dtypes' casts (the oracle), at every SIMD
+    level this CPU has: widening every one of the 65536 bfloat16 bit
+    patterns, and rounding 10^6 random float32 bit patterns plus the edge
+    values (ties both ways, the largest finite values, subnormals,
+    infinities, NaNs with payloads of either sign: ml_dtypes makes them the
+    quiet NaN of their sign). Sources are read only. Odd lengths reach the
+    vector loops' tails."""
     every = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(BF16)
     every.flags.writeable = False
     wide = _losses.bf16_to_float32(every)
@@ -593,6 +595,12 @@ def test_bf16_conversions_equal_ml_dtypes_bits():
         expected = f.astype(BF16)
     assert np.array_equal(narrow.view(np.uint16), expected.view(np.uint16))
     assert np.array_equal(_losses.bf16_to_float32(np.zeros((0, 3), BF16)), np.zeros((0, 3), np.float32))
+    for n in (1, 7, 15, 17, 33, 63):
+        part = f[:n]
+        assert np.array_equal(_losses.float32_to_bf16(part, BF16).view(np.uint16),
+                              expected[:n].view(np.uint16))
+        assert np.array_equal(_losses.bf16_to_float32(every[-n:]).view(np.uint32),
+                              every[-n:].astype(np.float32).view(np.uint32))
 
 
 def test_bf16_inputs_results_are_ml_dtypes_rounding_of_float32_results():

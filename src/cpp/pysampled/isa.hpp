@@ -18,5 +18,14 @@ Isa active_isa();
 // Force a level (for tests and benchmarks); throws if the CPU lacks it.
 void set_isa(Isa isa);
 const char* isa_name(Isa isa);
+// The table of kernels compiled for `isa`, out of one per level.
+template <class Table>
+const Table& table_for(Isa isa, const Table& generic, const Table& avx2, const Table& avx512) {
+  switch (isa) {
+    case Isa::kAvx512: return avx512;
+    case Isa::kAvx2: return avx2;
+    default: return generic;
+  }
+}
 
 }  // namespace pysampled

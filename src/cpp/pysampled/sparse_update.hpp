@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/convert.hpp"
 #include "sharded.hpp"
 
 namespace pysampled {
@@ -73,24 +74,15 @@ inline uint16_t double_to_bf16_rne(double d) {
 // Arrays of n values: bfloat16 bits -> float32 (exact), and float32 ->
 // bfloat16 bits rounded to nearest, ties to even, a NaN becoming the quiet
 // NaN of its sign (the bits of ml_dtypes' astype, so that results do not
-// depend on which of the two converted them). Branch-free loops that the
-// compiler vectorises: the Python layer converts bfloat16 inputs and
+// depend on which of the two converted them), at the active SIMD level
+// (kernels/convert.hpp). The Python layer converts bfloat16 inputs and
 // results with them (ml_dtypes' casts run at about 1-2 ns per value).
 inline void bf16_to_float_array(const uint16_t* src, float* dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    const uint32_t u = static_cast<uint32_t>(src[i]) << 16;
-    std::memcpy(dst + i, &u, sizeof u);
-  }
+  convert_kernels().bf16_to_f32(src, dst, n);
 }
 
 inline void float_to_bf16_array(const float* src, uint16_t* dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t u;
-    std::memcpy(&u, src + i, sizeof u);
-    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-    const uint32_t nan = ((u >> 16) & 0x8000u) | 0x7fc0u;
-    dst[i] = static_cast<uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
-  }
+  convert_kernels().f32_to_bf16(src, dst, n);
 }
 
 // One update of a sparse set of rows. The views must be writable arrays

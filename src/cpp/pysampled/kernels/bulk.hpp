@@ -60,11 +60,7 @@ namespace isa_avx2 { extern const BulkKernels kBulk; }
 namespace isa_avx512 { extern const BulkKernels kBulk; }
 
 inline const BulkKernels& bulk_kernels(Isa isa) {
-  switch (isa) {
-    case Isa::kAvx512: return isa_avx512::kBulk;
-    case Isa::kAvx2: return isa_avx2::kBulk;
-    default: return isa_generic::kBulk;
-  }
+  return table_for(isa, isa_generic::kBulk, isa_avx2::kBulk, isa_avx512::kBulk);
 }
 
 inline const BulkKernels& bulk_kernels() { return bulk_kernels(active_isa()); }
