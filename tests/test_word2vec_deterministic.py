@@ -177,3 +177,42 @@ def test_hogwild_trains_every_record_once_on_any_thread_count(cbow, threads):
     assert kept // 64 > 100
     assert (kept, pairs) == (kept1, pairs1) == (kept_det, pairs_det)
     assert loss == pytest.approx(loss1, rel=1e-6)
+
+
+@pytest.mark.parametrize("hogwild", [False, True])
+@pytest.mark.parametrize("cbow", [False, True])
+def test_prepared_records_train_to_the_same_bits(cbow, hogwild):
+    """Records built ahead by ``prepare_chunk`` (the trainer's pipeline) are
+    the ones ``train_chunk`` would build: the vectors, the counts and the
+    loss are the same bits, and the records are read, not consumed."""
+    tokens, ends, keep, noise, syn0, syn1 = _chunk(4)
+    args = (tokens, ends, 37, 11, 2, 0.1, DIM, 3, NEG, cbow, True, hogwild, 5, 1, True)
+    a0, a1 = syn0.copy(), syn1.copy()
+    own = _word2vec.train_chunk(a0, a1, keep, noise, *args)
+    prepared = _word2vec.prepare_chunk(syn0, syn1, keep, noise, tokens, ends, 37, 11, 2, DIM, 3, NEG,
+                                       2, True)
+    for _ in range(2):
+        b0, b1 = syn0.copy(), syn1.copy()
+        assert _word2vec.train_chunk(b0, b1, keep, noise, *args, prepared=prepared) == own
+        np.testing.assert_array_equal(b0, a0)
+        np.testing.assert_array_equal(b1, a1)
+
+
+@pytest.mark.parametrize("change", ["position", "epoch", "seed", "window", "negative", "shrink",
+                                    "tokens", "keep"])
+def test_records_prepared_for_another_chunk_are_refused(change):
+    tokens, ends, keep, noise, syn0, syn1 = _chunk(4)
+    p = dict(tokens=tokens, position=37, seed=11, epoch=2, window=3, negative=NEG, shrink=True,
+             keep=keep)
+    prepared = _word2vec.prepare_chunk(syn0, syn1, keep, noise, tokens, ends, 37, 11, 2, DIM, 3, NEG,
+                                       1, True)
+    q = dict(p)
+    q[change] = {"position": 38, "epoch": 3, "seed": 12, "window": 2, "negative": NEG - 1,
+                 "shrink": False, "tokens": tokens.copy(), "keep": keep.copy()}[change]
+    a0, a1 = syn0.copy(), syn1.copy()
+    with pytest.raises(ValueError, match="prepared records were built for another chunk or configuration"):
+        _word2vec.train_chunk(a0, a1, q["keep"], noise, q["tokens"], ends, q["position"], q["seed"],
+                              q["epoch"], 0.1, DIM, q["window"], q["negative"], False, True, False, 5,
+                              1, q["shrink"], prepared=prepared)
+    np.testing.assert_array_equal(a0, syn0)  # refused before any row was written
+    np.testing.assert_array_equal(a1, syn1)

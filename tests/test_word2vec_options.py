@@ -290,3 +290,50 @@ def test_thread_chooser_probes_less_often_while_its_choice_holds():
         picks.append(t)
         ch.record(t, speed[t] * 100, 100)
     assert picks[-5:] == [2] * 5
+
+
+@pytest.mark.parametrize("model", ["skipgram", "cbow"])
+def test_records_pipeline_gives_the_one_thread_vectors(model, monkeypatch):
+    """Deterministic mode on two threads whose chooser runs chunks on one:
+    the next chunk's records are built on a helper thread meanwhile (also
+    across an epoch boundary, and after a stop and resume); the vectors are
+    the bits of a one-thread run, and the pipeline was really used."""
+    from pysampled.word2vec import training
+
+    rng = np.random.default_rng(3)
+    words = [f"w{i}" for i in range(60)]
+    sentences = [[words[int(j)] for j in rng.zipf(1.3, int(rng.integers(3, 30))) % 60]
+                 for _ in range(300)]
+
+    def fresh(threads):
+        m = Word2Vec(model=model, dim=16, window=3, negative=3, min_count=1, epochs=2, seed=5,
+                     num_threads=threads, chunk_words=400)
+        m.build_vocab(sentences)
+        return m
+
+    one = fresh(1)
+    one.train(progress=False)
+    used = []
+    real_take = training._RecordPipeline.take
+
+    def take(self, key):
+        records = real_take(self, key)
+        used.append(records is not None)
+        return records
+
+    monkeypatch.setattr(training._ThreadChooser, "pick", lambda self: 1)
+    monkeypatch.setattr(training._RecordPipeline, "take", take)
+    two = fresh(2)
+    two.train(progress=False)
+    n_chunks = len(list(two._encoded.chunks(two.chunk_words)))
+    assert n_chunks >= 4 and len(used) == 2 * n_chunks
+    assert used[0] is False and all(used[1:])  # every chunk after the first was prepared ahead
+    np.testing.assert_array_equal(two.syn0, one.syn0)
+    np.testing.assert_array_equal(two.syn1, one.syn1)
+    used.clear()
+    resumed = fresh(2)
+    resumed.train(progress=False, stop_after_chunks=n_chunks + 1)  # stops inside epoch 2
+    resumed.train(progress=False)
+    assert used.count(True) == 2 * n_chunks - 2  # the first chunk of each call builds its own
+    np.testing.assert_array_equal(resumed.syn0, one.syn0)
+    np.testing.assert_array_equal(resumed.syn1, one.syn1)

@@ -285,6 +285,18 @@ cdef extern from "pysampled/word2vec.hpp" namespace "pysampled" nogil:
                        Word2VecRecordArrays& out) except +
 
 
+cdef extern from "pysampled/word2vec_records.hpp" namespace "pysampled" nogil:
+    cdef cppclass Word2VecPrepared:
+        bool ready
+
+    void prepare_chunk(const Word2VecModel& model, const Word2VecConfig& config,
+                       const Word2VecChunk& chunk, int num_threads,
+                       Word2VecPrepared& out) except +
+    Word2VecStats train_prepared_chunk(const Word2VecModel& model, const Word2VecConfig& config,
+                                       const Word2VecChunk& chunk, int num_threads,
+                                       const Word2VecPrepared& prepared) except +
+
+
 cdef extern from "pysampled/word2vec_sampled.hpp" namespace "pysampled" nogil:
     cdef cppclass Word2VecSampledModel:
         float* syn0

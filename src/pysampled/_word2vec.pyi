@@ -9,12 +9,19 @@ class NoiseTable:
     size: int
     def __init__(self, weights: npt.NDArray[np.float32]) -> None: ...
 
+class PreparedChunk: ...
+def prepare_chunk(syn0: npt.NDArray[np.float32], syn1: npt.NDArray[np.float32],
+                  keep_prob: npt.NDArray[np.float32], noise: NoiseTable,
+                  tokens: npt.NDArray[np.int32], sentence_ends: npt.NDArray[np.int64],
+                  position: int, seed: int, epoch: int, dim: int, window: int, negative: int,
+                  num_threads: int, shrink_windows: bool = ...) -> PreparedChunk: ...
 def train_chunk(syn0: npt.NDArray[np.float32], syn1: npt.NDArray[np.float32],
                 keep_prob: npt.NDArray[np.float32], noise: NoiseTable,
                 tokens: npt.NDArray[np.int32], sentence_ends: npt.NDArray[np.int64],
                 position: int, seed: int, epoch: int, alpha: float, dim: int, window: int,
                 negative: int, cbow: bool, cbow_mean: bool, hogwild: bool, group_size: int,
-                num_threads: int, shrink_windows: bool = ...) -> Tuple[int, int, int, float]: ...
+                num_threads: int, shrink_windows: bool = ...,
+                prepared: PreparedChunk | None = ...) -> Tuple[int, int, int, float]: ...
 def train_chunk_sampled(syn0: npt.NDArray[np.float32], syn1: npt.NDArray[np.float32],
                         bias: npt.NDArray[np.float32], accum0: npt.NDArray[np.float32],
                         accum1: npt.NDArray[np.float32], accum_bias: npt.NDArray[np.float32],

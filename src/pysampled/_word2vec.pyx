@@ -14,9 +14,10 @@ from cython.operator cimport dereference as deref
 
 from pysampled._core cimport (
     AliasTable, LossKind, Word2VecChunk, Word2VecConfig, Word2VecModel, Word2VecSampledConfig,
-    Word2VecRecordArrays, Word2VecSampledModel, Word2VecStats, Word2VecWindows, chunk_records,
-    chunk_windows,
+    Word2VecPrepared, Word2VecRecordArrays, Word2VecSampledModel, Word2VecStats, Word2VecWindows,
+    chunk_records, chunk_windows, prepare_chunk as cpp_prepare_chunk,
     train_chunk as cpp_train_chunk, train_chunk_sampled as cpp_train_chunk_sampled,
+    train_prepared_chunk,
 )
 from pysampled._samplers cimport Stream
 import os
@@ -113,16 +114,56 @@ cdef void _set_windows(Word2VecConfig& cfg, int64_t dim, int window, int negativ
     cfg.shrink_windows = shrink_windows
 
 
+cdef class PreparedChunk:
+    """A chunk's training records built ahead of its training
+    (:func:`prepare_chunk`), for :func:`train_chunk`'s ``prepared``. Keeps the
+    arrays it was built from alive (the records refer to them by identity)."""
+    cdef Word2VecPrepared* p
+    cdef object _keep  # the arrays behind the pointers the C++ side compares
+
+    def __cinit__(self):
+        self.p = new Word2VecPrepared()
+
+    def __dealloc__(self):
+        del self.p
+
+
+def prepare_chunk(float[:, ::1] syn0, float[:, ::1] syn1, const float[::1] keep_prob,
+                  NoiseTable noise, const int32_t[::1] tokens, const int64_t[::1] sentence_ends,
+                  int64_t position, uint64_t seed, uint64_t epoch, int64_t dim, int window,
+                  int negative, int num_threads, bint shrink_windows=True):
+    """The records `train_chunk` would build for this chunk, built now (on
+    `num_threads` threads, the GIL released) so that another thread can train
+    the chunk before it. Only reads the arrays."""
+    cdef Word2VecModel m
+    cdef Word2VecConfig cfg
+    cdef Word2VecChunk ch
+    cdef PreparedChunk out = PreparedChunk()
+    _set_model(m, syn0, syn1, keep_prob, noise)
+    _set_windows(cfg, dim, window, negative, shrink_windows)
+    _set_chunk(ch, tokens, sentence_ends, position, seed, epoch)
+    with nogil:
+        cpp_prepare_chunk(m, cfg, ch, num_threads, out.p[0])
+    out._keep = (keep_prob, noise, tokens)
+    return out
+
+
 def train_chunk(float[:, ::1] syn0, float[:, ::1] syn1, const float[::1] keep_prob,
                 NoiseTable noise, const int32_t[::1] tokens, const int64_t[::1] sentence_ends,
                 int64_t position, uint64_t seed, uint64_t epoch, float alpha, int64_t dim,
                 int window, int negative, bint cbow, bint cbow_mean, bint hogwild,
-                int64_t group_size, int num_threads, bint shrink_windows=True):
-    """Train on one chunk; returns (words, kept, pairs, loss)."""
+                int64_t group_size, int num_threads, bint shrink_windows=True,
+                PreparedChunk prepared=None):
+    """Train on one chunk; returns (words, kept, pairs, loss). `prepared`:
+    its records from :func:`prepare_chunk` (ValueError if they were prepared
+    for another chunk or configuration), the same bits as without."""
     cdef Word2VecModel m
     cdef Word2VecConfig cfg
     cdef Word2VecChunk ch
     cdef Word2VecStats st
+    cdef Word2VecPrepared* pre = NULL
+    if prepared is not None:
+        pre = prepared.p
     _set_model(m, syn0, syn1, keep_prob, noise)
     _set_windows(cfg, dim, window, negative, shrink_windows)
     cfg.cbow = cbow
@@ -132,7 +173,10 @@ def train_chunk(float[:, ::1] syn0, float[:, ::1] syn1, const float[::1] keep_pr
     _set_chunk(ch, tokens, sentence_ends, position, seed, epoch)
     ch.alpha = alpha
     with nogil:
-        st = cpp_train_chunk(m, cfg, ch, num_threads)
+        if pre == NULL:
+            st = cpp_train_chunk(m, cfg, ch, num_threads)
+        else:
+            st = train_prepared_chunk(m, cfg, ch, num_threads, pre[0])
     return st.words, st.kept, st.pairs, st.loss
 
 

@@ -11,13 +11,16 @@
 namespace pysampled {
 
 namespace isa_generic {
-Word2VecStats train_chunk(const Word2VecModel&, const Word2VecConfig&, const Word2VecChunk&, int);
+Word2VecStats train_chunk(const Word2VecModel&, const Word2VecConfig&, const Word2VecChunk&, int,
+                          const W2VRecords*);
 }
 namespace isa_avx2 {
-Word2VecStats train_chunk(const Word2VecModel&, const Word2VecConfig&, const Word2VecChunk&, int);
+Word2VecStats train_chunk(const Word2VecModel&, const Word2VecConfig&, const Word2VecChunk&, int,
+                          const W2VRecords*);
 }
 namespace isa_avx512 {
-Word2VecStats train_chunk(const Word2VecModel&, const Word2VecConfig&, const Word2VecChunk&, int);
+Word2VecStats train_chunk(const Word2VecModel&, const Word2VecConfig&, const Word2VecChunk&, int,
+                          const W2VRecords*);
 }
 
 
@@ -60,14 +63,58 @@ void chunk_records(const Word2VecModel& model, const Word2VecConfig& config, con
   out.out = std::move(rec.out);
 }
 
+namespace {
+// The chunk trained at the active SIMD level, on `prebuilt` records or on
+// records built here (null).
+Word2VecStats train_at_level(const Word2VecModel& model, const Word2VecConfig& config,
+                             const Word2VecChunk& chunk, int num_threads, const W2VRecords* prebuilt) {
+  switch (active_isa()) {
+    case Isa::kAvx512: return isa_avx512::train_chunk(model, config, chunk, num_threads, prebuilt);
+    case Isa::kAvx2: return isa_avx2::train_chunk(model, config, chunk, num_threads, prebuilt);
+    default: return isa_generic::train_chunk(model, config, chunk, num_threads, prebuilt);
+  }
+}
+}  // namespace
+
 Word2VecStats train_chunk(const Word2VecModel& model, const Word2VecConfig& config,
                           const Word2VecChunk& chunk, int num_threads) {
   check_model(model, config, chunk);
-  switch (active_isa()) {
-    case Isa::kAvx512: return isa_avx512::train_chunk(model, config, chunk, num_threads);
-    case Isa::kAvx2: return isa_avx2::train_chunk(model, config, chunk, num_threads);
-    default: return isa_generic::train_chunk(model, config, chunk, num_threads);
+  return train_at_level(model, config, chunk, num_threads, nullptr);
+}
+
+void prepare_chunk(const Word2VecModel& model, const Word2VecConfig& config, const Word2VecChunk& chunk,
+                   int num_threads, Word2VecPrepared& out) {
+  check_model(model, config, chunk);
+  out.ready = false;
+  build_records(model.keep_prob, model.neg_table, model.neg_size, config.window, config.negative,
+                config.shrink_windows, chunk, num_threads, out.rec);
+  out.tokens = chunk.tokens;
+  out.num_tokens = chunk.num_tokens;
+  out.num_sentences = chunk.num_sentences;
+  out.position = chunk.position;
+  out.seed = chunk.seed;
+  out.epoch = chunk.epoch;
+  out.keep_prob = model.keep_prob;
+  out.neg_table = model.neg_table;
+  out.window = config.window;
+  out.negative = config.negative;
+  out.shrink_windows = config.shrink_windows;
+  out.ready = true;
+}
+
+Word2VecStats train_prepared_chunk(const Word2VecModel& model, const Word2VecConfig& config,
+                                   const Word2VecChunk& chunk, int num_threads,
+                                   const Word2VecPrepared& prepared) {
+  check_model(model, config, chunk);
+  const Word2VecPrepared& p = prepared;
+  if (!p.ready || p.tokens != chunk.tokens || p.num_tokens != chunk.num_tokens ||
+      p.num_sentences != chunk.num_sentences || p.position != chunk.position || p.seed != chunk.seed ||
+      p.epoch != chunk.epoch || p.keep_prob != model.keep_prob || p.neg_table != model.neg_table ||
+      p.window != config.window || p.negative != config.negative ||
+      p.shrink_windows != config.shrink_windows) {
+    throw std::invalid_argument("the prepared records were built for another chunk or configuration");
   }
+  return train_at_level(model, config, chunk, num_threads, &p.rec);
 }
 
 }  // namespace pysampled

@@ -12,12 +12,15 @@ communicator the nce / sampled-softmax chunks run over its ranks
 (:mod:`.distributed`); decisions every rank must share (stop, checkpoint
 now) are agreed on before they act.
 :class:`_ThreadChooser` picks the thread count per chunk of the deterministic
-mode, where it changes the speed but never the vectors.
+mode, where it changes the speed but never the vectors; when it picks one
+thread of several, :class:`_RecordPipeline` builds the next chunk's training
+records on a second thread meanwhile (they do not depend on the weights).
 """
 from __future__ import annotations
 
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, TypedDict
 
 import numpy as np
@@ -103,6 +106,44 @@ class _ThreadChooser:
             self.backoff = min(2 * self.backoff, self.max_period) if slower else 1
 
 
+class _RecordPipeline:
+    """The next chunk's training records, built on a helper thread while the
+    current chunk trains (``_word2vec.prepare_chunk``; the GIL is released on
+    both sides). Used in the deterministic mode when its thread chooser runs
+    a chunk on one thread of several, where the other core would otherwise
+    wait: subsampling, window radii and negatives are 8% (skip-gram) to 18%
+    (CBOW) of a one-thread chunk. The records depend on the chunk's position,
+    the seed and the epoch, not on the weights, so the vectors are the same
+    bits as without it."""
+
+    def __init__(self, model: Word2Vec, keep: npt.NDArray[np.float32],
+                 noise: _word2vec.NoiseTable) -> None:
+        self.model, self.keep, self.noise = model, keep, noise
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="pysampled-records")
+        self.pending: Optional[Tuple[Tuple[int, int], Future]] = None
+
+    def take(self, key: Tuple[int, int]) -> Optional[_word2vec.PreparedChunk]:
+        """The records started for chunk `key` ((epoch, index)), or None."""
+        if self.pending is None:
+            return None
+        started, future = self.pending
+        self.pending = None
+        records = future.result()  # waits; a failure surfaces here, as it would in training
+        return records if started == key else None
+
+    def start(self, key: Tuple[int, int], tokens: npt.NDArray[np.int32],
+              ends: npt.NDArray[np.int64], position: int, epoch: int) -> None:
+        m = self.model
+        assert m.syn0 is not None and m.syn1 is not None
+        self.pending = (key, self.pool.submit(
+            _word2vec.prepare_chunk, m.syn0, m.syn1, self.keep, self.noise, tokens, ends,
+            position, m.seed, epoch, m.dim, m._kernel_window(), m.negative, 1, m.shrink_windows))
+
+    def close(self) -> None:
+        self.pending = None
+        self.pool.shutdown(wait=True)  # a build still running finishes before train() returns
+
+
 def train(model: Word2Vec, corpus: Optional[Corpus], *, progress: Optional[bool],
           checkpoint: Optional[PathLike], checkpoint_every: float,
           workdir: Optional[PathLike], stop_after_chunks: Optional[int],
@@ -145,6 +186,31 @@ def train(model: Word2Vec, corpus: Optional[Corpus], *, progress: Optional[bool]
         dist = ShardedTraining(model, comm, sampler, threads, timeout)
         progress = progress and dist.rank == 0
 
+    pipeline = (_RecordPipeline(model, keep, noise)
+                if model.loss == "negative" and model.deterministic and threads > 1 else None)
+    try:
+        return _run_epochs(model, enc, chunks, chooser, pipeline, keep, noise, sampler, dist, threads,
+                           progress, checkpoint, checkpoint_every, stop_after_chunks, should_stop,
+                           total_words)
+    finally:
+        if pipeline is not None:
+            pipeline.close()
+
+
+def _next_chunk(chunks: List[Any], epoch: int, index: int, epochs: int) -> Optional[Tuple[int, int]]:
+    """(epoch, index) of the chunk trained after chunk `index` of `epoch`, or None."""
+    if index + 1 < len(chunks):
+        return epoch, index + 1
+    return (epoch + 1, 0) if epoch + 1 < epochs else None
+
+
+def _run_epochs(model: Word2Vec, enc: Any, chunks: List[Any], chooser: _ThreadChooser,
+                pipeline: Optional[_RecordPipeline], keep: npt.NDArray[np.float32],
+                noise: _word2vec.NoiseTable, sampler: Any, dist: Any, threads: int,
+                progress: bool, checkpoint: Optional[PathLike], checkpoint_every: float,
+                stop_after_chunks: Optional[int], should_stop: Optional[Callable[[], bool]],
+                total_words: int) -> TrainSummary:
+    """The chunk loop of :func:`train`, over the remaining epochs."""
     def save() -> None:  # every rank calls it; rank 0 writes the whole model
         assert checkpoint
         if dist is not None:
@@ -172,9 +238,18 @@ def train(model: Word2Vec, corpus: Optional[Corpus], *, progress: Optional[bool]
             alpha = max(model.min_alpha, model.alpha - (model.alpha - model.min_alpha) * frac)
             tokens = enc.tokens[start:stop]  # a view of the memory-mapped corpus
             if model.loss == "negative":
+                chunk_threads = chooser.pick()
+                prepared = None
+                if pipeline is not None:
+                    prepared = pipeline.take((epoch, index))
+                    nxt = _next_chunk(chunks, epoch, index, model.epochs)
+                    if chunk_threads == 1 and nxt is not None:
+                        _, n_start, n_stop, n_ends = chunks[nxt[1]]
+                        pipeline.start(nxt, enc.tokens[n_start:n_stop], np.ascontiguousarray(n_ends),
+                                       n_start, nxt[0])
                 words, pairs, loss = _negative_sampling_chunk(
-                    model, chooser, keep, noise, tokens, np.ascontiguousarray(ends), start,
-                    epoch, alpha)
+                    model, chooser, chunk_threads, keep, noise, tokens, np.ascontiguousarray(ends),
+                    start, epoch, alpha, prepared)
             elif dist is not None:
                 words, pairs, loss = dist.train_chunk(keep, tokens, np.ascontiguousarray(ends),
                                                       start, epoch, alpha)
@@ -216,17 +291,18 @@ def train(model: Word2Vec, corpus: Optional[Corpus], *, progress: Optional[bool]
             "epochs": [dict(h) for h in model.history], "finished": not stopped}
 
 
-def _negative_sampling_chunk(model: Word2Vec, chooser: _ThreadChooser,
+def _negative_sampling_chunk(model: Word2Vec, chooser: _ThreadChooser, chunk_threads: int,
                              keep: npt.NDArray[np.float32], noise: _word2vec.NoiseTable,
                              tokens: npt.NDArray[np.int32], ends: npt.NDArray[np.int64],
-                             position: int, epoch: int, alpha: float) -> Tuple[int, int, float]:
-    """One chunk of word2vec's objective in C++: (words, pairs, loss sum)."""
+                             position: int, epoch: int, alpha: float,
+                             prepared: Optional[_word2vec.PreparedChunk]) -> Tuple[int, int, float]:
+    """One chunk of word2vec's objective in C++ on `chunk_threads` threads
+    (on `prepared` records when given): (words, pairs, loss sum)."""
     assert model.syn0 is not None and model.syn1 is not None
-    chunk_threads = chooser.pick()
     t_chunk = time.perf_counter()
     words, kept, pairs, loss = _word2vec.train_chunk(
         model.syn0, model.syn1, keep, noise, tokens, ends, position, model.seed, epoch, alpha,
         model.dim, model._kernel_window(), model.negative, model.model == "cbow", model.cbow_mean,
-        not model.deterministic, model.group_size, chunk_threads, model.shrink_windows)
+        not model.deterministic, model.group_size, chunk_threads, model.shrink_windows, prepared)
     chooser.record(chunk_threads, time.perf_counter() - t_chunk, int(words))
     return int(words), int(pairs), float(loss)

@@ -386,12 +386,15 @@ double deterministic_group(const Word2VecModel& m, const Word2VecConfig& cfg, co
 }  // namespace
 
 Word2VecStats train_chunk(const Word2VecModel& m, const Word2VecConfig& cfg, const Word2VecChunk& ch,
-                          int threads) {
+                          int threads, const W2VRecords* prebuilt) {
   const int64_t stride = m.stride;
-  thread_local W2VRecords rec;
+  thread_local W2VRecords own;
   thread_local GroupScratch scratch;
-  build_records(m.keep_prob, m.neg_table, m.neg_size, cfg.window, cfg.negative, cfg.shrink_windows, ch,
-                threads, rec);
+  if (prebuilt == nullptr) {
+    build_records(m.keep_prob, m.neg_table, m.neg_size, cfg.window, cfg.negative, cfg.shrink_windows, ch,
+                  threads, own);
+  }
+  const W2VRecords& rec = prebuilt != nullptr ? *prebuilt : own;
   Word2VecStats st;
   st.words = ch.num_tokens;
   st.kept = rec.count;
