@@ -60,14 +60,20 @@ class _ThreadChooser:
     the last one, times how much slower the other count was, times a
     back-off that doubles each time a probe confirms the choice (reset when
     one does not), and at most `max_period` chunks after it: a count that
-    stays slower costs little once the choice has held. Only the speed
-    depends on this choice, never the vectors."""
+    stays slower costs little once the choice has held. Several threads
+    must be `margin` faster per word than one to be chosen: a one-thread
+    chunk lets :class:`_RecordPipeline` build the next chunk's records on
+    the idle core, a gain its own time does not show, and it leaves that
+    core to other processes. Only the speed depends on this choice, never
+    the vectors."""
 
     def __init__(self, threads: int, adaptive: bool, probe_every: int = 8,
-                 max_period: int = 64) -> None:
+                 max_period: int = 64, margin: float = 0.05) -> None:
         self.threads = threads
         self.options = (threads, 1) if adaptive and threads > 1 else (threads,)
         self.cost: Dict[int, Optional[float]] = {t: None for t in self.options}  # s per word
+        # costs compared after this factor (1 + margin for several threads)
+        self.weight = {t: 1.0 + margin if t > 1 else 1.0 for t in self.options}
         self.probe_every = probe_every
         self.max_period = max_period
         self.calls = 0
@@ -83,7 +89,7 @@ class _ThreadChooser:
         unknown = [t for t in self.options if t not in known]
         if unknown:
             return unknown[0]
-        best = min(self.options, key=lambda t: known[t])
+        best = min(self.options, key=lambda t: known[t] * self.weight[t])
         other = next(t for t in self.options if t != best)
         period = min(self.max_period,
                      int(self.probe_every * known[other] / known[best] * self.backoff))
@@ -102,7 +108,8 @@ class _ThreadChooser:
         self.cost[threads] = mine
         if self.probing == threads:
             self.probing = None
-            slower = all(mine > x for t, x in self.cost.items() if t != threads and x is not None)
+            slower = all(mine * self.weight[threads] > x * self.weight[t]
+                         for t, x in self.cost.items() if t != threads and x is not None)
             self.backoff = min(2 * self.backoff, self.max_period) if slower else 1
 
 
