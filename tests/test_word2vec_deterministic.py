@@ -199,7 +199,7 @@ def test_prepared_records_train_to_the_same_bits(cbow, hogwild):
 
 
 @pytest.mark.parametrize("change", ["position", "epoch", "seed", "window", "negative", "shrink",
-                                    "tokens", "keep"])
+                                    "tokens", "keep", "never built"])
 def test_records_prepared_for_another_chunk_are_refused(change):
     tokens, ends, keep, noise, syn0, syn1 = _chunk(4)
     p = dict(tokens=tokens, position=37, seed=11, epoch=2, window=3, negative=NEG, shrink=True,
@@ -207,8 +207,11 @@ def test_records_prepared_for_another_chunk_are_refused(change):
     prepared = _word2vec.prepare_chunk(syn0, syn1, keep, noise, tokens, ends, 37, 11, 2, DIM, 3, NEG,
                                        1, True)
     q = dict(p)
-    q[change] = {"position": 38, "epoch": 3, "seed": 12, "window": 2, "negative": NEG - 1,
-                 "shrink": False, "tokens": tokens.copy(), "keep": keep.copy()}[change]
+    if change == "never built":  # an empty holder, never passed to prepare_chunk
+        prepared = _word2vec.PreparedChunk()
+    else:
+        q[change] = {"position": 38, "epoch": 3, "seed": 12, "window": 2, "negative": NEG - 1,
+                     "shrink": False, "tokens": tokens.copy(), "keep": keep.copy()}[change]
     a0, a1 = syn0.copy(), syn1.copy()
     with pytest.raises(ValueError, match="prepared records were built for another chunk or configuration"):
         _word2vec.train_chunk(a0, a1, q["keep"], noise, q["tokens"], ends, q["position"], q["seed"],

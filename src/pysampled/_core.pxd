@@ -286,8 +286,8 @@ cdef extern from "pysampled/word2vec.hpp" namespace "pysampled" nogil:
 
 
 cdef extern from "pysampled/word2vec_records.hpp" namespace "pysampled" nogil:
-    cdef cppclass Word2VecPrepared:
-        bool ready
+    cdef cppclass Word2VecPrepared:  # opaque here: built and checked in C++
+        pass
 
     void prepare_chunk(const Word2VecModel& model, const Word2VecConfig& config,
                        const Word2VecChunk& chunk, int num_threads,
