@@ -124,8 +124,11 @@ def test_ragged_sharded_weights(strategy, per_example):
 
 
 @pytest.mark.parametrize("per_example", [False, True])
-def test_every_simd_level(each_simd_level, per_example):
-    p = P(5, B=30, S=37, D=21, dt=np.float32, per_example=per_example)
+@pytest.mark.parametrize("D", [21, 40])
+def test_every_simd_level(each_simd_level, per_example, D):
+    # D = 40: the input-gradient product's column panels (tile_grads.hpp)
+    # end partly filled at every level (padded width 40 or 48).
+    p = P(5, B=30, S=37, D=D, dt=np.float32, per_example=per_example)
     loss, g = ps.sampled_softmax_loss(p.W, p.b, p.labels, p.x, p.S, p.N, sampled_values=p.sv,
                                       label_row_splits=p.splits, upstream=p.upstream,
                                       return_grads=True)

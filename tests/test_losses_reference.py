@@ -468,3 +468,29 @@ def test_wide_logits_weight_gradient_blocks(dt):
                 bias="full")
     compare_all(p, rah=True, threads=1)
     compare_all(p, rah=True, threads=2)
+
+
+@pytest.mark.parametrize("level", SIMD_LEVELS)
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("D", [40, 72])
+def test_column_panels_at_every_simd_level(level, dt, D, restore_simd):  # noqa: F811
+    """The input-gradient product reads the sampled rows, and (S >= 1024) the
+    weight-gradient product reads the inputs, as column panels of
+    LossKernels::panel_width columns (tile_grads.hpp: pack_column_panels).
+    D = 40 and 72 leave the last panel partly filled at every level
+    (padded widths 40/48/48 and 72/80/80 against panels of 8/16/32 floats or
+    4/8/16 doubles). S = 1030 takes the packed weight-gradient path, B = 300
+    two of its 256-row blocks. Against the oracle, and the same bits at 1, 2
+    and 3 threads."""
+    p = Problem(14, B=300, D=D, C=3000, S=1030, NT=2, xdt=dt, shards=2, strategy="mod",
+                bias="full")
+    with simd_level(level):
+        compare_all(p, rah=True, threads=2)
+        runs = [ps.sampled_softmax_loss(*p.api_args(), sampled_values=p.sv, return_grads=True,
+                                        remove_accidental_hits=True, partition_strategy=p.strategy,
+                                        num_threads=t) for t in (1, 2, 3)]
+    for loss, grads in runs[1:]:
+        np.testing.assert_array_equal(loss, runs[0][0])
+        np.testing.assert_array_equal(grads.inputs, runs[0][1].inputs)
+        for a, b in zip(grads.weights.values, runs[0][1].weights.values):
+            np.testing.assert_array_equal(a, b)

@@ -23,6 +23,7 @@ struct InBatchWorkspace {
   std::vector<T> q;     // [B, Dp] zero-padded query rows
   std::vector<T> ce;    // [B + S, Dp] candidate rows, then extra rows
   std::vector<T> pack;  // panels of ce^T for the logits GEMM
+  std::vector<T> ce_dx;  // column panels of ce for dq = G ce (pack_column_panels)
   std::vector<T> lg;    // [B, B + S]: logits, then dLoss/dlogits
   std::vector<T> dq;    // [B, Dp]
   std::vector<T> dce;   // [B + S, Dp]
@@ -160,6 +161,10 @@ void phase_rows(InBatchCall<T>& c) {
       }
     }
   });
+  if (c.grads) {
+    grow(ws.ce_dx, static_cast<size_t>(column_panels_size(N, Dp, NR)));
+    pack_column_panels(ws.ce.data(), N, Dp, NR, ws.ce_dx.data(), c.threads);
+  }
   build_hits(in, ws.hit_start, ws.hit_col, ws.order);
 }
 
@@ -226,7 +231,8 @@ void phase_row_tiles(InBatchCall<T>& c) {
     T* dq = ws.dq.data() + r0 * Dp;
     for (int64_t k0 = 0; k0 < N; k0 += kKc) {
       const int64_t kc = std::min(kKc, N - k0);
-      c.k.gemm(mb, Dp, kc, L + k0, ldl, 1, ws.ce.data() + k0 * Dp, Dp, c.NR, dq, Dp, k0 > 0);
+      c.k.gemm(mb, Dp, kc, L + k0, ldl, 1, ws.ce_dx.data() + k0 * c.NR, c.NR, N * c.NR, dq, Dp,
+                k0 > 0);
     }
   });
   if (c.grads && c.out.d_query != nullptr && c.D > 0) {

@@ -36,6 +36,7 @@ struct RowWorkspace {
   std::vector<T> ls;      // [B, S] sampled logits, then dL/dlogits
   std::vector<T> w_samp;  // shared: [S, Dp]
   std::vector<T> w_pack;  // shared: panels of Ws^T
+  std::vector<T> w_dx;    // shared: column panels of Ws (dX = G Ws)
   std::vector<T> b_samp, lq_samp;  // shared: [S]
   std::vector<T> d_samp;  // shared: [S, Dp]
   std::vector<T> db_samp;
@@ -198,6 +199,10 @@ void phase_shared_candidates(RowCall<T>& c) {
       for (int64_t d = 0; d < Dp; ++d) panel[d * NR + col] = row ? row[d] : T(0);
     }
   });
+  if (c.grads) {
+    grow(ws.w_dx, static_cast<size_t>(column_panels_size(S, Dp, NR)));
+    pack_column_panels(ws.w_samp.data(), S, Dp, NR, ws.w_dx.data(), c.threads);
+  }
 }
 
 // Example i's true logits (x.w + b) - log Q, their rows kept in the tile's
@@ -334,8 +339,8 @@ void tile_input_grads(RowCall<T>& c, RowScratch<T>& sc, int64_t r0, int64_t mb) 
     constexpr int64_t kKc = 256;
     for (int64_t k0 = 0; k0 < S; k0 += kKc) {
       const int64_t kc = std::min(kKc, S - k0);
-      c.k.gemm(mb, Dp, kc, ws.ls.data() + r0 * c.lds + k0, c.lds, 1, ws.w_samp.data() + k0 * Dp, Dp, c.NR, dx,
-               Dp, k0 > 0);
+      c.k.gemm(mb, Dp, kc, ws.ls.data() + r0 * c.lds + k0, c.lds, 1, ws.w_dx.data() + k0 * c.NR, c.NR,
+               S * c.NR, dx, Dp, k0 > 0);
     }
   }
   const int64_t l0 = c.split[r0], l1 = c.split[r0 + mb];

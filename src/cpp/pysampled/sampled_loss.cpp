@@ -28,6 +28,7 @@ struct Workspace {
   std::vector<T> w_true;  // [B*NT, Dp]
   std::vector<T> w_samp;  // [S, Dp]
   std::vector<T> w_pack;  // [ceil(S/NR), Dp, NR] panels of Ws^T
+  std::vector<T> w_dx;    // [ceil(Dp/NR), S, NR] column panels of Ws (dX = G Ws)
   std::vector<T> b_true, b_samp;
   std::vector<T> log_tec, log_sec;
   std::vector<T> lg;      // [B, NT+S]: logits, then dLoss/dlogits
@@ -240,11 +241,16 @@ void phase_gather(Call<T>& c) {
 }
 
 // ---- phase pack: panels of Ws^T for the logits GEMM (panel p holds
-// columns p*NR.. as [Dp][NR]), packed once per call.
+// columns p*NR.. as [Dp][NR]), and column panels of Ws for the input
+// gradients (pack_column_panels), packed once per call.
 template <class T>
 void phase_pack(Call<T>& c) {
   Workspace<T>& ws = c.ws;
   const int64_t NR = c.NR, Dp = c.Dp, S = c.S;
+  if (c.grads && S > 0) {
+    resize(ws.w_dx, static_cast<size_t>(column_panels_size(S, Dp, NR)));
+    pack_column_panels(ws.w_samp.data(), S, Dp, NR, ws.w_dx.data(), c.threads);
+  }
   if (c.bf16_dot) {
     // bfloat16 pair panels [Dp/2][32][2] (the gathered rows are exact
     // bfloat16 values: their upper halves), and the inputs likewise.
@@ -382,7 +388,7 @@ void tile_input_grads(Call<T>& c, int64_t t) {
   if (S == 0) std::fill(dx, dx + mb * Dp, T(0));
   for (int64_t k0 = 0; k0 < S; k0 += kKc) {
     const int64_t kc = std::min(kKc, S - k0);
-    k.gemm(mb, Dp, kc, L + NT + k0, ldl, 1, ws.w_samp.data() + k0 * Dp, Dp, c.NR, dx, Dp, k0 > 0);
+    k.gemm(mb, Dp, kc, L + NT + k0, ldl, 1, ws.w_dx.data() + k0 * c.NR, c.NR, S * c.NR, dx, Dp, k0 > 0);
   }
   for (int64_t i = r0; i < r0 + mb; ++i) {
     const T* g = ws.lg.data() + i * ldl;
