@@ -620,3 +620,54 @@ def test_bf16_inputs_results_are_ml_dtypes_rounding_of_float32_results():
         assert np.array_equal(g16.inputs.view(np.uint16), g32.inputs.astype(BF16).view(np.uint16))
         assert np.array_equal(g16.weights.values.view(np.uint16), g32.weights.values.view(np.uint16))
     assert np.array_equal(x16.view(np.uint16), before.view(np.uint16))
+
+
+def _nan_bits(bits):
+    return np.array(bits, dtype=np.uint32).view(np.float32)
+
+
+@pytest.mark.parametrize("optimizer", [0, 1])
+@pytest.mark.parametrize("n", [1, 7, 127, 128, 129, 300])
+def test_bf16_row_update_bits_at_every_simd_level(each_simd_level, optimizer, n):
+    """A bfloat16 row after one float32 SGD or Adagrad step equals the same
+    step written in NumPy float32 and cast by ml_dtypes, bit for bit, NaN
+    payloads of both signs included (the update narrows blocks of 128
+    columns with the active level's array conversion; rows of 1-300
+    columns cover whole blocks and tails)."""
+    from pysampled import _losses
+
+    rng = np.random.default_rng(n + 17 * optimizer)
+    w = (rng.standard_normal(n) * 3).astype(np.float32).astype(BF16)
+    g = (rng.standard_normal(n) * 2).astype(np.float32)
+    g[::11] = _nan_bits([0x7fa12345, 0xffc00001, 0x7f800001] * 10)[: g[::11].size]
+    acc = (rng.random(n) + 0.1).astype(np.float32) if optimizer else None
+    lr, eps = np.float32(0.25), np.float32(1e-7)
+    w_f32 = w.astype(np.float32)
+    with np.errstate(invalid="ignore"):
+        if optimizer:
+            acc_want = acc + g * g
+            want = (w_f32 - lr * g / (np.sqrt(acc_want) + eps)).astype(BF16)
+        else:
+            want = (w_f32 - lr * g).astype(BF16)
+    row = w.copy()
+    acc_got = None if acc is None else acc.copy()
+    with np.errstate(invalid="ignore"):
+        _losses._update_row(optimizer, float(lr), float(eps), row, acc_got, g)
+    np.testing.assert_array_equal(row.view(np.uint16), want.view(np.uint16))
+    if optimizer:
+        np.testing.assert_array_equal(acc_got.view(np.uint32), acc_want.view(np.uint32))
+
+
+def test_bf16_update_nan_is_the_quiet_nan_of_its_sign():
+    """NaN updates narrow to 0x7fc0 / 0xffc0, as ml_dtypes' cast, nearest even
+    and stochastic rounding alike (the payload is not kept)."""
+    from pysampled import _losses
+
+    g = -_nan_bits([0x7fa12345, 0xffa12345, 0x7f800001, 0xff800001])
+    for rounding in (0, 1):
+        row = np.zeros(g.size, dtype=BF16)
+        _losses._update_row(0, 1.0, 0.0, row, None, g, rounding, 3, 4, 5)
+        with np.errstate(invalid="ignore"):
+            want = (np.float32(0) - np.float32(1) * g).astype(BF16)
+        np.testing.assert_array_equal(row.view(np.uint16), want.view(np.uint16))
+        assert set(row.view(np.uint16).tolist()) == {0x7fc0, 0xffc0}

@@ -54,9 +54,45 @@ struct Stochastic {
 
 // The update with the row's storage R, the accumulators' A and the
 // narrowing known (one tight loop each, which the compiler vectorises).
+// float32 computing into bfloat16 rows, nearest even: the updated values
+// of a block of columns go through a float32 buffer and the array
+// conversion of the active SIMD level (kernels/convert.hpp): the same bits
+// as narrowing each value (float_to_bf16_rne), which this translation unit,
+// built for the baseline ISA, does one value at a time (SSE2 has no
+// unsigned 32 -> 16 bit pack). SGD at S = 64 on bfloat16 tables: 7% of a
+// step on a Xeon before.
+template <class A>
+void update_bf16_rne(Optimizer optimizer, float lr, float eps, uint16_t* w, A* acc, const float* g,
+                     int64_t dim) {
+  constexpr int64_t kBlock = 128;
+  float v[kBlock];
+  const ConvertKernels& cv = convert_kernels();
+  for (int64_t d0 = 0; d0 < dim; d0 += kBlock) {
+    const int64_t n = std::min(kBlock, dim - d0);
+    uint16_t* wb = w + d0;
+    const float* gb = g + d0;
+    cv.bf16_to_f32(wb, v, n);
+    if (optimizer == Optimizer::kSgd) {
+      for (int64_t d = 0; d < n; ++d) v[d] = v[d] - lr * gb[d];
+    } else {
+      A* ab = acc + d0;
+      for (int64_t d = 0; d < n; ++d) {
+        ab[d] = static_cast<A>(static_cast<float>(ab[d]) + gb[d] * gb[d]);
+        const float a = static_cast<float>(ab[d]);
+        v[d] = v[d] - lr * gb[d] / (std::sqrt(a) + eps);
+      }
+    }
+    cv.f32_to_bf16(v, wb, n);
+  }
+}
+
 template <class T, class R, class A, class Narrow>
 void update_typed(Optimizer optimizer, T lr, T eps, R* w, A* acc, const T* g, int64_t dim,
                   const Narrow& narrow) {
+  if constexpr (std::is_same_v<T, float> && std::is_same_v<Narrow, NearestEven<float>>) {
+    update_bf16_rne(optimizer, lr, eps, w, acc, g, dim);
+    return;
+  }
   if (optimizer == Optimizer::kSgd) {
     for (int64_t d = 0; d < dim; ++d) w[d] = narrow(widen<T>(w[d]) - lr * g[d], d);
     return;

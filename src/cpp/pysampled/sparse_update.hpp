@@ -34,13 +34,14 @@ enum class Rounding : int { kNearestEven = 0, kStochastic = 1 };
 inline constexpr double kAdagradInitialAccumulator = 0.1;
 inline constexpr double kAdagradEpsilon = 1e-7;
 
-// float32 -> bfloat16 bits, round to nearest, ties to even.
-// Branch-free, so that loops over rows vectorise.
+// float32 -> bfloat16 bits, round to nearest, ties to even; a NaN becomes
+// the quiet NaN of its sign (0x7fc0 | sign), as ml_dtypes' cast and the
+// array conversions of kernels/convert.hpp do. Branch-free.
 inline uint16_t float_to_bf16_rne(float f) {
   uint32_t u;
   std::memcpy(&u, &f, sizeof u);
   const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-  const uint32_t quiet_nan = (u >> 16) | 0x0040u;
+  const uint32_t quiet_nan = ((u >> 16) & 0x8000u) | 0x7fc0u;
   return static_cast<uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
 }
 
@@ -50,7 +51,7 @@ inline uint16_t float_to_bf16_rne(float f) {
 inline uint16_t float_to_bf16_stochastic(float f, uint32_t random16) {
   uint32_t u;
   std::memcpy(&u, &f, sizeof u);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x0040u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>(((u >> 16) & 0x8000u) | 0x7fc0u);
   if ((u & 0x7fffffffu) == 0x7f800000u) return static_cast<uint16_t>(u >> 16);  // +-inf
   u += random16 & 0xffffu;
   return static_cast<uint16_t>(u >> 16);

@@ -101,15 +101,18 @@ void column_tile_grads(const LossKernels<T>& k, const T* G, int64_t ldg, const T
         lda = ms;
       }
       k.gemm(ms, Dp, kb, A, 1, lda, Xb + k0 * ldx, ldx, x_panel_stride, C, Dp, k0 > 0);
-    }
-    if (db != nullptr) {
-      T* d = db + j0;
-      std::fill(d, d + ms, T(0));
-      for (int64_t i = 0; i < B; ++i) {
-        const T* g = G + i * ldg + j0;
-        for (int64_t j = 0; j < ms; ++j) d[j] += g[j];
+      // db sums the block the product has just brought into the cache
+      // (read again after the whole product, G's rows were cache misses).
+      if (db != nullptr) {
+        T* d = db + j0;
+        if (k0 == 0) std::fill(d, d + ms, T(0));
+        for (int64_t i = 0; i < kb; ++i) {
+          const T* g = A + i * lda;
+          for (int64_t j = 0; j < ms; ++j) d[j] += g[j];
+        }
       }
     }
+    if (db != nullptr && B == 0) std::fill(db + j0, db + j0 + ms, T(0));
     after_tile(j0, ms);
   });
 }
