@@ -58,6 +58,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -560,6 +561,13 @@ def ab_main(a):
     amx = _losses._amx_bf16_available()
     print(f"# interleaved A/B, pysampled {_runtime.simd_level()}, {threads} thread(s), "
           f"bf16 dot kernel available: {_losses._bf16_dot_available()}, AMX-BF16 kernel available: {amx}")
+    # The variants return outputs of different sizes; with glibc's default
+    # thresholds, whether a call's outputs land on fresh pages (page faults:
+    # up to 30% of a call at S = 64) then depends on the other variants'
+    # allocations. Fixed thresholds take that out of the comparison.
+    print("# glibc MALLOC_TRIM_THRESHOLD_ / MALLOC_MMAP_THRESHOLD_: "
+          f"{os.environ.get('MALLOC_TRIM_THRESHOLD_', 'default')} / "
+          f"{os.environ.get('MALLOC_MMAP_THRESHOLD_', 'default')} (set both to 134217728 to compare kernels)")
     rows = []
     for N in a.classes:
         P = Problem(N, a.dim, a.batch)

@@ -535,23 +535,28 @@ def test_bf16_dot_kernel_agrees_with_float32_path(B, D, S, kernel, restore_simd)
 
 
 @pytest.mark.parametrize("kernel", _KERNELS)
-@pytest.mark.parametrize("case", ["float32-inputs", "subnormal-input", "subnormal-weight"])
+@pytest.mark.parametrize("case", ["float32-inputs", "subnormal-input", "subnormal-weight",
+                                  "float32-input-late-row", "subnormal-input-late-row"])
 def test_bf16_dot_kernel_only_for_plain_bf16_operands(case, kernel, restore_simd):
     """The kernel is used only when it computes the float32 path's products:
     inputs that are not bfloat16 values, or a subnormal bfloat16 operand
     (which vdpbf16ps flushes to zero), take the float32 path: the same bits
-    as with the kernel switched off."""
+    as with the kernel switched off. The inputs are checked in blocks of 64
+    rows: the late-row cases put the one offending value in the last block
+    of B = 150 rows."""
     rng = np.random.default_rng(21)
-    C, D, B, S = 200, 32, 20, 40
+    late = case.endswith("late-row")
+    C, D, B, S = 200, 32, 150 if late else 20, 40
+    row = 140 if late else 3
     W = (rng.standard_normal((C, D)) * 0.3).astype(BF16)
     x = _bf16_valued((B, D), rng)
     labels = rng.integers(0, C, size=(B, 1))
     sampled = rng.choice(C, size=S, replace=False)
     sv = (sampled, np.full((B, 1), 0.5), np.full(S, 0.5))
-    if case == "float32-inputs":
-        x[3, 5] = np.float32(1.0 + 2.0**-20)
-    elif case == "subnormal-input":
-        x[3, 5] = np.float32(np.array([1e-39], dtype=np.float32).astype(BF16).astype(np.float32)[0])
+    if case.startswith("float32-input"):
+        x[row, 5] = np.float32(1.0 + 2.0**-20)
+    elif case.startswith("subnormal-input"):
+        x[row, 5] = np.float32(np.array([1e-39], dtype=np.float32).astype(BF16).astype(np.float32)[0])
     else:
         W[sampled[0], 0] = np.array([1e-39], dtype=np.float32).astype(BF16)[0]
     _samplers.set_simd_level("avx512")

@@ -94,9 +94,22 @@ void gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t* A, int64_t lda, 
     if (r0 < m) micro_rows(static_cast<int>(m - r0), k2, A + r0 * lda, lda, Bp, C + r0 * ldc + c0, ldc, nv);
   }
 }
+
+bool narrow_plain_bf16(const float* __restrict src, uint16_t* __restrict dst, int64_t n) {
+  uint32_t bad = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, src + i, sizeof u);
+    const uint32_t subnormal = ((u & 0x7f800000u) == 0) & ((u & 0x007fffffu) != 0);
+    bad |= (u & 0xffffu) | subnormal;
+    dst[i] = static_cast<uint16_t>(u >> 16);
+  }
+  return bad == 0;
+}
 #else
 void gemm_bf16(int64_t, int64_t, int64_t, const uint16_t*, int64_t, const uint16_t*, int64_t, float*,
                int64_t) {}
+bool narrow_plain_bf16(const float*, uint16_t*, int64_t) { return false; }
 #endif
 
 }  // namespace isa_avx512bf16

@@ -43,6 +43,11 @@ namespace isa_avx512bf16 {
 // (the pair (B(2i, c), B(2i+1, c)) adjacent). C float32, row stride ldc.
 void gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t* A, int64_t lda, const uint16_t* B,
                int64_t panel_stride, float* C, int64_t ldc);
+// dst[i] = the upper half of src[i]'s bits; true if every src[i] is a
+// bfloat16 value the kernels read as itself (lower half zero, not
+// subnormal), else dst is not to be used. Vectorised at this level, where
+// the float32 inputs of a call are checked and narrowed in one pass.
+bool narrow_plain_bf16(const float* src, uint16_t* dst, int64_t n);
 }  // namespace isa_avx512bf16
 
 namespace isa_amxbf16 {
