@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "../huge_array.hpp"
@@ -106,6 +107,34 @@ inline double grads_from_logits(float* z, const bool* live, int k, float alpha) 
       msk[l] = on ? 1.0f : 0.0f;
       lab[l] = (j == 0) ? 1.0f : 0.0f;
       if (!on) z[j] = 0.0f;
+    }
+    const VF x = vload(z + j0);
+    const VF label = vload(lab), mask = vload(msk);
+    VF sig;
+    loss += mask * logistic_xent<float>(x, label, sig);
+    vstore(z + j0, mask * (alpha * (label - sig)));
+  }
+  return static_cast<double>(vsum(loss));
+}
+
+// The same for n = nrows * k logits of nrows predictions of k outputs each,
+// laid out [row][k] (label 1 at j % k == 0; live[j] for each of the n):
+// full vectors across the rows, where one prediction alone fills k lanes of
+// kL. Each lane computes what grads_from_logits computes for it; only the
+// loss is summed in another order. z must have room for n rounded up to
+// the vector width.
+inline double grads_from_logits_rows(float* z, const bool* live, int k, int n, float alpha) {
+  VF loss{};
+  int jk = 0;  // (j0 + l) % k, carried along
+  for (int j0 = 0; j0 < n; j0 += kL) {
+    float lab[kL], msk[kL];
+    for (int l = 0; l < kL; ++l) {
+      const int j = j0 + l;
+      const bool on = j < n && live[j];
+      msk[l] = on ? 1.0f : 0.0f;
+      lab[l] = jk == 0 ? 1.0f : 0.0f;
+      if (!on) z[j] = 0.0f;
+      jk = jk + 1 == k ? 0 : jk + 1;
     }
     const VF x = vload(z + j0);
     const VF label = vload(lab), mask = vload(msk);
@@ -221,6 +250,9 @@ struct GroupScratch {
   std::vector<double> loss;      // [records]
 };
 
+constexpr int kCbowBatch = 4;  // CBOW records whose logits share vectors in phase 1
+inline int64_t round_up_to(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
 // The frozen-weight group update of the deterministic mode, in named phases.
 //
 // Phase 1 computes every gradient of the group from the weights as they were
@@ -267,14 +299,58 @@ struct DeterministicGroup {
     // record's gradients are its own, so the split changes no result.
     const int64_t t = std::max(1, threads);
     const int64_t tasks = t * (((n + 15) / 16 + t - 1) / t);
-    const int64_t per = std::max<int64_t>(1, (n + tasks - 1) / tasks);
+    // (a multiple of kCbowBatch, so that CBOW's batches, and the loss
+    // summed per batch, are the same for any thread count)
+    const int64_t per = round_up_to(std::max<int64_t>(1, (n + tasks - 1) / tasks), kCbowBatch);
     parallel_for((n + per - 1) / per, threads, [&](int64_t b) {
       std::vector<const float*> orow(static_cast<size_t>(K));
       std::vector<const float*> crow(kCbow ? static_cast<size_t>(W) : 0);
       const std::vector<float> ones(kCbow ? static_cast<size_t>(W) : 0, 1.0f);
       bool live[64];
-      float zbuf[64];
-      for (int64_t i = b * per; i < std::min(n, (b + 1) * per); ++i) {
+      // The logits [prediction][output] of a skip-gram record (W contexts)
+      // or of a batch of kCbowBatch CBOW records, padded to a vector.
+      const int zrows = kCbow ? kCbowBatch : W;
+      std::vector<float> zrec(static_cast<size_t>((zrows * K + kL - 1) / kL * kL));
+      std::unique_ptr<bool[]> zlive(new bool[static_cast<size_t>(zrows * K)]);
+      std::vector<const float*> orows(kCbow ? static_cast<size_t>(kCbowBatch * K) : 0);
+      std::vector<int64_t> batch(kCbow ? kCbowBatch : 0);
+      const int64_t i_end = std::min(n, (b + 1) * per);
+      if (kCbow) {
+        // Batches of kCbowBatch records (at multiples of kCbowBatch, as the
+        // tasks start there): every window input and logit of the batch,
+        // then their gradients in full vectors, then each input gradient.
+        // The same g and e bits as record by record; the batch's loss is
+        // kept on its first record (CBOW, 1 thread, one epoch of GCIDE:
+        // 0.98 -> 0.89-0.90 s on a Xeon).
+        for (int64_t i0 = b * per; i0 < i_end; i0 += kCbowBatch) {
+          int q = 0;
+          for (int64_t i = i0; i < std::min(i_end, i0 + kCbowBatch); ++i) {
+            const int64_t r = r0 + i;
+            if (r + 1 < r1) prefetch_record_rows(m, rec, r + 1, stride);
+            const int nc = rec.nctx[r];
+            if (nc == 0) continue;
+            float* h = s.h.data() + i * stride;
+            for (int c = 0; c < nc; ++c) crow[c] = in_row(ctx(r)[c]);
+            cbow_input(h, crow.data(), ones.data(), nc, cfg.cbow_mean, stride);
+            for (int j = 0; j < K; ++j) {
+              const bool on = out(r)[j] >= 0;
+              zlive[q * K + j] = on;
+              orows[q * K + j] = on ? out_row(out(r)[j]) : m.syn1;
+              zrec[q * K + j] = on ? dot(h, orows[q * K + j], stride) : 0.0f;
+            }
+            batch[q++] = i;
+          }
+          if (q == 0) continue;
+          s.loss[batch[0]] = grads_from_logits_rows(zrec.data(), zlive.get(), K, q * K, alpha);
+          for (int p = 0; p < q; ++p) {
+            float* g = s.g.data() + batch[p] * K;
+            std::memcpy(g, zrec.data() + p * K, sizeof(float) * K);
+            accumulate<true>(s.e.data() + batch[p] * stride, orows.data() + p * K, g, K, stride);
+          }
+        }
+        return;
+      }
+      for (int64_t i = b * per; i < i_end; ++i) {
         const int64_t r = r0 + i;
         if (r + 1 < r1) prefetch_record_rows(m, rec, r + 1, stride);
         const int nc = rec.nctx[r];
@@ -283,26 +359,27 @@ struct DeterministicGroup {
           live[j] = out(r)[j] >= 0;
           orow[j] = live[j] ? out_row(out(r)[j]) : m.syn1;
         }
-        if (kCbow) {
-          float* h = s.h.data() + i * stride;
-          for (int c = 0; c < nc; ++c) crow[c] = in_row(ctx(r)[c]);
-          cbow_input(h, crow.data(), ones.data(), nc, cfg.cbow_mean, stride);
-          float* g = s.g.data() + i * K;
-          for (int j = 0; j < K; ++j) zbuf[j] = live[j] ? dot(h, orow[j], stride) : 0.0f;
-          s.loss[i] = grads_from_logits(zbuf, live, K, alpha);
-          std::memcpy(g, zbuf, sizeof(float) * K);
-          accumulate<true>(s.e.data() + i * stride, orow.data(), g, K, stride);
-        } else {
-          double loss = 0.0;
+        {
+          // Every logit of the record first, then their gradients in full
+          // vectors (one context alone fills K lanes, and a context's
+          // gradients waited on its own dots), then each context's input
+          // gradient: the same g and e bits; skip-gram, 1 thread, one epoch
+          // of GCIDE 2.37-2.42 -> 1.81 s on a Xeon.
+          const int nz = nc * K;
           for (int c = 0; c < nc; ++c) {
             const float* in = in_row(ctx(r)[c]);
-            float* g = s.g.data() + i * gw + static_cast<int64_t>(c) * K;
-            for (int j = 0; j < K; ++j) zbuf[j] = live[j] ? dot(in, orow[j], stride) : 0.0f;
-            loss += grads_from_logits(zbuf, live, K, alpha);
-            std::memcpy(g, zbuf, sizeof(float) * K);
-            accumulate<true>(s.e.data() + (i * W + c) * stride, orow.data(), g, K, stride);
+            for (int j = 0; j < K; ++j) {
+              zrec[c * K + j] = live[j] ? dot(in, orow[j], stride) : 0.0f;
+              zlive[c * K + j] = live[j];
+            }
           }
-          s.loss[i] = loss;
+          s.loss[i] = grads_from_logits_rows(zrec.data(), zlive.get(), K, nz, alpha);
+          float* g = s.g.data() + i * gw;
+          std::memcpy(g, zrec.data(), sizeof(float) * static_cast<size_t>(nz));
+          for (int c = 0; c < nc; ++c) {
+            accumulate<true>(s.e.data() + (i * W + c) * stride, orow.data(), g + static_cast<int64_t>(c) * K,
+                             K, stride);
+          }
         }
       }
     });
