@@ -93,36 +93,14 @@ inline void add_term(bool first, float g, const float* x, float* y, int64_t n) {
   }
 }
 
-// g_j = alpha * (label_j - sigmoid(z_j)) in place (label 1 for j == 0), and
-// the summed logistic loss. Entries marked dead (a negative equal to the
-// positive word) give g = 0 and no loss. z must have room for k rounded up
-// to the vector width.
-inline double grads_from_logits(float* z, const bool* live, int k, float alpha) {
-  VF loss{};
-  for (int j0 = 0; j0 < k; j0 += kL) {
-    float lab[kL], msk[kL];
-    for (int l = 0; l < kL; ++l) {
-      const int j = j0 + l;
-      const bool on = j < k && live[j];
-      msk[l] = on ? 1.0f : 0.0f;
-      lab[l] = (j == 0) ? 1.0f : 0.0f;
-      if (!on) z[j] = 0.0f;
-    }
-    const VF x = vload(z + j0);
-    const VF label = vload(lab), mask = vload(msk);
-    VF sig;
-    loss += mask * logistic_xent<float>(x, label, sig);
-    vstore(z + j0, mask * (alpha * (label - sig)));
-  }
-  return static_cast<double>(vsum(loss));
-}
-
-// The same for n = nrows * k logits of nrows predictions of k outputs each,
-// laid out [row][k] (label 1 at j % k == 0; live[j] for each of the n):
-// full vectors across the rows, where one prediction alone fills k lanes of
-// kL. Each lane computes what grads_from_logits computes for it; only the
-// loss is summed in another order. z must have room for n rounded up to
-// the vector width.
+// g_j = alpha * (label_j - sigmoid(z_j)) in place for n = nrows * k logits
+// of nrows predictions of k outputs each, laid out [row][k] (label 1 for
+// j % k == 0, the positive word), and the summed logistic loss. Entries
+// marked dead (live[j] false: a negative equal to the positive word) give
+// g = 0 and no loss. Several predictions at once fill whole vectors, where
+// one alone fills k lanes of kL; every lane's g is the same bits however
+// the predictions are grouped (only the loss is summed in another order).
+// z must have room for n rounded up to the vector width.
 inline double grads_from_logits_rows(float* z, const bool* live, int k, int n, float alpha) {
   VF loss{};
   int jk = 0;  // (j0 + l) % k, carried along
@@ -143,6 +121,11 @@ inline double grads_from_logits_rows(float* z, const bool* live, int k, int n, f
     vstore(z + j0, mask * (alpha * (label - sig)));
   }
   return static_cast<double>(vsum(loss));
+}
+
+// The same for one prediction of k outputs.
+inline double grads_from_logits(float* z, const bool* live, int k, float alpha) {
+  return grads_from_logits_rows(z, live, k, k, alpha);
 }
 
 // ------------------------------------------------------------ row prefetch
@@ -192,6 +175,13 @@ double hogwild(const Word2VecModel& m, const Word2VecConfig& cfg, const W2VRecor
     std::vector<const float*> crow(static_cast<size_t>(rec.max_ctx));
     const std::vector<float> ones(static_cast<size_t>(rec.max_ctx), 1.0f);
     bool live[64];
+    // Skip-gram: a window's logits [context][output] (padded to a vector),
+    // its input gradients [context][stride], the coefficients of one output.
+    const int W = rec.max_ctx;
+    std::vector<float> zw(cfg.cbow ? 0 : static_cast<size_t>((W * K + kL - 1) / kL * kL));
+    std::unique_ptr<bool[]> zlive(new bool[cfg.cbow ? 1 : static_cast<size_t>(W * K)]);
+    AlignedVector<float> ew(cfg.cbow ? 0 : static_cast<size_t>(W * stride));
+    std::vector<float> coef(static_cast<size_t>(W));
     double loss = 0.0;
     int64_t np = 0;
     for (int64_t r = b * kBlock; r < std::min(R, (b + 1) * kBlock); ++r) {
@@ -216,17 +206,32 @@ double hogwild(const Word2VecModel& m, const Word2VecConfig& cfg, const W2VRecor
         }
         for (int c = 0; c < nc; ++c) axpy(1.0f, e.data(), const_cast<float*>(crow[c]), stride);
       } else {
+        // One update per window (the deterministic mode's group of one,
+        // applied at once): every logit of the window from the rows as
+        // they are, their gradients in full vectors, every context's input
+        // gradient, then the output rows, then the input rows. word2vec.c
+        // updates the output rows after each context instead; per window
+        // the gradients share vectors (one context fills K lanes of kL):
+        // skip-gram, 1 thread, one epoch of GCIDE 2.31-2.32 -> 1.68 s on a Xeon.
+        const int nz = nc * K;
         for (int c = 0; c < nc; ++c) {
-          float* in = m.syn0 + static_cast<int64_t>(ctx[c]) * stride;
-          for (int j = 0; j < K; ++j) z[j] = live[j] ? dot(in, orow[j], stride) : 0.0f;
-          loss += grads_from_logits(z.data(), live, K, alpha);
-          np += K;
-          accumulate<true>(e.data(), orow.data(), z.data(), K, stride);
+          crow[c] = m.syn0 + static_cast<int64_t>(ctx[c]) * stride;
           for (int j = 0; j < K; ++j) {
-            if (live[j]) axpy(z[j], in, const_cast<float*>(orow[j]), stride);
+            zw[c * K + j] = live[j] ? dot(crow[c], orow[j], stride) : 0.0f;
+            zlive[c * K + j] = live[j];
           }
-          axpy(1.0f, e.data(), in, stride);
         }
+        loss += grads_from_logits_rows(zw.data(), zlive.get(), K, nz, alpha);
+        np += nz;
+        for (int c = 0; c < nc; ++c) {
+          accumulate<true>(ew.data() + c * stride, orow.data(), zw.data() + c * K, K, stride);
+        }
+        for (int j = 0; j < K; ++j) {
+          if (!live[j]) continue;
+          for (int c = 0; c < nc; ++c) coef[c] = zw[c * K + j];
+          accumulate(const_cast<float*>(orow[j]), crow.data(), coef.data(), nc, stride);
+        }
+        for (int c = 0; c < nc; ++c) axpy(1.0f, ew.data() + c * stride, const_cast<float*>(crow[c]), stride);
       }
     }
     block_loss[b] = loss;
