@@ -15,7 +15,9 @@
 // does which part never changes a result, so the same seed
 // gives bit-identical vectors for any thread count (and resuming from a
 // checkpoint equals an uninterrupted run). Hogwild mode updates rows as soon
-// as each window is done, from all threads at once, like word2vec.c.
+// as each window (CBOW: each batch of 4 windows) is done, from all threads
+// at once, like word2vec.c (which updates skip-gram's output rows after
+// each context of the window).
 #pragma once
 
 #include <cstdint>

@@ -93,8 +93,10 @@ class Word2Vec(Word2VecState):
         corpus order, so results are bit-identical for any thread count. A
         skip-gram group keeps the input gradient of each context word:
         ``group_size`` x 2 ``window`` rows of ``dim`` floats (0.27 MiB with
-        the defaults). False: lock-free
-        "Hogwild" updates as in word2vec.c (faster, timing-dependent).
+        the defaults). False: lock-free "Hogwild" updates from all threads
+        at once, as in word2vec.c, each skip-gram window (and each batch of
+        4 CBOW windows) computed from the rows as they are and then applied
+        (timing-dependent).
     group_size : int
         Windows per synchronous update in deterministic mode.
     num_sampled, batch_size :
