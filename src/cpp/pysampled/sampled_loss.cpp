@@ -160,6 +160,38 @@ bool update_may_write(const SparseUpdate<T>* u, const void* p, int64_t bytes) {
   return false;
 }
 
+// ---- phase hits: accidental hits as per-row lists of sampled columns
+template <class T>
+void phase_hits(Call<T>& c) {
+  if (!c.mask) return;
+  Workspace<T>& ws = c.ws;
+  const AccidentalHits hits = compute_accidental_hits(c.in.labels, c.B, c.NT, c.in.sampled, c.S,
+                                                      c.in.mask_all_duplicates);
+  ws.hit_start.assign(static_cast<size_t>(c.B + 1), 0);
+  ws.hit_col.assign(hits.ids.begin(), hits.ids.end());
+  resize(ws.hit_raw, ws.hit_col.size());
+  for (const int32_t row : hits.indices) ++ws.hit_start[row + 1];
+  for (int64_t i = 0; i < c.B; ++i) ws.hit_start[i + 1] += ws.hit_start[i];
+}
+
+// The reduction's order: every (class id, source position) pair sorted, and
+// where each id's group starts (ws.group_start, closed by the total). It
+// depends on the ids alone, so phase_batch_tiles sorts while the tiles run.
+template <class T>
+void reduce_order(Call<T>& c) {
+  Workspace<T>& ws = c.ws;
+  const int64_t BT = c.BT, S = c.S;
+  ws.order.resize(static_cast<size_t>(BT + S));
+  for (int64_t j = 0; j < BT; ++j) ws.order[j] = {c.in.labels[j], j};
+  for (int64_t j = 0; j < S; ++j) ws.order[BT + j] = {c.in.sampled[j], BT + j};
+  std::sort(ws.order.begin(), ws.order.end());
+  ws.group_start.clear();
+  for (size_t e = 0; e < ws.order.size(); ++e) {
+    if (e == 0 || ws.order[e].first != ws.order[e - 1].first) ws.group_start.push_back(static_cast<int64_t>(e));
+  }
+  ws.group_start.push_back(static_cast<int64_t>(ws.order.size()));
+}
+
 // ---- phase gather: rows (padded with zeros beyond D), biases and log-Q terms
 template <class T>
 void phase_gather(Call<T>& c) {
@@ -191,7 +223,15 @@ void phase_gather(Call<T>& c) {
     in.weights->prefetch_row(id);
   };
   constexpr int64_t kAhead = 4;
-  parallel_for((n_rows + kGatherChunk - 1) / kGatherChunk, c.threads, [&](int64_t ch) {
+  // Task 0 finds the accidental hits (phase_hits: serial, 28 µs at S = 512)
+  // while the other threads gather.
+  const int64_t first = c.mask ? 1 : 0;
+  parallel_for((n_rows + kGatherChunk - 1) / kGatherChunk + first, c.threads, [&](int64_t task) {
+    if (task < first) {
+      phase_hits(c);
+      return;
+    }
+    const int64_t ch = task - first;
     const int64_t end = std::min(n_rows, (ch + 1) * kGatherChunk);
     for (int64_t r = ch * kGatherChunk; r < std::min(end, ch * kGatherChunk + kAhead); ++r) prefetch(r);
     for (int64_t r = ch * kGatherChunk; r < end; ++r) {
@@ -227,10 +267,8 @@ template <class T>
 void phase_pack(Call<T>& c) {
   Workspace<T>& ws = c.ws;
   const int64_t NR = c.NR, Dp = c.Dp, S = c.S;
-  if (c.grads && S > 0) {
-    resize(ws.w_dx, static_cast<size_t>(column_panels_size(S, Dp, NR)));
-    pack_column_panels(ws.w_samp.data(), S, Dp, NR, ws.w_dx.data(), c.threads);
-  }
+  const bool pack_dx = c.grads && S > 0;
+  if (pack_dx) resize(ws.w_dx, static_cast<size_t>(column_panels_size(S, Dp, NR)));
   if (c.bf16_dot) {
     // The inputs as bfloat16, if they all are bfloat16 values (checked in
     // the same pass, vectorised; float32 inputs fail on their first row).
@@ -278,36 +316,39 @@ void phase_pack(Call<T>& c) {
     });
     bool any_subnormal = false;
     for (const char f : ws.panel_subnormal) any_subnormal |= f != 0;
-    if (!any_subnormal) return;
+    if (!any_subnormal) {
+      if (pack_dx) pack_column_panels(ws.w_samp.data(), S, Dp, NR, ws.w_dx.data(), c.threads);
+      return;
+    }
     c.bf16_dot = false;  // a subnormal weight: the float32 path below
   }
   resize(ws.w_pack, static_cast<size_t>(c.Sp * Dp));
+  // One pass per panel of NR sampled rows: their logits panel, and their
+  // lines of the input gradient's column panels (one parallel loop, not two:
+  // on 2 threads the second's tasks were too short to be shared).
+  const int64_t dx_panels = (Dp + NR - 1) / NR;
   parallel_for(c.Sp / NR, c.threads, [&](int64_t p) {
     T* panel = ws.w_pack.data() + p * Dp * NR;
-    for (int64_t col = 0; col < NR; ++col) {
-      const int64_t j = p * NR + col;
-      if (j < S) {
-        const T* row = ws.w_samp.data() + j * Dp;
-        for (int64_t d = 0; d < Dp; ++d) panel[d * NR + col] = row[d];
-      } else {
-        for (int64_t d = 0; d < Dp; ++d) panel[d * NR + col] = T(0);
+    const int64_t cols = std::min(NR, S - p * NR);  // sampled rows in this panel
+    const T* rows = ws.w_samp.data() + p * NR * Dp;
+    // Column by column of the panel's rows, so that the panel is written in
+    // order (its rows of NR values are contiguous).
+    for (int64_t d = 0; d < Dp; ++d) {
+      T* out = panel + d * NR;
+      for (int64_t col = 0; col < cols; ++col) out[col] = rows[col * Dp + d];
+      for (int64_t col = cols; col < NR; ++col) out[col] = T(0);
+    }
+    if (pack_dx) {
+      for (int64_t col = 0; col < cols; ++col) {
+        const int64_t j = p * NR + col;
+        const T* row = rows + col * Dp;
+        for (int64_t q = 0; q < dx_panels; ++q) {
+          const int64_t w = std::min(NR, Dp - q * NR);
+          std::copy(row + q * NR, row + q * NR + w, ws.w_dx.data() + (q * S + j) * NR);
+        }
       }
     }
   });
-}
-
-// ---- phase hits: accidental hits as per-row lists of sampled columns
-template <class T>
-void phase_hits(Call<T>& c) {
-  if (!c.mask) return;
-  Workspace<T>& ws = c.ws;
-  const AccidentalHits hits = compute_accidental_hits(c.in.labels, c.B, c.NT, c.in.sampled, c.S,
-                                                      c.in.mask_all_duplicates);
-  ws.hit_start.assign(static_cast<size_t>(c.B + 1), 0);
-  ws.hit_col.assign(hits.ids.begin(), hits.ids.end());
-  resize(ws.hit_raw, ws.hit_col.size());
-  for (const int32_t row : hits.indices) ++ws.hit_start[row + 1];
-  for (int64_t i = 0; i < c.B; ++i) ws.hit_start[i + 1] += ws.hit_start[i];
 }
 
 // ---- phase logits+loss of batch-row tile t: logits, loss and, in place of
@@ -400,9 +441,18 @@ void phase_batch_tiles(Call<T>& c) {
     resize(c.ws.dx, static_cast<size_t>(c.B * c.Dp));
     c.DX = c.ws.dx.data();
   }
-  parallel_for((c.B + c.tile - 1) / c.tile, c.threads, [&](int64_t t) {
-    tile_logits_loss(c, t);
-    if (c.grads) tile_input_grads(c, t);
+  // With a reduction to come, task 0 sorts its order (reduce_order) while
+  // the other threads take the first tiles: on several threads the sort no
+  // longer runs alone (S = 512, 2 threads: about 50 µs of a 1.6 ms call).
+  const bool sort_here = c.grads && !(c.update != nullptr && c.update->hogwild);
+  const int64_t first = sort_here ? 1 : 0;
+  parallel_for((c.B + c.tile - 1) / c.tile + first, c.threads, [&](int64_t t) {
+    if (t < first) {
+      reduce_order(c);
+      return;
+    }
+    tile_logits_loss(c, t - first);
+    if (c.grads) tile_input_grads(c, t - first);
   });
   if (c.grads && c.out.d_inputs != nullptr && !dx_in_place) {
     for (int64_t i = 0; i < c.B; ++i) {
@@ -458,17 +508,8 @@ template <class T>
 void phase_reduce(Call<T>& c) {
   Workspace<T>& ws = c.ws;
   const LossKernels<T>& k = c.k;
-  const int64_t BT = c.BT, S = c.S, NT = c.NT, D = c.D, Dp = c.Dp, ldl = c.ldl;
-  ws.order.resize(static_cast<size_t>(BT + S));
-  for (int64_t j = 0; j < BT; ++j) ws.order[j] = {c.in.labels[j], j};
-  for (int64_t j = 0; j < S; ++j) ws.order[BT + j] = {c.in.sampled[j], BT + j};
-  std::sort(ws.order.begin(), ws.order.end());
-  ws.group_start.clear();
-  for (size_t e = 0; e < ws.order.size(); ++e) {
-    if (e == 0 || ws.order[e].first != ws.order[e - 1].first) ws.group_start.push_back(static_cast<int64_t>(e));
-  }
-  const int64_t U = static_cast<int64_t>(ws.group_start.size());
-  ws.group_start.push_back(static_cast<int64_t>(ws.order.size()));
+  const int64_t BT = c.BT, NT = c.NT, D = c.D, Dp = c.Dp, ldl = c.ldl;
+  const int64_t U = static_cast<int64_t>(ws.group_start.size()) - 1;
   c.out.grad_rows = U;
   constexpr int64_t kGroupChunk = 64;
   // Each group sums into its row of the caller's grad_weights where rows
@@ -509,7 +550,7 @@ void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out,
   if (update != nullptr && !in.want_grads) throw std::invalid_argument("an update needs gradients");
   Call<T> c(in, out, update, loss_kernels<T>(active_isa()), workspace<T>());
   c.bf16_dot = use_bf16_dot(c);
-  phase_gather(c);
+  phase_gather(c);  // and phase_hits
   phase_pack(c);  // may turn bf16_dot off (inputs not bfloat16, a subnormal operand)
   // One kernel for every tile of the call (the results do not depend on threads).
   c.amx = c.bf16_dot && c.Dp % 32 == 0 && amx_bf16_available() && amx_bf16_enabled();
@@ -518,7 +559,6 @@ void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out,
   // of 12 rows for the float32 input-gradient product) make its logits
   // product 2x faster than tiles of 48 (S = 512 on a Xeon: whole call 7%).
   if (c.amx) c.tile = std::max<int64_t>(32, std::min<int64_t>(96, round_up(c.B / (4 * c.threads) + 1, 32)));
-  phase_hits(c);
   phase_batch_tiles(c);  // logits + loss, then input grads, per batch-row tile
   if (!c.grads) return;
   phase_weight_grads(c);

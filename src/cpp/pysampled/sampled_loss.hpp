@@ -4,11 +4,13 @@
 // Design: named phases (sampled_loss.cpp), each a parallel loop over fixed
 // chunks: gather (rows of the possibly sharded weights and biases, of any
 // storage dtype - float32, float64, bfloat16 - widened to T into padded
-// contiguous buffers), pack (panels of the sampled rows for the logits
-// GEMM), hits (accidental-hit lists), then per batch-row tile the logits and
+// contiguous buffers; one task meanwhile builds the accidental-hit lists),
+// pack (panels of the sampled rows for the logits GEMM, and column panels of
+// them for the input gradients), then per batch-row tile the logits and
 // loss (logits = X Ws^T, bias, mask, log-Q, loss and dL/dlogits in one row
 // pass) followed by the input gradients (dX = G Ws), then the weight
-// gradients over sampled-row tiles (dWs = G^T X), and last the reduction:
+// gradients over sampled-row tiles (dWs = G^T X), and last the reduction
+// (its order sorted by one task of the tile loop):
 // contributions to the same class summed in (id, source position) order into
 // deduplicated sparse rows, optionally applied at once by the sparse row
 // update (sparse_update.hpp). Each output row is written by one chunk with a
