@@ -219,3 +219,31 @@ def test_records_prepared_for_another_chunk_are_refused(change):
                               1, q["shrink"], prepared=prepared)
     np.testing.assert_array_equal(a0, syn0)  # refused before any row was written
     np.testing.assert_array_equal(a1, syn1)
+
+
+@pytest.mark.parametrize("cbow,mean", [(False, True), (True, True), (True, False)])
+def test_hogwild_on_one_thread_is_the_deterministic_update_of_small_groups(cbow, mean,
+                                                                           each_simd_level):
+    """On one thread, Hogwild updates each skip-gram window, and each batch of
+    4 CBOW windows, exactly as the deterministic mode updates a group of one
+    window / of 4 windows (every logit from the rows as they are, then the
+    output rows, then the input rows, in corpus order): the same bits, at
+    every SIMD level. The deterministic mode is checked against the NumPy
+    reference above, so this pins Hogwild's arithmetic where no race can
+    enter. Other group sizes give other vectors (the comparison can fail)."""
+    tokens, ends, keep, noise, syn0, syn1 = _chunk(5)
+
+    def run(hogwild, group):
+        a0, a1 = syn0.copy(), syn1.copy()
+        out = _word2vec.train_chunk(a0, a1, keep, noise, tokens, ends, 37, 11, 2, 0.1, DIM, 3, NEG,
+                                    cbow, mean, hogwild, group, 1, True)
+        return a0, a1, out
+
+    h0, h1, hog = run(True, 64)
+    d0, d1, det = run(False, 4 if cbow else 1)
+    np.testing.assert_array_equal(h0, d0)
+    np.testing.assert_array_equal(h1, d1)
+    assert hog[:3] == det[:3]  # words, kept tokens, predictions
+    assert hog[3] == pytest.approx(det[3], rel=1e-6)  # the loss, summed in another order
+    o0, o1, _ = run(False, 2 if cbow else 3)
+    assert not np.array_equal(o1, h1)

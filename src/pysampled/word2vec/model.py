@@ -96,7 +96,8 @@ class Word2Vec(Word2VecState):
         the defaults). False: lock-free "Hogwild" updates from all threads
         at once, as in word2vec.c, each skip-gram window (and each batch of
         4 CBOW windows) computed from the rows as they are and then applied
-        (timing-dependent).
+        (timing-dependent on several threads; on one thread the same bits as
+        ``deterministic=True`` with ``group_size`` 1, or 4 for CBOW).
     group_size : int
         Windows per synchronous update in deterministic mode.
     num_sampled, batch_size :
