@@ -41,7 +41,8 @@ struct Workspace {
   std::vector<int64_t> group_start;
   std::vector<uint16_t> x16;       // [B, Dp] inputs as bfloat16 (bf16 dot path)
   std::vector<uint16_t> w_pack16;  // [ceil(S/32), Dp/2, 32, 2] sampled rows as bfloat16 pairs
-  std::vector<char> panel_subnormal;
+  std::vector<char> panel_subnormal;  // per bfloat16 panel: a subnormal weight
+  std::vector<char> x16_bad;          // per block of inputs: a value not plain bfloat16
 };
 
 template <class T>
@@ -274,19 +275,19 @@ void phase_pack(Call<T>& c) {
     // the same pass, vectorised; float32 inputs fail on their first row).
     resize(ws.x16, static_cast<size_t>(c.B * Dp));
     constexpr int64_t kRows = 64;
-    ws.panel_subnormal.assign(static_cast<size_t>((c.B + kRows - 1) / kRows), 0);
+    ws.x16_bad.assign(static_cast<size_t>((c.B + kRows - 1) / kRows), 0);
     parallel_for((c.B + kRows - 1) / kRows, c.threads, [&](int64_t ch) {
       if constexpr (std::is_same_v<T, float>) {  // (bf16_dot is float computing only)
         const int64_t r0 = ch * kRows, r1 = std::min(c.B, r0 + kRows);
         for (int64_t r = r0; r < r1; ++r) {
           if (!isa_avx512bf16::narrow_plain_bf16(c.X + r * Dp, ws.x16.data() + r * Dp, Dp)) {
-            ws.panel_subnormal[ch] = 1;
+            ws.x16_bad[ch] = 1;
             return;
           }
         }
       }
     });
-    for (const char f : ws.panel_subnormal) c.bf16_dot = c.bf16_dot && f == 0;
+    for (const char f : ws.x16_bad) c.bf16_dot = c.bf16_dot && f == 0;
   }
   if (c.bf16_dot) {
     // bfloat16 pair panels [Dp/2][32][2] (the gathered rows are exact
@@ -326,7 +327,6 @@ void phase_pack(Call<T>& c) {
   // One pass per panel of NR sampled rows: their logits panel, and their
   // lines of the input gradient's column panels (one parallel loop, not two:
   // on 2 threads the second's tasks were too short to be shared).
-  const int64_t dx_panels = (Dp + NR - 1) / NR;
   parallel_for(c.Sp / NR, c.threads, [&](int64_t p) {
     T* panel = ws.w_pack.data() + p * Dp * NR;
     const int64_t cols = std::min(NR, S - p * NR);  // sampled rows in this panel
@@ -340,12 +340,7 @@ void phase_pack(Call<T>& c) {
     }
     if (pack_dx) {
       for (int64_t col = 0; col < cols; ++col) {
-        const int64_t j = p * NR + col;
-        const T* row = rows + col * Dp;
-        for (int64_t q = 0; q < dx_panels; ++q) {
-          const int64_t w = std::min(NR, Dp - q * NR);
-          std::copy(row + q * NR, row + q * NR + w, ws.w_dx.data() + (q * S + j) * NR);
-        }
+        pack_column_panels_row(rows + col * Dp, p * NR + col, S, Dp, NR, ws.w_dx.data());
       }
     }
   });
