@@ -585,14 +585,32 @@ def ab_main(a):
                         fn(W, b, P.labels, x, S, N, sampled_values=sv, return_grads=True,
                            num_threads=threads)
                     return run
+
+                def model(W, b, x, precision, dot=True, tiles=True):
+                    # SampledLoss.__call__ (the same work as the function) with
+                    # grad_precision: "bfloat16" rounds dL/dlogits for the
+                    # gradient products, which then run on bfloat16 kernels too
+                    m = ps.SampledLoss(W, b, num_sampled=S, loss=loss, grad_precision=precision,
+                                       num_threads=threads)
+
+                    def run():
+                        _losses._set_bf16_dot_enabled(dot)
+                        _losses._set_amx_bf16_enabled(tiles)
+                        m(P.labels, x, sampled_values=sv, return_grads=True)
+                    return run
                 # "bf16 w+in": the best bfloat16 logits kernel this CPU has (AMX
                 # where available, else vdpbf16ps); "vdpbf16ps": AMX switched off.
                 variants = {"fp32": call(P.W, P.b, P.x), "bf16 weights": call(W16, b16, P.x),
                             "bf16 w+in": call(W16, b16, x16),
                             "bf16 w+in, vdpbf16ps": call(W16, b16, x16, tiles=False),
-                            "bf16 w+in, no dot kernel": call(W16, b16, x16, dot=False)}
+                            "bf16 w+in, no dot kernel": call(W16, b16, x16, dot=False),
+                            "SampledLoss fp32": model(P.W, P.b, P.x, "float32"),
+                            "SampledLoss bf16 G": model(W16, b16, x16, "bfloat16"),
+                            "SampledLoss bf16 G, vdpbf16ps": model(W16, b16, x16, "bfloat16",
+                                                                    tiles=False)}
                 if not amx:
                     del variants["bf16 w+in, vdpbf16ps"]
+                    del variants["SampledLoss bf16 G, vdpbf16ps"]
                 best = {k: float("inf") for k in variants}
                 deadline = time.perf_counter() + a.target_s * len(variants)
                 rounds = 0
@@ -605,14 +623,21 @@ def ab_main(a):
                 _losses._set_bf16_dot_enabled(True)
                 _losses._set_amx_bf16_enabled(True)
                 f32 = best["fp32"]
+                # bfloat16 G against the same API's float32 call
+                fns = [k for k in variants if not k.startswith("SampledLoss")]
+                objs = [k for k in variants if k.startswith("SampledLoss bf16 G")]
+                obj32 = best["SampledLoss fp32"]
                 rows.append([C.fmt_int(N), C.fmt_int(S), loss, str(rounds)] +
                             [f"{best[k] * 1e3:,.2f}" for k in variants] +
-                            [f"{f32 / best[k]:.2f}" for k in list(variants)[1:]])
+                            [f"{f32 / best[k]:.2f}" for k in fns[1:]] +
+                            [f"{obj32 / best[k]:.2f}" for k in objs])
     names = ["fp32", "bf16 w", "bf16 w+in (amx)" if amx else "bf16 w+in"]
     names += ["bf16 w+in vdpbf16ps"] if amx else []
     names += ["bf16 w+in no dot"]
+    g_names = ["bf16 G (amx)" if amx else "bf16 G"] + (["bf16 G vdpbf16ps"] if amx else [])
     header = (["N", "S", "loss", "rounds"] + [f"{k} ms" for k in names] +
-              [f"×fp32 {k}" for k in names[1:]])
+              ["SampledLoss fp32 ms"] + [f"SampledLoss {k} ms" for k in g_names] +
+              [f"×fp32 {k}" for k in names[1:]] + [f"×SampledLoss fp32 {k}" for k in g_names])
     print(f"\n### fwd+bwd, best of interleaved rounds (ms), B={a.batch}, D={a.dim}\n")
     print(C.md_table(header, rows))
     return 0

@@ -8,7 +8,10 @@ range below / equal to / above the number of rows or not a sampler,
 ``unique``, ``remove_accidental_hits``, ``subtract_log_q``,
 ``partition_strategy``, ``optimizer`` sgd / adagrad / unknown,
 ``learning_rate``, ``initial_accumulator_value``, ``epsilon``, ``hogwild``,
-``num_threads``, ``seed``, ``mask_all_duplicates``, ``true_target``), then a
+``num_threads``, ``seed``, ``mask_all_duplicates``, ``true_target``,
+``grad_precision`` float32 / bfloat16 / unknown, with bfloat16 weight shards
+half the time it is bfloat16, which takes the bfloat16 gradient products on
+CPUs with AVX512-BF16 or AMX), then a
 fuzzed sequence of ``__call__`` / ``step`` / ``sample`` calls with random
 labels, inputs, ``upstream``, ``learning_rate`` and explicit or sampled
 ``sampled_values``.
@@ -26,6 +29,7 @@ import _fuzzlib as fl
 from _fuzzlib import Gen, check, expect
 
 with atheris.instrument_imports(include=["pysampled"]):
+    import ml_dtypes
     import numpy as np
     import pysampled as ps
 
@@ -278,6 +282,15 @@ def TestOneInput(data):
         kw["seed"] = g.seed()
     if g.chance(1, 4):
         kw["true_target"] = g.pick([None, 1.0, 0.5, 0.0, -1.0, float("nan"), float("inf")])
+    if g.chance(1, 4):
+        kw["grad_precision"] = g.pick(["float32", "bfloat16", "bfloat16", "bf16"])
+        if kw["grad_precision"] == "bfloat16" and g.chance(1, 2):
+            # bfloat16 rows (every shard, as the model requires one dtype)
+            cast = lambda a: np.asarray(a, dtype=np.float32).astype(ml_dtypes.bfloat16)  # noqa: E731
+            with expect():
+                weights = [cast(a) for a in weights] if isinstance(weights, list) else cast(weights)
+                if biases is not None:
+                    biases = [cast(a) for a in biases] if isinstance(biases, list) else cast(biases)
     fl.log("SampledLoss", weights, biases, **kw)
     model = None
     with expect():

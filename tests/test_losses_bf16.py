@@ -676,3 +676,174 @@ def test_bf16_update_nan_is_the_quiet_nan_of_its_sign():
             want = (np.float32(0) - np.float32(1) * g).astype(BF16)
         np.testing.assert_array_equal(row.view(np.uint16), want.view(np.uint16))
         assert set(row.view(np.uint16).tolist()) == {0x7fc0, 0xffc0}
+
+
+# ------------------ grad_precision="bfloat16": dL/dlogits rounded for the gradient products
+def _grad_oracle(loss, W, b, labels, x, sv, rounded):
+    """Float64 gradients (dX, dense dW, dense db) of the loss from the spec's
+    G, with its sampled columns rounded to bfloat16 (ml_dtypes) when
+    `rounded`: the documented meaning of grad_precision="bfloat16"."""
+    sampled, tec, sec = sv
+    f = ref._forward(W.astype(np.float64), b.astype(np.float64), labels, x.astype(np.float64),
+                     sampled, tec, sec, True, loss == "sampled_softmax", "mod", False)
+    if loss == "sampled_softmax":
+        G = ref._softmax_ce(f.logits, f.out_labels)[1] - f.out_labels
+    else:
+        G = ref._sigmoid(f.logits) - f.out_labels
+    NT = labels.shape[1]
+    if rounded:
+        G[:, NT:] = G[:, NT:].astype(BF16).astype(np.float64)
+    g = ref._backward(f, G)
+    return g["inputs"], g["weights"], g["biases"], G
+
+
+def _bf16_grads_problem(seed, B=70, D=64, S=96, C=500, NT=1):
+    rng = np.random.default_rng(seed)
+    W = (rng.standard_normal((C, D)) * 0.3).astype(BF16)
+    b = (rng.standard_normal(C) * 0.5).astype(np.float32)  # float32 biases: db is not rounded
+    x = _bf16_valued((B, D), rng)
+    labels = rng.integers(0, C, size=(B, NT))
+    sampled = rng.choice(C, size=S, replace=False)
+    sampled[:3] = labels.reshape(-1)[:3]  # accidental hits
+    sv = (sampled, rng.uniform(0.05, 0.9, (B, NT)), rng.uniform(0.05, 0.9, S))
+    return W, b, labels, x, sv
+
+
+def _bf16_grads_call(loss, W, b, labels, x, sv, precision="bfloat16", threads=1):
+    sl = ps.SampledLoss(W, b, num_sampled=len(sv[0]), loss=loss, grad_precision=precision,
+                        num_threads=threads)
+    out, g = sl(labels, x, sampled_values=sv, return_grads=True)
+    C = W.shape[0]
+    return (out, g.inputs, g.weights.to_dense(C).astype(np.float64),
+            g.biases.to_dense(C).astype(np.float64))
+
+
+_BF16_GRAD_PATHS = ([pytest.param("amx", marks=[needs_bf16_dot, needs_amx]),
+                     pytest.param("vdpbf16ps", marks=needs_bf16_dot)] +
+                    [f"float32-{level}" for level in SIMD_LEVELS])
+
+
+def _on_path(path):
+    """Context: the kernels of `path`: "amx", the logits and gradient
+    products on AMX tiles; "vdpbf16ps", the logits on vdpbf16ps and the
+    gradient products on the float32 kernels (the bfloat16 gradient products
+    are AMX only); "float32-<level>", the float32 kernels of one SIMD level
+    reading the rounded G."""
+    if path.startswith("float32-"):
+        _samplers.set_simd_level(path.split("-", 1)[1])
+        return _dot_kernel(False)
+    _samplers.set_simd_level("avx512")
+    return _dot_kernel(True, amx=path == "amx")
+
+
+@pytest.mark.parametrize("path", _BF16_GRAD_PATHS)
+@pytest.mark.parametrize("loss", ["sampled_softmax", "nce"])
+@pytest.mark.parametrize("B,D,S", [(70, 64, 96), (33, 48, 37), (1, 32, 1), (130, 128, 64)])
+def test_bf16_grads_follow_rounded_G(loss, path, B, D, S, restore_simd):
+    """grad_precision="bfloat16" on every path this machine has: the
+    gradients match the float64 oracle fed G with its sampled columns rounded
+    to bfloat16 and are far closer to it than to the oracle with G
+    unrounded (float32 arithmetic is ~2**-24 relative, the rounding 2**-9);
+    the loss is not rounded; the same bits for 1 and 3 threads.
+
+    Tolerance: a float32 G at a bfloat16 rounding tie may round the other
+    way than the float64 one (rare), moving a term by 2**-8 of itself; the
+    bound allows 2**-8 of the absolute-sum of the terms, which a wrong layout
+    or a missing term exceeds."""
+    W, b, labels, x, sv = _bf16_grads_problem(B * 7 + S, B=B, D=D, S=S)
+    with _on_path(path):
+        got = _bf16_grads_call(loss, W, b, labels, x, sv)
+        got3 = _bf16_grads_call(loss, W, b, labels, x, sv, threads=3)
+    for a, c in zip(got, got3):
+        assert np.array_equal(a, c), "not bit-identical for 1 and 3 threads"
+    loss_v, dx, dw, db = got
+    dx_r, dw_r, db_r, G = _grad_oracle(loss, W, b, labels, x, sv, rounded=True)
+    dx_u, _, db_u, _ = _grad_oracle(loss, W, b, labels, x, sv, rounded=False)
+    Wf, xf = W.astype(np.float64), x.astype(np.float64)
+    NT = labels.shape[1]
+    absG = np.abs(G)
+    sampled = sv[0]
+    # |dX| bound: sum_j |G_ij| |W_j|; |dW_c| bound: sum_i |G_ic| |x_i|; |db_c|: sum_i |G_ic|
+    bx = absG[:, NT:] @ np.abs(Wf[sampled]) + np.einsum(
+        "ik,ikd->id", absG[:, :NT], np.abs(Wf[labels]))
+    assert np.all(np.abs(dx - dx_r) <= 2.0**-8 * bx + 1e-6), path
+    bw = np.zeros_like(Wf)
+    np.add.at(bw, sampled, absG[:, NT:].T @ np.abs(xf))
+    np.add.at(bw, labels.reshape(-1), (absG[:, :NT].reshape(-1, 1) * np.abs(xf).repeat(NT, 0)))
+    # dW is returned in the weights' dtype (bfloat16): one more rounding, 2**-9 relative
+    assert np.all(np.abs(dw - dw_r) <= 2.0**-8 * bw + 2.0**-8 * np.abs(dw_r) + 1e-6), path
+    bb = np.zeros(W.shape[0])
+    np.add.at(bb, sampled, absG[:, NT:].sum(0))
+    np.add.at(bb, labels.reshape(-1), absG[:, :NT].reshape(-1))
+    assert np.all(np.abs(db - db_r) <= 2.0**-8 * bb + 1e-6), path
+    # rounding happened (a path computing with the unrounded G fails here)
+    for ours, r, u in ((dx, dx_r, dx_u), (db, db_r, db_u)):
+        if np.linalg.norm(r - u) > 1e-5:
+            assert np.linalg.norm(ours - r) < 0.1 * np.linalg.norm(r - u), path
+    # the loss is the float32 path's
+    f32 = _bf16_grads_call(loss, W, b, labels, x, sv, precision="float32")[0]
+    assert np.allclose(loss_v, f32, rtol=1e-5, atol=1e-5)
+
+
+@needs_bf16_dot
+@needs_amx
+def test_bf16_grads_products_agree_with_float32_kernels(restore_simd):
+    """The gradient products on AMX tiles and the float32 kernels reading
+    the same rounded G give the same gradients up to float32 summation order
+    (and rare rounding ties, see above), at B and S not multiples of 32 and
+    at a large batch; the AMX products ran (their summation order shows)."""
+    for B, D, S in [(77, 64, 45), (1030, 128, 512)]:
+        W, b, labels, x, sv = _bf16_grads_problem(B + S, B=B, D=D, S=S, C=3000)
+        with _on_path("amx"):
+            fast = _bf16_grads_call("sampled_softmax", W, b, labels, x, sv, threads=2)
+        with _on_path("float32-avx512"):
+            slow = _bf16_grads_call("sampled_softmax", W, b, labels, x, sv, threads=2)
+        assert any(not np.array_equal(a, c) for a, c in zip(fast[1:], slow[1:]))
+        for a, c in zip(fast, slow):
+            scale = float(np.abs(c).max())
+            assert np.all(np.abs(a - c) <= 1e-4 * scale + 2.0**-7 * np.abs(c)), (B, S)
+
+
+def test_bf16_grads_step_applies_the_call_gradients(restore_simd):
+    """step() with grad_precision="bfloat16" applies (SGD) the gradients that
+    __call__ reports for the same batch, on bfloat16 weights, and is
+    bit-identical for 1 and 2 threads."""
+    W, b, labels, x, sv = _bf16_grads_problem(5, B=64, D=64, S=64)
+    x16 = x.astype(BF16)
+    sl = ps.SampledLoss(W.copy(), b.copy(), num_sampled=64, grad_precision="bfloat16")
+    _, g = sl(labels, x16, sampled_values=sv, return_grads=True)
+    results = []
+    for threads in (1, 2):
+        W1, b1 = W.copy(), b.copy()
+        m = ps.SampledLoss(W1, b1, num_sampled=64, grad_precision="bfloat16", learning_rate=0.5,
+                           num_threads=threads)
+        m.step(labels, x16, sampled_values=sv)
+        results.append((W1.view(np.uint16).copy(), b1.copy()))
+    assert np.array_equal(results[0][0], results[1][0]) and np.array_equal(results[0][1], results[1][1])
+    gw = g.weights.to_dense(W.shape[0]).astype(np.float32)
+    want_w = W.astype(np.float32) - 0.5 * gw
+    want_b = b - np.float32(0.5) * g.biases.to_dense(W.shape[0]).astype(np.float32)
+    got_w = results[0][0].view(BF16).astype(np.float32)
+    # the update rounds once to bfloat16 from float32 (2**-9 of the result);
+    # the reported gradient rows are bfloat16, one rounding (2**-9 of g)
+    # away from the float32 rows the update applied
+    assert np.any(gw != 0)
+    assert np.all(np.abs(got_w - want_w) <= 2.0**-8 * (np.abs(want_w) + 0.5 * np.abs(gw)) + 1e-6)
+    assert np.allclose(results[0][1], want_b, rtol=1e-5, atol=1e-6)
+
+
+def test_bf16_grads_option_errors():
+    W, b, labels, x, sv = _bf16_grads_problem(6, B=8, D=16, S=8)
+    with pytest.raises(ValueError, match="^grad_precision must be 'float32' or 'bfloat16', got 'bf16'$"):
+        ps.SampledLoss(W, b, num_sampled=8, grad_precision="bf16")
+    with pytest.raises(ValueError, match="needs negatives='shared'"):
+        ps.SampledLoss(W, b, num_sampled=8, grad_precision="bfloat16", negatives="per_example")
+    sl = ps.SampledLoss(W.astype(np.float64), b.astype(np.float64), num_sampled=8,
+                        grad_precision="bfloat16")
+    with pytest.raises(TypeError, match="needs float32 computing"):
+        sl(labels, x.astype(np.float64), sampled_values=sv, return_grads=True)
+    assert sl(labels, x.astype(np.float64), sampled_values=sv).dtype == np.float64  # no gradients
+    sl32 = ps.SampledLoss(W, b, num_sampled=8, grad_precision="bfloat16")
+    with pytest.raises(ValueError, match="applies to shared negatives"):
+        sl32(labels, x, sampled_values=(np.zeros((8, 8), np.int64), np.ones((8, 1)),
+                                        np.ones((8, 8))), return_grads=True)

@@ -150,6 +150,7 @@ cdef extern from "pysampled/sampled_loss.hpp" namespace "pysampled" nogil:
         T true_target
         const T* upstream
         bool want_grads
+        bool bf16_grads
         int num_threads
 
     cdef cppclass SampledLossOutput[T]:

@@ -37,7 +37,8 @@ def _run(kind: LossKind, inputs: np.ndarray, labels: np.ndarray, num_true: int,
          upstream: Optional[np.ndarray], want_grads: bool, want_logits: bool, num_threads: int,
          optimizer: Optimizer = ..., learning_rate: float = ..., epsilon: float = ...,
          weight_accum: Optional[Shards] = ..., bias_accum: Optional[Shards] = ...,
-         hogwild: bool = ...) -> KernelResult: ...
+         hogwild: bool = ..., rounding: int = ..., rounding_seed: int = ...,
+         rounding_step: int = ..., bf16_grads: bool = ...) -> KernelResult: ...
 
 def locate(ids: np.ndarray, shard_rows: Sequence[int], div: bool,
            what: str = ...) -> Tuple[np.ndarray, np.ndarray]: ...

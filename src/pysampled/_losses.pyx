@@ -96,7 +96,7 @@ def _run(kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int64_t
          bint want_grads, bint want_logits, int num_threads, optimizer=Optimizer.NONE,
          double learning_rate=0.0, double epsilon=0.0, Shards weight_accum=None,
          Shards bias_accum=None, bint hogwild=False, int rounding=0, uint64_t rounding_seed=0,
-         uint64_t rounding_step=0):
+         uint64_t rounding_step=0, bint bf16_grads=False):
     """One kernel call (``kind``: a `LossKind`), returning a `KernelResult`.
 
     With an ``optimizer`` other than NONE the gradient is applied in place to
@@ -104,6 +104,8 @@ def _run(kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int64_t
     computing dtype or bfloat16; bfloat16 rows are narrowed with ``rounding``
     0: to nearest even, 1: stochastic, from the stream (rounding_seed,
     rounding_step)). ``true_target`` 0 means NCE's ``1 / num_true``.
+    ``bf16_grads`` (float32 computing): the gradient products read the
+    sampled columns of dLoss/dlogits rounded to bfloat16.
     """
     cdef int c_kind = kind  # IntEnum members convert without a lookup
     cdef int c_optimizer = optimizer
@@ -140,6 +142,7 @@ def _run(kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int64_t
     inp.true_target = <floating>true_target
     inp.upstream = _ptr(upstream) if upstream is not None else NULL
     inp.want_grads = want_grads
+    inp.bf16_grads = bf16_grads
     inp.num_threads = num_threads
 
     loss = logits = dx = ids = gw = gb = None

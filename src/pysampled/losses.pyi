@@ -235,6 +235,7 @@ class SampledLoss:
     num_threads: int | None
     mask_all_duplicates: bool
     true_target: float | None
+    grad_precision: Literal["float32", "bfloat16"]
     def __init__(self, weights: _Weights, biases: _Biases = None, *, num_sampled: int,
                  loss: Literal["sampled_softmax", "nce"] = "sampled_softmax", num_true: int = 1,
                  sampler: CandidateSampler | None = None, unique: bool = True,
@@ -246,7 +247,8 @@ class SampledLoss:
                  mask_all_duplicates: bool = False, true_target: float | None = None,
                  bf16_rounding: Literal["nearest", "stochastic"] = "nearest",
                  rounding_seed: int = 0,
-                 negatives: Literal["shared", "per_example"] = "shared") -> None: ...
+                 negatives: Literal["shared", "per_example"] = "shared",
+                 grad_precision: Literal["float32", "bfloat16"] = "float32") -> None: ...
     @property
     def weights(self) -> list[_FloatArray]: ...
     @property

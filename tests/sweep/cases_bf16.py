@@ -23,6 +23,14 @@ RESULTS-TABLE-START
     step-bf16-sgd-float32-inputs  returns: float32 loss and dx; bfloat16 rows updated in place
     step-bf16-adagrad-bf16-inputs  returns: bfloat16 loss and dx; float32 accumulators
     step-bf16-stochastic-rounding  returns: works (deterministic for the seed)
+    SampledLoss-bad-grad-precision  raises ValueError: /^grad_precision must be 'float32' or 'bfloat16',
+        got 'bfloat16 '$/
+    SampledLoss-grad-precision-per-example  raises ValueError: /^grad_precision='bfloat16' needs
+        negatives='shared'$/
+    step-bf16-grads-float64-inputs  raises TypeError: /^grad_precision='bfloat16' needs float32
+        computing \(float32 or bfloat16 inputs\), got float64 inputs$/
+    step-bf16-grads-bf16-inputs  returns: bfloat16 loss and dx; rows updated in place
+    step-bf16-grads-float32-weights  returns: works: float32 kernels read the rounded G
 RESULTS-TABLE-END
 """
 from __future__ import annotations
@@ -159,3 +167,29 @@ returns("step-bf16-adagrad-bf16-inputs", bf16_step(model_kw={"optimizer": "adagr
 returns("step-bf16-stochastic-rounding", bf16_step(model_kw={"bf16_rounding": "stochastic",
                                                              "rounding_seed": 3}),
         _check_bf16_step(np.float32), "works (deterministic for the seed)")
+
+# grad_precision="bfloat16" (issue 10): dL/dlogits rounded for the gradient products
+def _finite_float32_step(r):
+    assert r.loss.dtype == np.float32 and np.isfinite(r.loss).all()
+    assert r.inputs_grad.dtype == np.float32 and np.isfinite(r.inputs_grad).all()
+
+
+raises("SampledLoss-bad-grad-precision", lambda: bf16_model(grad_precision="bfloat16 "),
+       ValueError, r"^grad_precision must be 'float32' or 'bfloat16', got 'bfloat16 '$")
+raises("SampledLoss-grad-precision-per-example",
+       lambda: bf16_model(grad_precision="bfloat16", negatives="per_example"),
+       ValueError, r"^grad_precision='bfloat16' needs negatives='shared'$")
+raises("step-bf16-grads-float64-inputs",
+       lambda: ps.SampledLoss(problem()["weights"].astype(np.float64), num_sampled=S, seed=1,
+                              grad_precision="bfloat16").step(
+           problem()["labels"], problem()["inputs"].astype(np.float64)),
+       TypeError, r"^grad_precision='bfloat16' needs float32 computing \(float32 or bfloat16 "
+       r"inputs\), got float64 inputs$")
+returns("step-bf16-grads-bf16-inputs", bf16_step(model_kw={"grad_precision": "bfloat16"},
+                                                 inputs=lambda p: bf(p["inputs"])),
+        _check_bf16_step(BF16), "bfloat16 loss and dx; rows updated in place")
+returns("step-bf16-grads-float32-weights",
+        lambda: ps.SampledLoss(problem()["weights"], num_sampled=S, seed=1,
+                               grad_precision="bfloat16").step(problem()["labels"],
+                                                               problem()["inputs"]),
+        _finite_float32_step, "works: float32 kernels read the rounded G")

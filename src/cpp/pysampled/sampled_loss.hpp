@@ -49,6 +49,13 @@ struct SampledLossInput {
   // [batch, num_true + num_sampled] (required for gradients).
   const T* upstream = nullptr;
   bool want_grads = false;
+  // float32 computing only: the sampled columns of dLoss/dlogits are rounded
+  // to bfloat16 (bf16_grad_bits, kernels/loss_bf16.hpp) before both gradient
+  // products and the bias gradient read them. With bfloat16 weights and
+  // inputs on a CPU with AMX-BF16 the products then run on AMX tiles
+  // (bfloat16 operands, float32 accumulation); elsewhere the float32 kernels
+  // read the rounded values, so every machine computes the same sums.
+  bool bf16_grads = false;
   int num_threads = 1;
 };
 

@@ -106,10 +106,77 @@ bool narrow_plain_bf16(const float* __restrict src, uint16_t* __restrict dst, in
   }
   return bad == 0;
 }
+namespace {
+// 16 gradients rounded by bf16_grad_bits (loss_bf16.hpp), as 16-bit values.
+inline __m256i round_grads(__m512 x) {
+  const __m512i u = _mm512_castps_si512(x);
+  const __m512i hi = _mm512_srli_epi32(u, 16);
+  const __m512i sign = _mm512_and_si512(hi, _mm512_set1_epi32(0x8000));
+  const __m512i rounded =
+      _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
+                                                             _mm512_and_si512(hi, _mm512_set1_epi32(1)))),
+                        16);
+  const __mmask16 zero = _mm512_testn_epi32_mask(u, _mm512_set1_epi32(0x7f800000));
+  const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
+                                                _mm512_set1_epi32(0x7f800000));
+  __m512i r = _mm512_mask_mov_epi32(rounded, zero, sign);
+  r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(sign, _mm512_set1_epi32(0x7fc0)));
+  return _mm512_cvtepi32_epi16(r);
+}
+
+// 32 values of a row from column c (n columns in all; zeros past n), rounded.
+inline __m512i round_row32(const float* g, int64_t c, int64_t n) {
+  if (g == nullptr) return _mm512_setzero_si512();
+  const int64_t left = n - c;
+  const __mmask16 m0 = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
+  const __mmask16 m1 = left >= 32 ? __mmask16(0xffff) : left <= 16 ? __mmask16(0) : __mmask16((1u << (left - 16)) - 1);
+  const __m256i lo = round_grads(_mm512_maskz_loadu_ps(m0, g + c));
+  const __m256i hi = round_grads(_mm512_maskz_loadu_ps(m1, g + c + 16));
+  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+}  // namespace
+
+void narrow_grad_pair(const float* g0, const float* g1, int64_t n, uint16_t* p0, uint16_t* p1,
+                      uint16_t* pairs, int64_t panel_stride) {
+  // Output element j of the first half: g0[j/2] (j even) or g1[j/2] (j
+  // odd); the second half continues from column 16.
+  alignas(64) static const uint16_t kLo[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
+                                              8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
+  alignas(64) static const uint16_t kHi[32] = {16, 48, 17, 49, 18, 50, 19, 51, 20, 52, 21, 53, 22, 54, 23, 55,
+                                              24, 56, 25, 57, 26, 58, 27, 59, 28, 60, 29, 61, 30, 62, 31, 63};
+  const __m512i lo_idx = _mm512_load_si512(kLo), hi_idx = _mm512_load_si512(kHi);
+  for (int64_t c = 0, q = 0; c < n; c += 32, ++q) {
+    const __m512i a = round_row32(g0, c, n), b = round_row32(g1, c, n);
+    if (p0 != nullptr) _mm512_storeu_si512(p0 + c, a);
+    if (p1 != nullptr) _mm512_storeu_si512(p1 + c, b);
+    uint16_t* dst = pairs + q * panel_stride;
+    _mm512_storeu_si512(dst, _mm512_permutex2var_epi16(a, lo_idx, b));
+    _mm512_storeu_si512(dst + 32, _mm512_permutex2var_epi16(a, hi_idx, b));
+  }
+}
+
+void pair_column_sums(const uint16_t* panel, int64_t npairs, float* out) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  const __m512i upper = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+  for (int64_t i = 0; i < npairs; ++i) {
+    // Each 32-bit lane holds one column's pair: the even row's value in its
+    // low half, the odd row's in its high half.
+    const __m512i v0 = _mm512_loadu_si512(panel + i * 64);
+    const __m512i v1 = _mm512_loadu_si512(panel + i * 64 + 32);
+    acc0 = _mm512_add_ps(acc0, _mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)));
+    acc1 = _mm512_add_ps(acc1, _mm512_castsi512_ps(_mm512_slli_epi32(v1, 16)));
+    acc0 = _mm512_add_ps(acc0, _mm512_castsi512_ps(_mm512_and_si512(v0, upper)));
+    acc1 = _mm512_add_ps(acc1, _mm512_castsi512_ps(_mm512_and_si512(v1, upper)));
+  }
+  _mm512_storeu_ps(out, acc0);
+  _mm512_storeu_ps(out + 16, acc1);
+}
 #else
 void gemm_bf16(int64_t, int64_t, int64_t, const uint16_t*, int64_t, const uint16_t*, int64_t, float*,
                int64_t) {}
 bool narrow_plain_bf16(const float*, uint16_t*, int64_t) { return false; }
+void narrow_grad_pair(const float*, const float*, int64_t, uint16_t*, uint16_t*, uint16_t*, int64_t) {}
+void pair_column_sums(const uint16_t*, int64_t, float*) {}
 #endif
 
 }  // namespace isa_avx512bf16

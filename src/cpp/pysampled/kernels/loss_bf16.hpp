@@ -9,7 +9,10 @@
 // SIMD levels do. The instruction treats bfloat16 subnormals as zero and
 // flushes float32 subnormal results, so the caller uses it only when no
 // operand is subnormal. The backward products keep the float32 path (their
-// left operand, dLoss/dlogits, is not bfloat16).
+// left operand, dLoss/dlogits, is not bfloat16) unless the caller asks for
+// dLoss/dlogits rounded to bfloat16 (SampledLossInput::bf16_grads): then,
+// on AMX, dX = G Ws and dWs^T = X^T G run on the AMX kernel too, from G
+// rounded by bf16_grad_bits (narrow_grad_pair below).
 //
 // On CPUs with AMX-BF16 (Intel Sapphire Rapids and later) the same product
 // runs on AMX tiles (tdpbf16ps) instead, from the same packed operands, when
@@ -19,8 +22,21 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 namespace pysampled {
+
+// The bfloat16 that a gradient value becomes with bf16_grads: float32
+// subnormals become zero of their sign (the bfloat16 kernels read bfloat16
+// subnormals as zero), a NaN becomes the quiet NaN of its sign, any other
+// value is rounded to nearest, ties to even (overflowing to infinity).
+inline uint16_t bf16_grad_bits(float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, sizeof u);
+  if ((u & 0x7f800000u) == 0) return static_cast<uint16_t>((u >> 16) & 0x8000u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>(((u >> 16) & 0x8000u) | 0x7fc0u);
+  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
 
 // True if the CPU and the build can run the kernel below.
 bool bf16_dot_available();
@@ -48,6 +64,16 @@ void gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t* A, int64_t lda, 
 // subnormal), else dst is not to be used. Vectorised at this level, where
 // the float32 inputs of a call are checked and narrowed in one pass.
 bool narrow_plain_bf16(const float* src, uint16_t* dst, int64_t n);
+// Two rows of gradients g0, g1 (n floats each; g1 null: a row of zeros)
+// rounded by bf16_grad_bits into (1) plain rows p0, p1 (null: not written)
+// of round_up(n, 32) values, zero past n, and (2) their pair lines in
+// panels of 32 columns: columns 32q.. of the pair at pairs + q *
+// panel_stride, laid out [32][2] (g0's value first), zero past n.
+void narrow_grad_pair(const float* g0, const float* g1, int64_t n, uint16_t* p0, uint16_t* p1,
+                      uint16_t* pairs, int64_t panel_stride);
+// out[c] = the float32 sum over i = 0 .. 2 npairs - 1, in that order, of
+// row i's value in column c of one pair panel ([npairs][32][2]).
+void pair_column_sums(const uint16_t* panel, int64_t npairs, float* out);
 }  // namespace isa_avx512bf16
 
 namespace isa_amxbf16 {
