@@ -304,7 +304,7 @@ void pack_bf16_backward(Call<T>& c) {
   }
   constexpr int64_t kPairs = 32;  // pairs of sampled rows per task
   const int64_t pair_tasks = (Sk / 2 + kPairs - 1) / kPairs;
-  constexpr int64_t kCols = 16;  // input columns per task
+  constexpr int64_t kCols = 16;  // input columns per task (Dp is a multiple of 16)
   const int64_t col_tasks = (Dp + kCols - 1) / kCols;
   parallel_for(pair_tasks + col_tasks, c.threads, [&](int64_t task) {
     if (task < pair_tasks) {
@@ -325,11 +325,8 @@ void pack_bf16_backward(Call<T>& c) {
       }
       return;
     }
-    const int64_t d0 = (task - pair_tasks) * kCols, d1 = std::min(Dp, d0 + kCols);
-    for (int64_t b = 0; b < Bk; ++b) {
-      const uint16_t* x = b < B ? ws.x16.data() + b * Dp : nullptr;
-      for (int64_t d = d0; d < d1; ++d) ws.xt16[d * Bk + b] = x != nullptr ? x[d] : uint16_t{0};
-    }
+    const int64_t d0 = (task - pair_tasks) * kCols;
+    isa_avx512bf16::transpose_bf16(ws.x16.data() + d0, Dp, B, kCols, Bk, ws.xt16.data() + d0 * Bk);
   });
 }
 
@@ -377,6 +374,13 @@ void phase_pack(Call<T>& c) {
     };
     parallel_for(panels, c.threads, [&](int64_t p) {
       uint16_t* panel = ws.w_pack16.data() + p * W * Dp;
+      if constexpr (std::is_same_v<T, float>) {
+        if (Dp % 32 == 0) {  // vectorised, with 16 x 16 transposes
+          ws.panel_subnormal[p] = isa_avx512bf16::pack_rows_bf16(ws.w_samp.data() + p * W * Dp,
+                                                                 std::min(W, S - p * W), Dp, Dp, panel);
+          return;
+        }
+      }
       char sub = 0;
       for (int64_t col = 0; col < W; ++col) {
         const int64_t j = p * W + col;
@@ -435,10 +439,24 @@ void tile_logits_loss(Call<T>& c, int64_t t) {
   const int64_t NT = c.NT, S = c.S, Dp = c.Dp, ldl = c.ldl;
   const T mask_value = static_cast<T>(-FLT_MAX);
   T* L = ws.lg.data() + r0 * ldl;
+  // The raw sampled dots of row i: in place in the logits rows, or (AMX) in
+  // a tile buffer of aligned rows, from which the bias pass writes the
+  // logits rows: AMX stores whole 64-byte tile rows, which the logits rows
+  // (NT + S floats apart, the sampled block at NT) would split across cache
+  // lines (S = 512, 1 thread: about 3% of the call).
+  thread_local std::vector<T> raw_tile;
+  const T* raw = L + NT;
+  int64_t ld_raw = ldl;
   if constexpr (std::is_same_v<T, float>) {
-    if (c.bf16_dot) {
-      (c.amx ? isa_amxbf16::gemm_bf16 : isa_avx512bf16::gemm_bf16)(
-          mb, S, Dp, ws.x16.data() + r0 * Dp, Dp, ws.w_pack16.data(), Dp * kBf16PanelWidth, L + NT, ldl);
+    if (c.bf16_dot && c.amx) {
+      ld_raw = round_up(S, kBf16PanelWidth);
+      resize(raw_tile, static_cast<size_t>(mb * ld_raw));
+      raw = raw_tile.data();
+      isa_amxbf16::gemm_bf16(mb, S, Dp, ws.x16.data() + r0 * Dp, Dp, ws.w_pack16.data(), Dp * kBf16PanelWidth,
+                             raw_tile.data(), ld_raw);
+    } else if (c.bf16_dot) {
+      isa_avx512bf16::gemm_bf16(mb, S, Dp, ws.x16.data() + r0 * Dp, Dp, ws.w_pack16.data(),
+                                Dp * kBf16PanelWidth, L + NT, ldl);
     }
   }
   if (S > 0 && !c.bf16_dot) {
@@ -453,11 +471,12 @@ void tile_logits_loss(Call<T>& c, int64_t t) {
       row[col] = (k.dot(xi, ws.w_true.data() + j * Dp, Dp) + ws.b_true[j]) - ws.log_tec[j];
     }
     T* srow = row + NT;
+    const T* rrow = raw + (i - r0) * ld_raw;
     // TF: ((x.w + b) + mask) - log Q, in that order. One SIMD pass does
     // (x.w + b) - log Q; masked columns are then redone from their saved dot.
     const int64_t h0 = c.mask ? ws.hit_start[i] : 0, h1 = c.mask ? ws.hit_start[i + 1] : 0;
-    for (int64_t h = h0; h < h1; ++h) ws.hit_raw[h] = srow[ws.hit_col[h]];
-    k.add_bias_sub_logq(srow, ws.b_samp.data(), in.subtract_log_q ? ws.log_sec.data() : nullptr, S);
+    for (int64_t h = h0; h < h1; ++h) ws.hit_raw[h] = rrow[ws.hit_col[h]];
+    k.add_bias_sub_logq(srow, rrow, ws.b_samp.data(), in.subtract_log_q ? ws.log_sec.data() : nullptr, S);
     for (int64_t h = h0; h < h1; ++h) {
       // TF assigns (not adds) duplicate indices into the dense mask.
       const int64_t col = ws.hit_col[h];
@@ -573,10 +592,8 @@ inline void weight_grads_bf16(Call<float>& c) {
     const int64_t c0 = q0 * W, c1 = std::min(S, q1 * W);
     isa_amxbf16::gemm_bf16(
         Dp, c1 - c0, Bk, ws.xt16.data(), Bk, ws.g_pairs.data() + q0 * Bk * W, Bk * W, ws.dwt.data() + c0, Sk);
-    for (int64_t s = c0; s < c1; ++s) {
-      float* dst = ws.d_samp.data() + s * Dp;
-      for (int64_t d = 0; d < Dp; ++d) dst[d] = ws.dwt[d * Sk + s];
-    }
+    isa_avx512bf16::transpose_32(reinterpret_cast<const uint32_t*>(ws.dwt.data() + c0), Sk, Dp, c1 - c0,
+                                 reinterpret_cast<uint32_t*>(ws.d_samp.data() + c0 * Dp), Dp);
     alignas(64) float sums[W];
     for (int64_t q = q0; q < q1; ++q) {
       isa_avx512bf16::pair_column_sums(ws.g_pairs.data() + q * Bk * W, Bk / 2, sums);

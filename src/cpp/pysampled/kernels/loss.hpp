@@ -30,8 +30,9 @@ struct LossKernels {
 
   T (*dot)(const T* x, const T* y, int64_t n);
   void (*axpy)(T a, const T* x, T* y, int64_t n);  // y += a x
-  // row[j] = (row[j] + bias[j]) - log_q[j] (log_q may be null: row[j] + bias[j]).
-  void (*add_bias_sub_logq)(T* row, const T* bias, const T* log_q, int64_t n);
+  // row[j] = (src[j] + bias[j]) - log_q[j] (log_q may be null: src[j] +
+  // bias[j]); src may be row itself.
+  void (*add_bias_sub_logq)(T* row, const T* src, const T* bias, const T* log_q, int64_t n);
 
   // Softmax cross-entropy of one row of logits (first num_true columns are
   // the true classes, each with target 1/num_true). Returns the loss and

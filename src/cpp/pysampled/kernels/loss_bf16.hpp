@@ -28,13 +28,14 @@ namespace pysampled {
 
 // The bfloat16 that a gradient value becomes with bf16_grads: float32
 // subnormals become zero of their sign (the bfloat16 kernels read bfloat16
-// subnormals as zero), a NaN becomes the quiet NaN of its sign, any other
-// value is rounded to nearest, ties to even (overflowing to infinity).
+// subnormals as zero), a NaN keeps its upper half with the quiet bit set
+// (as vcvtne2ps2bf16 does), any other value is rounded to nearest, ties to
+// even (overflowing to infinity).
 inline uint16_t bf16_grad_bits(float v) {
   uint32_t u;
   std::memcpy(&u, &v, sizeof u);
   if ((u & 0x7f800000u) == 0) return static_cast<uint16_t>((u >> 16) & 0x8000u);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>(((u >> 16) & 0x8000u) | 0x7fc0u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x0040u);
   return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
@@ -74,6 +75,17 @@ void narrow_grad_pair(const float* g0, const float* g1, int64_t n, uint16_t* p0,
 // out[c] = the float32 sum over i = 0 .. 2 npairs - 1, in that order, of
 // row i's value in column c of one pair panel ([npairs][32][2]).
 void pair_column_sums(const uint16_t* panel, int64_t npairs, float* out);
+// dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols (32-bit values).
+void transpose_32(const uint32_t* src, int64_t lds, int64_t rows, int64_t cols, uint32_t* dst, int64_t ldd);
+// out[d * rows_padded + b] = x[b * ld + d] for b < rows, 0 for rows <= b <
+// rows_padded (a multiple of 32), d < cols (a multiple of 16).
+void transpose_bf16(const uint16_t* x, int64_t ld, int64_t rows, int64_t cols, int64_t rows_padded,
+                    uint16_t* out);
+// The logits product's panel of 32 rows (rows of `cols` floats holding
+// bfloat16 values, `ld` apart; fewer than 32: zeros after them), laid out
+// [cols/2][32][2]: the rows' upper halves, pairs of columns adjacent; true
+// if a value is a bfloat16 subnormal. cols is a multiple of 32.
+bool pack_rows_bf16(const float* rows, int64_t nrows, int64_t ld, int64_t cols, uint16_t* panel);
 }  // namespace isa_avx512bf16
 
 namespace isa_amxbf16 {

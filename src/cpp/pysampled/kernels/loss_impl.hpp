@@ -116,17 +116,17 @@ void gemm(int64_t m, int64_t n, int64_t k, const T* A, int64_t rsa, int64_t csa,
 // ---------------------------------------------------------------- vectors
 
 template <class T>
-void add_bias_sub_logq(T* row, const T* bias, const T* log_q, int64_t n) {
+void add_bias_sub_logq(T* row, const T* src, const T* bias, const T* log_q, int64_t n) {
   constexpr int L = lanes<T>();
   int64_t i = 0;
   if (log_q != nullptr) {
     for (; i + L <= n; i += L) {
-      store<T>(row + i, (load<T>(row + i) + load<T>(bias + i)) - load<T>(log_q + i));
+      store<T>(row + i, (load<T>(src + i) + load<T>(bias + i)) - load<T>(log_q + i));
     }
-    for (; i < n; ++i) row[i] = (row[i] + bias[i]) - log_q[i];
+    for (; i < n; ++i) row[i] = (src[i] + bias[i]) - log_q[i];
   } else {
-    for (; i + L <= n; i += L) store<T>(row + i, load<T>(row + i) + load<T>(bias + i));
-    for (; i < n; ++i) row[i] = row[i] + bias[i];
+    for (; i + L <= n; i += L) store<T>(row + i, load<T>(src + i) + load<T>(bias + i));
+    for (; i < n; ++i) row[i] = src[i] + bias[i];
   }
 }
 
