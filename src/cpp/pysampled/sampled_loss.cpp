@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "accidental_hits.hpp"
+#include "huge_array.hpp"
 #include "kernels/loss.hpp"
 #include "kernels/loss_bf16.hpp"
 #include "parallel.hpp"
@@ -24,31 +25,32 @@ namespace {
 // no reallocation in a training loop).
 template <class T>
 struct Workspace {
-  std::vector<T> x;       // [B, Dp] inputs, zero-padded
-  std::vector<T> w_true;  // [B*NT, Dp]
-  std::vector<T> w_samp;  // [S, Dp]
-  std::vector<T> w_pack;  // [ceil(S/NR), Dp, NR] panels of Ws^T
-  std::vector<T> w_dx;    // [ceil(Dp/NR), S, NR] column panels of Ws (dX = G Ws)
+  AlignedVector<T> x;       // [B, Dp] inputs, zero-padded
+  AlignedVector<T> w_true;  // [B*NT, Dp]
+  AlignedVector<T> w_samp;  // [S, Dp]
+  AlignedVector<T> w_pack;  // [ceil(S/NR), Dp, NR] panels of Ws^T
+  AlignedVector<T> w_dx;    // [ceil(Dp/NR), S, NR] column panels of Ws (dX = G Ws)
   std::vector<T> b_true, b_samp;
   std::vector<T> log_tec, log_sec;
-  std::vector<T> lg;      // [B, NT+S]: logits, then dLoss/dlogits
-  std::vector<T> d_samp;  // [S, Dp]
+  AlignedVector<T> lg;      // [B, NT+S]: logits, then dLoss/dlogits
+  AlignedVector<T> d_samp;  // [S, Dp]
   std::vector<T> db_samp; // [S]
-  std::vector<T> dx;      // [B, Dp]
+  AlignedVector<T> dx;      // [B, Dp]
   std::vector<int64_t> hit_start, hit_col;
   std::vector<T> hit_raw;  // the unmasked dot of each hit, while a row is being biased
   std::vector<std::pair<int64_t, int64_t>> order;  // (class id, source position)
   std::vector<int64_t> group_start;
-  std::vector<uint16_t> x16;       // [B, Dp] inputs as bfloat16 (bf16 dot path)
-  std::vector<uint16_t> w_pack16;  // [ceil(S/32), Dp/2, 32, 2] sampled rows as bfloat16 pairs
+  AlignedVector<uint16_t> x16;       // [B, Dp] inputs as bfloat16 (bf16 dot path)
+  AlignedVector<uint16_t> w_pack16;  // [ceil(S/32), Dp/2, 32, 2] sampled rows as bfloat16 pairs
   std::vector<char> panel_subnormal;  // per bfloat16 panel: a subnormal weight
   std::vector<char> x16_bad;          // per block of inputs: a value not plain bfloat16
   // bf16_grads on bfloat16 operands (Sk = S and Bk = B rounded up to 32):
-  std::vector<uint16_t> g16;      // [B, Sk] the sampled columns of dLoss/dlogits, rounded
-  std::vector<uint16_t> g_pairs;  // [Sk/32][Bk/2][32][2] the same as pair panels (dWs^T = X^T G)
-  std::vector<uint16_t> w_dx16;   // [ceil(Dp/32)][Sk/2][32][2] Ws as pair panels (dX = G Ws)
-  std::vector<uint16_t> xt16;     // [Dp, Bk] the inputs transposed
-  std::vector<float> dwt;         // [Dp, Sk] dWs^T
+  // (64-byte aligned: tile rows and vector stores then fill whole lines)
+  AlignedVector<uint16_t> g16;      // [B, Sk] the sampled columns of dLoss/dlogits, rounded
+  AlignedVector<uint16_t> g_pairs;  // [Sk/32][Bk/2][32][2] the same as pair panels (dWs^T = X^T G)
+  AlignedVector<uint16_t> w_dx16;   // [ceil(Dp/32)][Sk/2][32][2] Ws as pair panels (dX = G Ws)
+  AlignedVector<uint16_t> xt16;     // [Dp, Bk] the inputs transposed
+  AlignedVector<float> dwt;         // [Dp, Sk] dWs^T
 };
 
 template <class T>
@@ -57,8 +59,8 @@ Workspace<T>& workspace() {
   return ws;
 }
 
-template <class T>
-void resize(std::vector<T>& v, size_t n) {
+template <class T, class A>
+void resize(std::vector<T, A>& v, size_t n) {
 #ifdef PYSAMPLED_SANITIZE
   // Exact sizes, so that (with libstdc++'s vector annotations) ASan sees a
   // read past the part of a buffer this call uses, left over from a bigger call.
@@ -444,7 +446,7 @@ void tile_logits_loss(Call<T>& c, int64_t t) {
   // logits rows: AMX stores whole 64-byte tile rows, which the logits rows
   // (NT + S floats apart, the sampled block at NT) would split across cache
   // lines (S = 512, 1 thread: about 3% of the call).
-  thread_local std::vector<T> raw_tile;
+  thread_local AlignedVector<T> raw_tile;
   const T* raw = L + NT;
   int64_t ld_raw = ldl;
   if constexpr (std::is_same_v<T, float>) {
