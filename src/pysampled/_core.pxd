@@ -206,8 +206,8 @@ cdef extern from "pysampled/sampled_loss.hpp" namespace "pysampled" nogil:
 
 
 cdef extern from "pysampled/sparse_update.hpp" namespace "pysampled" nogil:
-    void bf16_to_float_array(const uint16_t* src, float* dst, int64_t n)
-    void float_to_bf16_array(const float* src, uint16_t* dst, int64_t n)
+    void bf16_to_float_array(const uint16_t* src, float* dst, int64_t n, int num_threads)
+    void float_to_bf16_array(const float* src, uint16_t* dst, int64_t n, int num_threads)
 
 
 cdef extern from "pysampled/kernels/loss_bf16.hpp" namespace "pysampled" nogil:

@@ -289,9 +289,9 @@ def sparse_adam_step(floating[:, ::1] param, floating[:, ::1] exp_avg,
 
 
 # ==== bfloat16 <-> float32 arrays (the Python layer's conversions of inputs and results)
-def bf16_to_float32(a):
+def bf16_to_float32(a, int num_threads=1):
     """A new C-contiguous float32 array with the values of the bfloat16 array
-    `a` (exact; `a` is read, never written)."""
+    `a` (exact; `a` is read, never written), on up to `num_threads` threads."""
     src = np.ascontiguousarray(a)
     if src.dtype.itemsize != 2 or src.dtype.kind != "V":
         raise TypeError(f"expected a bfloat16 array, got {src.dtype}")
@@ -301,14 +301,14 @@ def bf16_to_float32(a):
     cdef int64_t n = s.shape[0]
     if n > 0:
         with nogil:
-            bf16_to_float_array(&s[0], &d[0], n)
+            bf16_to_float_array(&s[0], &d[0], n, num_threads)
     return out
 
 
-def float32_to_bf16(a, dtype):
+def float32_to_bf16(a, dtype, int num_threads=1):
     """A new C-contiguous array of `dtype` (ml_dtypes.bfloat16) holding the
     float32 array `a` rounded to nearest even (NaNs: the quiet NaN of their
-    sign), the bits of ``a.astype(dtype)``."""
+    sign), the bits of ``a.astype(dtype)``, on up to `num_threads` threads."""
     src = np.ascontiguousarray(a, dtype=np.float32)
     out = np.empty(src.shape, dtype=dtype)
     cdef const float[::1] s = src.reshape(-1)
@@ -316,7 +316,7 @@ def float32_to_bf16(a, dtype):
     cdef int64_t n = s.shape[0]
     if n > 0:
         with nogil:
-            float_to_bf16_array(&s[0], &d[0], n)
+            float_to_bf16_array(&s[0], &d[0], n, num_threads)
     return out
 
 

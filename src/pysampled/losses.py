@@ -106,27 +106,29 @@ def _is_bf16(a) -> bool:
     return isinstance(a, np.ndarray) and _is_bf16_dtype(a.dtype)
 
 
-def _like_inputs(a, bf16):
+# The conversions below run in C++ on up to `threads` threads (the call's
+# num_threads; large arrays only).
+def _like_inputs(a, bf16, threads=1):
     """A result `a` (computed in float32) rounded to bfloat16 for bfloat16 inputs
     (the bits of ``a.astype(bfloat16)``, converted in C++)."""
-    return _losses.float32_to_bf16(a, _bf16()) if bf16 and a is not None else a
+    return _losses.float32_to_bf16(a, _bf16(), threads) if bf16 and a is not None else a
 
 
-def _in_dtype(a, dtype):
+def _in_dtype(a, dtype, threads=1):
     """The array `a` in `dtype` (itself when it has it); float32 to bfloat16
     in C++ (the bits of ``a.astype(dtype)``, several times faster)."""
     if a.dtype == dtype:
         return a
     if _is_bf16_dtype(dtype) and a.dtype == np.float32:
-        return _losses.float32_to_bf16(a, _bf16())
+        return _losses.float32_to_bf16(a, _bf16(), threads)
     return a.astype(dtype)
 
 
-def _computing_matrix(x, dtype):
+def _computing_matrix(x, dtype, threads=1):
     """The 2-D array `x` C-contiguous in its computing `dtype`: copied only if
     needed; bfloat16 is widened to float32 (exactly, in C++)."""
     if _is_bf16_dtype(x.dtype):
-        return _losses.bf16_to_float32(x)
+        return _losses.bf16_to_float32(x, threads)
     return np.ascontiguousarray(x, dtype=dtype)
 # ==== end bfloat16
 _INT64_LIMIT = 2.0**63
@@ -247,17 +249,17 @@ class _Params:
             raise ValueError(f"Matrix size-incompatible: inputs are [{x.shape[0]}{sep}{x.shape[1]}]"
                              f" but weights have {self.w_view.cols} columns")
 
-    def grads(self, result) -> LossGrads:
+    def grads(self, result, threads=1) -> LossGrads:
         """The kernel's gradient rows as a :class:`LossGrads` in the shards' dtypes."""
         ids, gw, gb = result.grad_ids, result.grad_weights, result.grad_biases
         w_dtype = self.w[0].dtype
-        gw = _in_dtype(gw, w_dtype)
+        gw = _in_dtype(gw, w_dtype, threads)
         w_rows = SparseRows(ids, gw, self.w_view.total_rows, [a.shape[0] for a in self.w],
                             self.w_div)
         b_rows = None
         if self.b is not None:
             b_dtype = self.b[0].dtype
-            gb = _in_dtype(gb, b_dtype)
+            gb = _in_dtype(gb, b_dtype, threads)
             b_rows = SparseRows(ids, gb, self.b_view.total_rows, [a.shape[0] for a in self.b],
                                 self.b_div)
         return LossGrads(result.d_inputs, w_rows, b_rows)
@@ -479,10 +481,13 @@ def _compute(kind, *, weights, biases, labels, inputs, num_sampled, num_classes,
         mask_all_duplicates=bool(mask_all_duplicates), true_target=_true_target(true_target),
         upstream=batch.upstream, want_grads=bool(want_grads), want_logits=bool(want_logits),
         num_threads=resolve_num_threads(num_threads))
-    grads = params.grads(result) if want_grads else None
+    threads = resolve_num_threads(num_threads)
+    grads = params.grads(result, threads) if want_grads else None
     if bf16:
-        grads = grads if grads is None else grads._replace(inputs=_like_inputs(grads.inputs, True))
-        return _like_inputs(result.loss, True), _like_inputs(result.logits, True), grads
+        grads = grads if grads is None else grads._replace(
+            inputs=_like_inputs(grads.inputs, True, threads))
+        return (_like_inputs(result.loss, True), _like_inputs(result.logits, True, threads),
+                grads)
     return result.loss, result.logits, grads
 
 
@@ -1098,10 +1103,11 @@ class SampledLoss:
         x = _inputs_matrix(inputs)
         batch = self._batch(labels, x, sampled_values, upstream, return_grads)
         result = self._kernel(x, batch, want_grads=bool(return_grads))
+        threads = resolve_num_threads(self.num_threads)
         if return_grads:
-            grads = self._params.grads(result)
+            grads = self._params.grads(result, threads)
             if bf16:
-                grads = grads._replace(inputs=_like_inputs(grads.inputs, True))
+                grads = grads._replace(inputs=_like_inputs(grads.inputs, True, threads))
             return _like_inputs(result.loss, bf16), grads
         return _like_inputs(result.loss, bf16)
 
@@ -1134,7 +1140,8 @@ class SampledLoss:
                             f"float32 or bfloat16 inputs), got {bad}")
         if not all(a.flags.writeable for a in self._w + (self._b or [])):
             raise ValueError("step() updates in place: weights and biases must be writable")
-        x = _computing_matrix(x, ct)
+        threads = resolve_num_threads(self.num_threads)
+        x = _computing_matrix(x, ct, threads)
         lr = self.learning_rate if learning_rate is None else float(learning_rate)
         batch = self._batch(labels, x, sampled_values, upstream, True, sep=", ")
         result = self._kernel(
@@ -1144,5 +1151,6 @@ class SampledLoss:
             rounding_step=self._steps)
         self._steps += 1
         if bf16:
-            return StepResult(_like_inputs(result.loss, True), _like_inputs(result.d_inputs, True))
+            return StepResult(_like_inputs(result.loss, True),
+                              _like_inputs(result.d_inputs, True, threads))
         return StepResult(result.loss, result.d_inputs)

@@ -19,6 +19,7 @@
 #include <cstring>
 
 #include "kernels/convert.hpp"
+#include "parallel.hpp"
 #include "sharded.hpp"
 
 namespace pysampled {
@@ -77,13 +78,24 @@ inline uint16_t double_to_bf16_rne(double d) {
 // NaN of its sign (the bits of ml_dtypes' astype, so that results do not
 // depend on which of the two converted them), at the active SIMD level
 // (kernels/convert.hpp). The Python layer converts bfloat16 inputs and
-// results with them (ml_dtypes' casts run at about 1-2 ns per value).
-inline void bf16_to_float_array(const uint16_t* src, float* dst, int64_t n) {
-  convert_kernels().bf16_to_f32(src, dst, n);
+// results with them (ml_dtypes' casts run at about 1-2 ns per value), on
+// up to num_threads threads in chunks (the same bits for any count).
+constexpr int64_t kConvertChunk = int64_t{1} << 15;
+
+inline void bf16_to_float_array(const uint16_t* src, float* dst, int64_t n, int num_threads = 1) {
+  const ConvertKernels& k = convert_kernels();
+  parallel_for((n + kConvertChunk - 1) / kConvertChunk, n > kConvertChunk ? num_threads : 1, [&](int64_t c) {
+    const int64_t i = c * kConvertChunk;
+    k.bf16_to_f32(src + i, dst + i, std::min(kConvertChunk, n - i));
+  });
 }
 
-inline void float_to_bf16_array(const float* src, uint16_t* dst, int64_t n) {
-  convert_kernels().f32_to_bf16(src, dst, n);
+inline void float_to_bf16_array(const float* src, uint16_t* dst, int64_t n, int num_threads = 1) {
+  const ConvertKernels& k = convert_kernels();
+  parallel_for((n + kConvertChunk - 1) / kConvertChunk, n > kConvertChunk ? num_threads : 1, [&](int64_t c) {
+    const int64_t i = c * kConvertChunk;
+    k.f32_to_bf16(src + i, dst + i, std::min(kConvertChunk, n - i));
+  });
 }
 
 // One update of a sparse set of rows. The views must be writable arrays
