@@ -951,9 +951,9 @@ class SampledLoss:
         bias gradient read them, with float32 accumulation, as in
         mixed-precision training. With bfloat16 weights, bfloat16-valued
         inputs and a CPU with AMX-BF16 (Intel Sapphire Rapids and later) the
-        products then run on AMX tiles (1.8-2.1x the float32 call at
-        ``num_sampled`` >= 512 on an Intel Xeon); other machines compute the
-        same sums with float32 kernels. The loss,
+        products then run on AMX tiles (2.0-2.4x the float32 call at
+        ``num_sampled`` >= 512 on one thread of an Intel Xeon); other
+        machines compute the same sums with float32 kernels. The loss,
         the logits and the true columns' gradients are not rounded. Results
         differ from "float32" by about 2**-9 relative per gradient term.
     """

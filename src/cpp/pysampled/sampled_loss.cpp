@@ -273,8 +273,8 @@ void phase_gather(Call<T>& c) {
 }
 
 // bf16_grads runs the gradient products on AMX tiles where they are
-// available (with bfloat16 weights and inputs): 1.8-2.1x the float32 path at
-// S >= 512 on an Intel Xeon. vdpbf16ps measured slower than the float32
+// available (with bfloat16 weights and inputs): 2.0-2.4x the float32 path at
+// S >= 512 on one thread of an Intel Xeon. vdpbf16ps measured slower than the float32
 // kernels for these products there (0.6x), so without AMX the float32
 // kernels read the rounded G.
 template <class T>
