@@ -847,3 +847,40 @@ def test_bf16_grads_option_errors():
     with pytest.raises(ValueError, match="applies to shared negatives"):
         sl32(labels, x, sampled_values=(np.zeros((8, 8), np.int64), np.ones((8, 1)),
                                         np.ones((8, 8))), return_grads=True)
+
+
+@needs_bf16_dot
+@needs_amx
+@pytest.mark.parametrize("B,D,S,NT", [(0, 17, 33, 1), (3, 1, 2, 3), (3, 17, 33, 3), (33, 16, 31, 1),
+                                      (2, 33, 1, 1)])
+@pytest.mark.parametrize("step", [False, True])
+def test_bf16_grads_edge_shapes_agree_with_float32_kernels(B, D, S, NT, step, restore_simd):
+    """Empty and one-row batches, dimensions below one AMX panel (padded to
+    16 floats), odd batch and sample counts, several labels: the AMX
+    gradient products (2 threads) and the float32 kernels reading the same
+    rounded G (1 thread) give the same loss, input gradient, and gradient
+    rows or updated rows, up to float32 order and one bfloat16 step."""
+    rng = np.random.default_rng(B * 100 + D * 10 + S)
+    C = 80
+    W = (rng.standard_normal((C, D)) * 0.5).astype(BF16)
+    b = rng.standard_normal(C).astype(BF16)
+    x = _bf16_valued((B, D), rng)
+    labels = rng.integers(0, C, size=(B, NT))
+    sv = (rng.choice(C, S, replace=False), np.full((B, NT), 0.3), np.full(S, 0.2))
+
+    def run(path, threads):
+        with _on_path(path):
+            sl = ps.SampledLoss(W.copy(), b.copy(), num_sampled=S, num_true=NT,
+                                grad_precision="bfloat16", num_threads=threads)
+            if step:
+                r = sl.step(labels, x, sampled_values=sv)
+                return [r.loss, r.inputs_grad] + [a.astype(np.float32) for a in sl.weights + sl.biases]
+            loss, g = sl(labels, x, sampled_values=sv, return_grads=True)
+            return [loss, g.inputs, g.weights.to_dense(C).astype(np.float32),
+                    g.biases.to_dense(C).astype(np.float32)]
+
+    fast, slow = run("amx", 2), run("float32-avx512", 1)
+    for a, c in zip(fast, slow):
+        assert a.shape == c.shape
+        scale = 1 + float(np.abs(c).max(initial=0))
+        assert np.all(np.abs(a - c) <= 1e-4 * scale + 2.0**-7 * np.abs(c))
