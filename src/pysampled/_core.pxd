@@ -160,6 +160,8 @@ cdef extern from "pysampled/sampled_loss.hpp" namespace "pysampled" nogil:
         int64_t* grad_ids
         T* grad_weights
         T* grad_biases
+        uint16_t* grad_weights16
+        uint16_t* grad_biases16
         int64_t grad_rows
 
     cdef enum class Optimizer(int):

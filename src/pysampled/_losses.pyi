@@ -38,7 +38,9 @@ def _run(kind: LossKind, inputs: np.ndarray, labels: np.ndarray, num_true: int,
          optimizer: Optimizer = ..., learning_rate: float = ..., epsilon: float = ...,
          weight_accum: Optional[Shards] = ..., bias_accum: Optional[Shards] = ...,
          hogwild: bool = ..., rounding: int = ..., rounding_seed: int = ...,
-         rounding_step: int = ..., bf16_grads: bool = ...) -> KernelResult: ...
+         rounding_step: int = ..., bf16_grads: bool = ...,
+         bf16_weight_rows: Optional[np.dtype] = ...,
+         bf16_bias_rows: Optional[np.dtype] = ...) -> KernelResult: ...
 
 def locate(ids: np.ndarray, shard_rows: Sequence[int], div: bool,
            what: str = ...) -> Tuple[np.ndarray, np.ndarray]: ...

@@ -96,7 +96,8 @@ def _run(kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int64_t
          bint want_grads, bint want_logits, int num_threads, optimizer=Optimizer.NONE,
          double learning_rate=0.0, double epsilon=0.0, Shards weight_accum=None,
          Shards bias_accum=None, bint hogwild=False, int rounding=0, uint64_t rounding_seed=0,
-         uint64_t rounding_step=0, bint bf16_grads=False):
+         uint64_t rounding_step=0, bint bf16_grads=False, bf16_weight_rows=None,
+         bf16_bias_rows=None):
     """One kernel call (``kind``: a `LossKind`), returning a `KernelResult`.
 
     With an ``optimizer`` other than NONE the gradient is applied in place to
@@ -106,6 +107,9 @@ def _run(kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int64_t
     rounding_step)). ``true_target`` 0 means NCE's ``1 / num_true``.
     ``bf16_grads`` (float32 computing): the gradient products read the
     sampled columns of dLoss/dlogits rounded to bfloat16.
+    ``bf16_weight_rows`` / ``bf16_bias_rows`` (the bfloat16 dtype, float32
+    computing): those gradient rows come back in it, narrowed by the kernel
+    (the bits of ``astype``).
     """
     cdef int c_kind = kind  # IntEnum members convert without a lookup
     cdef int c_optimizer = optimizer
@@ -150,6 +154,8 @@ def _run(kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int64_t
     cdef int64_t[::1] ids_v
     cdef floating[:, ::1] gw_v
     cdef floating[::1] gb_v
+    cdef uint16_t[:, ::1] gw16_v
+    cdef uint16_t[::1] gb16_v
     if c_kind != <int>CLossKind.kLogits:
         loss = np.empty(B, dtype=dtype)
         loss_v = loss
@@ -178,13 +184,27 @@ def _run(kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int64_t
     if want_grads and not update:
         # Room for every row a batch can touch; the result is a view of the used part.
         ids = np.empty(cap, dtype=np.int64)
-        gw = np.empty((cap, D), dtype=dtype)
         ids_v = ids
-        gw_v = gw
         if cap > 0:
             out.grad_ids = &ids_v[0]
-            out.grad_weights = &gw_v[0, 0] if D > 0 else NULL
-        if biases is not None:
+        if bf16_weight_rows is not None and floating is float:
+            gw = np.empty((cap, D), dtype=np.uint16)
+            gw16_v = gw
+            if cap > 0 and D > 0:
+                out.grad_weights16 = &gw16_v[0, 0]
+            gw = gw.view(bf16_weight_rows)
+        else:
+            gw = np.empty((cap, D), dtype=dtype)
+            gw_v = gw
+            if cap > 0 and D > 0:
+                out.grad_weights = &gw_v[0, 0]
+        if biases is not None and bf16_bias_rows is not None and floating is float:
+            gb = np.empty(cap, dtype=np.uint16)
+            gb16_v = gb
+            if cap > 0:
+                out.grad_biases16 = &gb16_v[0]
+            gb = gb.view(bf16_bias_rows)
+        elif biases is not None:
             gb = np.empty(cap, dtype=dtype)
             gb_v = gb
             out.grad_biases = &gb_v[0] if cap > 0 else NULL

@@ -234,7 +234,7 @@ def _uses_div(partition_strategy, num_shards) -> bool:
 class _Params:
     """Validated weight and bias shards with their zero-copy kernel views."""
 
-    __slots__ = ("w", "b", "w_div", "b_div", "w_view", "b_view")
+    __slots__ = ("w", "b", "w_div", "b_div", "w_view", "b_view", "bf16_rows")
 
     def __init__(self, weights, biases, partition_strategy):
         self.w = _shard_list(weights, "weights", 2)
@@ -243,6 +243,12 @@ class _Params:
         self.b_div = False if self.b is None else _uses_div(partition_strategy, len(self.b))
         self.w_view = _losses.Shards(self.w, self.w_div)
         self.b_view = None if self.b is None else _losses.Shards(self.b, self.b_div)
+        # bfloat16 parameters get their gradient rows narrowed by the kernel
+        # (float32 computing; the same bits as converting them afterwards)
+        self.bf16_rows = {
+            "bf16_weight_rows": self.w[0].dtype if _is_bf16_dtype(self.w[0].dtype) else None,
+            "bf16_bias_rows": (self.b[0].dtype if self.b is not None and _is_bf16_dtype(self.b[0].dtype)
+                               else None)}
 
     def check_dim(self, x, sep=","):
         if x.shape[1] != self.w_view.cols:
@@ -480,7 +486,7 @@ def _compute(kind, *, weights, biases, labels, inputs, num_sampled, num_classes,
         remove_accidental_hits=bool(remove_accidental_hits),
         mask_all_duplicates=bool(mask_all_duplicates), true_target=_true_target(true_target),
         upstream=batch.upstream, want_grads=bool(want_grads), want_logits=bool(want_logits),
-        num_threads=resolve_num_threads(num_threads))
+        num_threads=resolve_num_threads(num_threads), **params.bf16_rows)
     threads = resolve_num_threads(num_threads)
     grads = params.grads(result, threads) if want_grads else None
     if bf16:
@@ -1085,7 +1091,7 @@ class SampledLoss:
             mask_all_duplicates=self.mask_all_duplicates, true_target=self._target,
             upstream=batch.upstream, want_grads=want_grads, want_logits=False,
             num_threads=resolve_num_threads(self.num_threads), bf16_grads=self._bf16_grads,
-            **update)
+            **self._params.bf16_rows, **update)
 
     def __call__(self, labels, inputs, *, sampled_values=None, return_grads=False, upstream=None,
                  label_row_splits=None):

@@ -139,7 +139,8 @@ struct Call {
     ldl = NT + S;
     grads = in.want_grads;
     mask = in.remove_accidental_hits && S > 0;
-    has_bias_grad = in.biases != nullptr && (out.grad_biases != nullptr || update != nullptr) &&
+    has_bias_grad = in.biases != nullptr &&
+                    (out.grad_biases != nullptr || out.grad_biases16 != nullptr || update != nullptr) &&
                     (update == nullptr || update->biases != nullptr);
     // Tile sizes only balance the work (every element is computed the same
     // way whatever the tiling): about four tiles per thread.
@@ -664,6 +665,7 @@ void phase_reduce(Call<T>& c) {
   // Each group sums into its row of the caller's grad_weights where rows
   // need no padding (D == Dp), else into a padded scratch row then copied.
   const bool gw_in_place = c.out.grad_weights != nullptr && D == Dp;
+  [[maybe_unused]] const ConvertKernels& narrow = convert_kernels();
   parallel_for((U + kGroupChunk - 1) / kGroupChunk, c.threads, [&](int64_t ch) {
     std::vector<T> acc(gw_in_place ? 0 : static_cast<size_t>(Dp));
     const int64_t end = std::min(U, (ch + 1) * kGroupChunk);
@@ -687,6 +689,10 @@ void phase_reduce(Call<T>& c) {
       if (c.out.grad_ids != nullptr) c.out.grad_ids[u] = id;
       if (c.out.grad_weights != nullptr && !gw_in_place) std::memcpy(c.out.grad_weights + u * D, a, sizeof(T) * D);
       if (c.out.grad_biases != nullptr) c.out.grad_biases[u] = db;
+      if constexpr (std::is_same_v<T, float>) {
+        if (c.out.grad_weights16 != nullptr) narrow.f32_to_bf16(a, c.out.grad_weights16 + u * D, D);
+        if (c.out.grad_biases16 != nullptr) narrow.f32_to_bf16(&db, c.out.grad_biases16 + u, 1);
+      }
       if (c.update != nullptr) apply_sparse_row(*c.update, id, a, db, D, c.has_bias_grad);
     }
   });

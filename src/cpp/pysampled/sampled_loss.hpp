@@ -70,6 +70,12 @@ struct SampledLossOutput {
   int64_t* grad_ids = nullptr;  // sorted unique class ids that received gradient
   T* grad_weights = nullptr;    // [rows, dim]
   T* grad_biases = nullptr;     // [rows]; optional
+  // T = float: the gradient rows as bfloat16 bits instead (in place of
+  // grad_weights / grad_biases, for bfloat16 parameters): each float32 sum
+  // rounded to nearest even, the bits of ml_dtypes' cast (kernels/convert.hpp),
+  // narrowed while the row is in cache rather than in a pass of its own.
+  uint16_t* grad_weights16 = nullptr;
+  uint16_t* grad_biases16 = nullptr;
   int64_t grad_rows = 0;        // set by sampled_loss
 };
 
