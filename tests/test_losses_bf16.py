@@ -884,3 +884,35 @@ def test_bf16_grads_edge_shapes_agree_with_float32_kernels(B, D, S, NT, step, re
         assert a.shape == c.shape
         scale = 1 + float(np.abs(c).max(initial=0))
         assert np.all(np.abs(a - c) <= 1e-4 * scale + 2.0**-7 * np.abs(c))
+
+
+@needs_bf16_dot
+@needs_amx
+@pytest.mark.parametrize("case", ["float32-inputs", "subnormal-weight"])
+def test_bf16_grads_fall_back_to_float32_after_a_small_call(case, restore_simd):
+    """bfloat16 weights with inputs that are not bfloat16 values (or a
+    subnormal weight) leave the bfloat16 kernels after the AMX gradient
+    products were chosen: the float32 path then packs its operands into
+    buffers sized for this call, not the last one (a call with S = 2 first;
+    this wrote past the buffer before the fix, which ASan's exact-size
+    buffers in the sanitizer stage report), and equals the float32 kernels
+    reading the rounded G with the bfloat16 kernels off, bit for bit."""
+    rng = np.random.default_rng(3)
+    C, D, B, S = 3000, 64, 64, 2000
+    W = (rng.standard_normal((C, D)) * 0.3).astype(BF16)
+    x = rng.standard_normal((B, D)).astype(np.float32)
+    if case == "subnormal-weight":
+        x = _bf16_valued((B, D), rng)
+    labels = rng.integers(0, C, size=(B, 1))
+    sv = (rng.choice(C, S, replace=False), np.full((B, 1), 0.5), np.full(S, 0.5))
+    if case == "subnormal-weight":
+        W[sv[0][0], 0] = np.array([1e-39], dtype=np.float32).astype(BF16)[0]
+    small = (np.array([1, 2]), np.full((B, 1), 0.5), np.full(2, 0.5))
+    ps.SampledLoss(W.astype(np.float32), num_sampled=2)(labels, x, sampled_values=small,
+                                                      return_grads=True)
+    with _on_path("amx"):
+        got = _bf16_grads_call("sampled_softmax", W, np.zeros(C, np.float32), labels, x, sv)
+    with _on_path("float32-avx512"):
+        want = _bf16_grads_call("sampled_softmax", W, np.zeros(C, np.float32), labels, x, sv)
+    for a, c in zip(got, want):
+        assert np.array_equal(a, c)

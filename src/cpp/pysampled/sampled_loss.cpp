@@ -317,13 +317,7 @@ void pack_bf16_backward(Call<T>& c) {
         for (int64_t i = task * kPairs; i < std::min(Sk / 2, (task + 1) * kPairs); ++i) {
           const float* r0 = 2 * i < S ? ws.w_samp.data() + 2 * i * Dp : nullptr;
           const float* r1 = 2 * i + 1 < S ? ws.w_samp.data() + (2 * i + 1) * Dp : nullptr;
-          if (r0 == nullptr) {
-            for (int64_t p = 0; p < dpanels; ++p) {
-              std::fill_n(ws.w_dx16.data() + p * Sk * W + i * 2 * W, 2 * W, uint16_t{0});
-            }
-          } else {
-            isa_avx512bf16::narrow_grad_pair(r0, r1, Dp, nullptr, nullptr, ws.w_dx16.data() + i * 2 * W, Sk * W);
-          }
+          isa_avx512bf16::narrow_grad_pair(r0, r1, Dp, nullptr, nullptr, ws.w_dx16.data() + i * 2 * W, Sk * W);
         }
       }
       return;
@@ -341,9 +335,9 @@ void phase_pack(Call<T>& c) {
   Workspace<T>& ws = c.ws;
   const int64_t NR = c.NR, Dp = c.Dp, S = c.S;
   const bool pack_dx = c.grads && S > 0;
-  if (pack_dx && !(c.bf16_dot && bf16_backward_available(c))) {
-    resize(ws.w_dx, static_cast<size_t>(column_panels_size(S, Dp, NR)));
-  }
+  // (sized where it is packed: the bfloat16 checks below may fall back to
+  // the float32 path after the bfloat16 gradient products were chosen)
+  auto size_dx = [&] { resize(ws.w_dx, static_cast<size_t>(column_panels_size(S, Dp, NR))); };
   if (c.bf16_dot) {
     // The inputs as bfloat16, if they all are bfloat16 values (checked in
     // the same pass, vectorised; float32 inputs fail on their first row).
@@ -402,6 +396,7 @@ void phase_pack(Call<T>& c) {
       if (bf16_backward_available(c)) {
         pack_bf16_backward(c);
       } else if (pack_dx) {
+        size_dx();
         pack_column_panels(ws.w_samp.data(), S, Dp, NR, ws.w_dx.data(), c.threads);
       }
       return;
@@ -409,6 +404,7 @@ void phase_pack(Call<T>& c) {
     c.bf16_dot = false;  // a subnormal weight: the float32 path below
   }
   resize(ws.w_pack, static_cast<size_t>(c.Sp * Dp));
+  if (pack_dx) size_dx();
   // One pass per panel of NR sampled rows: their logits panel, and their
   // lines of the input gradient's column panels (one parallel loop, not two:
   // on 2 threads the second's tasks were too short to be shared).

@@ -15,6 +15,7 @@
 // float64 (never bfloat16: sums of squares lose too much in 8 bits).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -82,20 +83,21 @@ inline uint16_t double_to_bf16_rne(double d) {
 // up to num_threads threads in chunks (the same bits for any count).
 constexpr int64_t kConvertChunk = int64_t{1} << 15;
 
-inline void bf16_to_float_array(const uint16_t* src, float* dst, int64_t n, int num_threads = 1) {
-  const ConvertKernels& k = convert_kernels();
+template <class S, class D>
+void convert_in_chunks(void (*convert)(const S*, D*, int64_t), const S* src, D* dst, int64_t n,
+                       int num_threads) {
   parallel_for((n + kConvertChunk - 1) / kConvertChunk, n > kConvertChunk ? num_threads : 1, [&](int64_t c) {
     const int64_t i = c * kConvertChunk;
-    k.bf16_to_f32(src + i, dst + i, std::min(kConvertChunk, n - i));
+    convert(src + i, dst + i, std::min(kConvertChunk, n - i));
   });
 }
 
+inline void bf16_to_float_array(const uint16_t* src, float* dst, int64_t n, int num_threads = 1) {
+  convert_in_chunks(convert_kernels().bf16_to_f32, src, dst, n, num_threads);
+}
+
 inline void float_to_bf16_array(const float* src, uint16_t* dst, int64_t n, int num_threads = 1) {
-  const ConvertKernels& k = convert_kernels();
-  parallel_for((n + kConvertChunk - 1) / kConvertChunk, n > kConvertChunk ? num_threads : 1, [&](int64_t c) {
-    const int64_t i = c * kConvertChunk;
-    k.f32_to_bf16(src + i, dst + i, std::min(kConvertChunk, n - i));
-  });
+  convert_in_chunks(convert_kernels().f32_to_bf16, src, dst, n, num_threads);
 }
 
 // One update of a sparse set of rows. The views must be writable arrays

@@ -65,7 +65,7 @@ void gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t* A, int64_t lda, 
 // subnormal), else dst is not to be used. Vectorised at this level, where
 // the float32 inputs of a call are checked and narrowed in one pass.
 bool narrow_plain_bf16(const float* src, uint16_t* dst, int64_t n);
-// Two rows of gradients g0, g1 (n floats each; g1 null: a row of zeros)
+// Two rows of gradients g0, g1 (n floats each; a null row: zeros)
 // rounded by bf16_grad_bits into (1) plain rows p0, p1 (null: not written)
 // of round_up(n, 32) values, zero past n, and (2) their pair lines in
 // panels of 32 columns: columns 32q.. of the pair at pairs + q *
