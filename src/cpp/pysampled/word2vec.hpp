@@ -17,7 +17,9 @@
 // checkpoint equals an uninterrupted run). Hogwild mode updates rows as soon
 // as each window (CBOW: each batch of 4 windows) is done, from all threads
 // at once, like word2vec.c (which updates skip-gram's output rows after
-// each context of the window).
+// each context of the window); on several threads, the rows of the most
+// frequent words are updated on per-thread copies and merged every few
+// thousand windows (HotRows in kernels/w2v_impl.hpp).
 #pragma once
 
 #include <cstdint>

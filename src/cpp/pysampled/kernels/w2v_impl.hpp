@@ -6,10 +6,12 @@
 // every vector width) with zero padding past `dim` (kept zero by every update:
 // every update of a row is a combination of other rows).
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "../huge_array.hpp"
@@ -156,6 +158,110 @@ inline int64_t round_up_to(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 // text, Xeon Emerald Rapids).
 constexpr int64_t kHogwildPrefetch = 2;
 
+// Hogwild's hot rows. The vocabulary is sorted by decreasing count, so rows
+// [0, hot) of each table belong to the words drawn most often (as negatives,
+// centres and contexts). On several threads every update of such a row moves
+// its cache lines between cores; instead each thread trains on its own
+// copies of them and merges its changes into the shared rows every
+// merge_blocks blocks and at the end of the chunk, stripe by stripe under
+// the stripe's lock: shared += private - base, then private = base = shared.
+// Only merges write the shared hot rows. Rows past `hot`, and every row on
+// one thread, are updated in place as before.
+constexpr int64_t kHotStripe = 32;               // rows per lock
+constexpr int64_t kHotRowsMax = 256;             // per table
+constexpr int64_t kHotBytes = 128 * 1024;        // private rows of one table, at most
+// Records trained by all threads between two merges of one thread (each
+// thread merges every kHotMergeRecords / threads of its own records), so
+// a hot row's copies drift apart over about this many records whatever the
+// thread count. 4,096 records are about 5,500 words of text: the streams
+// study (benchmarks/RESULTS.md) found private copies of every row stable
+// when the words trained between merges, over all copies, stayed below
+// about 10,000, at 2 to 16 copies. On 2 threads (GCIDE, Xeon), merging
+// every 1,024 records per thread was 2-4% slower than every 4,096 or 8,192;
+// 64, 128, 256 and 512 hot rows gave the same speed within noise.
+constexpr int64_t kHotMergeRecords = 4096;
+
+inline int64_t hot_rows(int64_t vocab, int64_t stride) {
+  const int64_t by_size = kHotBytes / (stride * static_cast<int64_t>(sizeof(float)));
+  return std::min({vocab, kHotRowsMax, std::max<int64_t>(kHotStripe, by_size)});
+}
+
+struct HotShared {
+  explicit HotShared(int64_t stripes) : locks(static_cast<size_t>(stripes)), merges(static_cast<size_t>(stripes), 0) {}
+  std::vector<std::mutex> locks;
+  std::vector<uint64_t> merges;  // per stripe, under its lock
+};
+
+// One thread's copies of rows [0, hot) of syn0 and syn1.
+class HotRows {
+ public:
+  HotRows(const Word2VecModel& m, int64_t hot, int64_t stride, HotShared& shared, int64_t first)
+      : m_(m), hot_(hot), stride_(stride), shared_(shared), first_(first),
+        buf_(static_cast<size_t>(4 * hot * stride)), seen_(shared.locks.size(), 0) {
+    for (int64_t s = 0; s < stripes(); ++s) {
+      const int64_t k = (first_ + s) % stripes();
+      std::lock_guard<std::mutex> g(shared_.locks[static_cast<size_t>(k)]);
+      const int64_t r0 = k * kHotStripe * stride_, n = rows_in(k) * stride_;
+      for (int t = 0; t < 2; ++t) {
+        const float* src = (t == 0 ? m_.syn0 : m_.syn1) + r0;
+        std::memcpy(priv(t) + r0, src, static_cast<size_t>(n) * sizeof(float));
+        std::memcpy(base(t) + r0, src, static_cast<size_t>(n) * sizeof(float));
+      }
+      seen_[static_cast<size_t>(k)] = shared_.merges[static_cast<size_t>(k)];
+    }
+  }
+
+  float* in(int32_t id) const { return (id < hot_ ? in_priv_ : in_shared_) + static_cast<int64_t>(id) * stride_; }
+  float* out(int32_t id) const { return (id < hot_ ? out_priv_ : out_shared_) + static_cast<int64_t>(id) * stride_; }
+
+  // shared += private - base; private = base = shared, every stripe. Where
+  // no other thread merged a stripe since this one last did, shared == base
+  // and the result is the private rows themselves, bit for bit.
+  void merge() {
+    for (int64_t s = 0; s < stripes(); ++s) {
+      const int64_t k = (first_ + s) % stripes();
+      std::lock_guard<std::mutex> g(shared_.locks[static_cast<size_t>(k)]);
+      uint64_t& merges = shared_.merges[static_cast<size_t>(k)];
+      const bool alone = merges == seen_[static_cast<size_t>(k)];
+      const int64_t r0 = k * kHotStripe * stride_, n = rows_in(k) * stride_;
+      for (int t = 0; t < 2; ++t) {
+        float* sh = (t == 0 ? m_.syn0 : m_.syn1) + r0;
+        float* p = priv(t) + r0;
+        float* b = base(t) + r0;
+        if (alone) {
+          std::memcpy(sh, p, static_cast<size_t>(n) * sizeof(float));
+          std::memcpy(b, p, static_cast<size_t>(n) * sizeof(float));
+          continue;
+        }
+        for (int64_t i = 0; i < n; i += kL) {
+          const VF v = vload(sh + i) + (vload(p + i) - vload(b + i));
+          vstore(sh + i, v);
+          vstore(p + i, v);
+          vstore(b + i, v);
+        }
+      }
+      seen_[static_cast<size_t>(k)] = ++merges;
+    }
+  }
+
+ private:
+  int64_t stripes() const { return static_cast<int64_t>(seen_.size()); }
+  int64_t rows_in(int64_t k) const { return std::min(kHotStripe, hot_ - k * kHotStripe); }
+  float* priv(int t) { return buf_.data() + (2 * t) * hot_ * stride_; }
+  float* base(int t) { return buf_.data() + (2 * t + 1) * hot_ * stride_; }
+
+  const Word2VecModel& m_;
+  int64_t hot_, stride_;
+  HotShared& shared_;
+  int64_t first_;
+  AlignedVector<float> buf_;  // [private syn0, base syn0, private syn1, base syn1], hot rows each
+  std::vector<uint64_t> seen_;
+  float* const in_shared_ = m_.syn0;
+  float* const out_shared_ = m_.syn1;
+  float* const in_priv_ = priv(0);
+  float* const out_priv_ = priv(1);
+};
+
 double hogwild(const Word2VecModel& m, const Word2VecConfig& cfg, const W2VRecords& rec, float alpha,
                int64_t stride, int threads, int64_t& pairs) {
   const int K = rec.outs;
@@ -171,11 +277,17 @@ double hogwild(const Word2VecModel& m, const Word2VecConfig& cfg, const W2VRecor
   // handed out dynamically, so a slow thread takes fewer of them.
   const int64_t spans = std::max<int64_t>(1, std::min<int64_t>(threads, nblocks));
   const int64_t per = (nblocks + spans - 1) / spans;
-  parallel_for(spans * per, threads, [&](int64_t task) {
-    const int64_t b = (task % spans) * per + task / spans;
-    if (b >= nblocks) return;
+  const int64_t ntasks = spans * per;
+  const int workers = static_cast<int>(spans);
+  // Rows of the hottest words on private copies, merged every merge_blocks
+  // blocks (HotRows); on one thread the rows are updated in place.
+  const int64_t hot = workers > 1 ? hot_rows(m.vocab, stride) : 0;
+  const int64_t merge_blocks = std::max<int64_t>(1, kHotMergeRecords / workers / kBlock);
+  HotShared hot_shared((hot + kHotStripe - 1) / kHotStripe);
+  std::atomic<int64_t> next{0};
+  parallel_for(workers, workers, [&](int64_t worker) {
     std::vector<const float*> orow(static_cast<size_t>(K));
-    std::vector<const float*> crow(static_cast<size_t>(rec.max_ctx));
+    std::vector<float*> crow(static_cast<size_t>(rec.max_ctx));
     const std::vector<float> ones(static_cast<size_t>(rec.max_ctx), 1.0f);
     bool live[64];
     // The logits [prediction][output] (padded to a vector) and input
@@ -191,96 +303,119 @@ double hogwild(const Word2VecModel& m, const Word2VecConfig& cfg, const W2VRecor
     std::vector<const float*> orows(cfg.cbow ? static_cast<size_t>(kCbowBatch * K) : 0);
     int64_t batch[kCbowBatch];
     std::vector<float> coef(static_cast<size_t>(W));
-    double loss = 0.0;
-    int64_t np = 0;
-    const int64_t rb = b * kBlock, re = std::min(R, (b + 1) * kBlock);
-    if (cfg.cbow) {
-      // Batches of kCbowBatch windows, each batch updated at once (the
-      // deterministic mode's phase 1 on the rows as they are, then the
-      // updates window by window): every window input and logit of the
-      // batch, their gradients in full vectors, the input gradients, then
-      // each window's output and context rows. CBOW, 1 thread, one epoch of
-      // GCIDE: 0.89-0.91 -> 0.82-0.83 s on a Xeon.
-      for (int64_t q0 = rb; q0 < re; q0 += kCbowBatch) {
-        int q = 0;
-        for (int64_t r = q0; r < std::min(re, q0 + kCbowBatch); ++r) {
-          prefetch_record_rows(m, rec, r + kHogwildPrefetch, stride);
-          const int nc = rec.nctx[r];
-          if (nc == 0) continue;
-          const int32_t* ctx = rec.ctx.data() + r * rec.max_ctx;
-          const int32_t* out = rec.out.data() + r * K;
-          float* hq = hw.data() + q * stride;
-          for (int c = 0; c < nc; ++c) crow[c] = m.syn0 + static_cast<int64_t>(ctx[c]) * stride;
-          cbow_input(hq, crow.data(), ones.data(), nc, cfg.cbow_mean, stride);
-          for (int j = 0; j < K; ++j) {
-            const bool on = out[j] >= 0;
-            zlive[q * K + j] = on;
-            orows[q * K + j] = on ? m.syn1 + static_cast<int64_t>(out[j]) * stride : m.syn1;
-            zw[q * K + j] = on ? dot(hq, orows[q * K + j], stride) : 0.0f;
+    const int64_t stripes = static_cast<int64_t>(hot_shared.locks.size());
+    HotRows rows(m, hot, stride, hot_shared, stripes * worker / workers);
+    auto prefetch = [&](int64_t r) {
+      if (r >= rec.count) return;
+      const int32_t* o = rec.out.data() + r * rec.outs;
+      for (int j = 0; j < rec.outs; ++j) {
+        if (o[j] >= 0) prefetch_row(rows.out(o[j]), stride);
+      }
+      const int32_t* c = rec.ctx.data() + r * rec.max_ctx;
+      for (int i = 0; i < rec.nctx[r]; ++i) prefetch_row(rows.in(c[i]), stride);
+    };
+    int64_t since = 0;
+    for (;;) {
+      const int64_t task = next.fetch_add(1, std::memory_order_relaxed);
+      if (task >= ntasks) break;
+      const int64_t b = (task % spans) * per + task / spans;
+      if (b >= nblocks) continue;
+      if (++since == merge_blocks) {
+        rows.merge();
+        since = 0;
+      }
+      double loss = 0.0;
+      int64_t np = 0;
+      const int64_t rb = b * kBlock, re = std::min(R, (b + 1) * kBlock);
+      if (cfg.cbow) {
+        // Batches of kCbowBatch windows, each batch updated at once (the
+        // deterministic mode's phase 1 on the rows as they are, then the
+        // updates window by window): every window input and logit of the
+        // batch, their gradients in full vectors, the input gradients, then
+        // each window's output and context rows. CBOW, 1 thread, one epoch of
+        // GCIDE: 0.89-0.91 -> 0.82-0.83 s on a Xeon.
+        for (int64_t q0 = rb; q0 < re; q0 += kCbowBatch) {
+          int q = 0;
+          for (int64_t r = q0; r < std::min(re, q0 + kCbowBatch); ++r) {
+            prefetch(r + kHogwildPrefetch);
+            const int nc = rec.nctx[r];
+            if (nc == 0) continue;
+            const int32_t* ctx = rec.ctx.data() + r * rec.max_ctx;
+            const int32_t* out = rec.out.data() + r * K;
+            float* hq = hw.data() + q * stride;
+            for (int c = 0; c < nc; ++c) crow[c] = rows.in(ctx[c]);
+            cbow_input(hq, crow.data(), ones.data(), nc, cfg.cbow_mean, stride);
+            for (int j = 0; j < K; ++j) {
+              const bool on = out[j] >= 0;
+              zlive[q * K + j] = on;
+              orows[q * K + j] = on ? rows.out(out[j]) : m.syn1;
+              zw[q * K + j] = on ? dot(hq, orows[q * K + j], stride) : 0.0f;
+            }
+            batch[q++] = r;
           }
-          batch[q++] = r;
+          if (q == 0) continue;
+          loss += grads_from_logits_rows(zw.data(), zlive.get(), K, q * K, alpha);
+          np += static_cast<int64_t>(q) * K;
+          for (int p = 0; p < q; ++p) {
+            accumulate<true>(ew.data() + p * stride, orows.data() + p * K, zw.data() + p * K, K, stride);
+          }
+          for (int p = 0; p < q; ++p) {
+            for (int j = 0; j < K; ++j) {
+              if (zlive[p * K + j]) axpy(zw[p * K + j], hw.data() + p * stride, const_cast<float*>(orows[p * K + j]), stride);
+            }
+            const int32_t* ctx = rec.ctx.data() + batch[p] * rec.max_ctx;
+            for (int c = 0; c < rec.nctx[batch[p]]; ++c) {
+              axpy(1.0f, ew.data() + p * stride, rows.in(ctx[c]), stride);
+            }
+          }
         }
-        if (q == 0) continue;
-        loss += grads_from_logits_rows(zw.data(), zlive.get(), K, q * K, alpha);
-        np += static_cast<int64_t>(q) * K;
-        for (int p = 0; p < q; ++p) {
-          accumulate<true>(ew.data() + p * stride, orows.data() + p * K, zw.data() + p * K, K, stride);
+        block_loss[b] = loss;
+        block_pairs[b] = np;
+        continue;
+      }
+      for (int64_t r = rb; r < re; ++r) {
+        prefetch(r + kHogwildPrefetch);
+        const int nc = rec.nctx[r];
+        if (nc == 0) continue;
+        const int32_t* ctx = rec.ctx.data() + r * rec.max_ctx;
+        const int32_t* out = rec.out.data() + r * K;
+        for (int j = 0; j < K; ++j) {
+          live[j] = out[j] >= 0;
+          orow[j] = live[j] ? rows.out(out[j]) : m.syn1;
         }
-        for (int p = 0; p < q; ++p) {
+        {
+          // One update per window (the deterministic mode's group of one,
+          // applied at once): every logit of the window from the rows as
+          // they are, their gradients in full vectors, every context's input
+          // gradient, then the output rows, then the input rows. word2vec.c
+          // updates the output rows after each context instead; per window
+          // the gradients share vectors (one context fills K lanes of kL):
+          // skip-gram, 1 thread, one epoch of GCIDE 2.31-2.32 -> 1.68 s on a Xeon.
+          const int nz = nc * K;
+          for (int c = 0; c < nc; ++c) {
+            crow[c] = rows.in(ctx[c]);
+            for (int j = 0; j < K; ++j) {
+              zw[c * K + j] = live[j] ? dot(crow[c], orow[j], stride) : 0.0f;
+              zlive[c * K + j] = live[j];
+            }
+          }
+          loss += grads_from_logits_rows(zw.data(), zlive.get(), K, nz, alpha);
+          np += nz;
+          for (int c = 0; c < nc; ++c) {
+            accumulate<true>(ew.data() + c * stride, orow.data(), zw.data() + c * K, K, stride);
+          }
           for (int j = 0; j < K; ++j) {
-            if (zlive[p * K + j]) axpy(zw[p * K + j], hw.data() + p * stride, const_cast<float*>(orows[p * K + j]), stride);
+            if (!live[j]) continue;
+            for (int c = 0; c < nc; ++c) coef[c] = zw[c * K + j];
+            accumulate(const_cast<float*>(orow[j]), const_cast<const float* const*>(crow.data()), coef.data(), nc, stride);
           }
-          const int32_t* ctx = rec.ctx.data() + batch[p] * rec.max_ctx;
-          for (int c = 0; c < rec.nctx[batch[p]]; ++c) {
-            axpy(1.0f, ew.data() + p * stride, m.syn0 + static_cast<int64_t>(ctx[c]) * stride, stride);
-          }
+          for (int c = 0; c < nc; ++c) axpy(1.0f, ew.data() + c * stride, crow[c], stride);
         }
       }
       block_loss[b] = loss;
       block_pairs[b] = np;
-      return;
     }
-    for (int64_t r = rb; r < re; ++r) {
-      prefetch_record_rows(m, rec, r + kHogwildPrefetch, stride);
-      const int nc = rec.nctx[r];
-      if (nc == 0) continue;
-      const int32_t* ctx = rec.ctx.data() + r * rec.max_ctx;
-      const int32_t* out = rec.out.data() + r * K;
-      for (int j = 0; j < K; ++j) {
-        live[j] = out[j] >= 0;
-        orow[j] = live[j] ? m.syn1 + static_cast<int64_t>(out[j]) * stride : m.syn1;
-      }
-      {
-        // One update per window (the deterministic mode's group of one,
-        // applied at once): every logit of the window from the rows as
-        // they are, their gradients in full vectors, every context's input
-        // gradient, then the output rows, then the input rows. word2vec.c
-        // updates the output rows after each context instead; per window
-        // the gradients share vectors (one context fills K lanes of kL):
-        // skip-gram, 1 thread, one epoch of GCIDE 2.31-2.32 -> 1.68 s on a Xeon.
-        const int nz = nc * K;
-        for (int c = 0; c < nc; ++c) {
-          crow[c] = m.syn0 + static_cast<int64_t>(ctx[c]) * stride;
-          for (int j = 0; j < K; ++j) {
-            zw[c * K + j] = live[j] ? dot(crow[c], orow[j], stride) : 0.0f;
-            zlive[c * K + j] = live[j];
-          }
-        }
-        loss += grads_from_logits_rows(zw.data(), zlive.get(), K, nz, alpha);
-        np += nz;
-        for (int c = 0; c < nc; ++c) {
-          accumulate<true>(ew.data() + c * stride, orow.data(), zw.data() + c * K, K, stride);
-        }
-        for (int j = 0; j < K; ++j) {
-          if (!live[j]) continue;
-          for (int c = 0; c < nc; ++c) coef[c] = zw[c * K + j];
-          accumulate(const_cast<float*>(orow[j]), crow.data(), coef.data(), nc, stride);
-        }
-        for (int c = 0; c < nc; ++c) axpy(1.0f, ew.data() + c * stride, const_cast<float*>(crow[c]), stride);
-      }
-    }
-    block_loss[b] = loss;
-    block_pairs[b] = np;
+    rows.merge();
   });
   double loss = 0.0;
   for (int64_t b = 0; b < nblocks; ++b) {
