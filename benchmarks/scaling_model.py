@@ -20,6 +20,10 @@ replayed in lock step:
   made by another thread no more than ``horizon`` events before (the line is
   still modified in the other core's private cache; an older one has left
   it, and one thread alone would have fetched it from L3 too).
+  On several threads the rows of the most frequent words (ids below 256
+  at dim 100) are trained on each thread's own copies, so their accesses
+  never move; each merge of a thread's copies (every 4,096 / T of its
+  records) moves those rows of both tables instead (``hot_rows``).
 * deterministic: per group of 64 records, phase 1 cuts the records into
   tasks as ``DeterministicGroup::gradients`` does (at most 16 records, as
   many tasks as a multiple of T; task i on thread i mod T), which read the
@@ -82,6 +86,8 @@ import numpy as np
 GROUP = 64         # deterministic mode's default group_size
 PHASE1_BLOCK = 16  # most records per phase-1 task (DeterministicGroup::gradients)
 HOGWILD_BLOCK = 64
+# Hogwild's hot rows (src/cpp/pysampled/kernels/w2v_impl.hpp)
+HOT_ROWS_MAX, HOT_STRIPE, HOT_BYTES, HOT_MERGE_RECORDS = 256, 32, 128 * 1024, 4096
 
 
 def chunk_records(model, keep, noise, start, stop, ends, epoch=0):
@@ -155,9 +161,24 @@ def hottest(key, time_, thread, horizon):
     return int(np.unique(k[1:][moved], return_counts=True)[1].max())
 
 
-def hogwild_movements(ev, rec, key, R, T, horizon):
+def hot_rows(vocab, dim):
+    """Rows per table that Hogwild trains on per-thread copies on several
+    threads (`hot_rows` in src/cpp/pysampled/kernels/w2v_impl.hpp)."""
+    stride = -(-dim // 16) * 16
+    return min(vocab, HOT_ROWS_MAX, max(HOT_STRIPE, HOT_BYTES // (stride * 4)))
+
+
+def hogwild_movements(ev, rec, key, R, T, horizon, vocab=0, hot=0):
     """Thread t trains the blocks of span t in order (as `hogwild` hands them
-    out when the threads run at the same speed); its clock counts its events."""
+    out when the threads run at the same speed); its clock counts its events.
+    On several threads the rows of ids below `hot`, in either table, live in
+    each thread's own copies and never move between training accesses;
+    instead every merge (each thread's, every HOT_MERGE_RECORDS / T of its
+    records) moves the 2 `hot` shared rows, which the previous merge, by
+    another thread, wrote."""
+    if T > 1 and hot > 0:
+        keep = (key % vocab) >= hot
+        ev, rec, key = ev[keep], rec[keep], key[keep]
     nblocks = -(-R // HOGWILD_BLOCK)
     spans = max(1, min(T, nblocks))
     per = -(-nblocks // spans)
@@ -167,7 +188,10 @@ def hogwild_movements(ev, rec, key, R, T, horizon):
     first_event = np.full(spans, np.iinfo(np.int64).max)
     np.minimum.at(first_event, thread, ev)
     clock = ev - first_event[thread]
-    return movements(key, clock, thread, horizon), hottest(key, clock, thread, horizon)
+    merges = 0
+    if T > 1 and hot > 0:
+        merges = 2 * hot * int(round(R * T / HOT_MERGE_RECORDS))
+    return movements(key, clock, thread, horizon) + merges, hottest(key, clock, thread, horizon)
 
 
 def deterministic_movements(ctx, nctx, out, vocab, T, horizon_groups, cbow):
@@ -321,7 +345,8 @@ def main(argv=None):
             n_rec += int((nctx > 0).sum())
             n_words += stop - start
             for T in threads:
-                mv, hot = hogwild_movements(ev, rec, key, R, T, h_ev)
+                mv, hot = hogwild_movements(ev, rec, key, R, T, h_ev, vocab,
+                                            hot_rows(vocab, a.dim))
                 mov_h[T] += mv
                 hot_h[T] = max(hot_h[T], hot / max(1, int((nctx > 0).sum())))
                 p1, p2 = deterministic_movements(ctx, nctx, out, vocab, T, h_groups,
