@@ -186,53 +186,46 @@ inline int64_t hot_rows(int64_t vocab, int64_t stride) {
   return std::min({vocab, kHotRowsMax, std::max<int64_t>(kHotStripe, by_size)});
 }
 
-struct HotShared {
-  explicit HotShared(int64_t stripes) : locks(static_cast<size_t>(stripes)), merges(static_cast<size_t>(stripes), 0) {}
+// The stripes' locks, shared by the threads of one call.
+struct HotLocks {
+  explicit HotLocks(int64_t stripes) : locks(static_cast<size_t>(stripes)) {}
   std::vector<std::mutex> locks;
-  std::vector<uint64_t> merges;  // per stripe, under its lock
 };
 
 // One thread's copies of rows [0, hot) of syn0 and syn1.
 class HotRows {
  public:
-  HotRows(const Word2VecModel& m, int64_t hot, int64_t stride, HotShared& shared, int64_t first)
-      : m_(m), hot_(hot), stride_(stride), shared_(shared), first_(first),
-        buf_(static_cast<size_t>(4 * hot * stride)), seen_(shared.locks.size(), 0) {
+  HotRows(const Word2VecModel& m, int64_t hot, int64_t stride, HotLocks& locks, int64_t first)
+      : m_(m), hot_(hot), stride_(stride), locks_(locks), first_(first),
+        buf_(static_cast<size_t>(4 * hot * stride)) {
     for (int64_t s = 0; s < stripes(); ++s) {
       const int64_t k = (first_ + s) % stripes();
-      std::lock_guard<std::mutex> g(shared_.locks[static_cast<size_t>(k)]);
+      std::lock_guard<std::mutex> g(locks_.locks[static_cast<size_t>(k)]);
       const int64_t r0 = k * kHotStripe * stride_, n = rows_in(k) * stride_;
       for (int t = 0; t < 2; ++t) {
         const float* src = (t == 0 ? m_.syn0 : m_.syn1) + r0;
         std::memcpy(priv(t) + r0, src, static_cast<size_t>(n) * sizeof(float));
         std::memcpy(base(t) + r0, src, static_cast<size_t>(n) * sizeof(float));
       }
-      seen_[static_cast<size_t>(k)] = shared_.merges[static_cast<size_t>(k)];
     }
   }
 
   float* in(int32_t id) const { return (id < hot_ ? in_priv_ : in_shared_) + static_cast<int64_t>(id) * stride_; }
   float* out(int32_t id) const { return (id < hot_ ? out_priv_ : out_shared_) + static_cast<int64_t>(id) * stride_; }
 
-  // shared += private - base; private = base = shared, every stripe. Where
-  // no other thread merged a stripe since this one last did, shared == base
-  // and the result is the private rows themselves, bit for bit.
+  // shared += private - base; private = base = shared, stripe by stripe,
+  // starting at this thread's first stripe (threads merging at the same
+  // time take different locks). What others added to the shared rows since
+  // this thread's last merge is kept.
   void merge() {
     for (int64_t s = 0; s < stripes(); ++s) {
       const int64_t k = (first_ + s) % stripes();
-      std::lock_guard<std::mutex> g(shared_.locks[static_cast<size_t>(k)]);
-      uint64_t& merges = shared_.merges[static_cast<size_t>(k)];
-      const bool alone = merges == seen_[static_cast<size_t>(k)];
+      std::lock_guard<std::mutex> g(locks_.locks[static_cast<size_t>(k)]);
       const int64_t r0 = k * kHotStripe * stride_, n = rows_in(k) * stride_;
       for (int t = 0; t < 2; ++t) {
         float* sh = (t == 0 ? m_.syn0 : m_.syn1) + r0;
         float* p = priv(t) + r0;
         float* b = base(t) + r0;
-        if (alone) {
-          std::memcpy(sh, p, static_cast<size_t>(n) * sizeof(float));
-          std::memcpy(b, p, static_cast<size_t>(n) * sizeof(float));
-          continue;
-        }
         for (int64_t i = 0; i < n; i += kL) {
           const VF v = vload(sh + i) + (vload(p + i) - vload(b + i));
           vstore(sh + i, v);
@@ -240,22 +233,20 @@ class HotRows {
           vstore(b + i, v);
         }
       }
-      seen_[static_cast<size_t>(k)] = ++merges;
     }
   }
 
  private:
-  int64_t stripes() const { return static_cast<int64_t>(seen_.size()); }
+  int64_t stripes() const { return static_cast<int64_t>(locks_.locks.size()); }
   int64_t rows_in(int64_t k) const { return std::min(kHotStripe, hot_ - k * kHotStripe); }
   float* priv(int t) { return buf_.data() + (2 * t) * hot_ * stride_; }
   float* base(int t) { return buf_.data() + (2 * t + 1) * hot_ * stride_; }
 
   const Word2VecModel& m_;
   int64_t hot_, stride_;
-  HotShared& shared_;
+  HotLocks& locks_;
   int64_t first_;
   AlignedVector<float> buf_;  // [private syn0, base syn0, private syn1, base syn1], hot rows each
-  std::vector<uint64_t> seen_;
   float* const in_shared_ = m_.syn0;
   float* const out_shared_ = m_.syn1;
   float* const in_priv_ = priv(0);
@@ -283,7 +274,7 @@ double hogwild(const Word2VecModel& m, const Word2VecConfig& cfg, const W2VRecor
   // blocks (HotRows); on one thread the rows are updated in place.
   const int64_t hot = workers > 1 ? hot_rows(m.vocab, stride) : 0;
   const int64_t merge_blocks = std::max<int64_t>(1, kHotMergeRecords / workers / kBlock);
-  HotShared hot_shared((hot + kHotStripe - 1) / kHotStripe);
+  HotLocks hot_locks((hot + kHotStripe - 1) / kHotStripe);
   std::atomic<int64_t> next{0};
   parallel_for(workers, workers, [&](int64_t worker) {
     std::vector<const float*> orow(static_cast<size_t>(K));
@@ -303,8 +294,8 @@ double hogwild(const Word2VecModel& m, const Word2VecConfig& cfg, const W2VRecor
     std::vector<const float*> orows(cfg.cbow ? static_cast<size_t>(kCbowBatch * K) : 0);
     int64_t batch[kCbowBatch];
     std::vector<float> coef(static_cast<size_t>(W));
-    const int64_t stripes = static_cast<int64_t>(hot_shared.locks.size());
-    HotRows rows(m, hot, stride, hot_shared, stripes * worker / workers);
+    const int64_t stripes = static_cast<int64_t>(hot_locks.locks.size());
+    HotRows rows(m, hot, stride, hot_locks, stripes * worker / workers);
     auto prefetch = [&](int64_t r) {
       if (r >= rec.count) return;
       const int32_t* o = rec.out.data() + r * rec.outs;
