@@ -288,15 +288,16 @@ class _Params:
         return w, b
 
 
-def _inputs_matrix(inputs):
+def _inputs_matrix(inputs, threads=1):
     """`inputs` as a C-contiguous float32/float64 matrix (copied only if needed;
-    bfloat16 inputs are widened to float32, their computing dtype)."""
+    bfloat16 inputs are widened to float32, their computing dtype, on up to
+    `threads` threads)."""
     x = inputs if isinstance(inputs, np.ndarray) else np.asarray(inputs)
     if not _is_shard_dtype(x.dtype):
         raise TypeError(f"inputs must be float32 or float64, got {x.dtype}")  # or bfloat16
     if x.ndim != 2:
         raise ValueError(f"inputs must be 2-D [batch_size, dim], got shape {x.shape}")
-    return _computing_matrix(x, _compute_dtype(x.dtype))
+    return _computing_matrix(x, _compute_dtype(x.dtype), threads)
 
 
 def _floats(value, name, shape, dtype):
@@ -461,7 +462,7 @@ def _compute(kind, *, weights, biases, labels, inputs, num_sampled, num_classes,
              want_grads, upstream, num_threads, mask_all_duplicates, true_target, want_logits):
     """``(loss, logits, grads)`` of one loss-function call (see the public functions)."""
     bf16 = _is_bf16(inputs)
-    x = _inputs_matrix(inputs)
+    x = _inputs_matrix(inputs, resolve_num_threads(num_threads))
     num_true = check_attr_min(num_true, "num_true")
     if sampled_values is None:
         num_sampled = check_attr_min(num_sampled, "num_sampled")
@@ -768,7 +769,7 @@ def rank_sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_
     t = float(resampling_temperature)
     if not (np.isfinite(t) and t != 0):
         raise ValueError(f"resampling_temperature must be finite and nonzero, got {t}")
-    x = _inputs_matrix(inputs)
+    x = _inputs_matrix(inputs, resolve_num_threads(num_threads))
     params = _Params(weights, biases, partition_strategy)
     params.check_dim(x)
     lab = _labels_matrix(labels, num_true)
@@ -1106,10 +1107,10 @@ class SampledLoss:
             return _rowwise.sampled_loss_call(self, labels, inputs, sampled_values, return_grads,
                                               upstream, label_row_splits)
         bf16 = _is_bf16(inputs)
-        x = _inputs_matrix(inputs)
+        threads = resolve_num_threads(self.num_threads)
+        x = _inputs_matrix(inputs, threads)
         batch = self._batch(labels, x, sampled_values, upstream, return_grads)
         result = self._kernel(x, batch, want_grads=bool(return_grads))
-        threads = resolve_num_threads(self.num_threads)
         if return_grads:
             grads = self._params.grads(result, threads)
             if bf16:
