@@ -608,23 +608,62 @@ def test_bf16_conversions_equal_ml_dtypes_bits(each_simd_level):
                               every[-n:].astype(np.float32).view(np.uint32))
 
 
-def test_bf16_inputs_results_are_ml_dtypes_rounding_of_float32_results():
-    """End to end: bfloat16 inputs give the float32 computation on the widened
-    inputs, rounded by ml_dtypes (loss, input gradient; gradient rows of
-    bfloat16 weights), with the caller's arrays untouched."""
-    p = _problem(seed=31, shards=2, strategy="div")
-    x16 = p["x"].astype(BF16)
-    before = x16.copy()
-    for fn in (ps.sampled_softmax_loss, ps.nce_loss):
-        loss16, g16 = fn(p["W"], p["b"], p["labels"], x16, p["S"], p["C"], num_true=p["NT"],
-                         sampled_values=p["sv"], return_grads=True)
-        loss32, g32 = fn(p["W"], p["b"], p["labels"], x16.astype(np.float32), p["S"], p["C"],
-                         num_true=p["NT"], sampled_values=p["sv"], return_grads=True)
-        assert loss16.dtype == BF16 and g16.inputs.dtype == BF16
-        assert np.array_equal(loss16.view(np.uint16), loss32.astype(BF16).view(np.uint16))
-        assert np.array_equal(g16.inputs.view(np.uint16), g32.inputs.astype(BF16).view(np.uint16))
-        assert np.array_equal(g16.weights.values.view(np.uint16), g32.weights.values.view(np.uint16))
-    assert np.array_equal(x16.view(np.uint16), before.view(np.uint16))
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("D,B", [(40, 24), (128, 70), (32, 0), (0, 5)])
+@pytest.mark.parametrize("entry", ["sampled_softmax_loss", "nce_loss", "call", "call-bf16-grads",
+                                   "step", "step-bf16-grads"])
+def test_bf16_inputs_results_are_ml_dtypes_rounding_of_float32_results(entry, D, B, threads):
+    """End to end: bfloat16 inputs (widened to float32 on the call's threads,
+    the results narrowed in C++) give the float32 computation on the widened
+    inputs, rounded by ml_dtypes: the loss, the
+    input gradient, the gradient rows of bfloat16 weights and, for `step`,
+    the updated rows, bit for bit; with rows that need padding (D = 40) and
+    rows used in place (D = 128), an empty batch and an empty dimension, on
+    1 and 3 threads. The caller's inputs are untouched, also when they are
+    not contiguous."""
+    p = _problem(seed=31, shards=2, strategy="div", D=max(D, 1), B=max(B, 4))
+    if D == 0:
+        p["W"] = [w[:, :0] for w in p["W"]]
+        p["x"] = p["x"][:, :0]
+    if B == 0:
+        p["x"] = p["x"][:0]
+        p["labels"] = p["labels"][:0]
+        p["sv"] = (p["sv"][0], p["sv"][1][:0], p["sv"][2])
+    wide = np.zeros((p["x"].shape[0], 2 * p["x"].shape[1]), BF16)
+    wide[:, ::2] = p["x"].astype(BF16)
+    x16 = wide[:, ::2]  # not contiguous
+    before = wide.copy()
+    x32 = x16.astype(np.float32)
+
+    def run(x):
+        if entry in ("sampled_softmax_loss", "nce_loss"):
+            fn = getattr(ps, entry)
+            loss, g = fn(p["W"], p["b"], p["labels"], x, p["S"], p["C"], num_true=p["NT"],
+                         sampled_values=p["sv"], return_grads=True, num_threads=threads)
+            return loss, g.inputs, g.weights.values, None
+        precision = "bfloat16" if entry.endswith("bf16-grads") else "float32"
+        W = [w.copy() for w in p["W"]]
+        m = ps.SampledLoss(W, None, num_sampled=p["S"], num_true=p["NT"], num_threads=threads,
+                           grad_precision=precision, partition_strategy=p["strategy"])
+        if entry.startswith("step"):
+            out = m.step(p["labels"], x, sampled_values=p["sv"])
+            return out.loss, out.inputs_grad, None, W
+        loss, g = m(p["labels"], x, sampled_values=p["sv"], return_grads=True)
+        return loss, g.inputs, g.weights.values, None
+
+    loss16, dx16, gw16, w16 = run(x16)
+    loss32, dx32, gw32, w32 = run(x32)
+    assert loss16.dtype == BF16 and dx16.dtype == BF16 and dx16.shape == x16.shape
+    assert np.array_equal(loss16.view(np.uint16), loss32.astype(BF16).view(np.uint16))
+    assert np.array_equal(dx16.view(np.uint16), dx32.astype(BF16).view(np.uint16))
+    if gw16 is not None:
+        assert np.array_equal(gw16.view(np.uint16), gw32.view(np.uint16))
+    if w16 is not None:
+        for a, b in zip(w16, w32):
+            assert np.array_equal(a.view(np.uint16), b.view(np.uint16))
+    if B > 0 and D > 0:
+        assert np.any(dx16.view(np.uint16) != 0)
+    assert np.array_equal(wide.view(np.uint16), before.view(np.uint16))
 
 
 def _nan_bits(bits):
