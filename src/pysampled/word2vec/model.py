@@ -97,7 +97,11 @@ class Word2Vec(Word2VecState):
         at once, as in word2vec.c, each skip-gram window (and each batch of
         4 CBOW windows) computed from the rows as they are and then applied
         (timing-dependent on several threads; on one thread the same bits as
-        ``deterministic=True`` with ``group_size`` 1, or 4 for CBOW).
+        ``deterministic=True`` with ``group_size`` 1, or 4 for CBOW). On
+        several threads each thread trains the rows of the 256 most
+        frequent words on its own copies, merged into the shared rows every
+        4,096 / threads of its windows and at each chunk's end, so that
+        those rows stop moving between cores.
     group_size : int
         Windows per synchronous update in deterministic mode.
     num_sampled, batch_size :
