@@ -226,6 +226,46 @@ def test_hogwild_hot_rows_merge_every_change_once(cbow, threads, vocab):
     assert np.all(row_err <= 0.1 * row_change)
 
 
+@pytest.mark.parametrize("vocab,dim", [(1, 3), (33, 1), (65, 17), (300, 1000)])
+@pytest.mark.parametrize("cbow", [False, True])
+def test_hogwild_hot_rows_edge_shapes(cbow, vocab, dim):
+    """The hot rows at their edges: one word, a vocabulary one row past a
+    lock's stripe of 32 (and past two), a dimension of 1 (rows of one SIMD
+    vector) and of 1,000 (only 32 hot rows fit the 128 KiB of copies), on 2
+    and 5 threads: every record is trained once (the counts of one thread),
+    the padding past `dim` stays zero, and with a small learning rate the
+    change of the tables, and of every row, is one thread's to first order
+    (within 2% and 10%; a stripe that leaves out its last row fails)."""
+    stride = -(-dim // 16) * 16
+    rng = np.random.default_rng(vocab + dim)
+    n = 40_000
+    p = 1.0 / np.arange(1, vocab + 1) ** 1.1
+    tokens = rng.choice(vocab, n, p=p / p.sum()).astype(np.int32)
+    ends = np.unique(np.concatenate([rng.integers(1, n, 3_000), [n]])).astype(np.int64)
+    keep = np.ones(vocab, np.float32)
+    noise = _word2vec.NoiseTable(np.bincount(tokens, minlength=vocab).astype(np.float32) + 1.0)
+    syn0 = np.zeros((vocab, stride), np.float32)
+    syn1 = np.zeros((vocab, stride), np.float32)
+    syn0[:, :dim] = rng.normal(0, 0.4, (vocab, dim))
+    syn1[:, :dim] = rng.normal(0, 0.4, (vocab, dim))
+
+    def run(t):
+        a0, a1 = syn0.copy(), syn1.copy()
+        stats = _word2vec.train_chunk(a0, a1, keep, noise, tokens, ends, 0, 5, 0, 5e-7, dim, 3, NEG,
+                                      cbow, True, True, 64, t, True)
+        return np.concatenate([a0 - syn0, a1 - syn1]).astype(np.float64), stats
+
+    one, stats1 = run(1)
+    for threads in (2, 5):
+        many, stats = run(threads)
+        assert stats[:3] == stats1[:3]  # words, kept tokens, predictions
+        assert np.all(np.isfinite(many)) and not np.any(many[:, dim:])
+        assert np.linalg.norm(many - one) <= 0.02 * np.linalg.norm(one)
+        # (plus 2e-6, about 60 float32 roundings of a weight near 0.4: a row of
+        # dim 1 has no other elements to average its rounding over)
+        assert np.all(np.linalg.norm(many - one, axis=1) <= 0.1 * np.linalg.norm(one, axis=1) + 2e-6)
+
+
 @pytest.mark.parametrize("hogwild", [False, True])
 @pytest.mark.parametrize("cbow", [False, True])
 def test_prepared_records_train_to_the_same_bits(cbow, hogwild):
