@@ -189,10 +189,10 @@ def test_hogwild_hot_rows_merge_every_change_once(cbow, threads, vocab):
     words (ids below 256: the vocabulary is sorted by count) on per-thread
     copies, and merges each thread's change into the shared rows every
     4,096 / threads of its records and at the chunk's end. With a learning
-    rate this small, training is linear to first order, so every row must
-    change as it does on one thread, whatever the order of the updates. The
-    differences measured: at most 0.3% of the total change and 3% of any
-    row's. Three merge mutants tried by hand miss by 26-41% of the total:
+    rate this small, training is linear to first order, so the tables, and
+    every hot row, must change as on one thread, whatever the order of the
+    updates. The differences measured: at most 0.3% of the total change and
+    3% of any row's. Three merge mutants tried by hand miss by 26-41% of the total:
     overwriting the shared rows with a thread's copy, counting a change
     twice, and not refreshing a copy after its merge. 40 words are all hot;
     of 300, 44 are updated in place. About 3,100 blocks of 64 records: some
@@ -223,7 +223,11 @@ def test_hogwild_hot_rows_merge_every_change_once(cbow, threads, vocab):
     row_err = np.linalg.norm(many - one, axis=1)
     row_change = np.linalg.norm(one, axis=1)
     assert row_change.min() > 0  # every row was trained
-    assert np.all(row_err <= 0.1 * row_change)
+    # Row by row for the hot rows (ids below 256 in either table); the 44
+    # rare words past them are plain Hogwild, whose simultaneous updates of
+    # one row may lose one.
+    hot = np.r_[0:min(vocab, 256), vocab:vocab + min(vocab, 256)]
+    assert np.all(row_err[hot] <= 0.1 * row_change[hot])
 
 
 @pytest.mark.parametrize("vocab,dim", [(1, 3), (33, 1), (65, 17), (300, 1000)])
@@ -234,9 +238,10 @@ def test_hogwild_hot_rows_edge_shapes(cbow, vocab, dim):
     vector) and of 1,000 (only 32 hot rows fit the 128 KiB of copies), on 2
     and 5 threads: every record is trained once (the counts of one thread),
     the padding past `dim` stays zero, and with a small learning rate the
-    change of the tables, and of every row, is one thread's to first order
-    (within 2% and 10%; a stripe that leaves out its last row fails)."""
+    change of the hot rows, in all and row by row, is one thread's to first
+    order (within 2% and 10%; a stripe that leaves out its last row fails)."""
     stride = -(-dim // 16) * 16
+    hot = min(vocab, 256, max(32, 128 * 1024 // (4 * stride)))  # hot_rows() in w2v_impl.hpp
     rng = np.random.default_rng(vocab + dim)
     n = 40_000
     p = 1.0 / np.arange(1, vocab + 1) ** 1.1
@@ -260,10 +265,16 @@ def test_hogwild_hot_rows_edge_shapes(cbow, vocab, dim):
         many, stats = run(threads)
         assert stats[:3] == stats1[:3]  # words, kept tokens, predictions
         assert np.all(np.isfinite(many)) and not np.any(many[:, dim:])
-        assert np.linalg.norm(many - one) <= 0.02 * np.linalg.norm(one)
-        # (plus 2e-6, about 60 float32 roundings of a weight near 0.4: a row of
-        # dim 1 has no other elements to average its rounding over)
-        assert np.all(np.linalg.norm(many - one, axis=1) <= 0.1 * np.linalg.norm(one, axis=1) + 2e-6)
+        # The hot rows, whose updates never race (the others are plain
+        # Hogwild: two threads' updates of one row at the same time may lose
+        # one, more often with rows of 1,000 floats: up to 13% of a row's
+        # change in 40 runs), in all and row by row. Plus 2e-6, about 60
+        # float32 roundings of a weight near 0.4: a row of dim 1 has no other
+        # elements to average its rounding over.
+        rows = np.r_[0:hot, vocab:vocab + hot]
+        assert np.linalg.norm((many - one)[rows]) <= 0.02 * np.linalg.norm(one[rows])
+        err = np.linalg.norm((many - one)[rows], axis=1)
+        assert np.all(err <= 0.1 * np.linalg.norm(one[rows], axis=1) + 2e-6)
 
 
 @pytest.mark.parametrize("hogwild", [False, True])
