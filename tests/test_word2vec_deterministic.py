@@ -181,6 +181,32 @@ def test_hogwild_trains_every_record_once_on_any_thread_count(cbow, threads):
     assert loss == pytest.approx(loss1, rel=1e-4)
 
 
+def _hogwild_zipf_change(vocab, dim, n, n_ends, rng_seed, seed, window, cbow):
+    """A Hogwild training problem for the hot-row tests: `n` tokens drawn by
+    Zipf's law over the vocabulary (id 0 the most frequent, as the trainer
+    sorts words), every word kept, rows of dim `dim` with zero padding; and
+    `change(threads)`: ``(the float64 change of [syn0; syn1], the counts)``
+    after one chunk at a learning rate small enough to be linear."""
+    stride = -(-dim // 16) * 16
+    rng = np.random.default_rng(rng_seed)
+    p = 1.0 / np.arange(1, vocab + 1) ** 1.1
+    tokens = rng.choice(vocab, n, p=p / p.sum()).astype(np.int32)
+    ends = np.unique(np.concatenate([rng.integers(1, n, n_ends), [n]])).astype(np.int64)
+    keep = np.ones(vocab, np.float32)
+    noise = _word2vec.NoiseTable(np.bincount(tokens, minlength=vocab).astype(np.float32) + 1.0)
+    syn0 = np.zeros((vocab, stride), np.float32)
+    syn1 = np.zeros((vocab, stride), np.float32)
+    syn0[:, :dim] = rng.normal(0, 0.4, (vocab, dim))
+    syn1[:, :dim] = rng.normal(0, 0.4, (vocab, dim))
+
+    def change(threads):
+        a0, a1 = syn0.copy(), syn1.copy()
+        stats = _word2vec.train_chunk(a0, a1, keep, noise, tokens, ends, 0, seed, 0, 5e-7, dim, window,
+                                      NEG, cbow, True, True, 64, threads, True)
+        return np.concatenate([a0 - syn0, a1 - syn1]).astype(np.float64), stats
+    return change
+
+
 @pytest.mark.parametrize("vocab", [40, 300])
 @pytest.mark.parametrize("threads", [2, 3])
 @pytest.mark.parametrize("cbow", [False, True])
@@ -198,26 +224,8 @@ def test_hogwild_hot_rows_merge_every_change_once(cbow, threads, vocab):
     of 300, 44 are updated in place. About 3,100 blocks of 64 records: some
     24 merges per thread, long enough for the threads to overlap (on one
     thread the comparison holds trivially)."""
-    stride, dim = 64, 50
-    rng = np.random.default_rng(11)
-    n = 200_000
-    p = 1.0 / np.arange(1, vocab + 1) ** 1.1  # Zipf over the vocabulary, id 0 the most frequent
-    tokens = rng.choice(vocab, n, p=p / p.sum()).astype(np.int32)
-    ends = np.unique(np.concatenate([rng.integers(1, n, 12_000), [n]])).astype(np.int64)
-    keep = np.ones(vocab, np.float32)
-    noise = _word2vec.NoiseTable(np.bincount(tokens, minlength=vocab).astype(np.float32) + 1.0)
-    syn0 = np.zeros((vocab, stride), np.float32)
-    syn1 = np.zeros((vocab, stride), np.float32)
-    syn0[:, :dim] = rng.normal(0, 0.4, (vocab, dim))
-    syn1[:, :dim] = rng.normal(0, 0.4, (vocab, dim))
-
-    def change(t):
-        a0, a1 = syn0.copy(), syn1.copy()
-        _word2vec.train_chunk(a0, a1, keep, noise, tokens, ends, 0, 3, 0, 5e-7, dim, 4, NEG, cbow,
-                              True, True, 64, t, True)
-        return np.concatenate([a0 - syn0, a1 - syn1]).astype(np.float64)
-
-    one, many = change(1), change(threads)
+    change = _hogwild_zipf_change(vocab, 50, 200_000, 12_000, rng_seed=11, seed=3, window=4, cbow=cbow)
+    one, many = change(1)[0], change(threads)[0]
     assert np.all(np.isfinite(many))
     assert np.linalg.norm(many - one) <= 0.02 * np.linalg.norm(one)
     row_err = np.linalg.norm(many - one, axis=1)
@@ -242,24 +250,7 @@ def test_hogwild_hot_rows_edge_shapes(cbow, vocab, dim):
     order (within 2% and 10%; a stripe that leaves out its last row fails)."""
     stride = -(-dim // 16) * 16
     hot = min(vocab, 256, max(32, 128 * 1024 // (4 * stride)))  # hot_rows() in w2v_impl.hpp
-    rng = np.random.default_rng(vocab + dim)
-    n = 40_000
-    p = 1.0 / np.arange(1, vocab + 1) ** 1.1
-    tokens = rng.choice(vocab, n, p=p / p.sum()).astype(np.int32)
-    ends = np.unique(np.concatenate([rng.integers(1, n, 3_000), [n]])).astype(np.int64)
-    keep = np.ones(vocab, np.float32)
-    noise = _word2vec.NoiseTable(np.bincount(tokens, minlength=vocab).astype(np.float32) + 1.0)
-    syn0 = np.zeros((vocab, stride), np.float32)
-    syn1 = np.zeros((vocab, stride), np.float32)
-    syn0[:, :dim] = rng.normal(0, 0.4, (vocab, dim))
-    syn1[:, :dim] = rng.normal(0, 0.4, (vocab, dim))
-
-    def run(t):
-        a0, a1 = syn0.copy(), syn1.copy()
-        stats = _word2vec.train_chunk(a0, a1, keep, noise, tokens, ends, 0, 5, 0, 5e-7, dim, 3, NEG,
-                                      cbow, True, True, 64, t, True)
-        return np.concatenate([a0 - syn0, a1 - syn1]).astype(np.float64), stats
-
+    run = _hogwild_zipf_change(vocab, dim, 40_000, 3_000, rng_seed=vocab + dim, seed=5, window=3, cbow=cbow)
     one, stats1 = run(1)
     for threads in (2, 5):
         many, stats = run(threads)

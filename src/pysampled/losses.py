@@ -462,7 +462,8 @@ def _compute(kind, *, weights, biases, labels, inputs, num_sampled, num_classes,
              want_grads, upstream, num_threads, mask_all_duplicates, true_target, want_logits):
     """``(loss, logits, grads)`` of one loss-function call (see the public functions)."""
     bf16 = _is_bf16(inputs)
-    x = _inputs_matrix(inputs, resolve_num_threads(num_threads))
+    threads = resolve_num_threads(num_threads)
+    x = _inputs_matrix(inputs, threads)
     num_true = check_attr_min(num_true, "num_true")
     if sampled_values is None:
         num_sampled = check_attr_min(num_sampled, "num_sampled")
@@ -487,8 +488,7 @@ def _compute(kind, *, weights, biases, labels, inputs, num_sampled, num_classes,
         remove_accidental_hits=bool(remove_accidental_hits),
         mask_all_duplicates=bool(mask_all_duplicates), true_target=_true_target(true_target),
         upstream=batch.upstream, want_grads=bool(want_grads), want_logits=bool(want_logits),
-        num_threads=resolve_num_threads(num_threads), **params.bf16_rows)
-    threads = resolve_num_threads(num_threads)
+        num_threads=threads, **params.bf16_rows)
     grads = params.grads(result, threads) if want_grads else None
     if bf16:
         grads = grads if grads is None else grads._replace(
