@@ -535,15 +535,18 @@ def test_bf16_dot_kernel_agrees_with_float32_path(B, D, S, kernel, restore_simd)
 
 
 @pytest.mark.parametrize("kernel", _KERNELS)
-@pytest.mark.parametrize("case", ["float32-inputs", "subnormal-input", "subnormal-weight",
-                                  "float32-input-late-row", "subnormal-input-late-row"])
-def test_bf16_dot_kernel_only_for_plain_bf16_operands(case, kernel, restore_simd):
+@pytest.mark.parametrize("case,xarray", [
+    (c, "float32") for c in ("float32-inputs", "subnormal-input", "subnormal-weight",
+                             "float32-input-late-row", "subnormal-input-late-row")] + [
+    (c, "bfloat16") for c in ("subnormal-input", "subnormal-weight", "subnormal-input-late-row")])
+def test_bf16_dot_kernel_only_for_plain_bf16_operands(case, kernel, xarray, restore_simd):
     """The kernel is used only when it computes the float32 path's products:
     inputs that are not bfloat16 values, or a subnormal bfloat16 operand
     (which vdpbf16ps flushes to zero), take the float32 path: the same bits
     as with the kernel switched off. The inputs are checked in blocks of 64
     rows: the late-row cases put the one offending value in the last block
-    of B = 150 rows."""
+    of B = 150 rows. Inputs given as bfloat16 arrays (which the kernel reads
+    as they are, checking them while it gathers) are checked the same way."""
     rng = np.random.default_rng(21)
     late = case.endswith("late-row")
     C, D, B, S = 200, 32, 150 if late else 20, 40
@@ -552,13 +555,20 @@ def test_bf16_dot_kernel_only_for_plain_bf16_operands(case, kernel, restore_simd
     x = _bf16_valued((B, D), rng)
     labels = rng.integers(0, C, size=(B, 1))
     sampled = rng.choice(C, size=S, replace=False)
-    sv = (sampled, np.full((B, 1), 0.5), np.full(S, 0.5))
+    # Expected counts of 1 (log Q = 0) and a subnormal operand alone in its
+    # row: its logits are then exactly its products, subnormal on the
+    # float32 path and zero where a kernel flushed it.
+    sv = (sampled, np.ones((B, 1)), np.ones(S))
     if case.startswith("float32-input"):
         x[row, 5] = np.float32(1.0 + 2.0**-20)
     elif case.startswith("subnormal-input"):
+        x[row] = 0
         x[row, 5] = np.float32(np.array([1e-39], dtype=np.float32).astype(BF16).astype(np.float32)[0])
     else:
+        W[sampled[0]] = 0
         W[sampled[0], 0] = np.array([1e-39], dtype=np.float32).astype(BF16)[0]
+    if xarray == "bfloat16":
+        x = x.astype(BF16)
     _samplers.set_simd_level("avx512")
     with _dot_kernel(True, amx=kernel == "amx"):
         on = _all_outputs(W, None, labels, x, S, C, sv, 1)
@@ -613,9 +623,9 @@ def test_bf16_conversions_equal_ml_dtypes_bits(each_simd_level):
 @pytest.mark.parametrize("entry", ["sampled_softmax_loss", "nce_loss", "call", "call-bf16-grads",
                                    "step", "step-bf16-grads"])
 def test_bf16_inputs_results_are_ml_dtypes_rounding_of_float32_results(entry, D, B, threads):
-    """End to end: bfloat16 inputs (widened to float32 on the call's threads,
-    the results narrowed in C++) give the float32 computation on the widened
-    inputs, rounded by ml_dtypes: the loss, the
+    """End to end: bfloat16 inputs (which the kernel widens while it gathers
+    their rows, and whose input gradient it narrows itself) give the float32
+    computation on the widened inputs, rounded by ml_dtypes: the loss, the
     input gradient, the gradient rows of bfloat16 weights and, for `step`,
     the updated rows, bit for bit; with rows that need padding (D = 40) and
     rows used in place (D = 128), an empty batch and an empty dimension, on

@@ -138,6 +138,7 @@ cdef extern from "pysampled/sampled_loss.hpp" namespace "pysampled" nogil:
         int64_t batch, dim, num_true, num_sampled
         const T* inputs
         int64_t inputs_stride
+        const uint16_t* inputs_bf16
         const int64_t* labels
         const int64_t* sampled
         const T* true_expected
@@ -157,6 +158,7 @@ cdef extern from "pysampled/sampled_loss.hpp" namespace "pysampled" nogil:
         T* loss
         T* logits
         T* d_inputs
+        uint16_t* d_inputs16
         int64_t* grad_ids
         T* grad_weights
         T* grad_biases

@@ -40,7 +40,8 @@ def _run(kind: LossKind, inputs: np.ndarray, labels: np.ndarray, num_true: int,
          hogwild: bool = ..., rounding: int = ..., rounding_seed: int = ...,
          rounding_step: int = ..., bf16_grads: bool = ...,
          bf16_weight_rows: Optional[np.dtype] = ...,
-         bf16_bias_rows: Optional[np.dtype] = ...) -> KernelResult: ...
+         bf16_bias_rows: Optional[np.dtype] = ...,
+         inputs16: Optional[np.ndarray] = ...) -> KernelResult: ...
 
 def locate(ids: np.ndarray, shard_rows: Sequence[int], div: bool,
            what: str = ...) -> Tuple[np.ndarray, np.ndarray]: ...

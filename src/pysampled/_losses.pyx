@@ -97,7 +97,7 @@ def _run(kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int64_t
          double learning_rate=0.0, double epsilon=0.0, Shards weight_accum=None,
          Shards bias_accum=None, bint hogwild=False, int rounding=0, uint64_t rounding_seed=0,
          uint64_t rounding_step=0, bint bf16_grads=False, bf16_weight_rows=None,
-         bf16_bias_rows=None):
+         bf16_bias_rows=None, inputs16=None):
     """One kernel call (``kind``: a `LossKind`), returning a `KernelResult`.
 
     With an ``optimizer`` other than NONE the gradient is applied in place to
@@ -110,6 +110,11 @@ def _run(kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int64_t
     ``bf16_weight_rows`` / ``bf16_bias_rows`` (the bfloat16 dtype, float32
     computing): those gradient rows come back in it, narrowed by the kernel
     (the bits of ``astype``).
+    ``inputs16`` (float32 computing): bfloat16 inputs, a C-contiguous 2-D
+    array of the bfloat16 dtype, in place of ``inputs`` (then an empty
+    float32 array that only selects the computing dtype): the kernel widens
+    them while it gathers, and the input gradient comes back as bfloat16,
+    narrowed by the kernel (the bits of ``astype``).
     """
     cdef int c_kind = kind  # IntEnum members convert without a lookup
     cdef int c_optimizer = optimizer
@@ -124,6 +129,14 @@ def _run(kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int64_t
     cdef SparseUpdate[floating]* up_ptr = NULL
     cdef int64_t B = inputs.shape[0], D = inputs.shape[1], S = sampled.shape[0]
     dtype = np.float32 if floating is float else np.float64
+    cdef const uint16_t[:, ::1] x16_v
+    cdef uint16_t[:, ::1] dx16_v
+    if inputs16 is not None:
+        if floating is not float or inputs.size != 0:
+            raise TypeError("bfloat16 inputs go with an empty float32 inputs array")
+        x16_v = inputs16.view(np.uint16)
+        B = x16_v.shape[0]
+        D = x16_v.shape[1]
     cdef floating[::1] loss_v
     cdef floating[:, ::1] logits_v
     cdef floating[:, ::1] dx_v
@@ -132,7 +145,11 @@ def _run(kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int64_t
     inp.dim = D
     inp.num_true = num_true
     inp.num_sampled = S
-    inp.inputs = &inputs[0, 0] if B > 0 and D > 0 else NULL
+    if inputs16 is None:
+        inp.inputs = &inputs[0, 0] if B > 0 and D > 0 else NULL
+    else:
+        inp.inputs = NULL
+        inp.inputs_bf16 = &x16_v[0, 0] if B > 0 and D > 0 else NULL
     inp.inputs_stride = D
     inp.labels = &labels[0] if labels.shape[0] > 0 else NULL
     inp.sampled = &sampled[0] if S > 0 else NULL
@@ -177,7 +194,12 @@ def _run(kind, const floating[:, ::1] inputs, const int64_t[::1] labels, int64_t
         up.rounding_seed = rounding_seed
         up.rounding_step = rounding_step
         up_ptr = &up
-    if want_grads:
+    if want_grads and inputs16 is not None:
+        dx = np.empty((B, D), dtype=np.uint16)
+        dx16_v = dx
+        out.d_inputs16 = &dx16_v[0, 0] if dx.size > 0 else NULL
+        dx = dx.view(inputs16.dtype)
+    elif want_grads:
         dx = np.empty((B, D), dtype=dtype)
         dx_v = dx
         out.d_inputs = &dx_v[0, 0] if dx.size > 0 else NULL

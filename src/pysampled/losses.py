@@ -110,8 +110,11 @@ def _is_bf16(a) -> bool:
 # num_threads; large arrays only).
 def _like_inputs(a, bf16, threads=1):
     """A result `a` (computed in float32) rounded to bfloat16 for bfloat16 inputs
-    (the bits of ``a.astype(bfloat16)``, converted in C++)."""
-    return _losses.float32_to_bf16(a, _bf16(), threads) if bf16 and a is not None else a
+    (the bits of ``a.astype(bfloat16)``, converted in C++); a bfloat16 `a`
+    (the input gradient the kernel narrowed itself) is returned as it is."""
+    if not bf16 or a is None or _is_bf16_dtype(a.dtype):
+        return a
+    return _losses.float32_to_bf16(a, _bf16(), threads)
 
 
 def _in_dtype(a, dtype, threads=1):
@@ -288,15 +291,42 @@ class _Params:
         return w, b
 
 
-def _inputs_matrix(inputs, threads=1):
+class _Bf16Inputs:
+    """bfloat16 inputs handed to the kernel as they are (float32 computing):
+    it widens them while it gathers their rows and narrows the input
+    gradient itself. Stands in for the inputs matrix where only its shape
+    and computing dtype are read (`_prepare`, `check_dim`)."""
+
+    __slots__ = ("array", "shape")
+    ndim = 2
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, a):
+        self.array = np.ascontiguousarray(a)
+        self.shape = self.array.shape
+
+
+_NO_FLOAT_INPUTS = np.empty((0, 0), dtype=np.float32)
+
+
+def _run_inputs(x):
+    """The kernel's inputs arguments for `x`: ``(inputs, {"inputs16": ...})``."""
+    if isinstance(x, _Bf16Inputs):
+        return _NO_FLOAT_INPUTS, {"inputs16": x.array}
+    return x, {}
+
+
+def _inputs_matrix(inputs, threads=1, keep_bf16=False):
     """`inputs` as a C-contiguous float32/float64 matrix (copied only if needed;
     bfloat16 inputs are widened to float32, their computing dtype, on up to
-    `threads` threads)."""
+    `threads` threads, or with `keep_bf16` handed to the kernel as they are)."""
     x = inputs if isinstance(inputs, np.ndarray) else np.asarray(inputs)
     if not _is_shard_dtype(x.dtype):
         raise TypeError(f"inputs must be float32 or float64, got {x.dtype}")  # or bfloat16
     if x.ndim != 2:
         raise ValueError(f"inputs must be 2-D [batch_size, dim], got shape {x.shape}")
+    if keep_bf16 and _is_bf16_dtype(x.dtype):
+        return _Bf16Inputs(x)
     return _computing_matrix(x, _compute_dtype(x.dtype), threads)
 
 
@@ -463,7 +493,7 @@ def _compute(kind, *, weights, biases, labels, inputs, num_sampled, num_classes,
     """``(loss, logits, grads)`` of one loss-function call (see the public functions)."""
     bf16 = _is_bf16(inputs)
     threads = resolve_num_threads(num_threads)
-    x = _inputs_matrix(inputs, threads)
+    x = _inputs_matrix(inputs, threads, keep_bf16=True)
     num_true = check_attr_min(num_true, "num_true")
     if sampled_values is None:
         num_sampled = check_attr_min(num_sampled, "num_sampled")
@@ -482,13 +512,14 @@ def _compute(kind, *, weights, biases, labels, inputs, num_sampled, num_classes,
                      sampled_values=sampled_values, draw=draw, subtract_log_q=subtract_log_q,
                      upstream=upstream, want_grads=want_grads,
                      num_sampled=None if sampled_values is None else num_sampled)
+    xin, x16 = _run_inputs(x)
     result = _losses._run(
-        kind, x, batch.labels, num_true, batch.sampled, batch.tec, batch.sec, params.w_view,
+        kind, xin, batch.labels, num_true, batch.sampled, batch.tec, batch.sec, params.w_view,
         params.b_view, subtract_log_q=bool(subtract_log_q),
         remove_accidental_hits=bool(remove_accidental_hits),
         mask_all_duplicates=bool(mask_all_duplicates), true_target=_true_target(true_target),
         upstream=batch.upstream, want_grads=bool(want_grads), want_logits=bool(want_logits),
-        num_threads=threads, **params.bf16_rows)
+        num_threads=threads, **params.bf16_rows, **x16)
     grads = params.grads(result, threads) if want_grads else None
     if bf16:
         grads = grads if grads is None else grads._replace(
@@ -1085,14 +1116,15 @@ class SampledLoss:
         if self._bf16_grads and want_grads and x.dtype != np.float32:
             raise TypeError("grad_precision='bfloat16' needs float32 computing (float32 or "
                             f"bfloat16 inputs), got {x.dtype} inputs")
+        xin, x16 = _run_inputs(x)
         return _losses._run(
-            self._kind, x, batch.labels, self.num_true, batch.sampled, batch.tec, batch.sec,
+            self._kind, xin, batch.labels, self.num_true, batch.sampled, batch.tec, batch.sec,
             self._params.w_view, self._params.b_view, subtract_log_q=self.subtract_log_q,
             remove_accidental_hits=self.remove_accidental_hits,
             mask_all_duplicates=self.mask_all_duplicates, true_target=self._target,
             upstream=batch.upstream, want_grads=want_grads, want_logits=False,
             num_threads=resolve_num_threads(self.num_threads), bf16_grads=self._bf16_grads,
-            **self._params.bf16_rows, **update)
+            **self._params.bf16_rows, **x16, **update)
 
     def __call__(self, labels, inputs, *, sampled_values=None, return_grads=False, upstream=None,
                  label_row_splits=None):
@@ -1108,7 +1140,7 @@ class SampledLoss:
                                               upstream, label_row_splits)
         bf16 = _is_bf16(inputs)
         threads = resolve_num_threads(self.num_threads)
-        x = _inputs_matrix(inputs, threads)
+        x = _inputs_matrix(inputs, threads, keep_bf16=True)
         batch = self._batch(labels, x, sampled_values, upstream, return_grads)
         result = self._kernel(x, batch, want_grads=bool(return_grads))
         if return_grads:
@@ -1148,7 +1180,7 @@ class SampledLoss:
         if not all(a.flags.writeable for a in self._w + (self._b or [])):
             raise ValueError("step() updates in place: weights and biases must be writable")
         threads = resolve_num_threads(self.num_threads)
-        x = _computing_matrix(x, ct, threads)
+        x = _Bf16Inputs(x) if bf16 else _computing_matrix(x, ct, threads)
         lr = self.learning_rate if learning_rate is None else float(learning_rate)
         batch = self._batch(labels, x, sampled_values, upstream, True, sep=", ")
         result = self._kernel(

@@ -81,6 +81,12 @@ void validate(const SampledLossInput<T>& in) {
                                 " columns, weights have " + std::to_string(in.weights->cols()));
   }
   if (in.biases != nullptr && in.biases->cols() != 1) throw std::invalid_argument("biases must be 1-D");
+  if (!std::is_same_v<T, float> && in.inputs_bf16 != nullptr) {
+    throw std::invalid_argument("bfloat16 inputs need float32 computing");
+  }
+  if (in.inputs_bf16 != nullptr && in.inputs != nullptr) {
+    throw std::invalid_argument("inputs are given twice (float and bfloat16)");
+  }
   const int64_t nt_total = in.batch * in.num_true;
   for (int64_t j = 0; j < nt_total; ++j) in.weights->check_id(in.labels[j], "labels", j);
   for (int64_t j = 0; j < in.num_sampled; ++j) in.weights->check_id(in.sampled[j], "sampled_candidates", j);
@@ -112,6 +118,7 @@ struct Call {
   bool mask = false;          // accidental hits are removed
   bool has_bias_grad = false;
   bool bf16_dot = false;      // the logits GEMM runs on bfloat16 operands (kernels/loss_bf16.hpp)
+  bool x16_ready = false;     // ... and phase_gather wrote its bfloat16 inputs (ws.x16, ws.x16_bad)
   bool amx = false;           // ... on AMX tiles rather than vdpbf16ps
   bool round_g = false;       // in.bf16_grads applies (float computing, gradients, S > 0)
   bool bf16_bwd = false;      // ... and the gradient products run on AMX tiles
@@ -160,6 +167,17 @@ bool use_bf16_dot(const Call<T>& c) {
     return c.S > 0 && c.D > 0 && c.in.weights->dtype() == DType::kBFloat16 &&
            active_isa() == Isa::kAvx512 && bf16_dot_available() && bf16_dot_enabled();
   }
+}
+
+// True if one of the n bfloat16 values (bits) is a subnormal, which the
+// bfloat16 products do not read as itself.
+inline bool bf16_has_subnormal(const uint16_t* v, int64_t n) {
+  uint16_t any = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const uint16_t h = v[i];
+    any |= static_cast<uint16_t>(((h & 0x7f80) == 0) & ((h & 0x007f) != 0));
+  }
+  return any != 0;
 }
 
 // True if the sparse update may write a byte of [p, p + bytes): its tables
@@ -211,8 +229,19 @@ void phase_gather(Call<T>& c) {
   const SampledLossInput<T>& in = c.in;
   Workspace<T>& ws = c.ws;
   const int64_t B = c.B, BT = c.BT, S = c.S, D = c.D, Dp = c.Dp;
-  const bool x_in_place = D == Dp && D > 0 && in.inputs_stride == D &&
+  const bool x_in_place = D == Dp && D > 0 && in.inputs_stride == D && in.inputs_bf16 == nullptr &&
                           !update_may_write(c.update, in.inputs, static_cast<int64_t>(sizeof(T)) * B * D);
+  [[maybe_unused]] const ConvertKernels& widen = convert_kernels();
+  // bfloat16 inputs on the bfloat16 logits path: their bits are the
+  // product's operand (ws.x16), copied here, checked for subnormals per
+  // block of 64 rows (phase_pack then skips its narrowing pass).
+  constexpr int64_t kX16Rows = 64;
+  const bool x16_here = c.bf16_dot && in.inputs_bf16 != nullptr && D > 0;
+  if (x16_here) {
+    resize(ws.x16, static_cast<size_t>(B * Dp));
+    ws.x16_bad.assign(static_cast<size_t>((B + kX16Rows - 1) / kX16Rows), 0);
+    c.x16_ready = true;
+  }
   if (x_in_place) {
     c.X = in.inputs;
   } else {
@@ -253,7 +282,21 @@ void phase_gather(Call<T>& c) {
       if (r < B) {
         if (x_in_place) continue;
         dst = ws.x.data() + r * Dp;
-        // With dim == 0 the caller passes no inputs buffer (null): no memcpy.
+        // With dim == 0 the caller passes no inputs buffer (null): no copy.
+        if constexpr (std::is_same_v<T, float>) {
+          if (D > 0 && in.inputs_bf16 != nullptr) {
+            const uint16_t* src = in.inputs_bf16 + r * in.inputs_stride;
+            widen.bf16_to_f32(src, dst, D);
+            std::fill(dst + D, dst + Dp, T(0));
+            if (x16_here) {
+              uint16_t* d16 = ws.x16.data() + r * Dp;
+              std::memcpy(d16, src, sizeof(uint16_t) * D);
+              std::fill(d16 + D, d16 + Dp, uint16_t{0});
+              if (bf16_has_subnormal(src, D)) ws.x16_bad[r / kX16Rows] = 1;
+            }
+            continue;
+          }
+        }
         if (D > 0) std::memcpy(dst, in.inputs + r * in.inputs_stride, sizeof(T) * D);
       } else if (r < B + BT) {
         const int64_t j = r - B;
@@ -338,7 +381,7 @@ void phase_pack(Call<T>& c) {
   // (sized where it is packed: the bfloat16 checks below may fall back to
   // the float32 path after the bfloat16 gradient products were chosen)
   auto size_dx = [&] { resize(ws.w_dx, static_cast<size_t>(column_panels_size(S, Dp, NR))); };
-  if (c.bf16_dot) {
+  if (c.bf16_dot && !c.x16_ready) {
     // The inputs as bfloat16, if they all are bfloat16 values (checked in
     // the same pass, vectorised; float32 inputs fail on their first row).
     resize(ws.x16, static_cast<size_t>(c.B * Dp));
@@ -355,6 +398,8 @@ void phase_pack(Call<T>& c) {
         }
       }
     });
+  }
+  if (c.bf16_dot) {
     for (const char f : ws.x16_bad) c.bf16_dot = c.bf16_dot && f == 0;
   }
   if (c.bf16_dot) {
@@ -557,6 +602,9 @@ void phase_batch_tiles(Call<T>& c) {
     resize(c.ws.dx, static_cast<size_t>(c.B * c.Dp));
     c.DX = c.ws.dx.data();
   }
+  uint16_t* dx16 = nullptr;  // bfloat16 dX, narrowed tile by tile
+  if constexpr (std::is_same_v<T, float>) dx16 = c.grads && c.D > 0 ? c.out.d_inputs16 : nullptr;
+  [[maybe_unused]] const ConvertKernels& narrow = convert_kernels();
   // With a reduction to come, task 0 sorts its order (reduce_order) while
   // the other threads take the first tiles: on several threads the sort no
   // longer runs alone (S = 512, 2 threads: about 50 µs of a 1.6 ms call).
@@ -569,6 +617,12 @@ void phase_batch_tiles(Call<T>& c) {
     }
     tile_logits_loss(c, t - first);
     if (c.grads) tile_input_grads(c, t - first);
+    if constexpr (std::is_same_v<T, float>) {
+      if (dx16 != nullptr) {  // the tile's rows of dX are final
+        const int64_t r0 = (t - first) * c.tile, r1 = std::min(c.B, r0 + c.tile);
+        for (int64_t i = r0; i < r1; ++i) narrow.f32_to_bf16(c.DX + i * c.Dp, dx16 + i * c.D, c.D);
+      }
+    }
   });
   if (c.grads && c.out.d_inputs != nullptr && !dx_in_place) {
     for (int64_t i = 0; i < c.B; ++i) {
@@ -699,6 +753,9 @@ void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out,
                   const SparseUpdate<T>* update) {
   validate(in);
   if (update != nullptr && !in.want_grads) throw std::invalid_argument("an update needs gradients");
+  if (!std::is_same_v<T, float> && out.d_inputs16 != nullptr) {
+    throw std::invalid_argument("a bfloat16 input gradient needs float32 computing");
+  }
   Call<T> c(in, out, update, loss_kernels<T>(active_isa()), workspace<T>());
   c.bf16_dot = use_bf16_dot(c);
   c.round_g = std::is_same_v<T, float> && in.bf16_grads && c.grads && c.S > 0;

@@ -35,6 +35,9 @@ struct SampledLossInput {
   int64_t batch = 0, dim = 0, num_true = 1, num_sampled = 0;
   const T* inputs = nullptr;  // [batch, dim], row stride inputs_stride
   int64_t inputs_stride = 0;
+  // T = float: bfloat16 inputs (their bits, row stride inputs_stride) in
+  // place of `inputs`, widened to float32 (exactly) while they are gathered.
+  const uint16_t* inputs_bf16 = nullptr;
   const int64_t* labels = nullptr;      // [batch * num_true], row-major
   const int64_t* sampled = nullptr;     // [num_sampled]
   const T* true_expected = nullptr;     // [batch * num_true], used if subtract_log_q
@@ -67,6 +70,10 @@ struct SampledLossOutput {
   T* loss = nullptr;      // [batch]; losses only
   T* logits = nullptr;    // [batch, num_true + num_sampled]; optional
   T* d_inputs = nullptr;  // [batch, dim]; with want_grads
+  // T = float: dX as bfloat16 bits instead (in place of d_inputs), each row
+  // narrowed to nearest even (the bits of ml_dtypes' cast) by the task that
+  // finished it.
+  uint16_t* d_inputs16 = nullptr;
   int64_t* grad_ids = nullptr;  // sorted unique class ids that received gradient
   T* grad_weights = nullptr;    // [rows, dim]
   T* grad_biases = nullptr;     // [rows]; optional
