@@ -125,9 +125,14 @@ inline Vec<T> vlog1p_unit(Vec<T> e) {
   q = q * s2 + T(1.0 / 3);
   q = q * s2 + T(1);
   const V log_u = T(2) * s * q + big * T(0.6931471805599453);
-  const V d = u - T(1);  // exact; 0 when e is below half an ulp of 1
-  const V safe_d = d == T(0) ? splat<T>(T(1)) : d;
-  return d == T(0) ? e : log_u * (e / safe_d);
+  // log1p(e) = log(u + c) = log(u) + c / u + O(c^2), with c = e - (u - 1)
+  // the rounding error of u = 1 + e (exact: |c| <= 2^-24 for float, and e,
+  // u - 1 are within a factor of two). c / u is taken as c (2 - u) (no
+  // division): the error, c (u - 1)^2 / u, is below c (u - 1), under an ulp
+  // of the result (which is at least 0.69 (u - 1)). e below half an ulp of
+  // 1 gives u = 1, log_u = 0 and the result e.
+  const V c = e - (u - T(1));
+  return log_u + c * (T(2) - u);
 }
 
 // Reduces the lanes by halving (log2(lanes) shuffles, then the last pair),
@@ -212,6 +217,8 @@ inline Vec<T> logistic_xent(Vec<T> x, Vec<T> z, Vec<T>& sig) {
   const V ax = x < T(0) ? -x : x;
   const V e = vexp_nonpos<T>(-ax);
   const V pos = x > T(0) ? x : V{};
-  sig = x >= T(0) ? T(1) / (T(1) + e) : e / (T(1) + e);
+  // One division: the numerator chosen per lane (as two selected divisions
+  // the compiler emits both, and division is this function's dearest part).
+  sig = (x >= T(0) ? splat<T>(T(1)) : e) / (T(1) + e);
   return pos - x * z + vlog1p_unit<T>(e);
 }
