@@ -494,3 +494,27 @@ def test_column_panels_at_every_simd_level(level, dt, D, restore_simd):  # noqa:
         np.testing.assert_array_equal(grads.inputs, runs[0][1].inputs)
         for a, b in zip(grads.weights.values, runs[0][1].weights.values):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_nce_column_loss_is_accurate_to_a_few_ulps(dt, each_simd_level):
+    """One sampled column's NCE term, max(t, 0) + log1p(exp(-|t|)) for a
+    logit t (target 0), against the float64 oracle (long double for float64):
+    within 4 ulp of the result at every SIMD level, for logits from -80 to
+    30, including those whose exp(-|t|) is below half an ulp of 1 (where
+    log1p(e) is e itself, which log(1 + e) would lose). The label column's
+    logit is 200 (its term underflows to exactly 0), so each row's loss is
+    the one term. exp itself contributes about an ulp."""
+    t = np.concatenate([-np.logspace(-9, np.log10(80), 700), np.linspace(-17, 30, 701)])
+    t = t.astype(dt)
+    B = t.size
+    x = np.stack([t, np.ones(B, dt)], axis=1)
+    W = np.array([[1.0, 0.0], [0.0, 200.0]], dtype=dt)  # row 0 sampled, row 1 the label
+    labels = np.ones((B, 1), np.int64)
+    sv = (np.array([0]), np.ones((B, 1)), np.ones(1))
+    got = ps.nce_loss(W, None, labels, x, 1, 2, sampled_values=sv, remove_accidental_hits=False)
+    wide = np.longdouble if dt == np.float64 else np.float64
+    tw = t.astype(wide)
+    want = np.maximum(tw, 0) + np.log1p(np.exp(-np.abs(tw)))
+    ulps = np.abs(got.astype(wide) - want) / np.spacing(want.astype(dt)).astype(wide)
+    assert ulps.max() <= 4, (each_simd_level, float(t[np.argmax(ulps)]), float(ulps.max()))
