@@ -76,15 +76,9 @@ def _word(seed, epoch, tag, pos):
     return _mix((stream + (pos + 1) * _G) & _M64)
 
 
-@pytest.mark.parametrize("position,epoch", [(0, 0), (123_456_789_012, 3)])
-def test_records_follow_the_specified_random_streams(position, epoch):
-    """Which tokens are kept and each window's radius come from streams 0 and
-    1 of the specification: recomputed here without the library, window by
-    window (a change to the streams would change every trained vector)."""
-    tokens, ends, keep, noise, syn0, syn1 = _chunk(3)
-    window, seed = 4, 11
-    ctx, nctx, out = _word2vec.records(syn0, syn1, keep, noise, tokens, ends, position, seed,
-                                       epoch, DIM, window, NEG, 2)
+def _expected_records(tokens, ends, keep, seed, epoch, position, window):
+    """(centre words, context lists) of the chunk's records, from streams 0
+    and 1 of the specification, computed here without the library."""
     expect_centre, expect_ctx = [], []
     start = 0
     for end in ends.tolist():
@@ -97,9 +91,47 @@ def test_records_follow_the_specified_random_streams(position, epoch):
             expect_ctx.append([w for u, (_, w) in enumerate(kept)
                                if u != t and abs(u - t) <= radius])
         start = end
+    return expect_centre, expect_ctx
+
+
+@pytest.mark.parametrize("position,epoch", [(0, 0), (123_456_789_012, 3)])
+def test_records_follow_the_specified_random_streams(position, epoch):
+    """Which tokens are kept and each window's radius come from streams 0 and
+    1 of the specification: recomputed here without the library, window by
+    window (a change to the streams would change every trained vector)."""
+    tokens, ends, keep, noise, syn0, syn1 = _chunk(3)
+    window, seed = 4, 11
+    ctx, nctx, out = _word2vec.records(syn0, syn1, keep, noise, tokens, ends, position, seed,
+                                       epoch, DIM, window, NEG, 2)
+    expect_centre, expect_ctx = _expected_records(tokens, ends, keep, seed, epoch, position, window)
     assert out[:, 0].tolist() == expect_centre
     assert [ctx[r, :nctx[r]].tolist() for r in range(len(nctx))] == expect_ctx
     assert 0.55 < len(expect_centre) / len(tokens) < 0.95  # keep_prob is uniform in [0.5, 1)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_records_of_a_long_chunk_follow_the_streams_on_any_thread_count(threads):
+    """A chunk of 12,000 tokens, cut into tasks of whole sentences of a few
+    thousand tokens: sentences of 1 to 300 tokens, empty ones, and one of
+    5,000 tokens (a task alone); the records are the specification's, in
+    order, whatever the thread count."""
+    rng = np.random.default_rng(8)
+    tokens = rng.integers(0, V, 12_000).astype(np.int32)
+    cuts = np.cumsum(rng.integers(1, 300, 60))
+    cuts = np.concatenate([cuts[cuts < 4000], [4000, 4000, 9000], [9001, 9001],
+                           np.arange(9100, 12_000, 250), [12_000]])
+    ends = np.unique(cuts).astype(np.int64)
+    ends = np.insert(ends, 3, ends[2])  # an empty sentence
+    keep = rng.uniform(0.5, 1.0, V).astype(np.float32)
+    noise = _word2vec.NoiseTable(np.ones(V, np.float32))
+    syn0 = np.zeros((V, STRIDE), np.float32)
+    syn1 = np.zeros((V, STRIDE), np.float32)
+    window, seed, epoch, position = 3, 5, 1, 777
+    ctx, nctx, out = _word2vec.records(syn0, syn1, keep, noise, tokens, ends, position, seed,
+                                       epoch, DIM, window, NEG, threads)
+    expect_centre, expect_ctx = _expected_records(tokens, ends, keep, seed, epoch, position, window)
+    assert out[:, 0].tolist() == expect_centre
+    assert [ctx[r, :nctx[r]].tolist() for r in range(len(nctx))] == expect_ctx
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -36,30 +36,46 @@ void build_records(const float* keep_prob, const uint64_t* neg_table, uint32_t n
   const uint64_t shrink_stream = w2v_stream(ch.seed, ch.epoch, 1);
   std::vector<uint64_t> neg_stream(static_cast<size_t>(std::max(0, negative)));
   for (int j = 0; j < negative; ++j) neg_stream[j] = w2v_stream(ch.seed, ch.epoch, 2 + static_cast<uint64_t>(j));
+  // Subsampling and each sentence's kept tokens, over blocks of sentences
+  // (first_record[s + 1] holds sentence s's count until the prefix sum
+  // below); the sentences' tokens are contiguous, in order.
   std::vector<uint8_t> keep(static_cast<size_t>(n));
-  constexpr int64_t kBlock = 4096;
-  parallel_for((n + kBlock - 1) / kBlock, threads, [&](int64_t b) {
-    const int64_t end = std::min(n, (b + 1) * kBlock);
-    for (int64_t p = b * kBlock; p < end; ++p) {
-      const int32_t id = ch.tokens[p];
-      const double u = static_cast<double>(w2v_draw(keep_stream, ch.position + p) >> 11) *
-                       (1.0 / 9007199254740992.0);
-      keep[p] = u < static_cast<double>(keep_prob[id]) ? 1 : 0;
-    }
-  });
-  // Kept tokens per sentence -> record offsets.
   std::vector<int64_t> first_record(static_cast<size_t>(ch.num_sentences) + 1, 0);
   std::vector<int64_t> sentence_start(static_cast<size_t>(ch.num_sentences));
-  int64_t start = 0;
-  int64_t longest = 0;
-  for (int64_t s = 0; s < ch.num_sentences; ++s) {
+  // Tasks of whole sentences, at least kTokens tokens each (but the last),
+  // so that handing them out (an atomic counter the threads share) costs
+  // nothing next to them; block_first[b] is task b's first sentence.
+  constexpr int64_t kTokens = 2048;
+  std::vector<int64_t> block_first;
+  for (int64_t s = 0, start = 0; s < ch.num_sentences; ++s) {
     sentence_start[s] = start;
-    int64_t kept = 0;
-    for (int64_t p = start; p < ch.sentence_ends[s]; ++p) kept += keep[p];
-    first_record[s + 1] = first_record[s] + kept;
-    longest = std::max(longest, kept);
+    if (block_first.empty() || start - sentence_start[block_first.back()] >= kTokens) block_first.push_back(s);
     start = ch.sentence_ends[s];
   }
+  const int64_t blocks = static_cast<int64_t>(block_first.size());
+  block_first.push_back(ch.num_sentences);
+  std::vector<int64_t> block_longest(static_cast<size_t>(blocks), 0);
+  parallel_for(blocks, threads, [&](int64_t b) {
+    int64_t longest = 0;
+    for (int64_t s = block_first[b]; s < block_first[b + 1]; ++s) {
+      int64_t kept = 0;
+      for (int64_t p = sentence_start[s]; p < ch.sentence_ends[s]; ++p) {
+        const int32_t id = ch.tokens[p];
+        const double u = static_cast<double>(w2v_draw(keep_stream, ch.position + p) >> 11) *
+                         (1.0 / 9007199254740992.0);
+        const uint8_t k = u < static_cast<double>(keep_prob[id]) ? 1 : 0;
+        keep[p] = k;
+        kept += k;
+      }
+      first_record[s + 1] = kept;
+      longest = std::max(longest, kept);
+    }
+    block_longest[b] = longest;
+  });
+  // Kept tokens per sentence -> record offsets.
+  for (int64_t s = 0; s < ch.num_sentences; ++s) first_record[s + 1] += first_record[s];
+  int64_t longest = 0;
+  for (const int64_t l : block_longest) longest = std::max(longest, l);
   rec.count = first_record[ch.num_sentences];
   // A window never holds more than the rest of its sentence: a huge `window`
   // costs nothing beyond the longest kept sentence of the chunk.
@@ -68,10 +84,11 @@ void build_records(const float* keep_prob, const uint64_t* neg_table, uint32_t n
   rec.ctx.resize(static_cast<size_t>(rec.count * rec.max_ctx));
   rec.nctx.resize(static_cast<size_t>(rec.count));
   rec.out.resize(static_cast<size_t>(rec.count * rec.outs));
-  parallel_for(ch.num_sentences, threads, [&](int64_t s) {
+  parallel_for(blocks, threads, [&](int64_t b) {
     // Per-thread buffers, reused from sentence to sentence.
     thread_local std::vector<int32_t> ids;
     thread_local std::vector<int64_t> pos;
+    for (int64_t s = block_first[b]; s < block_first[b + 1]; ++s) {
     ids.clear();
     pos.clear();
     for (int64_t p = sentence_start[s]; p < ch.sentence_ends[s]; ++p) {
@@ -101,6 +118,7 @@ void build_records(const float* keep_prob, const uint64_t* neg_table, uint32_t n
         const int64_t neg = alias_pick(w, neg_table, neg_size);
         o[1 + j] = neg == ids[t] ? -1 : static_cast<int32_t>(neg);
       }
+    }
     }
   });
 }
