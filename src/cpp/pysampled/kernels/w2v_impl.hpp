@@ -261,21 +261,40 @@ double hogwild(const Word2VecModel& m, const Word2VecConfig& cfg, const W2VRecor
   const int64_t nblocks = (R + kBlock - 1) / kBlock;
   std::vector<double> block_loss(static_cast<size_t>(nblocks), 0.0);
   std::vector<int64_t> block_pairs(static_cast<size_t>(nblocks), 0);
-  // Blocks handed out in an order that spreads the threads over the chunk:
-  // task i takes block (i % spans) * per + i / spans, so the blocks trained
-  // at the same time lie about nblocks / spans apart (neighbouring text
-  // shares rare words whose rows would move between cores). Tasks are still
-  // handed out dynamically, so a slow thread takes fewer of them.
+  // The chunk's blocks cut into one span per thread: each thread trains its
+  // own span front to back, so the text a core trains stays on that core
+  // (neighbouring text shares rare words, whose rows would otherwise move
+  // between the cores), then takes the blocks left in the other spans from
+  // their backs, so a slow thread (or one sharing its core) leaves its
+  // blocks to the others. CBOW, one GCIDE epoch on 2 threads (Xeon): 2.5%
+  // faster than handing out the spans' blocks alternately.
   const int64_t spans = std::max<int64_t>(1, std::min<int64_t>(threads, nblocks));
   const int64_t per = (nblocks + spans - 1) / spans;
-  const int64_t ntasks = spans * per;
   const int workers = static_cast<int>(spans);
   // Rows of the hottest words on private copies, merged every merge_blocks
   // blocks (HotRows); on one thread the rows are updated in place.
   const int64_t hot = workers > 1 ? hot_rows(m.vocab, stride) : 0;
   const int64_t merge_blocks = std::max<int64_t>(1, kHotMergeRecords / workers / kBlock);
   HotLocks hot_locks((hot + kHotStripe - 1) / kHotStripe);
-  std::atomic<int64_t> next{0};
+  // Span s's blocks [front, back) not yet taken, as front | back << 32 (a
+  // chunk has far fewer than 2^32 blocks), taken with compare-and-swap.
+  std::unique_ptr<std::atomic<uint64_t>[]> left(new std::atomic<uint64_t>[static_cast<size_t>(spans)]);
+  for (int64_t s = 0; s < spans; ++s) {
+    const uint64_t f = static_cast<uint64_t>(std::min(nblocks, s * per));
+    const uint64_t b = static_cast<uint64_t>(std::min(nblocks, (s + 1) * per));
+    left[s].store(f | (b << 32), std::memory_order_relaxed);
+  }
+  auto take = [&](int64_t s, bool front) -> int64_t {  // a block of span s, or -1
+    uint64_t v = left[s].load(std::memory_order_relaxed);
+    for (;;) {
+      const uint64_t f = v & 0xffffffffu, b = v >> 32;
+      if (f >= b) return -1;
+      const uint64_t next = front ? ((f + 1) | (b << 32)) : (f | ((b - 1) << 32));
+      if (left[s].compare_exchange_weak(v, next, std::memory_order_relaxed)) {
+        return static_cast<int64_t>(front ? f : b - 1);
+      }
+    }
+  };
   parallel_for(workers, workers, [&](int64_t worker) {
     std::vector<const float*> orow(static_cast<size_t>(K));
     std::vector<float*> crow(static_cast<size_t>(rec.max_ctx));
@@ -307,10 +326,9 @@ double hogwild(const Word2VecModel& m, const Word2VecConfig& cfg, const W2VRecor
     };
     int64_t since = 0;
     for (;;) {
-      const int64_t task = next.fetch_add(1, std::memory_order_relaxed);
-      if (task >= ntasks) break;
-      const int64_t b = (task % spans) * per + task / spans;
-      if (b >= nblocks) continue;
+      int64_t b = take(worker, true);
+      for (int64_t k = 1; b < 0 && k < spans; ++k) b = take((worker + k) % spans, false);
+      if (b < 0) break;
       if (++since == merge_blocks) {
         rows.merge();
         since = 0;
