@@ -90,6 +90,12 @@ HOGWILD_BLOCK = 64
 HOT_ROWS_MAX, HOT_STRIPE, HOT_BYTES, HOT_MERGE_RECORDS = 256, 32, 128 * 1024, 4096
 
 
+def hot_merge_records(T):
+    """Records of one thread between its merges on T threads (w2v_impl.hpp's
+    hot_merge_records)."""
+    return HOT_MERGE_RECORDS if T <= 2 else HOT_MERGE_RECORDS // T
+
+
 def chunk_records(model, keep, noise, start, stop, ends, epoch=0):
     """The records train_chunk draws for one chunk: ctx [R, W], nctx [R], out [R, K]."""
     from pysampled import _word2vec
@@ -169,11 +175,11 @@ def hot_rows(vocab, dim):
 
 
 def hogwild_movements(ev, rec, key, R, T, horizon, vocab=0, hot=0):
-    """Thread t trains the blocks of span t in order (as `hogwild` hands them
-    out when the threads run at the same speed); its clock counts its events.
+    """Thread t trains the blocks of span t in order (as `hogwild` does until
+    a span runs out); its clock counts its events.
     On several threads the rows of ids below `hot`, in either table, live in
     each thread's own copies and never move between training accesses;
-    instead every merge (each thread's, every HOT_MERGE_RECORDS / T of its
+    instead every merge (each thread's, every hot_merge_records(T) of its
     records) moves the 2 `hot` shared rows, which the previous merge, by
     another thread, wrote."""
     if T > 1 and hot > 0:
@@ -190,7 +196,7 @@ def hogwild_movements(ev, rec, key, R, T, horizon, vocab=0, hot=0):
     clock = ev - first_event[thread]
     merges = 0
     if T > 1 and hot > 0:
-        merges = 2 * hot * int(round(R * T / HOT_MERGE_RECORDS))
+        merges = 2 * hot * int(round(R / hot_merge_records(T)))
     return movements(key, clock, thread, horizon) + merges, hottest(key, clock, thread, horizon)
 
 

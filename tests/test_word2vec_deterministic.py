@@ -246,7 +246,8 @@ def test_hogwild_hot_rows_merge_every_change_once(cbow, threads, vocab):
     """On several threads, Hogwild trains the rows of the 256 most frequent
     words (ids below 256: the vocabulary is sorted by count) on per-thread
     copies, and merges each thread's change into the shared rows every
-    4,096 / threads of its records and at the chunk's end. With a learning
+    4,096 of its records on 2 threads (4,096 / threads on more) and at the
+    chunk's end. With a learning
     rate this small, training is linear to first order, so the tables, and
     every hot row, must change as on one thread, whatever the order of the
     updates. The differences measured: at most 0.3% of the total change and
@@ -254,7 +255,8 @@ def test_hogwild_hot_rows_merge_every_change_once(cbow, threads, vocab):
     overwriting the shared rows with a thread's copy, counting a change
     twice, and not refreshing a copy after its merge. 40 words are all hot;
     of 300, 44 are updated in place. About 3,100 blocks of 64 records: some
-    24 merges per thread, long enough for the threads to overlap (on one
+    24 (2 threads) to 48 (3 threads) merges per thread, long enough for the
+    threads to overlap (on one
     thread the comparison holds trivially)."""
     change = _hogwild_zipf_change(vocab, 50, 200_000, 12_000, rng_seed=11, seed=3, window=4, cbow=cbow)
     one, many = change(1)[0], change(threads)[0]

@@ -176,10 +176,18 @@ constexpr int64_t kHotBytes = 128 * 1024;        // private rows of one table, a
 // thread count. 4,096 records are about 5,500 words of text: the streams
 // study (benchmarks/RESULTS.md) found private copies of every row stable
 // when the words trained between merges, over all copies, stayed below
-// about 10,000, at 2 to 16 copies. On 2 threads (GCIDE, Xeon), merging
-// every 1,024 records per thread was 2-4% slower than every 4,096 or 8,192;
-// 64, 128, 256 and 512 hot rows gave the same speed within noise.
+// about 10,000, at 4 to 16 copies; two copies summed stayed stable even
+// when merged once per chunk (100,000 words), so two threads merge every
+// kHotMergeRecords of their own records (hot_merge_records). On 2 threads
+// (GCIDE, Xeon), merging every 1,024 records per thread was 2-4% slower
+// than every 4,096 or 8,192, and every 2,048 (CBOW) 3% slower than every
+// 4,096; 64, 128, 256 and 512 hot rows gave the same speed within noise.
 constexpr int64_t kHotMergeRecords = 4096;
+
+// Records of one thread between its merges, on `workers` threads.
+inline int64_t hot_merge_records(int64_t workers) {
+  return workers <= 2 ? kHotMergeRecords : kHotMergeRecords / workers;
+}
 
 inline int64_t hot_rows(int64_t vocab, int64_t stride) {
   const int64_t by_size = kHotBytes / (stride * static_cast<int64_t>(sizeof(float)));
@@ -274,7 +282,7 @@ double hogwild(const Word2VecModel& m, const Word2VecConfig& cfg, const W2VRecor
   // Rows of the hottest words on private copies, merged every merge_blocks
   // blocks (HotRows); on one thread the rows are updated in place.
   const int64_t hot = workers > 1 ? hot_rows(m.vocab, stride) : 0;
-  const int64_t merge_blocks = std::max<int64_t>(1, kHotMergeRecords / workers / kBlock);
+  const int64_t merge_blocks = std::max<int64_t>(1, hot_merge_records(workers) / kBlock);
   HotLocks hot_locks((hot + kHotStripe - 1) / kHotStripe);
   // Span s's blocks [front, back) not yet taken, as front | back << 32 (a
   // chunk has far fewer than 2^32 blocks), taken with compare-and-swap.
