@@ -824,15 +824,20 @@ def test_step_refuses_mixed_weight_and_bias_dtypes_for_float64_inputs():
     assert W[0, 0] == np.float32(-0.5) and b[0] == -0.5
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 @pytest.mark.parametrize("optimizer", ["sgd", "adagrad"])
-def test_step_reads_inputs_that_are_a_view_of_the_updated_table_before_updating(optimizer):
+def test_step_reads_inputs_that_are_a_view_of_the_updated_table_before_updating(optimizer, dtype):
     """The kernel reads unpadded inputs in place unless the step's update can
     write them: inputs that are a view of the table being updated must give
     the result of a private copy of them taken before the step. D = 32 needs
-    no padding at any SIMD level."""
+    no padding at any SIMD level. bfloat16 inputs (a view of a bfloat16
+    table), which the kernel reads as they are, too."""
+    if dtype == "bfloat16":
+        import ml_dtypes
+        dtype = ml_dtypes.bfloat16
     rng = np.random.default_rng(5)
     C, D, B, S = 200, 32, 40, 16
-    W0 = (rng.normal(size=(C, D)) * 0.3).astype(np.float32)
+    W0 = (rng.normal(size=(C, D)) * 0.3).astype(dtype)
     labels = rng.integers(0, C, size=(B, 1))
     labels[::2, 0] = np.arange(0, B, 2)  # the step updates rows it also reads as inputs
 
