@@ -285,20 +285,24 @@ double hogwild(const Word2VecModel& m, const Word2VecConfig& cfg, const W2VRecor
   const int64_t merge_blocks = std::max<int64_t>(1, hot_merge_records(workers) / kBlock);
   HotLocks hot_locks((hot + kHotStripe - 1) / kHotStripe);
   // Span s's blocks [front, back) not yet taken, as front | back << 32 (a
-  // chunk has far fewer than 2^32 blocks), taken with compare-and-swap.
-  std::unique_ptr<std::atomic<uint64_t>[]> left(new std::atomic<uint64_t>[static_cast<size_t>(spans)]);
+  // chunk has far fewer than 2^32 blocks), taken with compare-and-swap; one
+  // cache line per span, which its owner updates at every block.
+  struct alignas(64) SpanLeft {
+    std::atomic<uint64_t> v;
+  };
+  std::vector<SpanLeft> left(static_cast<size_t>(spans));
   for (int64_t s = 0; s < spans; ++s) {
     const uint64_t f = static_cast<uint64_t>(std::min(nblocks, s * per));
     const uint64_t b = static_cast<uint64_t>(std::min(nblocks, (s + 1) * per));
-    left[s].store(f | (b << 32), std::memory_order_relaxed);
+    left[s].v.store(f | (b << 32), std::memory_order_relaxed);
   }
   auto take = [&](int64_t s, bool front) -> int64_t {  // a block of span s, or -1
-    uint64_t v = left[s].load(std::memory_order_relaxed);
+    uint64_t v = left[s].v.load(std::memory_order_relaxed);
     for (;;) {
       const uint64_t f = v & 0xffffffffu, b = v >> 32;
       if (f >= b) return -1;
       const uint64_t next = front ? ((f + 1) | (b << 32)) : (f | ((b - 1) << 32));
-      if (left[s].compare_exchange_weak(v, next, std::memory_order_relaxed)) {
+      if (left[s].v.compare_exchange_weak(v, next, std::memory_order_relaxed)) {
         return static_cast<int64_t>(front ? f : b - 1);
       }
     }
