@@ -89,36 +89,36 @@ void build_records(const float* keep_prob, const uint64_t* neg_table, uint32_t n
     thread_local std::vector<int32_t> ids;
     thread_local std::vector<int64_t> pos;
     for (int64_t s = block_first[b]; s < block_first[b + 1]; ++s) {
-    ids.clear();
-    pos.clear();
-    for (int64_t p = sentence_start[s]; p < ch.sentence_ends[s]; ++p) {
-      if (keep[p]) {
-        ids.push_back(ch.tokens[p]);
-        pos.push_back(ch.position + p);
+      ids.clear();
+      pos.clear();
+      for (int64_t p = sentence_start[s]; p < ch.sentence_ends[s]; ++p) {
+        if (keep[p]) {
+          ids.push_back(ch.tokens[p]);
+          pos.push_back(ch.position + p);
+        }
       }
-    }
-    const int64_t len = static_cast<int64_t>(ids.size());
-    for (int64_t t = 0; t < len; ++t) {
-      const int64_t r = first_record[s] + t;
-      int64_t radius = window;
-      if (shrink) {
-        const uint64_t rw = w2v_draw(shrink_stream, static_cast<uint64_t>(pos[t]));
-        radius -= static_cast<int64_t>(((rw & 0xFFFFFFFFu) * static_cast<uint64_t>(window)) >> 32);
+      const int64_t len = static_cast<int64_t>(ids.size());
+      for (int64_t t = 0; t < len; ++t) {
+        const int64_t r = first_record[s] + t;
+        int64_t radius = window;
+        if (shrink) {
+          const uint64_t rw = w2v_draw(shrink_stream, static_cast<uint64_t>(pos[t]));
+          radius -= static_cast<int64_t>(((rw & 0xFFFFFFFFu) * static_cast<uint64_t>(window)) >> 32);
+        }
+        int32_t* c = rec.ctx.data() + r * rec.max_ctx;
+        int nc = 0;
+        for (int64_t u = std::max<int64_t>(0, t - radius); u <= std::min(len - 1, t + radius); ++u) {
+          if (u != t) c[nc++] = ids[u];
+        }
+        rec.nctx[r] = nc;
+        int32_t* o = rec.out.data() + r * rec.outs;
+        o[0] = ids[t];
+        for (int j = 0; j < negative; ++j) {
+          const uint64_t w = w2v_draw(neg_stream[j], static_cast<uint64_t>(pos[t]));
+          const int64_t neg = alias_pick(w, neg_table, neg_size);
+          o[1 + j] = neg == ids[t] ? -1 : static_cast<int32_t>(neg);
+        }
       }
-      int32_t* c = rec.ctx.data() + r * rec.max_ctx;
-      int nc = 0;
-      for (int64_t u = std::max<int64_t>(0, t - radius); u <= std::min(len - 1, t + radius); ++u) {
-        if (u != t) c[nc++] = ids[u];
-      }
-      rec.nctx[r] = nc;
-      int32_t* o = rec.out.data() + r * rec.outs;
-      o[0] = ids[t];
-      for (int j = 0; j < negative; ++j) {
-        const uint64_t w = w2v_draw(neg_stream[j], static_cast<uint64_t>(pos[t]));
-        const int64_t neg = alias_pick(w, neg_table, neg_size);
-        o[1 + j] = neg == ids[t] ? -1 : static_cast<int32_t>(neg);
-      }
-    }
     }
   });
 }
