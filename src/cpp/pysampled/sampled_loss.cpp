@@ -169,15 +169,15 @@ bool use_bf16_dot(const Call<T>& c) {
   }
 }
 
-// True if one of the n bfloat16 values (bits) is a subnormal, which the
-// bfloat16 products do not read as itself.
+// True if the bfloat16 value with bits h is a subnormal, which the bfloat16
+// products do not read as itself.
+inline bool bf16_subnormal(uint16_t h) { return ((h & 0x7f80) == 0) & ((h & 0x007f) != 0); }
+
+// True if one of the n bfloat16 values (bits) is a subnormal.
 inline bool bf16_has_subnormal(const uint16_t* v, int64_t n) {
-  uint16_t any = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const uint16_t h = v[i];
-    any |= static_cast<uint16_t>(((h & 0x7f80) == 0) & ((h & 0x007f) != 0));
-  }
-  return any != 0;
+  bool any = false;
+  for (int64_t i = 0; i < n; ++i) any |= bf16_subnormal(v[i]);
+  return any;
 }
 
 // True if the sparse update may write a byte of [p, p + bytes): its tables
@@ -429,7 +429,7 @@ void phase_pack(Call<T>& c) {
         const T* row = j < S ? ws.w_samp.data() + j * Dp : nullptr;
         for (int64_t d = 0; d < Dp; ++d) {
           const uint16_t h = row ? hi(row[d]) : 0;
-          sub |= ((h & 0x7f80) == 0) & ((h & 0x007f) != 0);
+          sub |= bf16_subnormal(h);
           panel[(d / 2) * 2 * W + col * 2 + (d & 1)] = h;
         }
       }
