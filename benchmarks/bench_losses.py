@@ -560,8 +560,14 @@ def ab_main(a):
         _runtime.set_simd_level(a.simd)
     threads = a.threads[0]
     amx = _losses._amx_bf16_available()
+    # vdpbf16ps for the gradient products of grad_precision="bfloat16": the
+    # library's default for this CPU (on for AMD), kept for "bf16 G"
+    grads_default = _losses._set_bf16_dot_grads_enabled(True)
+    _losses._set_bf16_dot_grads_enabled(grads_default)
+    dot_grads_possible = _losses._bf16_dot_available() and a.simd in (None, "avx512")
     print(f"# interleaved A/B, pysampled {_runtime.simd_level()}, {threads} thread(s), "
-          f"bf16 dot kernel available: {_losses._bf16_dot_available()}, AMX-BF16 kernel available: {amx}")
+          f"bf16 dot kernel available: {_losses._bf16_dot_available()}, AMX-BF16 kernel available: {amx}, "
+          f"gradient products on vdpbf16ps (no AMX): {grads_default}")
     # The variants return outputs of different sizes; with glibc's default
     # thresholds, whether a call's outputs land on fresh pages (page faults:
     # up to 30% of a call at S = 64) then depends on the other variants'
@@ -587,16 +593,18 @@ def ab_main(a):
                            num_threads=threads)
                     return run
 
-                def model(W, b, x, precision, dot=True, tiles=True):
+                def model(W, b, x, precision, dot=True, tiles=True, dot_grads=grads_default):
                     # SampledLoss.__call__ (the same work as the function) with
                     # grad_precision: "bfloat16" rounds dL/dlogits for the
                     # gradient products, which then run on bfloat16 kernels too
+                    # (AMX, or vdpbf16ps where dot_grads: the default on AMD)
                     m = ps.SampledLoss(W, b, num_sampled=S, loss=loss, grad_precision=precision,
                                        num_threads=threads)
 
                     def run():
                         _losses._set_bf16_dot_enabled(dot)
                         _losses._set_amx_bf16_enabled(tiles)
+                        _losses._set_bf16_dot_grads_enabled(dot_grads)
                         m(P.labels, x, sampled_values=sv, return_grads=True)
                     return run
                 # "bf16 w+in": the best bfloat16 logits kernel this CPU has (AMX
@@ -610,10 +618,16 @@ def ab_main(a):
                             # AMX off: logits on vdpbf16ps, the gradient products
                             # on the float32 kernels reading the rounded G
                             "SampledLoss bf16 G, AMX off": model(W16, b16, x16, "bfloat16",
-                                                                  tiles=False)}
+                                                                  tiles=False),
+                            # no AMX: the gradient products on vdpbf16ps against
+                            # the float32 kernels reading the same rounded G
+                            "SampledLoss bf16 G, fp32 products": model(W16, b16, x16, "bfloat16",
+                                                                        dot_grads=False)}
                 if not amx:
                     del variants["bf16 w+in, vdpbf16ps"]
                     del variants["SampledLoss bf16 G, AMX off"]
+                if amx or not dot_grads_possible:
+                    del variants["SampledLoss bf16 G, fp32 products"]
                 best = {k: float("inf") for k in variants}
                 shuffle = random.Random(f"{N}-{S}-{loss}")
                 deadline = time.perf_counter() + a.target_s * len(variants)
@@ -634,6 +648,7 @@ def ab_main(a):
                     rounds += 1
                 _losses._set_bf16_dot_enabled(True)
                 _losses._set_amx_bf16_enabled(True)
+                _losses._set_bf16_dot_grads_enabled(grads_default)
                 f32 = best["fp32"]
                 # bfloat16 G against the same API's float32 call
                 fns = [k for k in variants if not k.startswith("SampledLoss")]
@@ -647,6 +662,7 @@ def ab_main(a):
     names += ["bf16 w+in vdpbf16ps"] if amx else []
     names += ["bf16 w+in no dot"]
     g_names = ["bf16 G (amx)" if amx else "bf16 G"] + (["bf16 G AMX off"] if amx else [])
+    g_names += ["bf16 G fp32 products"] if (not amx and dot_grads_possible) else []
     header = (["N", "S", "loss", "rounds"] + [f"{k} ms" for k in names] +
               ["SampledLoss fp32 ms"] + [f"SampledLoss {k} ms" for k in g_names] +
               [f"×fp32 {k}" for k in names[1:]] + [f"×SampledLoss fp32 {k}" for k in g_names])

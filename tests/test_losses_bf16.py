@@ -443,18 +443,22 @@ needs_amx = pytest.mark.skipif(
 
 class _dot_kernel:
     """Context: the bfloat16 logits kernel on or off; `amx` picks AMX tiles
-    (where available) or vdpbf16ps."""
+    (where available) or vdpbf16ps; without AMX, `grads` runs the gradient
+    products of grad_precision="bfloat16" on vdpbf16ps too (else on the
+    float32 kernels)."""
 
-    def __init__(self, enabled, amx=False):
-        self.enabled, self.amx = enabled, amx
+    def __init__(self, enabled, amx=False, grads=True):
+        self.enabled, self.amx, self.grads = enabled, amx, grads
 
     def __enter__(self):
         self.old = _losses._set_bf16_dot_enabled(self.enabled)
         self.old_amx = _losses._set_amx_bf16_enabled(self.amx)
+        self.old_grads = _losses._set_bf16_dot_grads_enabled(self.grads)
 
     def __exit__(self, *exc):
         _losses._set_bf16_dot_enabled(self.old)
         _losses._set_amx_bf16_enabled(self.old_amx)
+        _losses._set_bf16_dot_grads_enabled(self.old_grads)
 
 
 def _bf16_valued(shape, rng, scale=1.0):
@@ -767,22 +771,25 @@ def _bf16_grads_call(loss, W, b, labels, x, sv, precision="bfloat16", threads=1)
             g.biases.to_dense(C).astype(np.float64))
 
 
-_BF16_GRAD_PATHS = ([pytest.param("amx", marks=[needs_bf16_dot, needs_amx]),
-                     pytest.param("vdpbf16ps", marks=needs_bf16_dot)] +
+# The paths whose gradient products run on bfloat16 operands.
+_BF16_PRODUCT_PATHS = [pytest.param("amx", marks=[needs_bf16_dot, needs_amx]),
+                       pytest.param("vdpbf16ps", marks=needs_bf16_dot)]
+_BF16_GRAD_PATHS = (_BF16_PRODUCT_PATHS + [pytest.param("vdpbf16ps-logits", marks=needs_bf16_dot)] +
                     [f"float32-{level}" for level in SIMD_LEVELS])
 
 
 def _on_path(path):
     """Context: the kernels of `path`: "amx", the logits and gradient
-    products on AMX tiles; "vdpbf16ps", the logits on vdpbf16ps and the
-    gradient products on the float32 kernels (the bfloat16 gradient products
-    are AMX only); "float32-<level>", the float32 kernels of one SIMD level
+    products on AMX tiles; "vdpbf16ps", the same on vdpbf16ps (the default
+    on AMD CPUs); "vdpbf16ps-logits", the logits on vdpbf16ps and the
+    gradient products on the float32 kernels (the default on Intel CPUs
+    without AMX); "float32-<level>", the float32 kernels of one SIMD level
     reading the rounded G."""
     if path.startswith("float32-"):
         _samplers.set_simd_level(path.split("-", 1)[1])
         return _dot_kernel(False)
     _samplers.set_simd_level("avx512")
-    return _dot_kernel(True, amx=path == "amx")
+    return _dot_kernel(True, amx=path == "amx", grads=path == "vdpbf16ps")
 
 
 @pytest.mark.parametrize("path", _BF16_GRAD_PATHS)
@@ -834,16 +841,17 @@ def test_bf16_grads_follow_rounded_G(loss, path, B, D, S, restore_simd):
     assert np.allclose(loss_v, f32, rtol=1e-5, atol=1e-5)
 
 
-@needs_bf16_dot
-@needs_amx
-def test_bf16_grads_products_agree_with_float32_kernels(restore_simd):
-    """The gradient products on AMX tiles and the float32 kernels reading
-    the same rounded G give the same gradients up to float32 summation order
-    (and rare rounding ties, see above), at B and S not multiples of 32 and
-    at a large batch; the AMX products ran (their summation order shows)."""
-    for B, D, S in [(77, 64, 45), (1030, 128, 512)]:
-        W, b, labels, x, sv = _bf16_grads_problem(B + S, B=B, D=D, S=S, C=3000)
-        with _on_path("amx"):
+@pytest.mark.parametrize("path", _BF16_PRODUCT_PATHS)
+def test_bf16_grads_products_agree_with_float32_kernels(path, restore_simd):
+    """The gradient products on bfloat16 operands (AMX tiles, vdpbf16ps)
+    and the float32 kernels reading the same rounded G give the same
+    gradients up to float32 summation order (and rare rounding ties, see
+    above), at B and S not multiples of 32, at a large batch and at S in the
+    thousands (tiles capped in rows); the bfloat16 products ran (their
+    summation order shows)."""
+    for B, D, S in [(77, 64, 45), (1030, 128, 512), (200, 128, 4100)]:
+        W, b, labels, x, sv = _bf16_grads_problem(B + S, B=B, D=D, S=S, C=9000)
+        with _on_path(path):
             fast = _bf16_grads_call("sampled_softmax", W, b, labels, x, sv, threads=2)
         with _on_path("float32-avx512"):
             slow = _bf16_grads_call("sampled_softmax", W, b, labels, x, sv, threads=2)
@@ -898,14 +906,13 @@ def test_bf16_grads_option_errors():
                                         np.ones((8, 8))), return_grads=True)
 
 
-@needs_bf16_dot
-@needs_amx
+@pytest.mark.parametrize("path", _BF16_PRODUCT_PATHS)
 @pytest.mark.parametrize("B,D,S,NT", [(0, 17, 33, 1), (3, 1, 2, 3), (3, 17, 33, 3), (33, 16, 31, 1),
                                       (2, 33, 1, 1)])
 @pytest.mark.parametrize("step", [False, True])
-def test_bf16_grads_edge_shapes_agree_with_float32_kernels(B, D, S, NT, step, restore_simd):
-    """Empty and one-row batches, dimensions below one AMX panel (padded to
-    16 floats), odd batch and sample counts, several labels: the AMX
+def test_bf16_grads_edge_shapes_agree_with_float32_kernels(B, D, S, NT, step, path, restore_simd):
+    """Empty and one-row batches, dimensions below one panel (padded to 16
+    floats), odd batch and sample counts, several labels: the bfloat16
     gradient products (2 threads) and the float32 kernels reading the same
     rounded G (1 thread) give the same loss, input gradient, and gradient
     rows or updated rows, up to float32 order and one bfloat16 step."""
@@ -928,19 +935,18 @@ def test_bf16_grads_edge_shapes_agree_with_float32_kernels(B, D, S, NT, step, re
             return [loss, g.inputs, g.weights.to_dense(C).astype(np.float32),
                     g.biases.to_dense(C).astype(np.float32)]
 
-    fast, slow = run("amx", 2), run("float32-avx512", 1)
+    fast, slow = run(path, 2), run("float32-avx512", 1)
     for a, c in zip(fast, slow):
         assert a.shape == c.shape
         scale = 1 + float(np.abs(c).max(initial=0))
         assert np.all(np.abs(a - c) <= 1e-4 * scale + 2.0**-7 * np.abs(c))
 
 
-@needs_bf16_dot
-@needs_amx
+@pytest.mark.parametrize("path", _BF16_PRODUCT_PATHS)
 @pytest.mark.parametrize("case", ["float32-inputs", "subnormal-weight"])
-def test_bf16_grads_fall_back_to_float32_after_a_small_call(case, restore_simd):
+def test_bf16_grads_fall_back_to_float32_after_a_small_call(case, path, restore_simd):
     """bfloat16 weights with inputs that are not bfloat16 values (or a
-    subnormal weight) leave the bfloat16 kernels after the AMX gradient
+    subnormal weight) leave the bfloat16 kernels after the bfloat16 gradient
     products were chosen: the float32 path then packs its operands into
     buffers sized for this call, not the last one (a call with S = 2 first;
     this wrote past the buffer before the fix, which ASan's exact-size
@@ -959,7 +965,7 @@ def test_bf16_grads_fall_back_to_float32_after_a_small_call(case, restore_simd):
     small = (np.array([1, 2]), np.full((B, 1), 0.5), np.full(2, 0.5))
     ps.SampledLoss(W.astype(np.float32), num_sampled=2)(labels, x, sampled_values=small,
                                                       return_grads=True)
-    with _on_path("amx"):
+    with _on_path(path):
         got = _bf16_grads_call("sampled_softmax", W, np.zeros(C, np.float32), labels, x, sv)
     with _on_path("float32-avx512"):
         want = _bf16_grads_call("sampled_softmax", W, np.zeros(C, np.float32), labels, x, sv)

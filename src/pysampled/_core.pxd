@@ -218,6 +218,8 @@ cdef extern from "pysampled/kernels/loss_bf16.hpp" namespace "pysampled" nogil:
     bint bf16_dot_available()
     void set_bf16_dot_enabled(bint enabled)
     bint bf16_dot_enabled()
+    void set_bf16_dot_grads_enabled(bint enabled)
+    bint bf16_dot_grads_enabled()
     bint amx_bf16_available()
     void set_amx_bf16_enabled(bint enabled)
     bint amx_bf16_enabled()

@@ -22,7 +22,8 @@ from pysampled._core cimport (
     DType, Partition, Rounding, SampledLossInput, SampledLossOutput, Shard, ShardedRows,
     SparseAdamStep, SparseUpdate, amx_bf16_available, amx_bf16_enabled, bf16_dot_available,
     bf16_dot_enabled, bf16_to_float_array, float_to_bf16_array, kAdagradEpsilon, kAdagradInitialAccumulator, sampled_loss,
-    set_amx_bf16_enabled, set_bf16_dot_enabled, sparse_adam_rows, update_row,
+    set_amx_bf16_enabled, set_bf16_dot_enabled, set_bf16_dot_grads_enabled,
+    bf16_dot_grads_enabled, sparse_adam_rows, update_row,
 )
 from pysampled._core cimport LossKind as CLossKind
 from pysampled._core cimport Optimizer as COptimizer
@@ -373,6 +374,16 @@ def _set_bf16_dot_enabled(bint enabled):
     """Switch the vdpbf16ps kernel on (default) or off; returns the old state."""
     old = bool(bf16_dot_enabled())
     set_bf16_dot_enabled(enabled)
+    return old
+
+
+def _set_bf16_dot_grads_enabled(bint enabled):
+    """Switch the gradient products of ``grad_precision="bfloat16"`` on
+    vdpbf16ps (used where AMX is not; on by default on AMD CPUs) on or off
+    (the float32 kernels reading the rounded G instead); returns the old
+    state."""
+    old = bool(bf16_dot_grads_enabled())
+    set_bf16_dot_grads_enabled(enabled)
     return old
 
 

@@ -990,8 +990,10 @@ class SampledLoss:
         mixed-precision training. With bfloat16 weights, bfloat16-valued
         inputs and a CPU with AMX-BF16 (Intel Sapphire Rapids and later) the
         products then run on AMX tiles (2.0-2.4x the float32 call at
-        ``num_sampled`` >= 512 on one thread of an Intel Xeon); other
-        machines compute the same sums with float32 kernels. The loss,
+        ``num_sampled`` >= 512 on one thread of an Intel Xeon), on AMD CPUs
+        with AVX512-BF16 (Zen 4 and later) on ``vdpbf16ps`` (1.6-1.7x on a
+        Zen 4); other machines compute the same sums with float32 kernels
+        (Intel's ``vdpbf16ps`` is slower than its float32 FMAs). The loss,
         the logits and the true columns' gradients are not rounded. Results
         differ from "float32" by about 2**-9 relative per gradient term.
     """

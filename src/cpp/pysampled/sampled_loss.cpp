@@ -121,7 +121,8 @@ struct Call {
   bool x16_ready = false;     // ... and phase_gather wrote its bfloat16 inputs (ws.x16, ws.x16_bad)
   bool amx = false;           // ... on AMX tiles rather than vdpbf16ps
   bool round_g = false;       // in.bf16_grads applies (float computing, gradients, S > 0)
-  bool bf16_bwd = false;      // ... and the gradient products run on AMX tiles
+  bool bf16_bwd = false;      // ... and the gradient products run on bfloat16 operands
+  bool amx_bwd = false;       // ... on AMX tiles rather than vdpbf16ps
   int64_t Sk = 0, Bk = 0;     // S and B rounded up to 32 (bf16_bwd)
   int64_t tile = 0;           // batch rows per tile (phases logits_loss / input_grads)
   // The inputs as the kernels read them ([B, Dp]): the caller's array itself
@@ -154,6 +155,16 @@ struct Call {
     tile = std::max<int64_t>(8, std::min<int64_t>(48, round_up(B / (4 * threads) + 1, 8)));
   }
 };
+
+// The most batch rows of a tile whose logits rows (row_bytes each) fit in
+// 256 KiB, a multiple of `unit` rows (at least one unit): the tile's
+// logits then stay in L2 from the product through the loss to the gradient
+// products. Only S in the thousands hits the cap (S = 4096, one thread of
+// an AMD Zen 4: float32 fwd+bwd 40.3 -> 37.1 ms, bfloat16 23.5 -> 22.4 ms).
+inline int64_t tile_rows_cap(int64_t row_bytes, int64_t unit) {
+  constexpr int64_t kTileLogitsBytes = 256 * 1024;
+  return std::max(unit, kTileLogitsBytes / std::max<int64_t>(row_bytes, 1) / unit * unit);
+}
 
 // Chooses the bfloat16 logits GEMM: float computing, bfloat16 weights, the
 // avx512 level on a CPU with AVX512-BF16. phase_pack then checks that the
@@ -318,12 +329,24 @@ void phase_gather(Call<T>& c) {
 
 // bf16_grads runs the gradient products on AMX tiles where they are
 // available (with bfloat16 weights and inputs): 2.0-2.4x the float32 path at
-// S >= 512 on one thread of an Intel Xeon. vdpbf16ps measured slower than the float32
-// kernels for these products there (0.6x), so without AMX the float32
-// kernels read the rounded G.
+// S >= 512 on one thread of an Intel Xeon; else on vdpbf16ps where that is
+// native (AMD Zen 4 and later: bf16_dot_grads_enabled). vdpbf16ps measured
+// slower than the float32 kernels for these products on the Xeon (0.6x), so
+// there, without AMX, the float32 kernels read the rounded G.
 template <class T>
 bool bf16_backward_available(const Call<T>& c) {
-  return c.round_g && amx_bf16_available() && amx_bf16_enabled();
+  return c.round_g && ((amx_bf16_available() && amx_bf16_enabled()) || bf16_dot_grads_enabled());
+}
+
+// C = A B for the bfloat16 gradient products: on AMX tiles or vdpbf16ps
+// (the operands and result are laid out the same for both).
+inline void gemm_bf16_grads(const Call<float>& c, int64_t m, int64_t n, int64_t k, const uint16_t* A,
+                            int64_t lda, const uint16_t* B, int64_t panel_stride, float* C, int64_t ldc) {
+  if (c.amx_bwd) {
+    isa_amxbf16::gemm_bf16(m, n, k, A, lda, B, panel_stride, C, ldc);
+  } else {
+    isa_avx512bf16::gemm_bf16(m, n, k, A, lda, B, panel_stride, C, ldc);
+  }
 }
 
 // The operands of the bfloat16 gradient products (bf16_grads with bfloat16
@@ -336,6 +359,7 @@ void pack_bf16_backward(Call<T>& c) {
   const int64_t S = c.S, B = c.B, Dp = c.Dp;
   constexpr int64_t W = kBf16PanelWidth;
   c.bf16_bwd = true;
+  c.amx_bwd = amx_bf16_available() && amx_bf16_enabled();
   c.Sk = round_up(S, W);
   c.Bk = round_up(B, W);
   const int64_t Sk = c.Sk, Bk = c.Bk, dpanels = (Dp + W - 1) / W;
@@ -576,8 +600,8 @@ void tile_input_grads(Call<T>& c, int64_t t) {
                                          S, ws.g16.data() + i * Sk, two ? ws.g16.data() + (i + 1) * Sk : nullptr,
                                          ws.g_pairs.data() + (i / 2) * 2 * kBf16PanelWidth, Bk * kBf16PanelWidth);
       }
-      isa_amxbf16::gemm_bf16(
-          mb, Dp, Sk, ws.g16.data() + r0 * Sk, Sk, ws.w_dx16.data(), Sk * kBf16PanelWidth, dx, Dp);
+      gemm_bf16_grads(c, mb, Dp, Sk, ws.g16.data() + r0 * Sk, Sk, ws.w_dx16.data(), Sk * kBf16PanelWidth, dx,
+                      Dp);
     }
   }
   for (int64_t k0 = 0; k0 < S && !c.bf16_bwd; k0 += kKc) {
@@ -643,8 +667,8 @@ inline void weight_grads_bf16(Call<float>& c) {
   parallel_for((panels + per - 1) / per, c.threads, [&](int64_t task) {
     const int64_t q0 = task * per, q1 = std::min(panels, q0 + per);
     const int64_t c0 = q0 * W, c1 = std::min(S, q1 * W);
-    isa_amxbf16::gemm_bf16(
-        Dp, c1 - c0, Bk, ws.xt16.data(), Bk, ws.g_pairs.data() + q0 * Bk * W, Bk * W, ws.dwt.data() + c0, Sk);
+    gemm_bf16_grads(c, Dp, c1 - c0, Bk, ws.xt16.data(), Bk, ws.g_pairs.data() + q0 * Bk * W, Bk * W,
+                    ws.dwt.data() + c0, Sk);
     isa_avx512bf16::transpose_32(reinterpret_cast<const uint32_t*>(ws.dwt.data() + c0), Sk, Dp, c1 - c0,
                                  reinterpret_cast<uint32_t*>(ws.d_samp.data() + c0 * Dp), Dp);
     alignas(64) float sums[W];
@@ -770,6 +794,8 @@ void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out,
   if (c.amx || c.bf16_bwd) {
     c.tile = std::max<int64_t>(32, std::min<int64_t>(96, round_up(c.B / (4 * c.threads) + 1, 32)));
   }
+  c.tile = std::min(c.tile, tile_rows_cap(c.ldl * static_cast<int64_t>(sizeof(T)),
+                                          (c.amx || c.bf16_bwd) ? 32 : 8));
   phase_batch_tiles(c);  // logits + loss, then input grads, per batch-row tile
   if (!c.grads) return;
   phase_weight_grads(c);

@@ -10,8 +10,9 @@
 // flushes float32 subnormal results, so the caller uses it only when no
 // operand is subnormal. The backward products keep the float32 path (their
 // left operand, dLoss/dlogits, is not bfloat16) unless the caller asks for
-// dLoss/dlogits rounded to bfloat16 (SampledLossInput::bf16_grads): then,
-// on AMX, dX = G Ws and dWs^T = X^T G run on the AMX kernel too, from G
+// dLoss/dlogits rounded to bfloat16 (SampledLossInput::bf16_grads): then
+// dX = G Ws and dWs^T = X^T G run on the bfloat16 kernel too (AMX, or
+// vdpbf16ps where it is native: bf16_dot_grads_enabled below), from G
 // rounded by bf16_grad_bits (narrow_grad_pair below).
 //
 // On CPUs with AMX-BF16 (Intel Sapphire Rapids and later) the same product
@@ -44,6 +45,15 @@ bool bf16_dot_available();
 // Tests and benchmarks switch the kernel off (on by default where available).
 void set_bf16_dot_enabled(bool enabled);
 bool bf16_dot_enabled();
+
+// Whether, without AMX, the gradient products of bf16_grads run on
+// vdpbf16ps (else on the float32 kernels, reading the same rounded G). On by
+// default on AMD CPUs (Zen 4 and later), which run vdpbf16ps at twice the
+// multiply-adds per cycle of float32 FMAs; off on Intel's, where it measured
+// slower than the float32 kernels (benchmarks/RESULTS.md). Tests and
+// benchmarks switch it.
+void set_bf16_dot_grads_enabled(bool enabled);
+bool bf16_dot_grads_enabled();
 
 // True if the CPU, the OS (Linux grants the tile state on request) and the
 // build can run the AMX kernel; tests and benchmarks switch it off.
