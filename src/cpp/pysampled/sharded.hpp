@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "prefetch.hpp"
+
 namespace pysampled {
 
 // Storage dtypes of rows. kBFloat16 is the upper half of an IEEE float32
@@ -83,10 +85,14 @@ class ShardedRows {
   inline char* writable_row_bytes(int64_t id) const { return const_cast<char*>(row_bytes(id)); }
 
   // Asks the cache for row `id` (a hint: no effect on results).
+  // (prefetch.hpp: a __builtin_prefetch here was deleted by the compiler.
+  // The sampled losses' gather with fresh rows from a 10^6-row table, AMD
+  // Zen 4, 1 thread, median: S = 64 bfloat16 0.99 -> 0.91 ms, S = 512
+  // 3.59 -> 3.48 ms; into L2 only measured between the two.)
   inline void prefetch_row(int64_t id) const {
     const char* p = row_bytes(id);
     const int64_t bytes = cols_ * elem_size_;
-    for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o);
+    for (int64_t o = 0; o < bytes; o += 64) prefetch_l1(p + o);
   }
 
   // Copies row `id` into out[0..cols) converted to T.
