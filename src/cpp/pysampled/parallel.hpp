@@ -25,7 +25,11 @@
 // least one). A thread sharing a core with a busy process holds every join
 // up by its time slices, so fewer threads are then faster. Results do not
 // depend on the thread count, so this changes timings only. The environment
-// variable PYSAMPLED_ADAPTIVE_THREADS=0 (read once) turns it off. A forked child starts a fresh pool.
+// variable PYSAMPLED_ADAPTIVE_THREADS=0 (read once) turns it off. A loop
+// whose threads take each other's work and join only at its end (Hogwild's
+// training) asks to keep its threads (OnLoad::kKeepThreads): a thread that
+// shares its core then just does less of the work. A forked child starts a
+// fresh pool.
 #pragma once
 
 #include <algorithm>
@@ -323,14 +327,19 @@ inline ThreadPool& pool() {
 
 }  // namespace detail
 
+// Whether a loop runs on fewer threads while other processes keep CPUs busy
+// (the default), or keeps them (see the top of this file).
+enum class OnLoad { kFewerThreads, kKeepThreads };
+
 // Runs body(i) for i in [0, n) on up to min(num_threads, available_cores()
-// minus the CPUs other processes keep busy) threads, the calling thread included; iterations are handed out one at a
+// minus, with OnLoad::kFewerThreads, the CPUs other processes keep busy)
+// threads, the calling thread included; iterations are handed out one at a
 // time in increasing order. The first exception thrown by any iteration is
 // rethrown after the join; iterations that start after an exception has been
 // seen are skipped. A loop started inside another one (or while another
 // caller uses the pool) runs on the calling thread alone.
 template <class Body>
-void parallel_for(int64_t n, int num_threads, Body&& body) {
+void parallel_for(int64_t n, int num_threads, Body&& body, OnLoad on_load = OnLoad::kFewerThreads) {
   if (n <= 0) return;
 #ifndef _OPENMP
   num_threads = 1;  // a build without threads (PYSAMPLED_OPENMP=OFF) stays serial
@@ -338,7 +347,8 @@ void parallel_for(int64_t n, int num_threads, Body&& body) {
   int threads = num_threads;
   if (threads > 1) {
     const int cores = available_cores();
-    threads = std::min(threads, std::max(1, cores - detail::load_probe().busy_by_others()));
+    const int others = on_load == OnLoad::kFewerThreads ? detail::load_probe().busy_by_others() : 0;
+    threads = std::min(threads, std::max(1, cores - others));
   }
   if (threads <= 1 || n == 1) {
     for (int64_t i = 0; i < n; ++i) body(i);
