@@ -333,9 +333,11 @@ void phase_gather(Call<T>& c) {
 // native (AMD Zen 4 and later: bf16_dot_grads_enabled). vdpbf16ps measured
 // slower than the float32 kernels for these products on the Xeon (0.6x), so
 // there, without AMX, the float32 kernels read the rounded G.
+inline bool amx_usable() { return amx_bf16_available() && amx_bf16_enabled(); }
+
 template <class T>
 bool bf16_backward_available(const Call<T>& c) {
-  return c.round_g && ((amx_bf16_available() && amx_bf16_enabled()) || bf16_dot_grads_enabled());
+  return c.round_g && (amx_usable() || bf16_dot_grads_enabled());
 }
 
 // C = A B for the bfloat16 gradient products: on AMX tiles or vdpbf16ps
@@ -359,7 +361,7 @@ void pack_bf16_backward(Call<T>& c) {
   const int64_t S = c.S, B = c.B, Dp = c.Dp;
   constexpr int64_t W = kBf16PanelWidth;
   c.bf16_bwd = true;
-  c.amx_bwd = amx_bf16_available() && amx_bf16_enabled();
+  c.amx_bwd = amx_usable();
   c.Sk = round_up(S, W);
   c.Bk = round_up(B, W);
   const int64_t Sk = c.Sk, Bk = c.Bk, dpanels = (Dp + W - 1) / W;
@@ -786,7 +788,7 @@ void sampled_loss(const SampledLossInput<T>& in, SampledLossOutput<T>& out,
   phase_gather(c);  // and phase_hits
   phase_pack(c);  // may turn bf16_dot off (inputs not bfloat16, a subnormal operand)
   // One kernel for every tile of the call (the results do not depend on threads).
-  c.amx = c.bf16_dot && c.Dp % 32 == 0 && amx_bf16_available() && amx_bf16_enabled();
+  c.amx = c.bf16_dot && c.Dp % 32 == 0 && amx_usable();
   // The AMX kernel works on blocks of 32 rows and pads the rest of a tile
   // (through a buffer): tiles of a multiple of 32 rows (96 = 8 micro-tiles
   // of 12 rows for the float32 input-gradient product) make its logits
